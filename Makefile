@@ -1,0 +1,37 @@
+# ECHO: every target creates .venv on a fresh machine and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+VAULT  ?= ./vault
+
+.PHONY: run test lint bench clean
+
+$(BIN)/echoctl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BIN)/echoctl
+
+# The main job on the embedded default (SQLite + a local folder).
+run: $(BIN)/echoctl
+	@test -d $(VAULT) || $(BIN)/echoctl init $(VAULT)
+	$(BIN)/echoctl --vault $(VAULT) add README.md
+	$(BIN)/echoctl --vault $(VAULT) verify
+
+# The whole suite: lint, types, tests.
+test: $(BIN)/echoctl
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(BIN)/echoctl
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+# Benchmarks (figures go in the closing note); ITEMS scales the vault size.
+bench: $(BIN)/echoctl
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""One exception hierarchy for all of ECHO.
+
+Every error ECHO raises on purpose derives from :class:`EchoError`, so a caller
+can catch the whole family in one place; the subclasses say *what* failed so a
+caller (or the CLI) can react precisely. Messages always name the thing that was
+wrong and where (a path, an entry index, a digest, a line of a note).
+
+::
+
+    EchoError
+    ├── ConfigError                 echo.toml missing, unreadable or invalid
+    ├── VaultError                  a vault cannot be used as asked
+    │   ├── VaultExistsError        `init` over an existing vault
+    │   ├── VaultNotFoundError      no vault at the path
+    │   ├── VaultLockedError        another live writer holds the lock
+    │   ├── StorageError            an OS or SQLite write/read failed (ENOSPC, EIO...)
+    │   ├── BlobError
+    │   │   ├── BlobNotFoundError   no blob with that digest
+    │   │   └── BlobCorruptError    stored bytes do not hash to their address
+    │   ├── EntryError              an entry is malformed or not canonical JSON
+    │   └── LogError                log index/size out of range, log state inconsistent
+    ├── ProofError                  a Merkle proof does not verify (RFC 9162 §2.1.3.2, §2.1.4.2)
+    │   ├── InclusionProofError
+    │   ├── ConsistencyProofError
+    │   └── RootMismatchError       a recomputed root differs from the expected one
+    ├── NoteError                   C2SP signed-note / checkpoint problems
+    │   ├── NoteFormatError         text is not a well-formed note, key or checkpoint
+    │   └── SignatureError          no valid signature by the expected key
+    └── EvidenceError               an evidence bundle is malformed or does not hold
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlobCorruptError",
+    "BlobError",
+    "BlobNotFoundError",
+    "ConfigError",
+    "ConsistencyProofError",
+    "EchoError",
+    "EntryError",
+    "EvidenceError",
+    "InclusionProofError",
+    "LogError",
+    "NoteError",
+    "NoteFormatError",
+    "ProofError",
+    "RootMismatchError",
+    "SignatureError",
+    "StorageError",
+    "VaultError",
+    "VaultExistsError",
+    "VaultLockedError",
+    "VaultNotFoundError",
+]
+
+
+class EchoError(Exception):
+    """Base class of every error ECHO raises on purpose."""
+
+
+class ConfigError(EchoError):
+    """The configuration file (``echo.toml``) is missing, unreadable or invalid."""
+
+
+class VaultError(EchoError):
+    """A vault cannot be created, opened or used as asked."""
+
+
+class VaultExistsError(VaultError):
+    """``init`` was asked to create a vault where one (or other files) already exists."""
+
+
+class VaultNotFoundError(VaultError):
+    """No vault exists at the given path."""
+
+
+class VaultLockedError(VaultError):
+    """Another live process holds the vault's writer lock.
+
+    Attributes:
+        holder: the lock's recorded holder as a mapping (``host``, ``pid``,
+            ``since``), or an empty mapping when it could not be read.
+    """
+
+    def __init__(self, message: str, holder: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.holder: dict[str, object] = dict(holder or {})
+
+
+class StorageError(VaultError):
+    """An operating-system or database call failed while reading or writing the vault.
+
+    The original exception (``OSError`` with its errno, ``sqlite3.Error``) is kept
+    as ``__cause__``. Nothing is acknowledged when this is raised.
+    """
+
+
+class BlobError(VaultError):
+    """A blob cannot be stored or read."""
+
+
+class BlobNotFoundError(BlobError):
+    """No blob with the requested digest exists in the store."""
+
+
+class BlobCorruptError(BlobError):
+    """A stored blob does not decompress, or its bytes do not hash to its address."""
+
+
+class EntryError(VaultError):
+    """A log entry is malformed: not canonical JSON (RFC 8785), or not of the entry schema."""
+
+
+class LogError(VaultError):
+    """A log request is out of range, or the stored log state is inconsistent."""
+
+
+class ProofError(EchoError):
+    """A Merkle proof does not verify (RFC 9162 §2.1.3.2 and §2.1.4.2)."""
+
+
+class InclusionProofError(ProofError):
+    """An inclusion proof is malformed or does not lead to the expected root."""
+
+
+class ConsistencyProofError(ProofError):
+    """A consistency proof is malformed or does not link the two roots."""
+
+
+class RootMismatchError(ProofError):
+    """A recomputed Merkle root differs from the expected root.
+
+    Attributes:
+        expected: the root that was expected (32 bytes).
+        computed: the root that was computed (32 bytes).
+    """
+
+    def __init__(self, message: str, expected: bytes = b"", computed: bytes = b"") -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.computed = computed
+
+
+class NoteError(EchoError):
+    """A C2SP signed note, verifier key or checkpoint is unusable."""
+
+
+class NoteFormatError(NoteError):
+    """Text is not a well-formed signed note, key, or checkpoint body (C2SP signed-note)."""
+
+
+class SignatureError(NoteError):
+    """A note carries no valid signature by the expected verifier key."""
+
+
+class EvidenceError(EchoError):
+    """An evidence bundle is malformed, or one of its parts does not hold."""

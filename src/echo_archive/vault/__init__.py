@@ -1,0 +1,1 @@
+"""The vault: ECHO's trust core (terms defined here; filled in as modules land)."""
