@@ -81,6 +81,7 @@ class VaultLockedError(VaultError):
     Attributes:
         holder: the lock's recorded holder as a mapping (``host``, ``pid``,
             ``since``), or an empty mapping when it could not be read.
+
     """
 
     def __init__(self, message: str, holder: dict[str, object] | None = None) -> None:
@@ -134,6 +135,7 @@ class RootMismatchError(ProofError):
     Attributes:
         expected: the root that was expected (32 bytes).
         computed: the root that was computed (32 bytes).
+
     """
 
     def __init__(self, message: str, expected: bytes = b"", computed: bytes = b"") -> None:

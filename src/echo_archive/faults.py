@@ -31,11 +31,10 @@ POINTS: frozenset[str] = frozenset(
         "blob.fsync",  # before the blob store commits (makes them durable)
         "blob.large.write",  # before a large blob's file is written
         "blob.large.rename",  # before a large blob's temp file is renamed into place
-        "catalog.begin",  # before the catalog transaction starts
+        "catalog.begin",  # first thing inside the catalog transaction
         "catalog.commit",  # before the catalog transaction (entries + hashes) commits
         "checkpoint.sign",  # before the new checkpoint is signed
-        "checkpoint.write",  # before the signed checkpoint is stored
-        "checkpoint.file",  # before the `checkpoint` file is atomically replaced
+        "checkpoint.write",  # inside the transaction that stores the signed checkpoint
     }
 )
 
@@ -75,6 +74,7 @@ def arm(name: str, action: str, nth: int = 1) -> None:
 
     Raises:
         ValueError: unknown point or action.
+
     """
     action = action.upper()
     _check(name, action)
@@ -100,6 +100,7 @@ def point(name: str) -> None:
 
     Raises:
         OSError: when the point is armed with an errno and this is the chosen hit.
+
     """
     if not _armed:
         return

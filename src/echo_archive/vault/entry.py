@@ -1,0 +1,229 @@
+"""Log entries: the JSON objects whose hashes are the leaves of the log.
+
+An *entry* is an RFC 8785 (JCS) canonical JSON object. Its bytes, exactly as
+canonicalized, are what the log hashes into a leaf (``SHA-256(0x00 || entry)``,
+RFC 9162 §2.1.1), so anyone holding the entry can recompute its leaf hash.
+
+Entry schema, version 1 (``"v": 1``); every key is required and no other
+top-level key is allowed, so a later change of shape must bump ``v``::
+
+    {
+      "v": 1,
+      "type": "capture",                      # what the entry records (see below)
+      "logged_at": "2026-11-22T01:41:19.123456Z",
+      "blobs": {                               # role -> the blob it names
+        "body": {"digest": "sha256:<64 hex>", "size": 2048}
+      },
+      "meta": { ... }                          # type-specific metadata (a JSON object)
+    }
+
+* ``type``: lowercase word (``[a-z][a-z0-9_.-]*``, at most 64 characters).
+  ``capture`` is what was received (a local file added as evidence here; one
+  HTTP exchange later); ``item``, ``version``, ``tombstone`` and others are added
+  by later layers. Unknown types are valid entries: the schema is the envelope.
+* ``logged_at``: RFC 3339 UTC timestamp with microseconds and a ``Z`` suffix,
+  the writer's clock when the batch holding the entry was assembled. It is the
+  time the entry *joined the log*; a checkpoint covering the entry attests it
+  (as claimed by the log operator; witnesses add independent evidence later).
+* ``blobs``: each blob is addressed by the SHA-256 of its uncompressed bytes
+  (``sha256:`` + lowercase hex) and its size in bytes. It may be empty.
+* ``meta``: any JSON object. Numbers must be I-JSON (integers within ±2^53;
+  RFC 8785 §3.2.2.3), so nanosecond times are written as RFC 3339 strings.
+
+The ``capture`` entry for a local file (``echoctl add``) has ``meta``
+``{"kind": "file", "name": <base name>, "size": <bytes>, "mtime": <RFC 3339>}``
+and one blob, ``body``, holding the file's bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from echo_archive.errors import EntryError
+
+__all__ = [
+    "ENTRY_VERSION",
+    "BlobRef",
+    "Entry",
+    "canonical_json",
+    "format_timestamp",
+    "parse_entry",
+]
+
+ENTRY_VERSION = 1
+_TYPE_RE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_KEYS = frozenset({"v", "type", "logged_at", "blobs", "meta"})
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialize ``value`` as RFC 8785 (JCS) canonical JSON bytes (UTF-8).
+
+    Raises:
+        EntryError: the value is not representable in JCS (a non-string key,
+            an integer outside ±2^53, NaN or infinity...), naming the problem.
+
+    """
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise EntryError(f"value is not representable as RFC 8785 canonical JSON: {exc}") from exc
+
+
+def format_timestamp(ns: int) -> str:
+    """Format a POSIX time in nanoseconds as RFC 3339 UTC with microseconds (``...Z``)."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    dt = datetime.fromtimestamp(seconds, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """A blob named by an entry.
+
+    Attributes:
+        role: the blob's role in the entry (``"body"``...).
+        digest: the SHA-256 of the blob's uncompressed bytes (32 bytes).
+        size: the blob's uncompressed size in bytes.
+
+    """
+
+    role: str
+    digest: bytes
+    size: int
+
+    @property
+    def digest_text(self) -> str:
+        """The digest as ``sha256:<64 lowercase hex>``."""
+        return "sha256:" + self.digest.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A parsed, schema-checked log entry.
+
+    Attributes:
+        raw: the canonical JSON bytes (what the leaf hash is computed over).
+        type: the entry type (``"capture"``...).
+        logged_at: RFC 3339 timestamp string when the entry joined the log.
+        blobs: the blobs it names, ordered by role.
+        meta: the type-specific metadata object.
+
+    """
+
+    raw: bytes
+    type: str
+    logged_at: str
+    blobs: tuple[BlobRef, ...]
+    meta: Mapping[str, Any]
+
+    @classmethod
+    def build(
+        cls,
+        type: str,
+        logged_at: str,
+        blobs: Mapping[str, tuple[bytes, int]],
+        meta: Mapping[str, Any],
+    ) -> Entry:
+        """Build and canonicalize a version-1 entry.
+
+        Args:
+            type: the entry type (``[a-z][a-z0-9_.-]*``, at most 64 characters).
+            logged_at: RFC 3339 UTC timestamp from :func:`format_timestamp`.
+            blobs: role -> (digest of 32 bytes, size in bytes).
+            meta: type-specific metadata, a JSON object.
+
+        Returns:
+            The entry, with ``raw`` holding its canonical bytes.
+
+        Raises:
+            EntryError: a field breaks the schema or is not JCS-representable.
+
+        """
+        doc = {
+            "v": ENTRY_VERSION,
+            "type": type,
+            "logged_at": logged_at,
+            "blobs": {
+                role: {"digest": "sha256:" + digest.hex(), "size": size}
+                for role, (digest, size) in blobs.items()
+            },
+            "meta": dict(meta),
+        }
+        raw = canonical_json(doc)
+        return _check(raw, doc, where="new entry")
+
+
+def _fail(where: str, what: str) -> EntryError:
+    return EntryError(f"{where}: {what}")
+
+
+def _check(raw: bytes, doc: Any, where: str) -> Entry:
+    if not isinstance(doc, dict):
+        raise _fail(where, "is not a JSON object")
+    keys = set(doc)
+    if keys != _KEYS:
+        missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
+        raise _fail(where, f"keys differ from schema v1 (missing {missing}, unexpected {extra})")
+    if doc["v"] != ENTRY_VERSION or isinstance(doc["v"], bool):
+        raise _fail(where, f"unsupported entry version {doc['v']!r} (this build reads v1)")
+    etype = doc["type"]
+    if not isinstance(etype, str) or not _TYPE_RE.fullmatch(etype):
+        raise _fail(where, f"type {etype!r} is not a lowercase word [a-z][a-z0-9_.-]*")
+    ts = doc["logged_at"]
+    if not isinstance(ts, str) or not _TS_RE.fullmatch(ts):
+        raise _fail(where, f"logged_at {ts!r} is not RFC 3339 UTC with microseconds")
+    meta = doc["meta"]
+    if not isinstance(meta, dict):
+        raise _fail(where, "meta is not a JSON object")
+    blobs = doc["blobs"]
+    if not isinstance(blobs, dict):
+        raise _fail(where, "blobs is not a JSON object")
+    refs = []
+    for role in sorted(blobs):
+        ref = blobs[role]
+        if not isinstance(ref, dict) or set(ref) != {"digest", "size"}:
+            raise _fail(where, f"blob {role!r} is not {{digest, size}}")
+        digest, size = ref["digest"], ref["size"]
+        if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
+            raise _fail(where, f"blob {role!r} digest {digest!r} is not sha256:<64 hex>")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise _fail(where, f"blob {role!r} size {size!r} is not a non-negative integer")
+        refs.append(BlobRef(role, bytes.fromhex(digest[7:]), size))
+    return Entry(raw=raw, type=etype, logged_at=ts, blobs=tuple(refs), meta=meta)
+
+
+def parse_entry(raw: bytes, where: str = "entry") -> Entry:
+    """Parse entry bytes, checking they are canonical JSON of schema v1.
+
+    Args:
+        raw: the entry bytes as stored in the log.
+        where: how to name the entry in errors (``"entry 42"``).
+
+    Returns:
+        The parsed entry.
+
+    Raises:
+        EntryError: not UTF-8 JSON, not in RFC 8785 canonical form (so its leaf
+            hash would be ambiguous), or not of the schema.
+
+    """
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(where, f"is not JSON: {exc}") from exc
+    try:
+        canonical = bytes(rfc8785.dumps(doc))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise _fail(where, f"is not representable as canonical JSON: {exc}") from exc
+    if canonical != raw:
+        raise _fail(where, "is not in RFC 8785 canonical form")
+    return _check(raw, doc, where)

@@ -1,0 +1,201 @@
+"""The transparency log's node-hash storage: tiles in the catalog.
+
+The log is an RFC 9162 Merkle tree over entries. Its node hashes are stored
+in the catalog's ``tiles`` table: one row per (level, tile index) holding up
+to :data:`TILE_WIDTH` consecutive 32-byte hashes of that level (tile ``t`` of
+level ``L`` holds node hashes ``t*256 .. t*256+255`` of level ``L``). A node
+``(L, i)`` is the root of the perfect subtree over leaves
+``[i * 2^L, (i+1) * 2^L)``; level 0 holds the leaf hashes.
+
+Only *perfect* subtrees are stored, and they never change once complete, so a
+full tile is immutable and a partial (right-edge) tile only grows. Proofs for
+any tree size up to the current one read O(log n) nodes
+(:class:`TileReader`); nothing is ever rebuilt to answer a proof.
+
+Appends (:class:`TileWriter`) compute the new perfect nodes with a compact
+range and produce the tile rows to write in the same catalog transaction as
+the entries, so hashes and entries always agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from echo_archive.errors import LogError
+from echo_archive.vault.catalog import as_bytes
+from echo_archive.vault.merkle import HASH_SIZE, CompactRange
+
+__all__ = ["TILE_WIDTH", "PendingAppend", "TileReader", "TileWriter", "iter_level"]
+
+TILE_WIDTH = 256
+_TILE_BYTES = TILE_WIDTH * HASH_SIZE
+
+
+class TileReader:
+    """A :class:`~echo_archive.vault.merkle.NodeReader` over the ``tiles`` table.
+
+    Full tiles (immutable) are kept in an LRU cache; partial tiles are re-read.
+
+    Args:
+        conn: a catalog connection (read-only or the writer's).
+        cache_tiles: how many full tiles to cache (each 8 KiB).
+
+    """
+
+    def __init__(self, conn: sqlite3.Connection, cache_tiles: int = 4096) -> None:
+        self._conn = conn
+        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cap = cache_tiles
+
+    def tile(self, level: int, index: int) -> bytes:
+        """Return the hashes of tile ``index`` at ``level`` (empty bytes if absent)."""
+        key = (level, index)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        row = self._conn.execute(
+            "SELECT hashes FROM tiles WHERE level = ? AND idx = ?", key
+        ).fetchone()
+        data = as_bytes(row[0]) if row else b""
+        if len(data) == _TILE_BYTES:
+            self._cache[key] = data
+            if len(self._cache) > self._cap:
+                self._cache.popitem(last=False)
+        return data
+
+    def get_nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Return the stored hashes of perfect-subtree nodes ``(level, index)``, in order.
+
+        Raises:
+            LogError: a node is not stored (beyond the tree, or the tiles are damaged).
+
+        """
+        out = []
+        for level, index in ids:
+            tile_index, offset = divmod(index, TILE_WIDTH)
+            data = self.tile(level, tile_index)
+            start = offset * HASH_SIZE
+            node = data[start : start + HASH_SIZE]
+            if len(node) != HASH_SIZE:
+                raise LogError(f"log node (level {level}, index {index}) is not stored")
+            out.append(node)
+        return out
+
+    def forget(self) -> None:
+        """Drop cached tiles (after the tiles table may have changed under us)."""
+        self._cache.clear()
+
+
+def iter_level(conn: sqlite3.Connection, level: int) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(node index, hash)`` of every stored node at ``level``, in order.
+
+    Yields tile by tile from one cursor; gaps between tiles show as jumps in index.
+    """
+    cur = conn.execute("SELECT idx, hashes FROM tiles WHERE level = ? ORDER BY idx", (level,))
+    for tile_index, hashes in cur:
+        base = tile_index * TILE_WIDTH
+        data = as_bytes(hashes)
+        for k in range(len(data) // HASH_SIZE):
+            yield base + k, data[k * HASH_SIZE : (k + 1) * HASH_SIZE]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAppend:
+    """The result of preparing an append, to be written in one transaction.
+
+    Attributes:
+        size: the tree size after the append.
+        root: the root hash after the append (32 bytes).
+        rows: tile rows ``(level, tile index, hashes)`` to insert or replace.
+        compact: the compact range after the append.
+        edges: the right-edge (partial) tile of each level after the append.
+
+    """
+
+    size: int
+    root: bytes
+    rows: list[tuple[int, int, bytes]]
+    compact: CompactRange
+    edges: dict[int, tuple[int, bytes]]
+
+
+class TileWriter:
+    """Computes tile rows for appends, keeping the tree's right edge in memory.
+
+    Args:
+        conn: the writer's catalog connection.
+        size: the committed tree size.
+
+    Raises:
+        LogError: the stored tiles cannot describe a tree of ``size`` leaves.
+
+    """
+
+    def __init__(self, conn: sqlite3.Connection, size: int) -> None:
+        reader = TileReader(conn, cache_tiles=0)
+        self.size = size
+        self.compact = CompactRange.from_reader(size, reader)
+        self.edges: dict[int, tuple[int, bytes]] = {}
+        level = 0
+        while size >> level:
+            count = size >> level
+            tile_index, width = divmod(count, TILE_WIDTH)
+            data = reader.tile(level, tile_index)[: width * HASH_SIZE] if width else b""
+            if len(data) != width * HASH_SIZE:
+                raise LogError(
+                    f"tile (level {level}, index {tile_index}) holds {len(data) // HASH_SIZE} "
+                    f"hashes; a tree of {size} leaves needs {width}"
+                )
+            self.edges[level] = (tile_index, data)
+            level += 1
+
+    def prepare(self, leaf_hashes: Sequence[bytes]) -> PendingAppend:
+        """Compute the tile rows and new root for appending ``leaf_hashes``.
+
+        Nothing is changed until :meth:`accept` is called with the result after
+        the transaction commits, so a failed transaction leaves this writer intact.
+        """
+        compact = self.compact.copy()
+        nodes = compact.extend(leaf_hashes)
+        buffers: dict[int, tuple[int, bytearray]] = {
+            level: (t, bytearray(data)) for level, (t, data) in self.edges.items()
+        }
+        touched: dict[tuple[int, int], bytearray] = {}
+        for level, index, digest in nodes:
+            tile_index = index // TILE_WIDTH
+            current = buffers.get(level)
+            if current is None or current[0] != tile_index:
+                current = (tile_index, bytearray())
+                buffers[level] = current
+            buf = current[1]
+            buf += digest
+            touched[(level, tile_index)] = buf
+        rows = [(level, t, bytes(buf)) for (level, t), buf in touched.items()]
+        edges = {}
+        for level, (t, buf) in buffers.items():
+            if len(buf) == _TILE_BYTES:
+                edges[level] = (t + 1, b"")
+            else:
+                edges[level] = (t, bytes(buf))
+        return PendingAppend(compact.size, compact.root(), rows, compact, edges)
+
+    @staticmethod
+    def write(conn: sqlite3.Connection, pending: PendingAppend) -> None:
+        """Write ``pending``'s tile rows and log state (inside the caller's transaction)."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO tiles(level, idx, hashes) VALUES (?, ?, ?)", pending.rows
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO log_state(id, size, root) VALUES (1, ?, ?)",
+            (pending.size, pending.root),
+        )
+
+    def accept(self, pending: PendingAppend) -> None:
+        """Adopt ``pending`` as the committed state (call after the commit succeeded)."""
+        self.size = pending.size
+        self.compact = pending.compact
+        self.edges = pending.edges

@@ -1,0 +1,620 @@
+"""The vault: create, open, commit records, seal checkpoints, answer proofs.
+
+On disk (embedded default)::
+
+    vault/
+      echo.toml              configuration (origin, settings)
+      keys/signing.key       Ed25519 signing key, mode 0600 (never printed or logged)
+      keys/verifier.vkey     the C2SP signed-note verifier key (public)
+      catalog.sqlite         entries, log tiles, checkpoints (SQLite, WAL)
+      blobs/blobs.sqlite     small blobs, zstd-compressed rows (SQLite, WAL)
+      blobs/large/..         large blobs, one zstd file each
+      lock                   the writer lock (holder host and pid)
+
+Commit protocol (DESIGN.md invariant 2; restic/borg write ordering):
+
+1. every blob of the batch is written to the blob store and made durable;
+2. the entries, their blob index rows, the new log tiles and the new tree
+   size and root are written in **one** catalog transaction;
+3. a checkpoint for the new tree is signed and stored.
+
+:meth:`Vault.commit` returns only after step 3: a returned record is
+*acknowledged*, durable and covered by a signed checkpoint. A crash before
+step 2 commits leaves only orphan blobs (unreferenced, harmless); a crash
+between 2 and 3 leaves an *unsealed tail* of complete entries that the next
+writer to open the vault seals with a checkpoint (:meth:`Vault.seal`). There
+is never a half-visible entry.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import structlog
+
+from echo_archive import faults
+from echo_archive.config import EchoConfig, VaultSection, load_config
+from echo_archive.config import render as render_config
+from echo_archive.errors import (
+    BlobError,
+    LogError,
+    NoteError,
+    StorageError,
+    VaultError,
+    VaultExistsError,
+    VaultNotFoundError,
+)
+from echo_archive.vault import catalog
+from echo_archive.vault.blobs import SQLiteBlobStore, parse_digest
+from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
+from echo_archive.vault.lock import WriterLock
+from echo_archive.vault.log import TileReader, TileWriter
+from echo_archive.vault.merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    subtree_hash,
+)
+from echo_archive.vault.note import (
+    Signer,
+    Verifier,
+    format_signer_key,
+    generate_signer,
+    parse_signer_key,
+    parse_vkey,
+)
+
+__all__ = ["CommitResult", "Receipt", "Record", "SignedCheckpoint", "Vault", "default_vault_path"]
+
+log = structlog.get_logger("echo_archive.vault")
+
+CONFIG_FILE = "echo.toml"
+SIGNING_KEY_FILE = "keys/signing.key"
+VKEY_FILE = "keys/verifier.vkey"
+CATALOG_FILE = "catalog.sqlite"
+BLOBS_DIR = "blobs"
+LOCK_FILE = "lock"
+
+
+def default_vault_path() -> Path:
+    """The vault path when none is given: ``$ECHO_VAULT``, else ``./vault``."""
+    return Path(os.environ.get("ECHO_VAULT") or "vault")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record to archive: an entry type, its metadata, and its blobs.
+
+    Attributes:
+        type: the entry type (``"capture"``...; see :mod:`echo_archive.vault.entry`).
+        meta: type-specific metadata (a JSON object; I-JSON numbers only).
+        blobs: role -> content, as bytes or as a path to a file streamed from disk.
+
+    """
+
+    type: str
+    meta: Mapping[str, Any]
+    blobs: Mapping[str, bytes | Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What :meth:`Vault.commit` returns for each record.
+
+    Attributes:
+        index: the entry's index in the log.
+        leaf_hash: SHA-256(0x00 || entry), 32 bytes.
+        entry: the entry as logged.
+
+    """
+
+    index: int
+    leaf_hash: bytes
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint and its signed note text (C2SP tlog-checkpoint), verbatim."""
+
+    checkpoint: Checkpoint
+    note: str
+    signed_at: str
+
+    @property
+    def size(self) -> int:
+        """The tree size the checkpoint commits to."""
+        return self.checkpoint.size
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """The outcome of a commit: one receipt per record, and the covering checkpoint."""
+
+    receipts: list[Receipt]
+    checkpoint: SignedCheckpoint
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Vault:
+    """An open vault (use :meth:`create` and :meth:`open`, not the constructor).
+
+    A writer (``readonly=False``) holds the writer lock until :meth:`close`.
+    Readers take no lock and see each committed state as it lands.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        config: EchoConfig,
+        verifier: Verifier,
+        conn: sqlite3.Connection,
+        blobs: SQLiteBlobStore,
+        *,
+        signer: Signer | None,
+        lock: WriterLock | None,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.verifier = verifier
+        self.blobs = blobs
+        self._conn = conn
+        self._signer = signer
+        self._lock = lock
+        self._reader = TileReader(conn)
+        self._tiles: TileWriter | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    @classmethod
+    def create(cls, path: Path, *, origin: str | None = None) -> Vault:
+        """Create a new vault at ``path`` and open it as the writer.
+
+        Creates the configuration, a fresh Ed25519 signing key (file mode 0600)
+        and its verifier key, a unique origin ``echo.archive/<16 hex>``, the
+        catalog and blob store, and signs the checkpoint of the empty tree.
+        Everything is built in a temporary sibling directory and renamed into
+        place, so a failed ``init`` leaves nothing behind.
+
+        Args:
+            path: the vault directory; must not exist, or be an empty directory.
+            origin: the log origin (default: random, ``echo.archive/<16 hex>``).
+
+        Raises:
+            VaultExistsError: ``path`` exists and is not an empty directory.
+            StorageError: a file cannot be written.
+
+        """
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            what = "a vault" if (path / CONFIG_FILE).exists() else "a non-empty path"
+            raise VaultExistsError(f"{path} already holds {what}; refusing to initialize over it")
+        origin = origin or f"echo.archive/{secrets.token_hex(8)}"
+        parent = path.absolute().parent
+        tmp = parent / f".{path.name}.init-{secrets.token_hex(4)}"
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            (tmp / "keys").mkdir(mode=0o700)
+            signer = generate_signer(origin)
+            key_path = tmp / SIGNING_KEY_FILE
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(format_signer_key(signer) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            (tmp / VKEY_FILE).write_text(signer.verifier.vkey + "\n", encoding="utf-8")
+            created = format_timestamp(time.time_ns())
+            config = EchoConfig(vault=VaultSection(origin=origin, created=created))
+            (tmp / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
+            catalog.create_schema(tmp / CATALOG_FILE, origin)
+            SQLiteBlobStore.create(tmp / BLOBS_DIR).close()
+            conn = catalog.connect(tmp / CATALOG_FILE, readonly=False)
+            try:
+                with catalog.transaction(conn, "writing the empty tree"):
+                    conn.execute(
+                        "INSERT INTO log_state(id, size, root) VALUES (1, 0, ?)", (EMPTY_ROOT,)
+                    )
+                    cp = Checkpoint(origin=origin, size=0, root_hash=EMPTY_ROOT)
+                    conn.execute(
+                        "INSERT INTO checkpoints(size, root, note, signed_at) VALUES (?, ?, ?, ?)",
+                        (0, EMPTY_ROOT, sign_checkpoint(cp, signer), created),
+                    )
+            finally:
+                conn.close()
+            for sub in (tmp / "keys", tmp / BLOBS_DIR, tmp):
+                _fsync_dir(sub)
+            if path.exists():
+                path.rmdir()
+            tmp.rename(path)
+            _fsync_dir(parent)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StorageError(f"cannot create vault at {path}: {exc}") from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("vault.created", path=str(path), origin=origin)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False, break_stale: bool = False) -> Vault:
+        """Open the vault at ``path``.
+
+        A writer takes the writer lock, then completes any unsealed tail left by
+        a crash (:meth:`seal`). A reader takes no lock and changes nothing.
+
+        Args:
+            path: the vault directory.
+            readonly: open as a reader.
+            break_stale: take over a lock left by a writer on another host.
+
+        Raises:
+            VaultNotFoundError: no vault at ``path``.
+            VaultLockedError: another live writer holds the lock (writers only).
+            ConfigError: ``echo.toml`` is invalid.
+            StorageError: a file cannot be read.
+
+        """
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file():
+            raise VaultNotFoundError(
+                f"no vault at {path} (no {CONFIG_FILE}); create one with `echoctl init {path}`"
+            )
+        config = load_config(path / CONFIG_FILE)
+        try:
+            verifier = parse_vkey((path / VKEY_FILE).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise StorageError(f"cannot read verifier key {path / VKEY_FILE}: {exc}") from exc
+        except NoteError as exc:
+            raise VaultError(f"{path / VKEY_FILE}: {exc}") from exc
+        if verifier.name != config.vault.origin:
+            raise VaultError(
+                f"{path / VKEY_FILE} names key {verifier.name!r} but the vault origin is "
+                f"{config.vault.origin!r}"
+            )
+        lock = None if readonly else WriterLock(path / LOCK_FILE, break_stale=break_stale)
+        try:
+            signer = None
+            if not readonly:
+                signer = _load_signer(path / SIGNING_KEY_FILE, verifier)
+            conn = catalog.connect(path / CATALOG_FILE, readonly=readonly)
+            blobs = SQLiteBlobStore(
+                path / BLOBS_DIR,
+                readonly=readonly,
+                large_threshold=config.blobs.large_threshold,
+                level=config.blobs.zstd_level,
+            )
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        vault = cls(path, config, verifier, conn, blobs, signer=signer, lock=lock)
+        if not readonly:
+            try:
+                vault.seal()
+            except BaseException:
+                vault.close()
+                raise
+        return vault
+
+    def close(self) -> None:
+        """Close the databases and release the writer lock. Safe to call twice."""
+        self.blobs.close()
+        self._conn.close()
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def origin(self) -> str:
+        """The log origin (C2SP tlog-checkpoint first line)."""
+        return self.config.vault.origin
+
+    @property
+    def readonly(self) -> bool:
+        """True when opened as a reader."""
+        return self._signer is None
+
+    # ------------------------------------------------------------------ state
+    def log_state(self) -> tuple[int, bytes]:
+        """Return the committed ``(tree size, root hash)``, sealed or not."""
+        row = self._conn.execute("SELECT size, root FROM log_state WHERE id = 1").fetchone()
+        if row is None:
+            raise LogError(f"{self.path / CATALOG_FILE}: log_state row is missing")
+        return int(row[0]), catalog.as_bytes(row[1])
+
+    @property
+    def size(self) -> int:
+        """The size of the tree of the latest signed checkpoint (acknowledged entries)."""
+        return self.latest_checkpoint().size
+
+    def latest_checkpoint(self) -> SignedCheckpoint:
+        """Return the latest stored checkpoint, verified against the verifier key.
+
+        Raises:
+            LogError: no checkpoint is stored.
+            NoteError: the stored checkpoint does not verify.
+
+        """
+        row = self._conn.execute(
+            "SELECT note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            raise LogError(f"{self.path}: no checkpoint stored")
+        return self._open_note(row[0], row[1])
+
+    def checkpoint_at(self, size: int) -> SignedCheckpoint:
+        """Return the stored checkpoint of tree size ``size``.
+
+        Raises:
+            LogError: no checkpoint of that size was issued.
+
+        """
+        row = self._conn.execute(
+            "SELECT note, signed_at FROM checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        if row is None:
+            raise LogError(f"no checkpoint was issued at tree size {size}")
+        return self._open_note(row[0], row[1])
+
+    def checkpoint_sizes(self) -> list[int]:
+        """Return the tree sizes of every stored checkpoint, ascending."""
+        return [r[0] for r in self._conn.execute("SELECT size FROM checkpoints ORDER BY size")]
+
+    def _open_note(self, note: str, signed_at: str) -> SignedCheckpoint:
+        cp = open_checkpoint(note, self.verifier, self.origin)
+        return SignedCheckpoint(cp, note, signed_at)
+
+    # ------------------------------------------------------------------ writing
+    def _require_writer(self) -> Signer:
+        if self._signer is None:
+            raise VaultError(f"vault {self.path} is open read-only")
+        return self._signer
+
+    def _tile_writer(self) -> TileWriter:
+        if self._tiles is None:
+            self._tiles = TileWriter(self._conn, self.log_state()[0])
+        return self._tiles
+
+    def commit(self, records: Sequence[Record]) -> CommitResult:
+        """Archive ``records`` and return only once a signed checkpoint covers them.
+
+        Args:
+            records: the records, in the order their entries join the log.
+
+        Returns:
+            A receipt per record (index, leaf hash, entry) and the checkpoint.
+
+        Raises:
+            VaultError: the vault is open read-only.
+            EntryError: a record does not make a valid entry (nothing is written).
+            StorageError: a write failed. Nothing is acknowledged. If the failure
+                came after the catalog transaction, the entries are logged but
+                unsealed; the next commit or :meth:`seal` covers them.
+
+        """
+        signer = self._require_writer()
+        if not records:
+            return CommitResult([], self.latest_checkpoint())
+        # 1. blobs, durable.
+        small: list[bytes] = []
+        for rec in records:
+            small.extend(v for v in rec.blobs.values() if isinstance(v, bytes))
+        small_digests = iter(self.blobs.put_many(small)) if small else iter(())
+        refs: list[dict[str, tuple[bytes, int]]] = []
+        for rec in records:
+            ref: dict[str, tuple[bytes, int]] = {}
+            for role, content in rec.blobs.items():
+                if isinstance(content, bytes):
+                    ref[role] = (next(small_digests), len(content))
+                else:
+                    ref[role] = self.blobs.put_file(Path(content))
+            refs.append(ref)
+        # 2. entries, blob index, tiles, log state: one transaction.
+        logged_at = format_timestamp(time.time_ns())
+        entries = [
+            Entry.build(rec.type, logged_at, ref, rec.meta)
+            for rec, ref in zip(records, refs, strict=True)
+        ]
+        leaves = [leaf_hash(e.raw) for e in entries]
+        tiles = self._tile_writer()
+        start = tiles.size
+        pending = tiles.prepare(leaves)
+        with catalog.transaction(self._conn, f"appending entries {start}..{pending.size - 1}"):
+            faults.point("catalog.begin")
+            self._conn.executemany(
+                "INSERT INTO entries(idx, type, entry) VALUES (?, ?, ?)",
+                [(start + i, e.type, e.raw) for i, e in enumerate(entries)],
+            )
+            self._conn.executemany(
+                "INSERT INTO entry_blobs(idx, role, digest) VALUES (?, ?, ?)",
+                [(start + i, b.role, b.digest) for i, e in enumerate(entries) for b in e.blobs],
+            )
+            TileWriter.write(self._conn, pending)
+            faults.point("catalog.commit")
+        tiles.accept(pending)
+        # 3. checkpoint.
+        checkpoint = self._sign_and_store(signer, pending.size, pending.root)
+        receipts = [
+            Receipt(start + i, leaf, e)
+            for i, (leaf, e) in enumerate(zip(leaves, entries, strict=True))
+        ]
+        return CommitResult(receipts, checkpoint)
+
+    def _sign_and_store(self, signer: Signer, size: int, root: bytes) -> SignedCheckpoint:
+        try:
+            faults.point("checkpoint.sign")
+        except OSError as exc:
+            raise StorageError(f"signing the checkpoint of size {size} failed: {exc}") from exc
+        cp = Checkpoint(origin=self.origin, size=size, root_hash=root)
+        note = sign_checkpoint(cp, signer)
+        signed_at = format_timestamp(time.time_ns())
+        with catalog.transaction(self._conn, f"storing the checkpoint of size {size}"):
+            faults.point("checkpoint.write")
+            self._conn.execute(
+                "INSERT INTO checkpoints(size, root, note, signed_at) VALUES (?, ?, ?, ?)",
+                (size, root, note, signed_at),
+            )
+        return SignedCheckpoint(cp, note, signed_at)
+
+    def seal(self) -> SignedCheckpoint | None:
+        """Sign a checkpoint covering entries committed but not yet covered (after a crash).
+
+        Returns:
+            The new checkpoint, or None when the latest checkpoint already covers the log.
+
+        Raises:
+            VaultError: read-only vault.
+            LogError: the stored tiles do not agree with the log state.
+            StorageError: the checkpoint cannot be stored.
+
+        """
+        signer = self._require_writer()
+        size, root = self.log_state()
+        latest = self.latest_checkpoint()
+        if latest.size == size:
+            return None
+        if latest.size > size:
+            raise LogError(
+                f"latest checkpoint covers {latest.size} entries but the log holds {size}: "
+                "the catalog lost committed entries; run `echoctl verify`"
+            )
+        tiles = self._tile_writer()
+        if tiles.compact.root() != root:
+            raise LogError(
+                f"stored log hashes do not give the recorded root at size {size}; "
+                "run `echoctl verify`"
+            )
+        log.warning(
+            "vault.sealing_unsealed_tail", first=latest.size, last=size - 1, path=str(self.path)
+        )
+        return self._sign_and_store(signer, size, root)
+
+    # ------------------------------------------------------------------ reading
+    def entry(self, index: int) -> Entry:
+        """Return the entry at ``index``.
+
+        Raises:
+            LogError: no entry at that index.
+            EntryError: the stored entry is malformed.
+
+        """
+        row = self._conn.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise LogError(f"no entry at index {index} (log size {self.log_state()[0]})")
+        return parse_entry(catalog.as_bytes(row[0]), where=f"entry {index}")
+
+    def resolve(self, ref: str) -> int:
+        """Find an entry index from a reference: an index, or a blob digest.
+
+        Args:
+            ref: ``"42"`` (an index), or ``"sha256:<hex>"`` / bare 64 hex (a blob
+                digest: the earliest entry naming that blob).
+
+        Raises:
+            LogError: nothing matches.
+
+        """
+        text = ref.strip()
+        if text.isdigit():
+            index = int(text)
+            size = self.log_state()[0]
+            if index >= size:
+                raise LogError(f"entry index {index} is beyond the log (size {size})")
+            return index
+        try:
+            digest = parse_digest(text)
+        except BlobError as exc:
+            raise LogError(f"{ref!r} is neither an entry index nor a blob digest") from exc
+        row = self._conn.execute(
+            "SELECT min(idx) FROM entry_blobs WHERE digest = ?", (digest,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise LogError(f"no entry names blob sha256:{digest.hex()}")
+        return int(row[0])
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.3.1 inclusion proof of entry ``index`` in the tree of ``size``.
+
+        Args:
+            index: the entry index.
+            size: the tree size (default: the latest checkpoint's).
+
+        Raises:
+            LogError: ``index >= size`` or ``size`` beyond the log.
+
+        """
+        size = self.size if size is None else size
+        self._check_size(size)
+        return inclusion_proof(index, size, self._reader)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.4.1 consistency proof between tree sizes ``old`` and ``new``.
+
+        Raises:
+            LogError: sizes out of order or beyond the log.
+
+        """
+        new = self.size if new is None else new
+        self._check_size(new)
+        return consistency_proof(old, new, self._reader)
+
+    def _check_size(self, size: int) -> None:
+        logged = self.log_state()[0]
+        if size > logged:
+            raise LogError(f"tree size {size} is beyond the log (size {logged})")
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The stored leaf hash of entry ``index`` (32 bytes).
+
+        Raises:
+            LogError: no such entry.
+
+        """
+        self._check_size(index + 1)
+        return self._reader.get_nodes([(0, index)])[0]
+
+    def root_at(self, size: int) -> bytes:
+        """The root hash of the tree of the first ``size`` entries, from stored hashes."""
+        self._check_size(size)
+        return EMPTY_ROOT if size == 0 else subtree_hash(0, size, self._reader)
+
+
+def _load_signer(path: Path, verifier: Verifier) -> Signer:
+    try:
+        mode = path.stat().st_mode & 0o777
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise StorageError(f"cannot read signing key {path}: {exc}") from exc
+    if mode & 0o077:
+        log.warning("vault.signing_key_mode", path=str(path), mode=oct(mode))
+    try:
+        signer = parse_signer_key(text)
+    except NoteError as exc:
+        raise VaultError(f"signing key {path} is unusable: {exc}") from exc
+    if signer.verifier.vkey != verifier.vkey:
+        raise VaultError(f"signing key {path} does not match verifier key in the vault")
+    return signer

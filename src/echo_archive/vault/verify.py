@@ -1,0 +1,350 @@
+"""Verify a whole vault: blobs, entries, log hashes, checkpoints, consistency.
+
+:func:`verify_vault` recomputes everything that can be recomputed and compares
+it with what is stored and signed:
+
+* **checkpoints**: every stored checkpoint note must carry a valid Ed25519
+  signature by the vault's verifier key, name the vault's origin, and agree
+  with its catalog row (C2SP tlog-checkpoint, signed-note);
+* **entries**: indexes contiguous from 0 to the log size; each entry RFC 8785
+  canonical JSON of the entry schema; its leaf hash (RFC 9162 §2.1.1) equal to
+  the stored level-0 hash; its blob index rows equal to the blobs it names; every
+  blob it names present in the blob store;
+* **log hashes**: every stored node hash equal to the one recomputed from the
+  entries; the recomputed root at each checkpoint's size equal to the signed
+  root; the final root equal to the recorded log state;
+* **consistency**: each checkpoint consistent with the next, by an RFC 9162
+  §2.1.4 consistency proof from the stored hashes checked against both signed
+  roots;
+* **blobs**: every blob (or a random ``sample`` of them) decompressed and
+  re-hashed against its address.
+
+A failure is a :class:`Problem` naming the blob, entry, node or checkpoint and
+what mismatched. Entries committed after the latest checkpoint (an *unsealed
+tail* left by a crash; the next writer seals it) are reported as a warning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from echo_archive.errors import EchoError, EntryError, NoteError
+from echo_archive.vault.catalog import as_bytes
+from echo_archive.vault.checkpoint import open_checkpoint
+from echo_archive.vault.entry import parse_entry
+from echo_archive.vault.log import TileReader, iter_level
+from echo_archive.vault.merkle import EMPTY_ROOT, CompactRange, consistency_proof, leaf_hash
+from echo_archive.vault.merkle import verify_consistency as check_consistency
+from echo_archive.vault.vault import Vault
+
+__all__ = ["Problem", "Progress", "VerifyReport", "verify_vault"]
+
+Progress = Callable[[str, int, int], None]
+"""A progress callback: ``(phase, done, total)``; phases ``entries`` and ``blobs``."""
+
+_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check.
+
+    Attributes:
+        kind: ``blob``, ``entry``, ``node``, ``checkpoint`` or ``log``.
+        ref: what failed (``"entry 42"``, ``"sha256:..."``, ``"checkpoint 1000"``).
+        message: what mismatched, in plain words.
+
+    """
+
+    kind: str
+    ref: str
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of :func:`verify_vault`.
+
+    Attributes:
+        problems: every failed check (empty when the vault holds).
+        warnings: things that are not failures (an unsealed tail).
+        log_size: entries in the log; checkpoint_size: entries the latest
+            checkpoint covers; entries, blobs, checkpoints: how many were checked;
+            blob_bytes: uncompressed bytes re-hashed; seconds: wall time.
+
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    log_size: int = 0
+    checkpoint_size: int = 0
+    entries: int = 0
+    blobs: int = 0
+    blob_bytes: int = 0
+    checkpoints: int = 0
+    sample: float = 1.0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the report (``ok`` included)."""
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def _add(self, kind: str, ref: str, message: str) -> None:
+        self.problems.append(Problem(kind, ref, message))
+
+
+class _StoredLevels:
+    """Walks the stored node hashes of each level in index order, on demand."""
+
+    def __init__(self, vault_conn: Any) -> None:
+        self._conn = vault_conn
+        self._iters: dict[int, Iterator[tuple[int, bytes]]] = {}
+        self._head: dict[int, tuple[int, bytes] | None] = {}
+
+    def get(self, level: int, index: int) -> bytes | None:
+        it = self._iters.get(level)
+        if it is None:
+            it = self._iters[level] = iter_level(self._conn, level)
+            self._head[level] = next(it, None)
+        head = self._head[level]
+        while head is not None and head[0] < index:
+            head = next(it, None)
+        self._head[level] = head
+        if head is not None and head[0] == index:
+            return head[1]
+        return None
+
+
+def verify_vault(
+    vault: Vault, *, sample: float = 1.0, progress: Progress | None = None
+) -> VerifyReport:
+    """Verify every blob, entry, log hash and checkpoint of ``vault``.
+
+    Args:
+        vault: an open vault (a reader is enough; nothing is written).
+        sample: fraction of blobs to re-hash, in (0, 1]; every entry, hash and
+            checkpoint is always checked.
+        progress: optional callback ``(phase, done, total)``.
+
+    Returns:
+        The report; ``report.ok`` is True when everything holds.
+
+    Raises:
+        ValueError: ``sample`` outside (0, 1].
+        StorageError: the vault cannot be read at all.
+
+    """
+    if not 0 < sample <= 1:
+        raise ValueError(f"sample must be in (0, 1], got {sample}")
+    started = time.perf_counter()
+    report = VerifyReport(sample=sample)
+    conn = vault._conn  # the catalog connection (read-only for a reader)
+    conn.execute("BEGIN")  # one snapshot for the whole walk
+    try:
+        roots = _check_checkpoints(vault, report)
+        _check_entries(vault, report, roots, progress)
+        _check_consistency(vault, report, roots)
+    finally:
+        conn.execute("ROLLBACK")
+    _check_blobs(vault, report, sample, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _check_checkpoints(vault: Vault, report: VerifyReport) -> dict[int, bytes | None]:
+    roots: dict[int, bytes | None] = {}
+    rows = vault._conn.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
+    for size, root, note in rows:
+        report.checkpoints += 1
+        ref = f"checkpoint {size}"
+        try:
+            cp = open_checkpoint(note, vault.verifier, vault.origin)
+        except NoteError as exc:
+            report._add("checkpoint", ref, f"does not verify with the vault key: {exc}")
+            roots[size] = None
+            continue
+        if cp.size != size or cp.root_hash != as_bytes(root):
+            report._add(
+                "checkpoint",
+                ref,
+                f"signed note says size {cp.size} root {cp.root_hash.hex()} but the catalog row "
+                f"says size {size} root {as_bytes(root).hex()}",
+            )
+        roots[cp.size] = cp.root_hash
+    if not roots:
+        report._add("checkpoint", "checkpoints", "no checkpoint is stored")
+    return roots
+
+
+def _check_entries(
+    vault: Vault, report: VerifyReport, roots: dict[int, bytes | None], progress: Progress | None
+) -> None:
+    conn = vault._conn
+    size, state_root = vault.log_state()
+    report.log_size = size
+    valid_sizes = [s for s, r in roots.items() if r is not None]
+    report.checkpoint_size = max(valid_sizes, default=0)
+    if 0 in roots and roots[0] not in (None, EMPTY_ROOT):
+        report._add("checkpoint", "checkpoint 0", "root of the empty tree is not SHA-256('')")
+    stored = _StoredLevels(conn)
+    compact = CompactRange()
+    entry_rows = conn.execute("SELECT idx, entry FROM entries ORDER BY idx")
+    blob_rows = conn.execute("SELECT idx, role, digest FROM entry_blobs ORDER BY idx, role")
+    blob_head = next(blob_rows, None)
+    pending_refs: dict[bytes, int] = {}
+    expected = 0
+    for idx, raw in entry_rows:
+        if idx >= size or idx < 0:
+            report._add(
+                "entry", f"entry {idx}", f"row lies beyond the log (size {size}): inserted?"
+            )
+            continue
+        while expected < idx:  # rows missing before idx
+            report._add("entry", f"entry {expected}", "row is missing (deleted?)")
+            _feed(stored.get(0, expected) or b"\x00" * 32, compact, stored, roots, report)
+            expected += 1
+        raw = as_bytes(raw)
+        where = f"entry {idx}"
+        names: list[tuple[str, bytes]] = []
+        try:
+            entry = parse_entry(raw, where)
+            names = [(b.role, b.digest) for b in entry.blobs]
+        except EntryError as exc:
+            report._add("entry", where, str(exc))
+        rows: list[tuple[str, bytes]] = []
+        while blob_head is not None and blob_head[0] <= idx:
+            if blob_head[0] == idx:
+                rows.append((blob_head[1], as_bytes(blob_head[2])))
+            blob_head = next(blob_rows, None)
+        if rows != names:
+            report._add(
+                "entry", where, f"blob index rows {_fmt(rows)} differ from entry {_fmt(names)}"
+            )
+        for _, digest in names:
+            pending_refs.setdefault(digest, idx)
+        leaf = leaf_hash(raw)
+        logged = stored.get(0, idx)
+        if logged != leaf:
+            report._add(
+                "entry",
+                where,
+                "leaf hash of the stored entry differs from the logged leaf hash "
+                "(entry changed, reordered or replaced)",
+            )
+        _feed(leaf, compact, stored, roots, report)
+        expected = idx + 1
+        report.entries += 1
+        if len(pending_refs) >= _CHUNK:
+            _check_refs(vault, pending_refs, report)
+        if progress and report.entries % _CHUNK == 0:
+            progress("entries", report.entries, size)
+    while expected < size:
+        report._add("entry", f"entry {expected}", "row is missing (deleted?)")
+        _feed(stored.get(0, expected) or b"\x00" * 32, compact, stored, roots, report)
+        expected += 1
+    _check_refs(vault, pending_refs, report)
+    if progress:
+        progress("entries", report.entries, size)
+    if compact.root() != state_root:
+        report._add(
+            "log", "log state", f"recomputed root at size {size} differs from the recorded root"
+        )
+    for cp_size in sorted(roots):
+        if cp_size > size:
+            report._add(
+                "checkpoint",
+                f"checkpoint {cp_size}",
+                f"covers more entries than the log holds ({size})",
+            )
+    if report.checkpoint_size < size:
+        report.warnings.append(
+            f"unsealed tail: entries {report.checkpoint_size}..{size - 1} are not yet covered by a "
+            "checkpoint (a crash interrupted a commit; the next writer to open the vault "
+            "seals them)"
+        )
+
+
+def _fmt(pairs: list[tuple[str, bytes]]) -> str:
+    return "[" + ", ".join(f"{role}=sha256:{d.hex()[:12]}…" for role, d in pairs) + "]"
+
+
+def _feed(
+    leaf: bytes,
+    compact: CompactRange,
+    stored: _StoredLevels,
+    roots: dict[int, bytes | None],
+    report: VerifyReport,
+) -> None:
+    for level, index, digest in compact.append(leaf):
+        if level == 0:
+            continue
+        got = stored.get(level, index)
+        if got != digest:
+            state = "missing" if got is None else "differs from the hash recomputed from entries"
+            report._add("node", f"node (level {level}, index {index})", f"stored hash {state}")
+    root = roots.get(compact.size)
+    if root is not None and compact.root() != root:
+        report._add(
+            "checkpoint",
+            f"checkpoint {compact.size}",
+            "signed root differs from the root recomputed from the entries",
+        )
+
+
+def _check_refs(vault: Vault, refs: dict[bytes, int], report: VerifyReport) -> None:
+    if not refs:
+        return
+    for digest in sorted(vault.blobs.missing(refs)):
+        report._add(
+            "blob",
+            "sha256:" + digest.hex(),
+            f"named by entry {refs[digest]} but not in the blob store",
+        )
+    refs.clear()
+
+
+def _check_consistency(vault: Vault, report: VerifyReport, roots: dict[int, bytes | None]) -> None:
+    reader = TileReader(vault._conn)
+    size = report.log_size
+    sizes = sorted(s for s, r in roots.items() if r is not None and 0 < s <= size)
+    for old, new in itertools.pairwise(sizes):
+        old_root, new_root = roots[old], roots[new]
+        assert old_root is not None
+        assert new_root is not None
+        try:
+            proof = consistency_proof(old, new, reader)
+            check_consistency(old, new, proof, old_root, new_root)
+        except EchoError as exc:
+            report._add(
+                "checkpoint", f"checkpoint {new}", f"not consistent with checkpoint {old}: {exc}"
+            )
+
+
+def _check_blobs(
+    vault: Vault, report: VerifyReport, sample: float, progress: Progress | None
+) -> None:
+    stats = vault.blobs.stats()
+    expected = max(1, round(stats.count * sample))
+
+    def tick(done: int) -> None:
+        report.blobs = done
+        if progress:
+            progress("blobs", done, expected)
+
+    for digest, problem in vault.blobs.check_all(sample=sample, progress=tick):
+        report._add("blob", "sha256:" + digest.hex(), problem)
+    if sample == 1:
+        report.blobs, report.blob_bytes = stats.count, stats.bytes
+    if progress:
+        progress("blobs", report.blobs, expected)

@@ -1,0 +1,51 @@
+"""Shared fixtures: real vaults in temporary directories, and the shared data folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from echo_archive import faults
+from echo_archive.vault.vault import Record, Vault
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def shared_dir(*parts: str) -> Path:
+    """Return a folder under ../shared, failing loudly in CI and skipping elsewhere if absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"shared data folder {path} is missing in CI")
+        pytest.skip(f"shared data folder {path} is not present on this machine")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_faults() -> Iterator[None]:
+    faults.disarm()
+    yield
+    faults.disarm()
+
+
+@pytest.fixture
+def vault_path(tmp_path: Path) -> Path:
+    """A fresh, closed vault at tmp_path/vault."""
+    path = tmp_path / "vault"
+    Vault.create(path, origin="echo.archive/test0000deadbeef").close()
+    return path
+
+
+def sample_records(n: int, start: int = 0, size: int = 2048) -> list[Record]:
+    """``n`` capture records of ~``size`` bytes of JSON each, distinct content."""
+    out = []
+    for i in range(start, start + n):
+        body = (f'{{"id": {i}, "title": "item {i}", "text": "' + "x" * size)[: size - 2] + '"}'
+        out.append(
+            Record(type="capture", meta={"kind": "test", "n": i}, blobs={"body": body.encode()})
+        )
+    return out
