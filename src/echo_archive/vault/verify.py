@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -198,7 +199,7 @@ def _check_entries(
     if 0 in roots and roots[0] not in (None, EMPTY_ROOT):
         report._add("checkpoint", "checkpoint 0", "root of the empty tree is not SHA-256('')")
     stored = _StoredLevels(conn)
-    compact = CompactRange()
+    tree = _TreeCheck(stored, roots, report)
     entry_rows = conn.execute("SELECT idx, entry FROM entries ORDER BY idx")
     blob_rows = conn.execute("SELECT idx, role, digest FROM entry_blobs ORDER BY idx, role")
     blob_head = next(blob_rows, None)
@@ -212,7 +213,7 @@ def _check_entries(
             continue
         while expected < idx:  # rows missing before idx
             report._add("entry", f"entry {expected}", "row is missing (deleted?)")
-            _feed(stored.get(0, expected) or b"\x00" * 32, compact, stored, roots, report)
+            tree.feed(stored.get(0, expected) or b"\x00" * 32, tainted=True)
             expected += 1
         raw = as_bytes(raw)
         where = f"entry {idx}"
@@ -242,7 +243,7 @@ def _check_entries(
                 "leaf hash of the stored entry differs from the logged leaf hash "
                 "(entry changed, reordered or replaced)",
             )
-        _feed(leaf, compact, stored, roots, report)
+        tree.feed(leaf, tainted=logged != leaf)
         expected = idx + 1
         report.entries += 1
         if len(pending_refs) >= _CHUNK:
@@ -251,12 +252,12 @@ def _check_entries(
             progress("entries", report.entries, size)
     while expected < size:
         report._add("entry", f"entry {expected}", "row is missing (deleted?)")
-        _feed(stored.get(0, expected) or b"\x00" * 32, compact, stored, roots, report)
+        tree.feed(stored.get(0, expected) or b"\x00" * 32, tainted=True)
         expected += 1
     _check_refs(vault, pending_refs, report)
     if progress:
         progress("entries", report.entries, size)
-    if compact.root() != state_root:
+    if not tree.tainted and tree.compact.root() != state_root:
         report._add(
             "log", "log state", f"recomputed root at size {size} differs from the recorded root"
         )
@@ -279,27 +280,47 @@ def _fmt(pairs: list[tuple[str, bytes]]) -> str:
     return "[" + ", ".join(f"{role}=sha256:{d.hex()[:12]}…" for role, d in pairs) + "]"
 
 
-def _feed(
-    leaf: bytes,
-    compact: CompactRange,
-    stored: _StoredLevels,
-    roots: dict[int, bytes | None],
-    report: VerifyReport,
-) -> None:
-    for level, index, digest in compact.append(leaf):
-        if level == 0:
-            continue
-        got = stored.get(level, index)
-        if got != digest:
-            state = "missing" if got is None else "differs from the hash recomputed from entries"
-            report._add("node", f"node (level {level}, index {index})", f"stored hash {state}")
-    root = roots.get(compact.size)
-    if root is not None and compact.root() != root:
-        report._add(
-            "checkpoint",
-            f"checkpoint {compact.size}",
-            "signed root differs from the root recomputed from the entries",
-        )
+class _TreeCheck:
+    """Rebuilds the tree from entries, comparing stored node hashes and signed roots.
+
+    A node above a leaf already reported (changed or missing entry) is not
+    reported again: its mismatch is a consequence, not a second fault.
+    """
+
+    def __init__(
+        self, stored: _StoredLevels, roots: dict[int, bytes | None], report: VerifyReport
+    ) -> None:
+        self.compact = CompactRange()
+        self.stored = stored
+        self.roots = roots
+        self.report = report
+        self.tainted: list[int] = []  # indexes of leaves already reported, ascending
+
+    def _is_tainted(self, lo: int, hi: int) -> bool:
+        pos = bisect_left(self.tainted, lo)
+        return pos < len(self.tainted) and self.tainted[pos] < hi
+
+    def feed(self, leaf: bytes, tainted: bool) -> None:
+        if tainted:
+            self.tainted.append(self.compact.size)
+        for level, index, digest in self.compact.append(leaf):
+            if level == 0 or self._is_tainted(index << level, (index + 1) << level):
+                continue
+            got = self.stored.get(level, index)
+            if got != digest:
+                state = (
+                    "missing" if got is None else "differs from the hash recomputed from entries"
+                )
+                self.report._add(
+                    "node", f"node (level {level}, index {index})", f"stored hash {state}"
+                )
+        root = self.roots.get(self.compact.size)
+        if root is not None and self.compact.root() != root:
+            self.report._add(
+                "checkpoint",
+                f"checkpoint {self.compact.size}",
+                "signed root differs from the root recomputed from the entries",
+            )
 
 
 def _check_refs(vault: Vault, refs: dict[bytes, int], report: VerifyReport) -> None:
