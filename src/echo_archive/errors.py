@@ -26,7 +26,10 @@ wrong and where (a path, an entry index, a digest, a line of a note).
     ├── NoteError                   C2SP signed-note / checkpoint problems
     │   ├── NoteFormatError         text is not a well-formed note, key or checkpoint
     │   └── SignatureError          no valid signature by the expected key
-    └── EvidenceError               an evidence bundle is malformed or does not hold
+    ├── EvidenceError               an evidence bundle is malformed or does not hold
+    ├── SourceError                 a source cannot be used as configured
+    │   └── ParseError              a response is malformed (names the URL and position)
+    └── RecordingError              a recording (cassette, HAR, WARC...) cannot be read
 """
 
 from __future__ import annotations
@@ -44,9 +47,12 @@ __all__ = [
     "LogError",
     "NoteError",
     "NoteFormatError",
+    "ParseError",
     "ProofError",
+    "RecordingError",
     "RootMismatchError",
     "SignatureError",
+    "SourceError",
     "StorageError",
     "VaultError",
     "VaultExistsError",
@@ -158,3 +164,30 @@ class SignatureError(NoteError):
 
 class EvidenceError(EchoError):
     """An evidence bundle is malformed, or one of its parts does not hold."""
+
+
+class SourceError(EchoError):
+    """A source cannot be used as configured (a missing parameter, an unknown listing...)."""
+
+
+class ParseError(SourceError):
+    """A response could not be parsed into items.
+
+    Attributes:
+        url: the URL of the response.
+        position: where in the body parsing failed (``"line 3 column 7"``,
+            ``"byte 1024"``, ``"$.data.children[2]"``), or ``""`` when unknown.
+    """
+
+    def __init__(self, message: str, url: str = "", position: str = "") -> None:
+        where = f" at {position}" if position else ""
+        super().__init__(f"{url}{where}: {message}" if url else f"{message}{where}")
+        self.url = url
+        self.position = position
+
+
+class RecordingError(EchoError):
+    """A recording (cassette, HAR, WARC, replay file) is unreadable or of an unknown format.
+
+    The message names the file and, where known, the interaction or line.
+    """
