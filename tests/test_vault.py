@@ -331,3 +331,25 @@ def test_time_is_rfc3339_utc(vault_path: Path) -> None:
     assert e.logged_at.endswith("Z")
     parsed = time.mktime(time.strptime(e.logged_at[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
     assert abs(parsed - before) < 5
+
+
+def test_append_replays_entries_into_another_vault_with_the_same_root(
+    vault_path: Path, tmp_path: Path
+) -> None:
+    from echo_archive.errors import BlobNotFoundError
+
+    other = tmp_path / "replica"
+    with Vault.open(vault_path) as v:
+        v.commit(sample_records(40))
+        entries = [v.entry(i) for i in range(40)]
+        blobs = [v.blobs.get(e.blobs[0].digest) for e in entries]
+        root = v.latest_checkpoint().checkpoint.root_hash
+    with Vault.create(other) as r:
+        with pytest.raises(BlobNotFoundError, match="entry 0 of the batch"):
+            r.append(entries)
+        assert r.log_state()[0] == 0
+        r.blobs.put_many(blobs)
+        result = r.append(entries)
+        assert result.checkpoint.checkpoint.root_hash == root
+        assert [x.entry.logged_at for x in result.receipts] == [e.logged_at for e in entries]
+        assert verify_vault(r).ok

@@ -64,17 +64,67 @@ _TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _KEYS = frozenset({"v", "type", "logged_at", "blobs", "meta"})
 
 
+_SAFE_INT = 2**53 - 1
+_fast_dumps = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+).encode
+
+
+def _plain(value: Any) -> bool:
+    """Return True when ``value`` holds only what the fast path serializes exactly as JCS.
+
+    That is: dicts with ASCII string keys (so code-point order is UTF-16 order,
+    RFC 8785 §3.2.3), strings, booleans, None, lists, and integers within
+    ±(2^53 - 1) (printed in decimal, as ECMAScript does, RFC 8785 §3.2.2.3).
+    Floats are left to the reference implementation: their shortest
+    round-trip form (RFC 8785 §3.2.2.3) is where encoders differ.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or v is None or t is bool:
+            continue
+        if t is int:
+            if -_SAFE_INT <= v <= _SAFE_INT:
+                continue
+            return False
+        if t is dict:
+            for k in v:
+                if type(k) is not str or not k.isascii():
+                    return False
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
+        else:
+            return False
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
-    """Serialize ``value`` as RFC 8785 (JCS) canonical JSON bytes (UTF-8).
+    r"""Serialize ``value`` as RFC 8785 (JCS) canonical JSON bytes (UTF-8).
+
+    Values made only of ASCII-keyed objects, strings, booleans, null, arrays
+    and safe integers take a fast path through the standard library encoder,
+    whose output for them is byte-identical to RFC 8785 §3.2.2.2 and §3.2.3
+    (escapes ``\b \f \n \r \t \" \\`` and ``\u00xx`` in lowercase hex for the
+    other controls, nothing else escaped, keys sorted); ``tests/test_entry.py``
+    checks the identity against the ``rfc8785`` package on generated values.
+    Everything else (floats, non-ASCII keys) goes through ``rfc8785``.
 
     Raises:
         EntryError: the value is not representable in JCS (a non-string key,
-            an integer outside ±2^53, NaN or infinity...), naming the problem.
-
+            an integer outside ±2^53, NaN or infinity, a lone surrogate...),
+            naming the problem.
     """
+    if _plain(value):
+        try:
+            return _fast_dumps(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the reference implementation reports it
     try:
         return bytes(rfc8785.dumps(value))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeEncodeError) as exc:
         raise EntryError(f"value is not representable as RFC 8785 canonical JSON: {exc}") from exc
 
 
@@ -221,8 +271,8 @@ def parse_entry(raw: bytes, where: str = "entry") -> Entry:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(where, f"is not JSON: {exc}") from exc
     try:
-        canonical = bytes(rfc8785.dumps(doc))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        canonical = canonical_json(doc)
+    except EntryError as exc:
         raise _fail(where, f"is not representable as canonical JSON: {exc}") from exc
     if canonical != raw:
         raise _fail(where, "is not in RFC 8785 canonical form")

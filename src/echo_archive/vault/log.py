@@ -37,32 +37,44 @@ _TILE_BYTES = TILE_WIDTH * HASH_SIZE
 class TileReader:
     """A :class:`~echo_archive.vault.merkle.NodeReader` over the ``tiles`` table.
 
-    Full tiles (immutable) are kept in an LRU cache; partial tiles are re-read.
+    Tiles are kept in an LRU cache. Full tiles never change; a cached partial
+    tile is re-read only when a node beyond its cached end is asked for.
 
     Args:
         conn: a catalog connection (read-only or the writer's).
-        cache_tiles: how many full tiles to cache (each 8 KiB).
+        cache_tiles: how many tiles to cache (each at most 8 KiB; 8192 tiles
+            cover every node of a 1,000,000-leaf tree in 64 MiB).
 
     """
 
-    def __init__(self, conn: sqlite3.Connection, cache_tiles: int = 4096) -> None:
+    def __init__(self, conn: sqlite3.Connection, cache_tiles: int = 8192) -> None:
         self._conn = conn
         self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cap = cache_tiles
 
-    def tile(self, level: int, index: int) -> bytes:
-        """Return the hashes of tile ``index`` at ``level`` (empty bytes if absent)."""
+    def tile(self, level: int, index: int, need: int = 0) -> bytes:
+        """Return the hashes of tile ``index`` at ``level`` (empty bytes if absent).
+
+        Args:
+            level: the tree level.
+            index: the tile index at that level.
+            need: the number of bytes the caller needs; a cached partial tile
+                at least that long is returned without a read. Stored hashes
+                never change and a partial tile only grows, so any cached
+                prefix stays correct.
+        """
         key = (level, index)
         hit = self._cache.get(key)
-        if hit is not None:
+        if hit is not None and (len(hit) == _TILE_BYTES or len(hit) >= need > 0):
             self._cache.move_to_end(key)
             return hit
         row = self._conn.execute(
             "SELECT hashes FROM tiles WHERE level = ? AND idx = ?", key
         ).fetchone()
         data = as_bytes(row[0]) if row else b""
-        if len(data) == _TILE_BYTES:
+        if data and self._cap:
             self._cache[key] = data
+            self._cache.move_to_end(key)
             if len(self._cache) > self._cap:
                 self._cache.popitem(last=False)
         return data
@@ -77,17 +89,13 @@ class TileReader:
         out = []
         for level, index in ids:
             tile_index, offset = divmod(index, TILE_WIDTH)
-            data = self.tile(level, tile_index)
             start = offset * HASH_SIZE
+            data = self.tile(level, tile_index, need=start + HASH_SIZE)
             node = data[start : start + HASH_SIZE]
             if len(node) != HASH_SIZE:
                 raise LogError(f"log node (level {level}, index {index}) is not stored")
             out.append(node)
         return out
-
-    def forget(self) -> None:
-        """Drop cached tiles (after the tiles table may have changed under us)."""
-        self._cache.clear()
 
 
 def iter_level(conn: sqlite3.Connection, level: int) -> Iterator[tuple[int, bytes]]:

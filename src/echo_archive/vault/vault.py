@@ -28,6 +28,7 @@ is never a half-visible entry.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -45,6 +46,7 @@ from echo_archive.config import EchoConfig, VaultSection, load_config
 from echo_archive.config import render as render_config
 from echo_archive.errors import (
     BlobError,
+    BlobNotFoundError,
     LogError,
     NoteError,
     StorageError,
@@ -402,6 +404,10 @@ class Vault:
     def commit(self, records: Sequence[Record]) -> CommitResult:
         """Archive ``records`` and return only once a signed checkpoint covers them.
 
+        Entries are built (and so validated) before any small blob is written;
+        a file blob is streamed into the store first, as its digest is only
+        known after reading it.
+
         Args:
             records: the records, in the order their entries join the log.
 
@@ -410,39 +416,75 @@ class Vault:
 
         Raises:
             VaultError: the vault is open read-only.
-            EntryError: a record does not make a valid entry (nothing is written).
+            EntryError: a record does not make a valid entry (nothing is logged).
             StorageError: a write failed. Nothing is acknowledged. If the failure
                 came after the catalog transaction, the entries are logged but
                 unsealed; the next commit or :meth:`seal` covers them.
-
         """
-        signer = self._require_writer()
+        self._require_writer()
         if not records:
             return CommitResult([], self.latest_checkpoint())
-        # 1. blobs, durable.
         small: list[bytes] = []
-        for rec in records:
-            small.extend(v for v in rec.blobs.values() if isinstance(v, bytes))
-        small_digests = iter(self.blobs.put_many(small)) if small else iter(())
         refs: list[dict[str, tuple[bytes, int]]] = []
         for rec in records:
             ref: dict[str, tuple[bytes, int]] = {}
             for role, content in rec.blobs.items():
                 if isinstance(content, bytes):
-                    ref[role] = (next(small_digests), len(content))
+                    ref[role] = (hashlib.sha256(content).digest(), len(content))
+                    small.append(content)
                 else:
                     ref[role] = self.blobs.put_file(Path(content))
             refs.append(ref)
-        # 2. entries, blob index, tiles, log state: one transaction.
         logged_at = format_timestamp(time.time_ns())
         entries = [
             Entry.build(rec.type, logged_at, ref, rec.meta)
             for rec, ref in zip(records, refs, strict=True)
         ]
+        if small:  # 1. blobs, durable
+            self.blobs.put_many(small)
+        return self._append(entries)
+
+    def append(self, entries: Sequence[Entry]) -> CommitResult:
+        """Append already-built entries whose blobs are already in the store.
+
+        This is the log append on its own (used when entries come from
+        elsewhere: an import, a replica): the entries keep their own
+        ``logged_at``. Returns only once a signed checkpoint covers them.
+
+        Args:
+            entries: parsed entries (:func:`~echo_archive.vault.entry.parse_entry`
+                or :meth:`Entry.build`), in log order.
+
+        Returns:
+            A receipt per entry and the checkpoint.
+
+        Raises:
+            VaultError: the vault is open read-only.
+            BlobNotFoundError: an entry names a blob the store does not hold
+                (nothing is written).
+            StorageError: as for :meth:`commit`.
+        """
+        self._require_writer()
+        if not entries:
+            return CommitResult([], self.latest_checkpoint())
+        named = {b.digest: i for i, e in enumerate(entries) for b in e.blobs}
+        missing = self.blobs.missing(named)
+        if missing:
+            first = min(missing, key=named.__getitem__)
+            raise BlobNotFoundError(
+                f"entry {named[first]} of the batch names blob sha256:{first.hex()}, which the "
+                f"store does not hold ({len(missing)} missing in all); nothing was appended"
+            )
+        return self._append(entries)
+
+    def _append(self, entries: Sequence[Entry]) -> CommitResult:
+        """Steps 2 and 3 of the commit protocol for entries whose blobs are durable."""
+        signer = self._require_writer()
         leaves = [leaf_hash(e.raw) for e in entries]
         tiles = self._tile_writer()
         start = tiles.size
         pending = tiles.prepare(leaves)
+        # 2. entries, blob index, tiles, log state: one transaction.
         with catalog.transaction(self._conn, f"appending entries {start}..{pending.size - 1}"):
             faults.point("catalog.begin")
             self._conn.executemany(
