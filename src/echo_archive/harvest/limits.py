@@ -1,0 +1,585 @@
+"""Per-host request limits: token buckets, concurrency caps and live rate-limit headers.
+
+Pure building blocks of the fetch engine: nothing here sleeps or touches the
+network. Every time-dependent call takes ``now`` (monotonic seconds, e.g.
+``time.monotonic()``) and, where a server speaks in wall-clock time,
+``now_epoch`` (POSIX seconds, e.g. ``time.time()``). The engine sleeps for the
+delays these functions return.
+
+Terms:
+
+token bucket
+    ``rate`` tokens per second accrue up to ``burst`` tokens; a request takes
+    one. :meth:`TokenBucket.acquire` *reserves* a token and says how long to
+    wait for it, so concurrent callers queue in order.
+limit profile
+    A named :class:`LimitConfig` (``fred``, ``reddit``, ``reddit-oauth``,
+    ``github``, ``hn``, ``rss``); :data:`DEFAULT_LIMITS` holds the defaults,
+    each with the rule it follows, and :data:`DEFAULT_HOSTS` maps the known API
+    hosts to them. Any other host is a generic feed host (``rss``).
+rate-limit headers
+    What a server says about its budget: GitHub and Reddit send
+    ``x-ratelimit-*`` headers with *different* meanings of ``reset`` (epoch
+    seconds at GitHub, seconds remaining at Reddit).
+    :func:`parse_rate_limit` reads them into a :class:`RateLimitInfo`;
+    :func:`pace` turns that into a rate that spreads the remaining budget until
+    the reset; :meth:`HostLimits.observe` applies it to the host's bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from echo_archive.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_HOSTS",
+    "DEFAULT_LIMITS",
+    "GITHUB_ASSUMED_RESET",
+    "REDDIT_ASSUMED_RESET",
+    "HostLimits",
+    "LimitConfig",
+    "RateLimitInfo",
+    "TokenBucket",
+    "pace",
+    "parse_poll_interval",
+    "parse_rate_limit",
+]
+
+Headers = Sequence[tuple[str, str]]
+"""Response headers as ``(name, value)`` pairs (:attr:`~echo_archive.model.Exchange.headers`)."""
+
+GITHUB_ASSUMED_RESET = 60.0
+"""Seconds to assume until a GitHub reset when ``x-ratelimit-reset`` is missing.
+
+GitHub REST docs, "Rate limits for the REST API" → "Exceeding the rate limit":
+when no ``retry-after`` or ``x-ratelimit-reset`` tells the time, "wait for at
+least one minute before retrying".
+"""
+
+REDDIT_ASSUMED_RESET = 600.0
+"""Seconds to assume until a Reddit reset when ``x-ratelimit-reset`` is missing.
+
+Reddit Data API wiki: the per-client QPM limit is "averaged over a time window
+(currently 10 minutes)".
+"""
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    """Return the first value of header ``name`` (case-insensitive, RFC 9110 §5.1), or None."""
+    lower = name.lower()
+    for key, value in headers:
+        if key.lower() == lower:
+            return value
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    """Parse a non-negative finite decimal (``"599.0"``, ``"60"``); None for anything else."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text or not all(c in "0123456789." for c in text):
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up.
+
+    The bucket starts full. :meth:`acquire` reserves a token and returns how
+    long to wait for it; the balance may go negative (tokens owed), so the
+    next caller waits behind the previous one and requests leave at ``rate``
+    on average with at most ``burst`` back to back. A pause
+    (:meth:`pause_until`) hands out no token before its end and accrues none
+    while it lasts.
+
+    Not thread-safe: use it from one event loop.
+
+    Args:
+        rate: tokens added per second (requests/s), > 0.
+        burst: bucket capacity in tokens (requests sent back to back), >= 1.
+
+    Raises:
+        ConfigError: ``rate`` is not a positive finite number, or ``burst`` < 1.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        _check_rate(rate)
+        if not (math.isfinite(burst) and burst >= 1):
+            raise ConfigError(f"token bucket burst must be >= 1, got {burst!r}")
+        self._rate = float(rate)
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last: float | None = None
+        self._paused_until = -math.inf
+
+    @property
+    def rate(self) -> float:
+        """The current refill rate in tokens (requests) per second."""
+        return self._rate
+
+    @property
+    def burst(self) -> float:
+        """The capacity in tokens."""
+        return self._burst
+
+    @property
+    def paused_until(self) -> float:
+        """The monotonic time before which no token is handed out (``-inf`` when never paused)."""
+        return self._paused_until
+
+    def _refill(self, now: float) -> None:
+        """Accrue tokens from the last update (or the end of a pause) up to ``now``."""
+        if self._last is None:
+            self._last = now
+            return
+        if now <= self._last:
+            return  # time does not run backwards for a monotonic clock; ignore
+        accrue_from = max(self._last, self._paused_until)
+        if now > accrue_from:
+            self._tokens = min(self._burst, self._tokens + (now - accrue_from) * self._rate)
+        self._last = now
+
+    def available(self, now: float) -> float:
+        """Return the tokens in the bucket at ``now`` without taking one (negative when owed).
+
+        Args:
+            now: monotonic seconds.
+        """
+        self._refill(now)
+        return self._tokens
+
+    def acquire(self, now: float) -> float:
+        """Reserve one token and return the seconds to wait before using it.
+
+        Args:
+            now: monotonic seconds.
+
+        Returns:
+            0.0 when a token is available now (and not paused); otherwise the
+            seconds until the reserved token exists (and the pause is over).
+            The token is taken either way: call once per request.
+        """
+        self._refill(now)
+        start = max(now, self._paused_until)
+        ready = start if self._tokens >= 1 else start + (1 - self._tokens) / self._rate
+        self._tokens -= 1
+        return max(0.0, ready - now)
+
+    def refund(self, now: float) -> None:
+        """Give back one token (capped at ``burst``): the request it paid for did not count.
+
+        Used for GitHub conditional requests answered ``304 Not Modified``,
+        which do not count against the primary rate limit (GitHub REST docs,
+        "Best practices for using the REST API" → "Use conditional requests").
+
+        Args:
+            now: monotonic seconds.
+        """
+        self._refill(now)
+        self._tokens = min(self._burst, self._tokens + 1)
+
+    def set_rate(self, rate: float, now: float | None = None) -> None:
+        """Change the refill rate.
+
+        Args:
+            rate: the new rate in requests/s, > 0 (to stop, use :meth:`pause_until`).
+            now: monotonic seconds; when given, tokens accrued so far at the old
+                rate are credited first.
+
+        Raises:
+            ConfigError: ``rate`` is not a positive finite number.
+        """
+        _check_rate(rate)
+        if now is not None:
+            self._refill(now)
+        self._rate = float(rate)
+
+    def pause_until(self, until: float) -> None:
+        """Hand out no token before ``until`` (a 429, or a rate-limit budget at 0).
+
+        Pauses only extend: an earlier ``until`` than the current pause is ignored.
+        A reservation returned before the pause is not moved; the engine checks
+        :meth:`pause_remaining` before sending.
+
+        Args:
+            until: monotonic seconds.
+        """
+        self._paused_until = max(self._paused_until, until)
+
+    def pause_remaining(self, now: float) -> float:
+        """Return the seconds left in the current pause (0.0 when not paused).
+
+        Args:
+            now: monotonic seconds.
+        """
+        return max(0.0, self._paused_until - now)
+
+
+def _check_rate(rate: float) -> None:
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"rate must be a positive number of requests/s, got {rate!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitConfig:
+    """How hard ECHO may hit one host.
+
+    Attributes:
+        rate: steady request rate in requests/s (> 0); live rate-limit headers
+            can only lower it (:meth:`HostLimits.observe`).
+        burst: requests that may leave back to back (token bucket capacity, >= 1).
+        concurrency: requests in flight at once (>= 1).
+        rate_limit_headers: which ``x-ratelimit-*`` dialect the host speaks
+            (``"github"``, ``"reddit"``), or None to ignore such headers.
+
+    Raises:
+        ConfigError: a value is out of range (the message names the field).
+    """
+
+    rate: float
+    burst: float = 1.0
+    concurrency: int = 1
+    rate_limit_headers: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_rate(self.rate)
+        if not (math.isfinite(self.burst) and self.burst >= 1):
+            raise ConfigError(f"limit burst must be >= 1, got {self.burst!r}")
+        if self.concurrency < 1:
+            raise ConfigError(f"limit concurrency must be >= 1, got {self.concurrency!r}")
+        if self.rate_limit_headers not in (None, "github", "reddit"):
+            raise ConfigError(
+                f"limit rate_limit_headers must be 'github', 'reddit' or None, "
+                f"got {self.rate_limit_headers!r}"
+            )
+
+
+DEFAULT_LIMITS: Mapping[str, LimitConfig] = MappingProxyType(
+    {
+        # FRED API terms of use / DESIGN.md "Source API rules": at most 1 request/s.
+        "fred": LimitConfig(rate=1.0, burst=1.0, concurrency=1),
+        # Reddit Data API wiki: 10 QPM without OAuth (www.reddit.com ``.json``).
+        "reddit": LimitConfig(rate=10 / 60, burst=1.0, concurrency=1, rate_limit_headers="reddit"),
+        # Reddit Data API wiki: 100 QPM per OAuth client id, "averaged over a time
+        # window (currently 10 minutes) to support bursty requests" → a small burst.
+        "reddit-oauth": LimitConfig(
+            rate=100 / 60, burst=10.0, concurrency=1, rate_limit_headers="reddit"
+        ),
+        # GitHub has no fixed request rate: the x-ratelimit-* budget paces us
+        # (60/h anonymous, 5000/h authenticated). 1 req/s is only the ceiling until
+        # the first response; GitHub best practices: "make requests serially
+        # instead of concurrently" → 1 in flight.
+        "github": LimitConfig(rate=1.0, burst=1.0, concurrency=1, rate_limit_headers="github"),
+        # HN Firebase API documents no rate limit: a polite default.
+        "hn": LimitConfig(rate=10.0, burst=10.0, concurrency=4),
+        # Generic feed hosts (RSS/Atom/JSON Feed): 1 req/s, 2 in flight.
+        "rss": LimitConfig(rate=1.0, burst=1.0, concurrency=2),
+    }
+)
+"""The default limit profiles, by name (see each entry's comment for its rule)."""
+
+DEFAULT_HOSTS: Mapping[str, str] = MappingProxyType(
+    {
+        "api.stlouisfed.org": "fred",
+        "www.reddit.com": "reddit",
+        "reddit.com": "reddit",
+        "old.reddit.com": "reddit",
+        "oauth.reddit.com": "reddit-oauth",
+        "api.github.com": "github",
+        "hacker-news.firebaseio.com": "hn",
+    }
+)
+"""Known API hosts → limit profile; any other host uses the ``rss`` profile."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """A server's statement about its rate-limit budget, from one response.
+
+    Attributes:
+        remaining: requests left in the current window (Reddit sends a float).
+        reset_at_epoch: POSIX seconds when the window resets.
+        limit: requests per window, or None when not said (Reddit: derived as
+            ``remaining + used``).
+        used: requests used in the window, or None when not said.
+        resource: GitHub's ``x-ratelimit-resource`` (``core``, ``search``...), or None.
+        counted: False when this response did not count against the budget
+            (GitHub ``304 Not Modified``).
+        reset_assumed: True when the reset time was not sent and
+            ``reset_at_epoch`` is a conservative guess
+            (:data:`GITHUB_ASSUMED_RESET`, :data:`REDDIT_ASSUMED_RESET`).
+    """
+
+    remaining: float
+    reset_at_epoch: float
+    limit: float | None = None
+    used: float | None = None
+    resource: str | None = None
+    counted: bool = True
+    reset_assumed: bool = False
+
+
+def parse_rate_limit(
+    headers: Headers, source_kind: str, now_epoch: float, *, status: int | None = None
+) -> RateLimitInfo | None:
+    """Read a response's rate-limit headers in the dialect of ``source_kind``.
+
+    GitHub (REST docs, "Rate limits for the REST API" → "Checking the status of
+    your rate limit"): ``x-ratelimit-limit``, ``x-ratelimit-remaining``,
+    ``x-ratelimit-used``, ``x-ratelimit-resource`` and ``x-ratelimit-reset`` =
+    the reset time in **epoch seconds**. A ``304`` to a conditional request
+    does not count against the primary limit ("Best practices" → "Use
+    conditional requests"), reported as ``counted=False``.
+
+    Reddit (Data API wiki): ``x-ratelimit-used``, ``x-ratelimit-remaining``
+    (a float such as ``"595.0"``) and ``x-ratelimit-reset`` = **seconds
+    remaining** until the window resets. There is no limit header; the limit is
+    ``used + remaining``.
+
+    GitHub's absolute reset is compared with the local clock (``now_epoch``):
+    a skewed local clock skews :func:`pace` by the same amount.
+
+    Args:
+        headers: the response headers ``(name, value)``.
+        source_kind: ``"github"`` or ``"reddit"``; any other kind has no
+            documented rate-limit headers and gives None.
+        now_epoch: POSIX seconds when the response arrived (converts Reddit's
+            relative reset; fallback for a missing reset).
+        status: the response status, when known (GitHub 304 → ``counted=False``).
+
+    Returns:
+        The budget, or None when ``x-ratelimit-remaining`` is absent or not a
+        non-negative number, or the kind has no such headers. A missing or
+        malformed reset is replaced by a conservative guess
+        (``reset_assumed=True``).
+    """
+    remaining = _number(_header(headers, "x-ratelimit-remaining"))
+    if remaining is None:
+        return None
+    used = _number(_header(headers, "x-ratelimit-used"))
+    reset = _number(_header(headers, "x-ratelimit-reset"))
+    if source_kind == "github":
+        limit = _number(_header(headers, "x-ratelimit-limit"))
+        resource = _header(headers, "x-ratelimit-resource")
+        if reset is None:
+            return RateLimitInfo(
+                remaining=remaining,
+                reset_at_epoch=now_epoch + GITHUB_ASSUMED_RESET,
+                limit=limit,
+                used=used,
+                resource=resource,
+                counted=status != 304,
+                reset_assumed=True,
+            )
+        return RateLimitInfo(
+            remaining=remaining,
+            reset_at_epoch=reset,
+            limit=limit,
+            used=used,
+            resource=resource,
+            counted=status != 304,
+        )
+    if source_kind == "reddit":
+        limit = remaining + used if used is not None else None
+        assumed = reset is None
+        seconds = REDDIT_ASSUMED_RESET if reset is None else reset
+        return RateLimitInfo(
+            remaining=remaining,
+            reset_at_epoch=now_epoch + seconds,
+            limit=limit,
+            used=used,
+            reset_assumed=assumed,
+        )
+    return None
+
+
+def pace(info: RateLimitInfo, now_epoch: float) -> float:
+    """Return the request rate that spreads the remaining budget evenly until the reset.
+
+    Args:
+        info: the budget from :func:`parse_rate_limit`.
+        now_epoch: POSIX seconds.
+
+    Returns:
+        Requests/s: ``remaining / (reset_at_epoch - now_epoch)``; ``0.0`` when
+        nothing remains (pause until the reset); ``math.inf`` when the reset
+        time has passed (the budget has refilled, so it sets no bound).
+    """
+    seconds = info.reset_at_epoch - now_epoch
+    if seconds <= 0:
+        return math.inf
+    if info.remaining <= 0:
+        return 0.0
+    return info.remaining / seconds
+
+
+def parse_poll_interval(headers: Headers) -> float | None:
+    """Return GitHub's ``X-Poll-Interval`` in seconds, or None when absent or malformed.
+
+    GitHub REST docs, "REST API endpoints for events": "the X-Poll-Interval
+    header specifies how often (in seconds) you are allowed to poll"; a feed
+    must not be polled more often than that.
+
+    Args:
+        headers: the response headers ``(name, value)``.
+
+    Returns:
+        The interval in seconds (> 0), or None.
+    """
+    value = _header(headers, "x-poll-interval")
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    seconds = float(int(text))
+    return seconds if seconds > 0 else None
+
+
+class HostLimits:
+    """Per-host concurrency caps and token buckets, adjusted by live rate-limit headers.
+
+    Each host gets a :class:`LimitConfig`: an explicit one from ``configs``,
+    else the profile named by ``hosts`` (defaults: :data:`DEFAULT_HOSTS`) in
+    ``profiles`` (defaults: :data:`DEFAULT_LIMITS`), else the ``rss`` profile.
+    Buckets are created on first use. Not thread-safe: use from one event loop.
+
+    Args:
+        configs: explicit per-host configs (from ``echo.toml``), by host name.
+        hosts: host name → profile name (default :data:`DEFAULT_HOSTS`).
+        profiles: profile name → config (default :data:`DEFAULT_LIMITS`).
+        default_profile: the profile of any other host.
+
+    Raises:
+        ConfigError: ``default_profile`` or a profile named in ``hosts`` is
+            not in ``profiles``.
+    """
+
+    def __init__(
+        self,
+        configs: Mapping[str, LimitConfig] | None = None,
+        *,
+        hosts: Mapping[str, str] = DEFAULT_HOSTS,
+        profiles: Mapping[str, LimitConfig] = DEFAULT_LIMITS,
+        default_profile: str = "rss",
+    ) -> None:
+        for host, profile in [*hosts.items(), ("(any other host)", default_profile)]:
+            if profile not in profiles:
+                raise ConfigError(f"limit profile {profile!r} for {host} is not defined")
+        self._configs = {host.lower(): cfg for host, cfg in (configs or {}).items()}
+        self._hosts = {host.lower(): profile for host, profile in hosts.items()}
+        self._profiles = dict(profiles)
+        self._default = default_profile
+        self._buckets: dict[str, TokenBucket] = {}
+        self._in_flight: dict[str, int] = {}
+
+    def config_for(self, host: str) -> LimitConfig:
+        """Return the limit config of ``host`` (case-insensitive)."""
+        host = host.lower()
+        if host in self._configs:
+            return self._configs[host]
+        return self._profiles[self._hosts.get(host, self._default)]
+
+    def bucket(self, host: str) -> TokenBucket:
+        """Return the token bucket of ``host``, creating it at the configured rate."""
+        host = host.lower()
+        bucket = self._buckets.get(host)
+        if bucket is None:
+            config = self.config_for(host)
+            bucket = self._buckets[host] = TokenBucket(config.rate, config.burst)
+        return bucket
+
+    def acquire(self, host: str, now: float) -> float:
+        """Reserve a request token for ``host``; see :meth:`TokenBucket.acquire`.
+
+        Args:
+            host: the host name.
+            now: monotonic seconds.
+
+        Returns:
+            Seconds to wait before sending (0.0 = now).
+        """
+        return self.bucket(host).acquire(now)
+
+    def try_acquire_slot(self, host: str) -> bool:
+        """Take one of ``host``'s concurrency slots if one is free.
+
+        Returns:
+            True when the request may start (call :meth:`release_slot` when it
+            ends, whatever the outcome); False when ``concurrency`` requests are
+            already in flight.
+        """
+        host = host.lower()
+        count = self._in_flight.get(host, 0)
+        if count >= self.config_for(host).concurrency:
+            return False
+        self._in_flight[host] = count + 1
+        return True
+
+    def release_slot(self, host: str) -> None:
+        """Give back a concurrency slot taken by :meth:`try_acquire_slot`.
+
+        Raises:
+            ValueError: no request to ``host`` is in flight (a double release).
+        """
+        host = host.lower()
+        count = self._in_flight.get(host, 0)
+        if count <= 0:
+            raise ValueError(f"no request to {host} is in flight")
+        self._in_flight[host] = count - 1
+
+    def in_flight(self, host: str) -> int:
+        """Return the number of requests to ``host`` in flight."""
+        return self._in_flight.get(host.lower(), 0)
+
+    def observe(
+        self,
+        host: str,
+        headers: Headers,
+        now: float,
+        now_epoch: float,
+        *,
+        status: int | None = None,
+    ) -> RateLimitInfo | None:
+        """Adjust ``host``'s bucket to the rate-limit headers of a response.
+
+        * budget at 0 → pause the bucket until the reset;
+        * otherwise → rate = min(configured rate, :func:`pace`), so the
+          configured rate stays a ceiling and the budget lasts until the reset;
+        * a response that did not count (GitHub 304) → its token is refunded.
+
+        Args:
+            host: the host that answered.
+            headers: the response headers ``(name, value)``.
+            now: monotonic seconds when the response arrived.
+            now_epoch: POSIX seconds at the same instant.
+            status: the response status, when known.
+
+        Returns:
+            The parsed budget, or None when the host's profile follows no
+            rate-limit headers or the response had none (nothing changed).
+        """
+        config = self.config_for(host)
+        if config.rate_limit_headers is None:
+            return None
+        info = parse_rate_limit(headers, config.rate_limit_headers, now_epoch, status=status)
+        if info is None:
+            return None
+        bucket = self.bucket(host)
+        if not info.counted:
+            bucket.refund(now)
+        rate = pace(info, now_epoch)
+        if rate == 0.0:
+            bucket.pause_until(now + (info.reset_at_epoch - now_epoch))
+        else:
+            bucket.set_rate(min(config.rate, rate), now)
+        return info
