@@ -310,6 +310,40 @@ class Verifier:
         return True
 
 
+def _split_key(rest: str, where: str, shape: str, what: str) -> tuple[bytes, bytes]:
+    """Split ``<hex key id>+<base64(0x01 || key)>`` into (key id, raw key with its type byte).
+
+    Args:
+        rest: the text after the key name and its ``+``.
+        where: how to name the key in errors.
+        shape: the expected overall shape, for the error message.
+        what: ``"public"`` or ``"private"``, for the size error.
+
+    Raises:
+        NoteFormatError: the key id is not 8 hex digits, the key is not
+            canonical base64, is empty, is not Ed25519 (0x01) or not 32 bytes.
+    """
+    hex_id, sep, key64 = rest.partition("+")
+    if not sep:
+        raise NoteFormatError(f"{where}: expected {shape}")
+    if _HEX_KEY_ID.fullmatch(hex_id) is None:
+        raise NoteFormatError(f"{where}: key id must be 8 hexadecimal digits")
+    raw = _b64decode(key64)
+    if raw is None:
+        raise NoteFormatError(f"{where}: key is not canonical standard base64")
+    if not raw:
+        raise NoteFormatError(f"{where}: key is empty")
+    if raw[0] != ALG_ED25519:
+        raise NoteFormatError(
+            f"{where}: unsupported signature type 0x{raw[0]:02x} (only Ed25519, 0x01)"
+        )
+    if len(raw) != 1 + _ED25519_KEY_SIZE:
+        raise NoteFormatError(
+            f"{where}: Ed25519 {what} key must be {_ED25519_KEY_SIZE} bytes, not {len(raw) - 1}"
+        )
+    return bytes.fromhex(hex_id), raw
+
+
 def parse_vkey(text: str) -> Verifier:
     """Parse a verifier key ``<name>+<hex key id>+<base64(0x01 || public key)>``.
 
@@ -339,29 +373,12 @@ def parse_vkey(text: str) -> Verifier:
         raise NoteFormatError(f"{where}: expected <name>+<key id>+<key>, found no '+'")
     _check_name(name, where)
     where = f"verifier key {name!r}"
-    hex_id, sep, key64 = rest.partition("+")
-    if not sep:
-        raise NoteFormatError(f"{where}: expected <name>+<key id>+<key>, found one '+'")
-    if _HEX_KEY_ID.fullmatch(hex_id) is None:
-        raise NoteFormatError(f"{where}: key id must be 8 hexadecimal digits")
-    raw = _b64decode(key64)
-    if raw is None:
-        raise NoteFormatError(f"{where}: key is not canonical standard base64")
-    if not raw:
-        raise NoteFormatError(f"{where}: key is empty")
-    if raw[0] != ALG_ED25519:
-        raise NoteFormatError(
-            f"{where}: unsupported signature type 0x{raw[0]:02x} (only Ed25519, 0x01)"
-        )
-    if len(raw) != 1 + _ED25519_KEY_SIZE:
-        raise NoteFormatError(
-            f"{where}: Ed25519 public key must be {_ED25519_KEY_SIZE} bytes, not {len(raw) - 1}"
-        )
-    kid = bytes.fromhex(hex_id)
+    kid, raw = _split_key(rest, where, "<name>+<key id>+<key>, found one '+'", "public")
     expected = key_id(name, raw)
     if kid != expected:
         raise NoteFormatError(
-            f"{where}: key id {hex_id} does not match the name and key (expected {expected.hex()})"
+            f"{where}: key id {kid.hex()} does not match the name and key "
+            f"(expected {expected.hex()})"
         )
     return Verifier(name, kid, raw[1:])
 
@@ -492,27 +509,9 @@ def parse_signer_key(text: str) -> Signer:
         raise NoteFormatError(
             f"{where}: key name is invalid (empty, or contains a space, '+' or control character)"
         )
-    hex_id, sep, key64 = rest.partition("+")
-    if not sep:
-        raise NoteFormatError(f"{where}: expected PRIVATE+KEY+<name>+<key id>+<key>")
-    if _HEX_KEY_ID.fullmatch(hex_id) is None:
-        raise NoteFormatError(f"{where}: key id must be 8 hexadecimal digits")
-    raw = _b64decode(key64)
-    if raw is None:
-        raise NoteFormatError(f"{where}: key is not canonical standard base64")
-    if not raw:
-        raise NoteFormatError(f"{where}: key is empty")
-    if raw[0] != ALG_ED25519:
-        raise NoteFormatError(
-            f"{where}: unsupported signature type 0x{raw[0]:02x} (only Ed25519, 0x01)"
-        )
-    if len(raw) != 1 + _ED25519_KEY_SIZE:
-        raise NoteFormatError(
-            f"{where}: Ed25519 private key must be {_ED25519_KEY_SIZE} bytes, not {len(raw) - 1}"
-        )
+    kid, raw = _split_key(rest, where, "PRIVATE+KEY+<name>+<key id>+<key>", "private")
     seed = raw[1:]
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
-    kid = bytes.fromhex(hex_id)
     if kid != key_id(name, bytes([ALG_ED25519]) + public):
         raise NoteFormatError(f"{where}: key id does not match the name and key")
     return Signer(name, kid, seed)
