@@ -34,7 +34,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -58,6 +58,7 @@ from echo_archive.vault import catalog
 from echo_archive.vault.blobs import SQLiteBlobStore, parse_digest
 from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
+from echo_archive.vault.harvest_state import HarvestState, ensure_harvest_schema
 from echo_archive.vault.lock import WriterLock
 from echo_archive.vault.log import TileReader, TileWriter
 from echo_archive.vault.merkle import (
@@ -76,7 +77,15 @@ from echo_archive.vault.note import (
     parse_vkey,
 )
 
-__all__ = ["CommitResult", "Receipt", "Record", "SignedCheckpoint", "Vault", "default_vault_path"]
+__all__ = [
+    "CommitResult",
+    "DerivedWriter",
+    "Receipt",
+    "Record",
+    "SignedCheckpoint",
+    "Vault",
+    "default_vault_path",
+]
 
 log = structlog.get_logger("echo_archive.vault")
 
@@ -86,6 +95,10 @@ VKEY_FILE = "keys/verifier.vkey"
 CATALOG_FILE = "catalog.sqlite"
 BLOBS_DIR = "blobs"
 LOCK_FILE = "lock"
+
+
+DerivedWriter = Callable[[sqlite3.Connection, int], None]
+"""Writes catalog rows derived from appended entries: ``(connection, first index)``."""
 
 
 def default_vault_path() -> Path:
@@ -310,6 +323,7 @@ class Vault:
         vault = cls(path, config, verifier, conn, blobs, signer=signer, lock=lock)
         if not readonly:
             try:
+                ensure_harvest_schema(conn)
                 vault.seal()
             except BaseException:
                 vault.close()
@@ -334,6 +348,11 @@ class Vault:
     def origin(self) -> str:
         """The log origin (C2SP tlog-checkpoint first line)."""
         return self.config.vault.origin
+
+    @property
+    def harvest(self) -> HarvestState:
+        """The harvest state tables (item index, observations, validators, breakers, reports)."""
+        return HarvestState(self._conn)
 
     @property
     def readonly(self) -> bool:
@@ -444,7 +463,9 @@ class Vault:
             self.blobs.put_many(small)
         return self._append(entries)
 
-    def append(self, entries: Sequence[Entry]) -> CommitResult:
+    def append(
+        self, entries: Sequence[Entry], *, derived: DerivedWriter | None = None
+    ) -> CommitResult:
         """Append already-built entries whose blobs are already in the store.
 
         This is the log append on its own (used when entries come from
@@ -454,6 +475,10 @@ class Vault:
         Args:
             entries: parsed entries (:func:`~echo_archive.vault.entry.parse_entry`
                 or :meth:`Entry.build`), in log order.
+            derived: called as ``derived(conn, first_index)`` inside the catalog
+                transaction that appends the entries, to write catalog rows
+                derived from them (the harvest state: item index, observations)
+                so they commit or roll back together with the entries.
 
         Returns:
             A receipt per entry and the checkpoint.
@@ -475,9 +500,11 @@ class Vault:
                 f"entry {named[first]} of the batch names blob sha256:{first.hex()}, which the "
                 f"store does not hold ({len(missing)} missing in all); nothing was appended"
             )
-        return self._append(entries)
+        return self._append(entries, derived)
 
-    def _append(self, entries: Sequence[Entry]) -> CommitResult:
+    def _append(
+        self, entries: Sequence[Entry], derived: DerivedWriter | None = None
+    ) -> CommitResult:
         """Steps 2 and 3 of the commit protocol for entries whose blobs are durable."""
         signer = self._require_writer()
         leaves = [leaf_hash(e.raw) for e in entries]
@@ -496,6 +523,8 @@ class Vault:
                 [(start + i, b.role, b.digest) for i, e in enumerate(entries) for b in e.blobs],
             )
             TileWriter.write(self._conn, pending)
+            if derived is not None:
+                derived(self._conn, start)
             faults.point("catalog.commit")
         tiles.accept(pending)
         # 3. checkpoint.

@@ -1,0 +1,315 @@
+"""Harvest state in the catalog: the item index, observations, validators, breakers, reports.
+
+Everything here is *derived or operational* state; the log stays the record.
+
+* ``items``: for each (source, feed, native id), the log index of its latest
+  item/version/tombstone entry, the content digest of its latest version, and
+  whether it is tombstoned. Written in the same transaction as the entries it
+  describes (:meth:`Vault.append` ``derived``), so it never disagrees with the
+  log after a crash. Rebuildable from the log.
+* ``observations``: the volatile counters (score, comments, stars) of each
+  sighting with its time and the capture it was parsed from. The capture is in
+  the log, so every observation can be re-derived and checked.
+* ``captures``: for each capture entry, its feed, URL, status, time and parse
+  error, to list and show captures without parsing every entry.
+* ``http_validators``: the ETag / Last-Modified last received per URL
+  (RFC 9110 §8.8), refreshed on 200 and 304, for conditional requests.
+* ``breakers``: each host's circuit-breaker state (JSON), so a restart does
+  not reset an open breaker.
+* ``harvest_reports``: the JSON report of each harvest cycle.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from echo_archive.vault import catalog
+
+__all__ = [
+    "HARVEST_SCHEMA",
+    "CaptureRow",
+    "HarvestState",
+    "ItemRow",
+    "ObservationRow",
+    "ensure_harvest_schema",
+]
+
+HARVEST_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items(
+    source TEXT NOT NULL,
+    feed TEXT NOT NULL,
+    native_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    first_idx INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    tombstoned INTEGER NOT NULL,
+    versions INTEGER NOT NULL,
+    PRIMARY KEY(source, feed, native_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS observations(
+    source TEXT NOT NULL,
+    feed TEXT NOT NULL,
+    native_id TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    capture_idx INTEGER NOT NULL,
+    counters TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS observations_item ON observations(source, feed, native_id);
+CREATE TABLE IF NOT EXISTS captures(
+    idx INTEGER PRIMARY KEY,
+    feed TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    fetched_at TEXT NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS http_validators(
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS breakers(
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS harvest_reports(
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+"""
+
+
+def ensure_harvest_schema(conn: sqlite3.Connection) -> None:
+    """Create the harvest tables when missing (an additive migration; idempotent).
+
+    Raises:
+        StorageError: the catalog cannot be written.
+    """
+    with catalog.transaction(conn, "creating the harvest tables"):
+        for statement in filter(None, (s.strip() for s in HARVEST_SCHEMA.split(";"))):
+            conn.execute(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """An ``items`` row to upsert: the latest entry of an item after a decision."""
+
+    source: str
+    feed: str
+    native_id: str
+    idx: int
+    digest: bytes
+    tombstoned: bool
+    versions: int
+    first_idx: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRow:
+    """An ``observations`` row: counters of one sighting."""
+
+    source: str
+    feed: str
+    native_id: str
+    seen_at: str
+    capture_idx: int
+    counters: dict[str, int | float]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRow:
+    """A ``captures`` row: what a capture entry holds, for listing."""
+
+    idx: int
+    feed: str
+    url: str
+    status: int
+    fetched_at: str
+    error: str | None
+
+
+class HarvestState:
+    """Reads and writes the harvest tables over one catalog connection.
+
+    Args:
+        conn: the vault's catalog connection (the writer's, to write).
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    # ------------------------------------------------------------- items
+    def known(self, source: str, feed: str, native_id: str) -> ItemRow | None:
+        """Return the ``items`` row of an item, or None when it was never archived."""
+        row = self._conn.execute(
+            "SELECT idx, digest, tombstoned, versions, first_idx FROM items "
+            "WHERE source = ? AND feed = ? AND native_id = ?",
+            (source, feed, native_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return ItemRow(
+            source,
+            feed,
+            native_id,
+            idx=int(row[0]),
+            digest=catalog.as_bytes(row[1]),
+            tombstoned=bool(row[2]),
+            versions=int(row[3]),
+            first_idx=int(row[4]),
+        )
+
+    @staticmethod
+    def write(
+        conn: sqlite3.Connection,
+        items: Iterable[ItemRow],
+        observations: Iterable[ObservationRow],
+        captures: Iterable[CaptureRow],
+    ) -> None:
+        """Upsert item rows and insert observation and capture rows (caller's transaction)."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO items(source, feed, native_id, idx, first_idx, digest, "
+            "tombstoned, versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.source,
+                    r.feed,
+                    r.native_id,
+                    r.idx,
+                    r.first_idx,
+                    r.digest,
+                    int(r.tombstoned),
+                    r.versions,
+                )
+                for r in items
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO observations(source, feed, native_id, seen_at, capture_idx, counters) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    o.source,
+                    o.feed,
+                    o.native_id,
+                    o.seen_at,
+                    o.capture_idx,
+                    json.dumps(o.counters, sort_keys=True),
+                )
+                for o in observations
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO captures(idx, feed, url, status, fetched_at, error) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(c.idx, c.feed, c.url, c.status, c.fetched_at, c.error) for c in captures],
+        )
+
+    def items(
+        self,
+        *,
+        source: str | None = None,
+        feed: str | None = None,
+        since_idx: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """List items (latest state), newest first.
+
+        Args:
+            source: only this source kind.
+            feed: only this feed.
+            since_idx: only items whose latest entry index is at least this.
+            limit: at most this many rows.
+        """
+        sql = (
+            "SELECT source, feed, native_id, idx, first_idx, tombstoned, versions FROM items "
+            "WHERE idx >= ?"
+        )
+        args: list[Any] = [since_idx]
+        if source:
+            sql += " AND source = ?"
+            args.append(source)
+        if feed:
+            sql += " AND feed = ?"
+            args.append(feed)
+        sql += " ORDER BY idx DESC LIMIT ?"
+        args.append(limit)
+        keys = ("source", "feed", "native_id", "idx", "first_idx", "tombstoned", "versions")
+        return [dict(zip(keys, row, strict=True)) for row in self._conn.execute(sql, args)]
+
+    def observations(self, source: str, feed: str, native_id: str) -> list[dict[str, Any]]:
+        """Return an item's observations, oldest first (seen_at, capture_idx, counters)."""
+        rows = self._conn.execute(
+            "SELECT seen_at, capture_idx, counters FROM observations "
+            "WHERE source = ? AND feed = ? AND native_id = ? ORDER BY rowid",
+            (source, feed, native_id),
+        )
+        return [{"seen_at": r[0], "capture_idx": r[1], "counters": json.loads(r[2])} for r in rows]
+
+    # ------------------------------------------------------------- validators
+    def validators(self, url: str) -> tuple[str | None, str | None] | None:
+        """Return ``(etag, last_modified)`` last stored for ``url``, or None."""
+        row = self._conn.execute(
+            "SELECT etag, last_modified FROM http_validators WHERE url = ?", (url,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def put_validators(
+        self, url: str, etag: str | None, last_modified: str | None, now: str
+    ) -> None:
+        """Store the validators of ``url`` (its own small transaction)."""
+        with catalog.transaction(self._conn, f"storing validators of {url}"):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO http_validators(url, etag, last_modified, updated_at) "
+                "VALUES (?, ?, ?, ?)",
+                (url, etag, last_modified, now),
+            )
+
+    # ------------------------------------------------------------- breakers
+    def breaker(self, name: str) -> dict[str, Any] | None:
+        """Return the stored state of breaker ``name``, or None."""
+        row = self._conn.execute("SELECT state FROM breakers WHERE name = ?", (name,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_breaker(self, name: str, state: dict[str, Any], now: str) -> None:
+        """Store breaker ``name``'s state (its own small transaction)."""
+        with catalog.transaction(self._conn, f"storing breaker {name}"):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO breakers(name, state, updated_at) VALUES (?, ?, ?)",
+                (name, json.dumps(state, sort_keys=True), now),
+            )
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        """Return every stored breaker state by name."""
+        rows = self._conn.execute("SELECT name, state FROM breakers ORDER BY name")
+        return {r[0]: dict(json.loads(r[1])) for r in rows}
+
+    def delete_breaker(self, name: str) -> bool:
+        """Forget breaker ``name`` (it starts CLOSED next time). Returns whether it existed."""
+        with catalog.transaction(self._conn, f"resetting breaker {name}"):
+            cur = self._conn.execute("DELETE FROM breakers WHERE name = ?", (name,))
+        return cur.rowcount > 0
+
+    # ------------------------------------------------------------- reports
+    def save_report(self, started_at: str, report: dict[str, Any]) -> int:
+        """Store a harvest report (JSON); returns its id."""
+        with catalog.transaction(self._conn, "storing the harvest report"):
+            cur = self._conn.execute(
+                "INSERT INTO harvest_reports(started_at, report) VALUES (?, ?)",
+                (started_at, json.dumps(report, sort_keys=True)),
+            )
+        return int(cur.lastrowid or 0)
+
+    def last_report(self) -> dict[str, Any] | None:
+        """Return the latest harvest report, or None."""
+        row = self._conn.execute(
+            "SELECT report FROM harvest_reports ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
