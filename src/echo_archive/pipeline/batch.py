@@ -1,0 +1,348 @@
+"""Turn fetched exchanges and their parse results into log entries and catalog rows.
+
+A *sighting* is one exchange of a feed with what its source made of it. For
+a batch of sightings, :func:`build_batch` produces, in log order:
+
+* a ``capture`` entry per exchange (raw first, DESIGN.md invariant 5): its
+  body as a blob, and as metadata the method, URL and redirect chain, status,
+  the response headers that matter, the fetch time and duration, the
+  recording's own time when it came from one, whether the body was cut, and
+  the parse error if the source could not parse it;
+* after each capture, an ``item``, ``version`` or ``tombstone`` entry per
+  item or tombstone the source found that adds something (versioning rules in
+  :mod:`echo_archive.pipeline.versioning`); each names the capture it came
+  from by the capture entry's leaf hash, and a version or tombstone names the
+  log index of the entry it follows. The item itself is a canonical-JSON blob.
+
+Duplicates add no entry; their counters, like every sighting's, become an
+observation row. URLs are stored with credentials redacted.
+
+:func:`commit_batch` stores the blobs, appends the entries and writes the
+derived rows in the same catalog transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
+from echo_archive.pipeline.versioning import (
+    Decision,
+    Known,
+    content_document,
+    decide,
+    decide_tombstone,
+)
+from echo_archive.sources.base import Feed
+from echo_archive.vault.entry import Entry, canonical_json
+from echo_archive.vault.harvest_state import CaptureRow, HarvestState, ItemRow, ObservationRow
+from echo_archive.vault.merkle import leaf_hash
+from echo_archive.vault.vault import CommitResult, Vault
+
+__all__ = ["BatchCounts", "Sighting", "build_batch", "commit_batch", "redact_url"]
+
+KEPT_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "expires",
+        "date",
+        "age",
+        "retry-after",
+        "location",
+        "link",
+        "x-poll-interval",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-used",
+        "x-ratelimit-resource",
+    }
+)
+"""Response headers kept in a capture entry (the ones that matter, issue 3 §Records)."""
+
+_SECRET_PARAM = re.compile(
+    r"([?&](?:api_key|apikey|access_token|token|client_secret|key)=)[^&#]*", re.IGNORECASE
+)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with credential query parameters (``api_key``, ``token``...) redacted."""
+    return _SECRET_PARAM.sub(r"\g<1>REDACTED", url)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One exchange of a feed and what its source made of it.
+
+    Attributes:
+        feed: the feed.
+        request: the request the exchange answers.
+        exchange: the exchange as received.
+        result: the parse result, or None when parsing failed.
+        error: the parse error in plain words, or None.
+    """
+
+    feed: Feed
+    request: Request
+    exchange: Exchange
+    result: ParseResult | None
+    error: str | None = None
+
+
+@dataclass
+class BatchCounts:
+    """What a batch added: entries by kind, duplicates, observations, bytes of bodies."""
+
+    captures: int = 0
+    new: int = 0
+    versions: int = 0
+    duplicates: int = 0
+    tombstones: int = 0
+    unknown_tombstones: int = 0
+    observations: int = 0
+    parse_errors: int = 0
+    bytes: int = 0
+
+    def add(self, other: BatchCounts) -> None:
+        """Add ``other``'s counts to these."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Batch:
+    """Entries to append (with the blobs they name) and the rows derived from them."""
+
+    entries: list[Entry] = field(default_factory=list)
+    blobs: list[bytes] = field(default_factory=list)
+    items: dict[tuple[str, str, str], ItemRow] = field(default_factory=dict)
+    observations: list[ObservationRow] = field(default_factory=list)
+    captures: list[CaptureRow] = field(default_factory=list)
+    counts: BatchCounts = field(default_factory=BatchCounts)
+
+
+def capture_meta(feed: Feed, exchange: Exchange, error: str | None) -> dict[str, Any]:
+    """The metadata of a capture entry (JSON-ready; I-JSON numbers only)."""
+    headers: dict[str, str] = {}
+    for name, value in exchange.headers:
+        key = name.lower()
+        if key in KEPT_HEADERS:
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return {
+        "kind": "http",
+        "source": feed.source,
+        "feed": feed.name,
+        "method": exchange.method,
+        "url": redact_url(exchange.url),
+        "final_url": redact_url(exchange.final_url or exchange.url),
+        "redirects": [redact_url(u) for u in exchange.redirects],
+        "status": exchange.status,
+        "headers": headers,
+        "fetched_at": exchange.fetched_at,
+        "elapsed_ms": round(exchange.elapsed * 1000),
+        "recorded_at": exchange.recorded_at,
+        "truncated": exchange.truncated,
+        "parse_error": error,
+    }
+
+
+def _item_blob(item: Item, capture: str, fetched_at: str) -> bytes:
+    doc = content_document(item)
+    doc["counters"] = dict(item.counters)
+    doc["capture"] = capture
+    doc["fetched_at"] = fetched_at
+    return canonical_json(doc)
+
+
+_ENTRY_TYPE = {"new": "item", "version": "version", "tombstone": "tombstone"}
+
+
+def build_batch(
+    sightings: Sequence[Sighting], state: HarvestState, start_index: int, logged_at: str
+) -> Batch:
+    """Build the entries, blobs and derived rows for ``sightings``.
+
+    Args:
+        sightings: in the order their captures join the log.
+        state: the vault's harvest state (what is already known of each item).
+        start_index: the log index the first entry will get (the log size now).
+        logged_at: RFC 3339 time the batch joins the log.
+
+    Returns:
+        The batch; ``batch.entries[k]`` will get index ``start_index + k``.
+
+    Raises:
+        EntryError: an item holds something canonical JSON cannot represent.
+    """
+    batch = Batch()
+    local: dict[tuple[str, str, str], ItemRow | None] = {}
+
+    def known(key: tuple[str, str, str]) -> ItemRow | None:
+        if key not in local:
+            local[key] = state.known(*key)
+        return local[key]
+
+    def add(entry: Entry) -> int:
+        batch.entries.append(entry)
+        return start_index + len(batch.entries) - 1
+
+    for s in sightings:
+        ex = s.exchange
+        body_digest = _sha256(ex.body)
+        batch.blobs.append(ex.body)
+        capture = Entry.build(
+            "capture",
+            logged_at,
+            {"body": (body_digest, len(ex.body))},
+            capture_meta(s.feed, ex, s.error),
+        )
+        capture_idx = add(capture)
+        capture_ref = "sha256:" + leaf_hash(capture.raw).hex()
+        batch.captures.append(
+            CaptureRow(
+                capture_idx, s.feed.name, redact_url(ex.url), ex.status, ex.fetched_at, s.error
+            )
+        )
+        batch.counts.captures += 1
+        batch.counts.bytes += len(ex.body)
+        if s.error is not None:
+            batch.counts.parse_errors += 1
+        if s.result is None:
+            continue
+        for item in s.result.items:
+            key = (item.source, item.feed, item.native_id)
+            row = known(key)
+            decision = decide(item, _known(row))
+            if item.counters:
+                batch.observations.append(
+                    ObservationRow(*key, ex.fetched_at, capture_idx, dict(item.counters))
+                )
+                batch.counts.observations += 1
+            if not decision.stores:
+                batch.counts.duplicates += 1
+                continue
+            blob = _item_blob(item, capture_ref, ex.fetched_at)
+            batch.blobs.append(blob)
+            meta = _item_meta(key, capture_ref, decision)
+            entry = Entry.build(
+                _ENTRY_TYPE[decision.kind], logged_at, {"item": (_sha256(blob), len(blob))}, meta
+            )
+            new_row = _next_row(key, row, add(entry), decision)
+            local[key] = batch.items[key] = new_row
+            _count(batch.counts, decision)
+        for tomb in s.result.tombstones:
+            _add_tombstone(batch, tomb, known, local, add, capture_ref, logged_at)
+    return batch
+
+
+def _add_tombstone(
+    batch: Batch,
+    tomb: Tombstone,
+    known: Callable[[tuple[str, str, str]], ItemRow | None],
+    local: dict[tuple[str, str, str], ItemRow | None],
+    add: Callable[[Entry], int],
+    capture_ref: str,
+    logged_at: str,
+) -> None:
+    key = (tomb.source, tomb.feed, tomb.native_id)
+    row = known(key)
+    decision = decide_tombstone(tomb, _known(row))
+    if decision is None:
+        batch.counts.unknown_tombstones += 1
+        return
+    if not decision.stores:
+        batch.counts.duplicates += 1
+        return
+    meta = _item_meta(key, capture_ref, decision)
+    meta["reason"] = tomb.reason
+    new_row = _next_row(key, row, add(Entry.build("tombstone", logged_at, {}, meta)), decision)
+    local[key] = batch.items[key] = new_row
+    batch.counts.tombstones += 1
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _known(row: ItemRow | None) -> Known | None:
+    if row is None:
+        return None
+    return Known(row.idx, row.digest, row.tombstoned, row.versions)
+
+
+def _item_meta(key: tuple[str, str, str], capture: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "source": key[0],
+        "feed": key[1],
+        "native_id": key[2],
+        "capture": capture,
+        "content_digest": "sha256:" + decision.digest.hex(),
+        "previous": decision.previous,
+    }
+
+
+def _next_row(
+    key: tuple[str, str, str], row: ItemRow | None, idx: int, decision: Decision
+) -> ItemRow:
+    tombstoned = decision.kind == "tombstone"
+    versions = (row.versions if row else 0) + (0 if tombstoned else 1)
+    digest = row.digest if (tombstoned and row) else decision.digest
+    return ItemRow(
+        *key,
+        idx=idx,
+        digest=digest,
+        tombstoned=tombstoned,
+        versions=versions,
+        first_idx=row.first_idx if row else idx,
+    )
+
+
+def _count(counts: BatchCounts, decision: Decision) -> None:
+    if decision.kind == "new":
+        counts.new += 1
+    elif decision.kind == "version":
+        counts.versions += 1
+    else:
+        counts.tombstones += 1
+
+
+def commit_batch(
+    vault: Vault, sightings: Sequence[Sighting], logged_at: str
+) -> tuple[BatchCounts, CommitResult | None]:
+    """Archive ``sightings``: blobs durable, then entries and derived rows, then a checkpoint.
+
+    Args:
+        vault: the writer.
+        sightings: the batch, in order.
+        logged_at: RFC 3339 time the batch joins the log.
+
+    Returns:
+        The counts, and the commit result (None for an empty batch).
+
+    Raises:
+        StorageError: a write failed (nothing of the batch is acknowledged).
+        EntryError: an item could not be made into an entry (nothing is written).
+    """
+    if not sightings:
+        return BatchCounts(), None
+    start = vault.log_state()[0]
+    batch = build_batch(sightings, vault.harvest, start, logged_at)
+    vault.blobs.put_many(batch.blobs)
+
+    def derived(conn: sqlite3.Connection, first: int) -> None:
+        if first != start:  # the single writer makes this impossible; guard all the same
+            raise RuntimeError(f"log grew from {start} to {first} while building a batch")
+        HarvestState.write(conn, batch.items.values(), batch.observations, batch.captures)
+
+    result = vault.append(batch.entries, derived=derived)
+    return batch.counts, result

@@ -1,0 +1,176 @@
+"""Captures, items, versions and tombstones from real recorded traffic, in a real vault."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from echo_archive.errors import ParseError
+from echo_archive.harvest.recordings import read_recording
+from echo_archive.model import Exchange, Request
+from echo_archive.pipeline.batch import Sighting, commit_batch, redact_url
+from echo_archive.sources.base import Feed, Source
+from echo_archive.sources.fred import FredSource
+from echo_archive.sources.hn import HnSource
+from echo_archive.vault.merkle import leaf_hash
+from echo_archive.vault.vault import Vault
+from echo_archive.vault.verify import verify_vault
+
+from .conftest import shared_dir
+
+TS = "2026-11-22T01:41:19.123456Z"
+
+
+def _sightings(feed: Feed, source: Source, exchanges: Sequence[Exchange]) -> list[Sighting]:
+    out = []
+    for ex in exchanges:
+        request = Request(url=ex.url)
+        try:
+            out.append(Sighting(feed, request, ex, source.parse(feed, request, ex)))
+        except ParseError as exc:
+            out.append(Sighting(feed, request, ex, None, str(exc)))
+    return out
+
+
+@pytest.fixture
+def hn_exchanges() -> tuple[Exchange, ...]:
+    path = (
+        shared_dir("corpora", "hackernews") / "topnews-vcr" / "hackernews_top_stories_details.yml"
+    )
+    return read_recording(path).exchanges
+
+
+def test_same_recorded_data_twice_adds_nothing(
+    vault_path: Path, hn_exchanges: tuple[Exchange, ...]
+) -> None:
+    feed = Feed("hn-top", "hn", {"list": "top", "limit": 500})
+    sightings = _sightings(feed, HnSource(), hn_exchanges)
+    with Vault.open(vault_path) as v:
+        first, result = commit_batch(v, sightings, TS)
+        assert result is not None
+        assert first.captures == 501
+        assert first.new == 500
+        assert first.versions == first.duplicates == first.tombstones == 0
+        assert first.observations == 500  # every story has a score
+        second, _ = commit_batch(v, sightings, TS)
+        assert second.captures == 501  # raw first: every exchange is kept
+        assert second.new == second.versions == 0
+        assert second.duplicates == 500
+        assert v.size == 501 + 500 + 501
+        report = verify_vault(v)
+        assert report.ok, report.problems[:3]
+        items = v.harvest.items(feed="hn-top", limit=1000)
+        assert len(items) == 500
+        assert all(row["versions"] == 1 for row in items)
+
+
+def test_item_entries_name_their_capture_and_blob(
+    vault_path: Path, hn_exchanges: tuple[Exchange, ...]
+) -> None:
+    feed = Feed("hn-top", "hn", {"list": "top", "limit": 500})
+    with Vault.open(vault_path) as v:
+        commit_batch(v, _sightings(feed, HnSource(), hn_exchanges[:3]), TS)
+        capture = v.entry(0)
+        assert capture.type == "capture"
+        meta = dict(capture.meta)
+        assert meta["kind"] == "http"
+        assert meta["status"] == 200
+        assert meta["url"] == "https://hacker-news.firebaseio.com/v0/topstories.json"
+        assert v.blobs.get(capture.blobs[0].digest) == hn_exchanges[0].body
+        item_capture = v.entry(1)
+        assert item_capture.type == "capture"
+        item = v.entry(2)
+        assert item.type == "item"
+        assert item.meta["capture"] == "sha256:" + leaf_hash(item_capture.raw).hex()
+        doc = json.loads(v.blobs.get(item.blobs[0].digest))
+        assert doc["source"] == "hn"
+        assert doc["native_id"] == item.meta["native_id"]
+        assert "score" in doc["counters"]
+        obs = v.harvest.observations("hn", "hn-top", item.meta["native_id"])
+        assert obs[0]["capture_idx"] == 1
+
+
+def test_revised_fred_value_becomes_a_version(vault_path: Path) -> None:
+    path = (
+        shared_dir("corpora", "fred") / "pyfredapi-2024" / "test_series__test_get_series[json].yaml"
+    )
+    exchanges = [e for e in read_recording(path).exchanges if "observations" in e.url]
+    feed = Feed("fred-gdp", "fred", {"series_id": "GDP", "api_key": "k"})
+    per_exchange = [_sightings(feed, FredSource(), [e]) for e in exchanges]
+    with Vault.open(vault_path) as v:
+        counts = [commit_batch(v, s, TS)[0] for s in per_exchange]
+        assert counts[0].new == 315
+        assert sum(c.versions for c in counts) >= 1
+        versions = [
+            row for row in v.harvest.items(feed="fred-gdp", limit=1000) if row["versions"] > 1
+        ]
+        assert [row["native_id"] for row in versions] == ["GDP:2024-07-01"]
+        latest = v.entry(versions[0]["idx"])
+        assert latest.type == "version"
+        previous = v.entry(latest.meta["previous"])
+        assert previous.type == "item"
+        new_value = json.loads(v.blobs.get(latest.blobs[0].digest))["text"]
+        old_value = json.loads(v.blobs.get(previous.blobs[0].digest))["text"]
+        assert {old_value, new_value} == {"29349.924", "29374.914"}
+        assert verify_vault(v).ok
+
+
+def test_tombstone_for_a_deleted_hn_item(
+    vault_path: Path, hn_exchanges: tuple[Exchange, ...]
+) -> None:
+    feed = Feed("hn-top", "hn", {"list": "top", "limit": 500})
+    story = next(e for e in hn_exchanges if "/item/" in e.url)
+    item_id = json.loads(story.body)["id"]
+    gone = Exchange(
+        method="GET",
+        url=story.url,
+        status=200,
+        headers=story.headers,
+        body=json.dumps({"id": item_id, "deleted": True, "type": "story", "time": 1}).encode(),
+        fetched_at=TS,
+    )
+    with Vault.open(vault_path) as v:
+        commit_batch(v, _sightings(feed, HnSource(), [story]), TS)
+        counts, _ = commit_batch(v, _sightings(feed, HnSource(), [gone]), TS)
+        assert counts.tombstones == 1
+        again, _ = commit_batch(v, _sightings(feed, HnSource(), [gone]), TS)
+        assert again.tombstones == 0
+        assert again.duplicates == 1
+        row = v.harvest.known("hn", "hn-top", str(item_id))
+        assert row is not None
+        assert row.tombstoned
+        tomb = v.entry(row.idx)
+        assert tomb.type == "tombstone"
+        assert tomb.meta["reason"] == "deleted"
+        back, _ = commit_batch(v, _sightings(feed, HnSource(), [story]), TS)
+        assert back.versions == 1  # the item came back
+
+
+def test_malformed_response_is_kept_as_a_capture_with_its_error(vault_path: Path) -> None:
+    feed = Feed("hn-top", "hn", {"list": "top"})
+    bad = Exchange(
+        method="GET",
+        url="https://hacker-news.firebaseio.com/v0/topstories.json",
+        status=200,
+        headers=(("Content-Type", "application/json"),),
+        body=b"[1, 2, ",
+        fetched_at=TS,
+    )
+    with Vault.open(vault_path) as v:
+        counts, _ = commit_batch(v, _sightings(feed, HnSource(), [bad]), TS)
+        assert counts.captures == 1
+        assert counts.parse_errors == 1
+        assert counts.new == 0
+        meta = v.entry(0).meta
+        assert "line 1" in meta["parse_error"]
+        assert v.blobs.get(v.entry(0).blobs[0].digest) == b"[1, 2, "
+
+
+def test_credentials_are_redacted_from_stored_urls() -> None:
+    assert redact_url(
+        "https://api.stlouisfed.org/fred/series/observations?series_id=GDP&api_key=abc123&x=1"
+    ) == ("https://api.stlouisfed.org/fred/series/observations?series_id=GDP&api_key=REDACTED&x=1")
+    assert redact_url("https://x/?access_token=t") == "https://x/?access_token=REDACTED"
