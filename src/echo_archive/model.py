@@ -171,9 +171,13 @@ class ParseResult:
         tombstones: items known to be gone.
         cursor: the source's pagination cursor after this page (``after``,
             a Link ``next`` URL...), or None at the end.
+        warning: a problem the source worked around (a truncated or
+            ill-formed document it still read), or None; recorded on the
+            capture beside the items.
     """
 
     items: tuple[Item, ...] = ()
     follow: tuple[Request, ...] = ()
     tombstones: tuple[Tombstone, ...] = ()
     cursor: str | None = None
+    warning: str | None = None

@@ -131,7 +131,9 @@ class Batch:
     counts: BatchCounts = field(default_factory=BatchCounts)
 
 
-def capture_meta(feed: Feed, exchange: Exchange, error: str | None) -> dict[str, Any]:
+def capture_meta(
+    feed: Feed, exchange: Exchange, error: str | None, warning: str | None = None
+) -> dict[str, Any]:
     """The metadata of a capture entry (JSON-ready; I-JSON numbers only)."""
     headers: dict[str, str] = {}
     for name, value in exchange.headers:
@@ -153,6 +155,7 @@ def capture_meta(feed: Feed, exchange: Exchange, error: str | None) -> dict[str,
         "recorded_at": exchange.recorded_at,
         "truncated": exchange.truncated,
         "parse_error": error,
+        "parse_warning": warning,
     }
 
 
@@ -204,7 +207,7 @@ def build_batch(
             "capture",
             logged_at,
             {"body": (body_digest, len(ex.body))},
-            capture_meta(s.feed, ex, s.error),
+            capture_meta(s.feed, ex, s.error, s.result.warning if s.result else None),
         )
         capture_idx = add(capture)
         capture_ref = "sha256:" + leaf_hash(capture.raw).hex()

@@ -255,7 +255,7 @@ class RssSource:
         parsed = parse_document(
             exchange.body, url, exchange.header("content-type") or "", feed_name=feed.name
         )
-        return ParseResult(items=parsed.items)
+        return ParseResult(items=parsed.items, warning=parsed.warning)
 
 
 def parse_document(
