@@ -2,7 +2,8 @@
 
 A vault's ``echo.toml`` (TOML 1.0) is written by ``echoctl init`` and read by
 every command. Unknown keys are errors (a typo must not be silently ignored),
-and every error names the file and the key that was wrong.
+and every error names the file and the key path that was wrong
+(``feeds.2.source: unknown source 'rs' ...``).
 
 ::
 
@@ -16,18 +17,104 @@ and every error names the file and the key that was wrong.
 
     [log]
     batch_size = 1000            # records per commit when adding many files
+
+    [[feeds]]                    # one table per feed (see FeedConfig)
+    name = "r-python-new"
+    source = "reddit"
+    interval = 900               # seconds between harvests
+    enabled = true
+
+    [feeds.params]               # source-specific; checked by the source's plan()
+    subreddit = "python"
+    listing = "new"
+
+    [feeds.params.user_agent]
+    app_id = "echo-archive"
+    version = "0.1.0"
+    username = "echo-archive-user"
+
+This module checks the *shape* of a feed (name, source kind, interval,
+enabled, params as a table); whether its ``params`` make sense is the
+source's business (``plan()`` raises :class:`~echo_archive.errors.SourceError`
+naming the parameter), checked by :mod:`echo_archive.feeds` when a feed is
+added and by the harvester for each feed, so one bad feed never stops the
+vault from opening or the other feeds from running (DESIGN.md invariant 7).
+The module imports no source: the vault reads ``echo.toml`` and sits below
+the sources layer. :data:`SOURCE_KINDS` mirrors
+:data:`echo_archive.sources.registry.SOURCES` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from tomlkit.items import Item, Table
 
+from echo_archive import __version__
 from echo_archive.errors import ConfigError
 
-__all__ = ["BlobSection", "EchoConfig", "LogSection", "VaultSection", "load_config", "render"]
+if TYPE_CHECKING:
+    from echo_archive.sources.base import Feed
+
+__all__ = [
+    "DEFAULT_FEEDS",
+    "DEFAULT_INTERVALS",
+    "FEEDS_HEADER",
+    "FEED_NAME_PATTERN",
+    "MIN_INTERVAL",
+    "REDDIT_USERNAME_PLACEHOLDER",
+    "SOURCE_KINDS",
+    "BlobSection",
+    "EchoConfig",
+    "FeedConfig",
+    "LogSection",
+    "VaultSection",
+    "feed_table",
+    "feeds_header",
+    "format_problems",
+    "load_config",
+    "new_config",
+    "render",
+]
+
+SOURCE_KINDS: Final[tuple[str, ...]] = ("rss", "hn", "reddit", "github", "fred")
+"""The source kinds a feed may name (the keys of ``sources.registry.SOURCES``)."""
+
+DEFAULT_INTERVALS: Final[Mapping[str, int]] = {
+    "rss": 3600,  # feeds change a few times an hour at most; conditional GETs keep it cheap
+    "hn": 900,  # the top list moves within minutes; 1 + limit requests a cycle
+    "reddit": 900,  # 10 queries a minute without OAuth are shared by every reddit feed
+    "github": 300,  # the events API asks for >= 60 s (X-Poll-Interval); 60 requests/h keyless
+    "fred": 86400,  # series are published at most daily
+}
+"""Seconds between harvests of a feed that names no ``interval``, by source kind."""
+
+MIN_INTERVAL: Final = 60
+"""The shortest ``interval`` allowed, in seconds (no source wants to be polled faster)."""
+
+FEED_NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+"""A feed name: a lowercase slug of 1 to 64 characters (``hn-top``, ``r-python-new``)."""
+
+REDDIT_USERNAME_PLACEHOLDER: Final = "echo-archive-user"
+"""The Reddit username of the default reddit feeds' User-Agent, to be replaced by the operator's."""
+
+FEEDS_HEADER: Final = (
+    "Feeds: what `echoctl harvest` collects, one [[feeds]] table each (README.md, 'Feeds').\n"
+    "interval is in seconds; edit here or with `echoctl feeds add|remove|enable|disable`."
+)
+"""The comment ``render`` writes above the feeds (one line per ``\\n``)."""
+
+_COMMENT_WS: Final = "   "
+_REDDIT_USERNAME_COMMENT: Final = "CHANGE to your Reddit username (Reddit's API rules)"
+_VALUE_ERROR_PREFIX: Final = re.compile(r"^(Value|Assertion) error, ")
 
 
 class _Strict(BaseModel):
@@ -71,12 +158,159 @@ class LogSection(_Strict):
     batch_size: int = Field(default=1000, ge=1, le=100_000)
 
 
+def _check_toml_value(value: Any, where: str) -> None:
+    """Raise ValueError unless ``value`` can be written as TOML (no None, finite keys)."""
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"{where}: key {key!r} is not a non-empty string")
+            _check_toml_value(sub, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for i, sub in enumerate(value):
+            _check_toml_value(sub, f"{where}.{i}")
+    elif isinstance(value, float):
+        if math.isnan(value):
+            raise ValueError(f"{where}: nan is not a usable parameter value")
+    elif not isinstance(value, str | bool | int | dt.date | dt.time):
+        raise ValueError(f"{where}: {value!r} is not a TOML value")
+
+
+class FeedConfig(_Strict):
+    """``[[feeds]]``: one feed, a configured stream of one source.
+
+    Attributes:
+        name: unique feed name, a lowercase slug (:data:`FEED_NAME_PATTERN`).
+        source: the source kind, one of :data:`SOURCE_KINDS`.
+        interval: seconds between harvests, at least :data:`MIN_INTERVAL`
+            (default: :data:`DEFAULT_INTERVALS` of the source).
+        enabled: whether the harvester collects this feed.
+        params: source-specific parameters (``url``, ``subreddit``, ``repo``...),
+            as written in ``echo.toml``; checked by the source's ``plan()``.
+
+    """
+
+    name: str = Field(strict=True)
+    source: str = Field(strict=True)
+    interval: int = Field(default=3600, ge=MIN_INTERVAL, strict=True)
+    enabled: bool = Field(default=True, strict=True)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_interval(cls, data: Any) -> Any:
+        """Fill a missing (or None) ``interval`` with the source's default."""
+        if isinstance(data, Mapping) and data.get("interval") is None:
+            source = data.get("source")
+            if isinstance(source, str) and source in DEFAULT_INTERVALS:
+                return {**data, "interval": DEFAULT_INTERVALS[source]}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(FEED_NAME_PATTERN, value):
+            raise ValueError(
+                f"{value!r} is not a feed name: 1 to 64 of a-z, 0-9, '.', '_', '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in SOURCE_KINDS:
+            raise ValueError(f"unknown source {value!r} (known: {', '.join(sorted(SOURCE_KINDS))})")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _toml_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_toml_value(value, "params")
+        return value
+
+    def to_feed(self) -> Feed:
+        """Return the feed as the sources see it.
+
+        Returns:
+            A :class:`~echo_archive.sources.base.Feed` with a copy of the params
+            and the interval as float seconds.
+
+        """
+        # Imported here: the vault reads echo.toml and must not load the sources layer.
+        from echo_archive.sources.base import Feed
+
+        return Feed(
+            name=self.name,
+            source=self.source,
+            params=dict(self.params),
+            interval=float(self.interval),
+        )
+
+
 class EchoConfig(_Strict):
-    """The whole ``echo.toml``."""
+    """The whole ``echo.toml``.
+
+    Attributes:
+        vault: ``[vault]``.
+        blobs: ``[blobs]``.
+        log: ``[log]``.
+        feeds: ``[[feeds]]``, in file order; names are unique.
+
+    """
 
     vault: VaultSection
     blobs: BlobSection = BlobSection()
     log: LogSection = LogSection()
+    feeds: list[FeedConfig] = Field(default_factory=list)
+
+    @field_validator("feeds")
+    @classmethod
+    def _unique_names(cls, feeds: list[FeedConfig]) -> list[FeedConfig]:
+        seen: dict[str, int] = {}
+        for i, feed in enumerate(feeds):
+            if feed.name in seen:
+                raise ValueError(
+                    f"duplicate feed name {feed.name!r} (feeds.{seen[feed.name]} and feeds.{i})"
+                )
+            seen[feed.name] = i
+        return feeds
+
+    def feed(self, name: str) -> FeedConfig:
+        """Return the feed called ``name``.
+
+        Args:
+            name: the feed name.
+
+        Returns:
+            The feed.
+
+        Raises:
+            ConfigError: no feed has that name (the message lists the names).
+
+        """
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        names = ", ".join(f.name for f in self.feeds) or "none"
+        raise ConfigError(f"no feed named {name!r} (feeds: {names})")
+
+
+def format_problems(exc: ValidationError) -> str:
+    """Format a pydantic validation error as ``key.path: message`` items joined by ``; ``.
+
+    Args:
+        exc: the error.
+
+    Returns:
+        One ``feeds.2.source: unknown source 'rs' (...)`` item per problem.
+
+    """
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = _VALUE_ERROR_PREFIX.sub("", err["msg"])
+        problems.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(problems)
 
 
 def load_config(path: Path) -> EchoConfig:
@@ -90,7 +324,8 @@ def load_config(path: Path) -> EchoConfig:
 
     Raises:
         ConfigError: the file is missing, not TOML, or breaks the model; the
-            message names the file and each offending key.
+            message names the file and each offending key path
+            (``feeds.2.source: ...``).
 
     """
     try:
@@ -104,23 +339,172 @@ def load_config(path: Path) -> EchoConfig:
     try:
         return EchoConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{path}: {format_problems(exc)}") from exc
+
+
+# ---------------------------------------------------------------------------- defaults
+
+
+def _reddit_user_agent() -> dict[str, str]:
+    return {
+        "app_id": "echo-archive",
+        "version": __version__,
+        "username": REDDIT_USERNAME_PLACEHOLDER,
+    }
+
+
+DEFAULT_FEEDS: Final[list[FeedConfig]] = [
+    FeedConfig(
+        name="bbc-world",
+        source="rss",
+        params={"url": "https://feeds.bbci.co.uk/news/world/rss.xml"},
+    ),
+    FeedConfig(
+        name="guardian-world",
+        source="rss",
+        params={"url": "https://www.theguardian.com/world/rss"},
+    ),
+    FeedConfig(
+        name="npr-news",
+        source="rss",
+        params={"url": "https://feeds.npr.org/1001/rss.xml"},
+    ),
+    FeedConfig(name="hn-top", source="hn", params={"list": "top", "limit": 30}),
+    FeedConfig(
+        name="r-python-new",
+        source="reddit",
+        params={"subreddit": "python", "listing": "new", "user_agent": _reddit_user_agent()},
+    ),
+    FeedConfig(
+        name="r-worldnews-new",
+        source="reddit",
+        params={"subreddit": "worldnews", "listing": "new", "user_agent": _reddit_user_agent()},
+    ),
+    FeedConfig(
+        name="gh-python-cpython",
+        source="github",
+        params={"repo": "python/cpython", "kind": "events"},
+    ),
+    FeedConfig(
+        name="gh-torvalds-linux",
+        source="github",
+        params={"repo": "torvalds/linux", "kind": "events"},
+    ),
+    FeedConfig(name="fred-dgs10", source="fred", params={"series_id": "DGS10"}),
+]
+"""The feeds of a new vault: real public feeds, so a first harvest archives real data.
+
+Three news feeds (BBC World, The Guardian World, NPR News), the Hacker News
+top 30, the new posts of r/python and r/worldnews (anonymous, 10 queries a
+minute; the User-Agent's username is a placeholder to replace), the public
+events of python/cpython and torvalds/linux, and the FRED 10-year Treasury
+constant-maturity yield (DGS10) through the keyless CSV download.
+"""
+
+
+def new_config(origin: str, created: str) -> EchoConfig:
+    """Return the configuration of a new vault: default settings and :data:`DEFAULT_FEEDS`.
+
+    Args:
+        origin: the log origin.
+        created: RFC 3339 UTC time of creation.
+
+    Returns:
+        The configuration ``echoctl init`` writes.
+
+    """
+    return EchoConfig(
+        vault=VaultSection(origin=origin, created=created),
+        feeds=[feed.model_copy(deep=True) for feed in DEFAULT_FEEDS],
+    )
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _comment(item: Item, text: str) -> None:
+    """Attach an end-of-line comment to ``item``, three spaces after the value."""
+    item.comment(text)
+    item.trivia.comment_ws = _COMMENT_WS
+
+
+def _add(table: Table, key: str, value: Any, comment: str | None = None) -> None:
+    table.add(key, value)
+    if comment:
+        _comment(table[key], comment)
+
+
+def feed_table(feed: FeedConfig) -> Table:
+    """Build the ``[[feeds]]`` table of one feed, as ``render`` and ``echoctl feeds add`` write it.
+
+    Keys in order ``name``, ``source``, ``interval``, ``enabled``, then the
+    ``params`` as a ``[feeds.params]`` sub-table (nested tables as
+    ``[feeds.params.<key>]``). A reddit User-Agent whose username is
+    :data:`REDDIT_USERNAME_PLACEHOLDER` gets a comment saying to change it.
+
+    Args:
+        feed: the feed.
+
+    Returns:
+        A tomlkit table (strings escaped by tomlkit), to append to the ``feeds``
+        array of tables.
+
+    """
+    table = tomlkit.table()
+    table.add("name", feed.name)
+    table.add("source", feed.source)
+    table.add("interval", feed.interval)
+    table.add("enabled", feed.enabled)
+    if feed.params:
+        params = tomlkit.table()
+        for key, value in feed.params.items():
+            params.add(key, value)
+        agent = params.get("user_agent") if feed.source == "reddit" else None
+        if isinstance(agent, Table) and agent.get("username") == REDDIT_USERNAME_PLACEHOLDER:
+            _comment(agent["username"], _REDDIT_USERNAME_COMMENT)
+        table.add("params", params)
+    return table
+
+
+def feeds_header() -> list[Item]:
+    """Return the comment lines of :data:`FEEDS_HEADER`, as tomlkit items."""
+    return [tomlkit.comment(line) for line in FEEDS_HEADER.splitlines()]
 
 
 def render(config: EchoConfig) -> str:
-    """Render a configuration as the TOML text ``echoctl init`` writes."""
+    """Render a configuration as the TOML text ``echoctl init`` writes.
+
+    The document is built with tomlkit, so every string is escaped correctly;
+    the settings carry their explanatory comments, and the feeds follow as
+    ``[[feeds]]`` tables under :data:`FEEDS_HEADER`.
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        TOML text that :func:`load_config` reads back as ``config``.
+
+    """
     v, b, lg = config.vault, config.blobs, config.log
-    return (
-        "# ECHO vault configuration (see README.md, 'Configuration').\n"
-        "[vault]\n"
-        f'origin = "{v.origin}"   # the log origin; never change it\n'
-        f'created = "{v.created}"\n'
-        "\n[blobs]\n"
-        f"large_threshold = {b.large_threshold}   # bytes; larger blobs are stored as files\n"
-        f"zstd_level = {b.zstd_level}\n"
-        "\n[log]\n"
-        f"batch_size = {lg.batch_size}   # records per commit (one checkpoint each)\n"
-    )
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("ECHO vault configuration (see README.md, 'Configuration')."))
+    vault = tomlkit.table()
+    _add(vault, "origin", v.origin, "the log origin; never change it")
+    _add(vault, "created", v.created)
+    doc.add("vault", vault)
+    blobs = tomlkit.table()
+    _add(blobs, "large_threshold", b.large_threshold, "bytes; larger blobs are stored as files")
+    _add(blobs, "zstd_level", b.zstd_level)
+    doc.add("blobs", blobs)
+    log = tomlkit.table()
+    _add(log, "batch_size", lg.batch_size, "records per commit (one checkpoint each)")
+    doc.add("log", log)
+    doc.add(tomlkit.nl())
+    for line in feeds_header():
+        doc.add(line)
+    if config.feeds:
+        aot = tomlkit.aot()
+        for feed in config.feeds:
+            aot.append(feed_table(feed))
+        doc.add("feeds", aot)
+    return tomlkit.dumps(doc)

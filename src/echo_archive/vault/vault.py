@@ -42,7 +42,7 @@ from typing import Any, Self
 import structlog
 
 from echo_archive import faults
-from echo_archive.config import EchoConfig, VaultSection, load_config
+from echo_archive.config import EchoConfig, load_config, new_config
 from echo_archive.config import render as render_config
 from echo_archive.errors import (
     BlobError,
@@ -236,7 +236,7 @@ class Vault:
                 os.fsync(fh.fileno())
             (tmp / VKEY_FILE).write_text(signer.verifier.vkey + "\n", encoding="utf-8")
             created = format_timestamp(time.time_ns())
-            config = EchoConfig(vault=VaultSection(origin=origin, created=created))
+            config = new_config(origin, created)
             (tmp / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
             catalog.create_schema(tmp / CATALOG_FILE, origin)
             SQLiteBlobStore.create(tmp / BLOBS_DIR).close()

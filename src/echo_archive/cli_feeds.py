@@ -1,0 +1,348 @@
+"""``echoctl feeds``: list and edit the feeds of a vault's ``echo.toml``.
+
+A thin shell over :mod:`echo_archive.feeds`, mounted by :mod:`echo_archive.cli`
+as ``app.add_typer(feeds_app, name="feeds")``. Every command takes ``--vault
+PATH``; without it, the ``echoctl --vault`` given before ``feeds`` is used,
+else ``$ECHO_VAULT``, else ``./vault``. Exit codes as for every ``echoctl``
+command: 0 success; 1 the file could not be changed as asked (no such feed, a
+name already taken, an invalid file); 2 bad usage (a malformed ``--param``, a
+name, source, interval or parameter the source rejects).
+
+This module does not import :mod:`echo_archive.cli` (which imports it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Final, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from echo_archive.config import SOURCE_KINDS, FeedConfig
+from echo_archive.errors import EchoError, SourceError
+from echo_archive.feeds import add_feed, check_feed, list_feeds, make_feed, remove_feed, set_enabled
+from echo_archive.vault.vault import CONFIG_FILE, default_vault_path
+
+__all__ = ["feeds_app", "parse_params"]
+
+feeds_app = typer.Typer(
+    help="List and edit the feeds of a vault (the feeds tables of its echo.toml) that "
+    "`echoctl harvest` collects. Edits are checked, atomic, and keep the file's comments.",
+    no_args_is_help=True,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+VaultOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--vault",
+        help="Vault directory (default: echoctl --vault, else $ECHO_VAULT, else ./vault).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+NameArg = Annotated[str, typer.Argument(help="The feed's name.")]
+
+_KEY_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_SECRET_RE: Final = re.compile(r"token|secret|password|api_key|apikey", re.IGNORECASE)
+_REDACTED: Final = "***"
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn ECHO errors into an error message and exit code 1 (2 for a rejected parameter)."""
+    try:
+        yield
+    except SourceError as exc:
+        _fail(str(exc), 2)
+    except EchoError as exc:
+        _fail(str(exc))
+
+
+def _emit(data: Any) -> None:
+    out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
+
+
+def _vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
+    """The vault: ``--vault``, else ``echoctl --vault``, else ``$ECHO_VAULT``, else ``./vault``.
+
+    Args:
+        ctx: the command's context; its root holds ``echoctl --vault`` when mounted.
+        vault: the command's ``--vault`` option.
+
+    Returns:
+        The vault directory.
+
+    """
+    if vault is not None:
+        return vault
+    root = ctx.find_root().params.get("vault")
+    return root if isinstance(root, Path) else default_vault_path()
+
+
+def _config_path(ctx: typer.Context, vault: Path | None) -> Path:
+    """``echo.toml`` of the vault, or exit 1 naming the path when there is no vault."""
+    path = _vault_dir(ctx, vault)
+    config = path / CONFIG_FILE
+    if not config.is_file():
+        _fail(f"no vault at {path} (no {CONFIG_FILE}); create one with `echoctl init {path}`")
+    return config
+
+
+# ---------------------------------------------------------------------------- --param
+
+
+def _scalar(raw: str) -> Any:
+    """A TOML boolean, integer, finite float or quoted string; else the text itself."""
+    if "\n" in raw or "\r" in raw:
+        return raw
+    try:
+        doc = tomllib.loads(f"v = {raw}")
+    except tomllib.TOMLDecodeError:
+        return raw
+    value = doc.get("v")
+    if len(doc) != 1:
+        return raw
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return raw
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """Parse ``--param KEY=VALUE`` options into a params table.
+
+    ``VALUE`` is read as a TOML scalar when it is one (``30``, ``1.5``,
+    ``true``, ``"0.1"`` quoted to stay a string), else taken as text
+    (``python``, ``https://example.org/feed.xml``, ``2024-01-01``). A dotted
+    ``KEY`` builds nested tables: ``user_agent.app_id=x`` gives
+    ``{"user_agent": {"app_id": "x"}}``.
+
+    Args:
+        items: the ``KEY=VALUE`` strings, in order.
+
+    Returns:
+        The params.
+
+    Raises:
+        ValueError: an item has no ``=``, a key part is empty or not
+            ``[A-Za-z0-9_-]``, a key is given twice, or a key is both a value
+            and a table (the message names the item).
+
+    """
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param {item!r}: expected KEY=VALUE")
+        parts = key.strip().split(".")
+        bad = [p for p in parts if not _KEY_RE.fullmatch(p)]
+        if bad:
+            raise ValueError(
+                f"--param {item!r}: key part {bad[0]!r} is not letters, digits, '_' or '-'"
+            )
+        table = params
+        for depth, part in enumerate(parts[:-1]):
+            sub = table.setdefault(part, {})
+            if not isinstance(sub, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ValueError(f"--param {item!r}: {where} is already a value, not a table")
+            table = sub
+        leaf = parts[-1]
+        if leaf in table:
+            what = "a table" if isinstance(table[leaf], dict) else "given already"
+            raise ValueError(f"--param {item!r}: {key.strip()} is {what}")
+        table[leaf] = _scalar(raw)
+    return params
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    """Hide the values of secret-looking keys (``token``, ``api_key``...)."""
+    if isinstance(value, Mapping):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if key and _SECRET_RE.search(key):
+        return _REDACTED
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _to_json(feed: FeedConfig) -> dict[str, Any]:
+    data = feed.model_dump(mode="json")
+    data["params"] = _redact(data["params"])
+    return data
+
+
+def _every(seconds: int) -> str:
+    """``900`` → ``15m``; ``3600`` → ``1h``; ``86400`` → ``1d``; ``90`` → ``90s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            shown = value if isinstance(value, str) else json.dumps(value, default=str)
+            yield f"{prefix}{key}={shown}"
+
+
+def _summary(feed: FeedConfig) -> str:
+    return ", ".join(_flatten(_redact(feed.params)))
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@feeds_app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(help="A unique name: lowercase letters, digits, '.', '_', '-'.")
+    ],
+    source: Annotated[
+        str,
+        typer.Option("--source", help=f"The source kind: {', '.join(SOURCE_KINDS)}."),
+    ],
+    interval: Annotated[
+        int | None,
+        typer.Option(
+            "--interval",
+            help="Seconds between harvests, >= 60 (default: rss 3600, hn 900, reddit 900, "
+            "github 300, fred 86400).",
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="A source parameter KEY=VALUE (repeatable). VALUE is a TOML number, boolean "
+            'or "quoted string", else text; a dotted KEY (user_agent.app_id=x) makes a table.',
+        ),
+    ] = None,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a feed to the vault's echo.toml.
+
+    The parameters are checked by the source as the harvester will use them
+    (a missing or invalid parameter is named, and nothing is written). The
+    feed is appended as a feeds table; the rest of the file, comments
+    included, is kept as it is.
+    """
+    try:
+        params = parse_params(param or [])
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    config = _config_path(ctx, vault)
+    with _errors():
+        try:
+            feed = make_feed(name, source, interval=interval, params=params)
+        except EchoError as exc:
+            _fail(str(exc), 2)
+        check_feed(feed)
+        add_feed(config, feed)
+    if as_json:
+        _emit(_to_json(feed))
+    else:
+        out.print(
+            f"added feed {feed.name} ({feed.source}, every {_every(feed.interval)})", markup=False
+        )
+
+
+@feeds_app.command("list")
+def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
+    """List the configured feeds: name, source, interval, enabled, parameters.
+
+    Secret-looking parameters (token, api_key, password...) are shown as ***.
+    """
+    config = _config_path(ctx, vault)
+    with _errors():
+        feeds = list_feeds(config)
+    if as_json:
+        _emit([_to_json(f) for f in feeds])
+        return
+    if not feeds:
+        out.print("no feeds configured; add one with `echoctl feeds add`")
+        return
+    table = Table(title=escape(f"{len(feeds)} feed(s) in {config}"))
+    for col in ("name", "source", "interval", "enabled", "params"):
+        table.add_column(col, overflow="fold")
+    for f in feeds:
+        enabled = "yes" if f.enabled else "[yellow]no[/]"
+        table.add_row(escape(f.name), f.source, _every(f.interval), enabled, escape(_summary(f)))
+    out.print(table)
+
+
+@feeds_app.command("remove")
+def remove(
+    ctx: typer.Context, name: NameArg, vault: VaultOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Remove a feed from the vault's echo.toml.
+
+    What was already archived from the feed stays in the vault: the log is
+    append-only. Only the configuration changes.
+    """
+    config = _config_path(ctx, vault)
+    with _errors():
+        feed = remove_feed(config, name)
+    if as_json:
+        _emit({"removed": name, "feed": _to_json(feed) if feed is not None else None})
+    else:
+        out.print(f"removed feed {name}", markup=False)
+
+
+def _set(ctx: typer.Context, name: str, enabled: bool, vault: Path | None, as_json: bool) -> None:
+    config = _config_path(ctx, vault)
+    with _errors():
+        changed = set_enabled(config, name, enabled)
+    state = "enabled" if enabled else "disabled"
+    if as_json:
+        _emit({"name": name, "enabled": enabled, "changed": changed})
+    else:
+        text = f"{state} feed {name}" if changed else f"feed {name} was already {state}"
+        out.print(text, markup=False)
+
+
+@feeds_app.command("enable")
+def enable(
+    ctx: typer.Context, name: NameArg, vault: VaultOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Enable a feed: the harvester collects it again at its interval.
+
+    Sets enabled = true in its feeds table; does nothing if it is enabled.
+    """
+    _set(ctx, name, True, vault, as_json)
+
+
+@feeds_app.command("disable")
+def disable(
+    ctx: typer.Context, name: NameArg, vault: VaultOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Disable a feed: the harvester skips it, and its configuration is kept.
+
+    Sets enabled = false in its feeds table; does nothing if it is disabled.
+    """
+    _set(ctx, name, False, vault, as_json)
