@@ -240,11 +240,11 @@ def build_batch(
             entry = Entry.build(
                 _ENTRY_TYPE[decision.kind], logged_at, {"item": (_sha256(blob), len(blob))}, meta
             )
-            new_row = _next_row(key, row, add(entry), decision)
+            new_row = _next_row(key, row, add(entry), decision, ex.fetched_at)
             local[key] = batch.items[key] = new_row
             _count(batch.counts, decision)
         for tomb in s.result.tombstones:
-            _add_tombstone(batch, tomb, known, local, add, capture_ref, logged_at)
+            _add_tombstone(batch, tomb, known, local, add, capture_ref, logged_at, ex.fetched_at)
     return batch
 
 
@@ -256,6 +256,7 @@ def _add_tombstone(
     add: Callable[[Entry], int],
     capture_ref: str,
     logged_at: str,
+    seen_at: str,
 ) -> None:
     key = (tomb.source, tomb.feed, tomb.native_id)
     row = known(key)
@@ -268,7 +269,8 @@ def _add_tombstone(
         return
     meta = _item_meta(key, capture_ref, decision)
     meta["reason"] = tomb.reason
-    new_row = _next_row(key, row, add(Entry.build("tombstone", logged_at, {}, meta)), decision)
+    tomb_idx = add(Entry.build("tombstone", logged_at, {}, meta))
+    new_row = _next_row(key, row, tomb_idx, decision, seen_at)
     local[key] = batch.items[key] = new_row
     batch.counts.tombstones += 1
 
@@ -295,7 +297,7 @@ def _item_meta(key: tuple[str, str, str], capture: str, decision: Decision) -> d
 
 
 def _next_row(
-    key: tuple[str, str, str], row: ItemRow | None, idx: int, decision: Decision
+    key: tuple[str, str, str], row: ItemRow | None, idx: int, decision: Decision, seen_at: str
 ) -> ItemRow:
     tombstoned = decision.kind == "tombstone"
     versions = (row.versions if row else 0) + (0 if tombstoned else 1)
@@ -307,6 +309,7 @@ def _next_row(
         tombstoned=tombstoned,
         versions=versions,
         first_idx=row.first_idx if row else idx,
+        seen_at=seen_at,
     )
 
 

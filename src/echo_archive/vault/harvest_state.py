@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS items(
     digest BLOB NOT NULL,
     tombstoned INTEGER NOT NULL,
     versions INTEGER NOT NULL,
+    seen_at TEXT NOT NULL,
     PRIMARY KEY(source, feed, native_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS observations(
@@ -109,6 +110,7 @@ class ItemRow:
     tombstoned: bool
     versions: int
     first_idx: int
+    seen_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ class HarvestState:
     def known(self, source: str, feed: str, native_id: str) -> ItemRow | None:
         """Return the ``items`` row of an item, or None when it was never archived."""
         row = self._conn.execute(
-            "SELECT idx, digest, tombstoned, versions, first_idx FROM items "
+            "SELECT idx, digest, tombstoned, versions, first_idx, seen_at FROM items "
             "WHERE source = ? AND feed = ? AND native_id = ?",
             (source, feed, native_id),
         ).fetchone()
@@ -164,6 +166,7 @@ class HarvestState:
             tombstoned=bool(row[2]),
             versions=int(row[3]),
             first_idx=int(row[4]),
+            seen_at=str(row[5]),
         )
 
     @staticmethod
@@ -176,7 +179,7 @@ class HarvestState:
         """Upsert item rows and insert observation and capture rows (caller's transaction)."""
         conn.executemany(
             "INSERT OR REPLACE INTO items(source, feed, native_id, idx, first_idx, digest, "
-            "tombstoned, versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "tombstoned, versions, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.source,
@@ -187,6 +190,7 @@ class HarvestState:
                     r.digest,
                     int(r.tombstoned),
                     r.versions,
+                    r.seen_at,
                 )
                 for r in items
             ],
@@ -218,6 +222,7 @@ class HarvestState:
         source: str | None = None,
         feed: str | None = None,
         since_idx: int = 0,
+        since: str = "",
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         """List items (latest state), newest first.
@@ -226,13 +231,15 @@ class HarvestState:
             source: only this source kind.
             feed: only this feed.
             since_idx: only items whose latest entry index is at least this.
+            since: only items whose latest version or tombstone was seen at or
+                after this RFC 3339 time (string comparison of UTC times).
             limit: at most this many rows.
         """
         sql = (
-            "SELECT source, feed, native_id, idx, first_idx, tombstoned, versions FROM items "
-            "WHERE idx >= ?"
+            "SELECT source, feed, native_id, idx, first_idx, tombstoned, versions, seen_at "
+            "FROM items WHERE idx >= ? AND seen_at >= ?"
         )
-        args: list[Any] = [since_idx]
+        args: list[Any] = [since_idx, since]
         if source:
             sql += " AND source = ?"
             args.append(source)
@@ -241,7 +248,16 @@ class HarvestState:
             args.append(feed)
         sql += " ORDER BY idx DESC LIMIT ?"
         args.append(limit)
-        keys = ("source", "feed", "native_id", "idx", "first_idx", "tombstoned", "versions")
+        keys = (
+            "source",
+            "feed",
+            "native_id",
+            "idx",
+            "first_idx",
+            "tombstoned",
+            "versions",
+            "seen_at",
+        )
         return [dict(zip(keys, row, strict=True)) for row in self._conn.execute(sql, args)]
 
     def observations(self, source: str, feed: str, native_id: str) -> list[dict[str, Any]]:
