@@ -12,11 +12,12 @@ $(BIN)/echoctl: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BIN)/echoctl
 
-# The main job on the embedded default (SQLite + a local folder).
+# The main job on the embedded default (SQLite + a local folder): one harvest
+# cycle of the vault's feeds (a new vault gets a starter set of real public
+# feeds). Exit 3 = every feed failed (e.g. no network); the vault stays intact.
 run: $(BIN)/echoctl
 	@test -d $(VAULT) || $(BIN)/echoctl init $(VAULT)
-	$(BIN)/echoctl --vault $(VAULT) add README.md
-	$(BIN)/echoctl --vault $(VAULT) verify
+	$(BIN)/echoctl --vault $(VAULT) harvest
 
 # The whole suite: lint, types, tests.
 test: $(BIN)/echoctl

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from echo_archive import __version__
 from echo_archive.cli_feeds import feeds_app
+from echo_archive.cli_harvest import register as register_harvest
 from echo_archive.errors import EchoError
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.evidence import build_bundle, verify_bundle
@@ -45,6 +46,7 @@ app = typer.Typer(
 log_app = typer.Typer(help="Merkle proofs from the log (RFC 9162), for machines and auditors.")
 app.add_typer(log_app, name="log")
 app.add_typer(feeds_app, name="feeds")
+register_harvest(app)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -32,7 +32,7 @@ from echo_archive.errors import EchoError, SourceError
 from echo_archive.feeds import add_feed, check_feed, list_feeds, make_feed, remove_feed, set_enabled
 from echo_archive.vault.vault import CONFIG_FILE, default_vault_path
 
-__all__ = ["feeds_app", "parse_params"]
+__all__ = ["feeds_app", "parse_params", "vault_dir"]
 
 feeds_app = typer.Typer(
     help="List and edit the feeds of a vault (the feeds tables of its echo.toml) that "
@@ -78,7 +78,7 @@ def _emit(data: Any) -> None:
     out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
 
 
-def _vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
+def vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
     """The vault: ``--vault``, else ``echoctl --vault``, else ``$ECHO_VAULT``, else ``./vault``.
 
     Args:
@@ -97,7 +97,7 @@ def _vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
 
 def _config_path(ctx: typer.Context, vault: Path | None) -> Path:
     """``echo.toml`` of the vault, or exit 1 naming the path when there is no vault."""
-    path = _vault_dir(ctx, vault)
+    path = vault_dir(ctx, vault)
     config = path / CONFIG_FILE
     if not config.is_file():
         _fail(f"no vault at {path} (no {CONFIG_FILE}); create one with `echoctl init {path}`")

@@ -269,6 +269,22 @@ class HarvestState:
         )
         return [{"seen_at": r[0], "capture_idx": r[1], "counters": json.loads(r[2])} for r in rows]
 
+    def capture_rows(self, indexes: Iterable[int]) -> list[dict[str, Any]]:
+        """Return the ``captures`` rows of these capture entry indexes, ascending."""
+        wanted = sorted(set(indexes))
+        rows: list[dict[str, Any]] = []
+        keys = ("index", "feed", "url", "status", "fetched_at", "error")
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cur = self._conn.execute(
+                "SELECT idx, feed, url, status, fetched_at, error FROM captures "  # noqa: S608 - only placeholders are formatted in
+                f"WHERE idx IN ({marks}) ORDER BY idx",
+                chunk,
+            )
+            rows.extend(dict(zip(keys, r, strict=True)) for r in cur)
+        return rows
+
     # ------------------------------------------------------------- validators
     def validators(self, url: str) -> tuple[str | None, str | None] | None:
         """Return ``(etag, last_modified)`` last stored for ``url``, or None."""

@@ -1,0 +1,357 @@
+"""``echoctl harvest``, ``items``, ``show`` and ``breakers``: the harvesting commands.
+
+Registered on the main app by :mod:`echo_archive.cli` (``register(app)``).
+Exit codes of ``harvest``: 0 the cycle ran (some feeds may have failed: the
+table says which and why); 3 every due feed failed; 1 the vault failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from echo_archive.cli_feeds import vault_dir
+from echo_archive.errors import EchoError, LogError
+from echo_archive.harvest.engine import FetchConfig, Fetcher
+from echo_archive.harvest.job import (
+    HarvestReport,
+    HarvestRun,
+    VaultBreakerStore,
+    VaultConditionalCache,
+)
+from echo_archive.harvest.transport import ReplayTransport
+from echo_archive.sources.base import Feed
+from echo_archive.sources.registry import SOURCES
+from echo_archive.vault.vault import Vault
+
+__all__ = ["register"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+VaultOpt = Annotated[
+    Path | None,
+    typer.Option("--vault", help="Vault directory (default: $ECHO_VAULT, else ./vault)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+EXIT_ALL_FAILED = 3
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except EchoError as exc:
+        _fail(str(exc))
+
+
+def _emit(data: Any) -> None:
+    out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
+
+
+def _statuses(requests: dict[str, int]) -> str:
+    return " ".join(f"{k}×{v}" for k, v in sorted(requests.items())) or "-"
+
+
+def _print_report(report: HarvestReport) -> None:
+    table = Table(title=f"harvest {report.started_at} ({report.seconds:.1f} s)")
+    for col in ("feed", "requests", "304", "new", "vers", "dups", "tomb", "bytes", "s", "breaker"):
+        table.add_column(col)
+    for f in report.feeds:
+        table.add_row(
+            f.name,
+            _statuses(f.requests),
+            str(f.not_modified),
+            str(f.new),
+            str(f.versions),
+            str(f.duplicates),
+            str(f.tombstones),
+            f"{f.bytes:,}",
+            f"{f.seconds:.1f}",
+            f.breaker or "-",
+            style="red" if f.failed else None,
+        )
+    out.print(table)
+    for f in report.feeds:
+        if f.error:
+            label = "[red]failed[/]" if f.failed else "[yellow]problem[/]"
+            out.print(f"{label} {escape(f.name)}: {escape(f.error)}")
+    if report.interrupted:
+        err.print("[yellow]interrupted:[/] stopped early; everything fetched was archived")
+    failed = sum(f.failed for f in report.feeds)
+    out.print(
+        f"{len(report.feeds) - failed} of {len(report.feeds)} feed(s) harvested; "
+        f"log covered by checkpoint size {report.checkpoint_size}"
+    )
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, run: HarvestRun, grace: float) -> None:
+    hits = {"n": 0}
+
+    def on_signal(signame: str) -> None:
+        hits["n"] += 1
+        if hits["n"] == 1:
+            err.print(
+                f"[yellow]{signame}:[/] stopping: no new requests; in-flight ones get {grace:g} s "
+                "(send it again to abort now)"
+            )
+            run.stop()
+            loop.call_later(grace, run.abort)
+        else:
+            err.print(f"[yellow]{signame} again:[/] aborting in-flight requests")
+            run.abort()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+
+
+def _harvest(
+    vault: Vault,
+    feeds: list[Feed],
+    replay: list[Path],
+    grace: float,
+    max_requests: int,
+    progress: Callable[[str, str], None] | None,
+) -> HarvestReport:
+    async def main() -> HarvestReport:
+        transport = ReplayTransport.from_paths(replay) if replay else None
+        fetcher = Fetcher(
+            FetchConfig(),
+            transport=transport,
+            breakers=VaultBreakerStore(vault),
+            cache=VaultConditionalCache(vault),
+        )
+        async with fetcher:
+            run = HarvestRun(vault, fetcher, SOURCES, max_requests=max_requests, progress=progress)
+            _install_signals(asyncio.get_running_loop(), run, grace)
+            return await run.run(feeds)
+
+    return asyncio.run(main())
+
+
+def harvest(
+    ctx: typer.Context,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feed", help="Harvest only this feed (repeatable; default: every enabled feed)."
+        ),
+    ] = None,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--replay",
+            help="Answer from these recordings (cassettes, HAR, WARC) instead of the network "
+            "(repeatable); an unrecorded request fails with 'not recorded'.",
+        ),
+    ] = None,
+    max_requests: Annotated[
+        int, typer.Option(min=1, help="Requests per feed per cycle, follow-ups included.")
+    ] = 500,
+    grace: Annotated[
+        float, typer.Option(min=0.0, help="Seconds in-flight requests get after SIGINT/SIGTERM.")
+    ] = 10.0,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Harvest the configured feeds once: fetch, archive raw captures, parse, version, seal.
+
+    Feeds run concurrently under per-host limits, retries and circuit breakers;
+    ETag/Last-Modified make repeat fetches cheap (a 304 adds nothing). Every
+    response is kept as a capture; items, new versions and tombstones are
+    logged; volatile counters (score, comments, stars) become observations.
+    A table per feed shows requests by status, 304s, items new/versions/
+    duplicates/tombstones, bytes, seconds, breaker state and the error in plain
+    words; the report is saved in the vault. SIGINT/SIGTERM stops starting
+    requests, lets in-flight ones finish within --grace seconds and archives
+    everything fetched; a second signal aborts at once (the vault stays
+    consistent). Exit 0 when the cycle ran (some feeds may have failed),
+    3 when every feed failed, 1 when the vault failed.
+    """
+    with _errors(), Vault.open(vault_dir(ctx, vault)) as v:
+        configured = [f for f in v.config.feeds if f.enabled]
+        if feed:
+            known = {f.name: f for f in v.config.feeds}
+            unknown = [n for n in feed if n not in known]
+            if unknown:
+                _fail(f"unknown feed(s): {', '.join(unknown)} (see `echoctl feeds list`)", 2)
+            configured = [known[n] for n in feed]
+        if not configured:
+            _fail("no enabled feeds to harvest (add one with `echoctl feeds add`)", 2)
+        feeds = [f.to_feed() for f in configured]
+        progress = None
+        if not as_json and err.is_terminal:
+
+            def progress(name: str, event: str) -> None:
+                if event in ("done", "failed"):
+                    err.print(f"  {name}: {event}")
+
+        report = _harvest(v, feeds, list(replay or []), grace, max_requests, progress)
+    if as_json:
+        _emit(report.to_json())
+    else:
+        _print_report(report)
+    if report.all_failed:
+        raise typer.Exit(EXIT_ALL_FAILED)
+
+
+def items(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only items of this source kind.")] = None,
+    feed: Annotated[str | None, typer.Option(help="Only items of this feed.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only items whose latest version was seen at or after this RFC 3339 time."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many items.")] = 50,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List harvested items, newest first: native id, title, versions, state, entry index."""
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
+        rows = v.harvest.items(source=source, feed=feed, since=since or "", limit=limit)
+        for row in rows:
+            entry = v.entry(row["idx"])
+            doc: dict[str, Any] = {}
+            if entry.blobs:
+                doc = json.loads(v.blobs.get(entry.blobs[0].digest))
+            row["title"] = doc.get("title", "")
+            row["url"] = doc.get("url", "")
+            row["type"] = entry.type
+    if as_json:
+        _emit(rows)
+        return
+    table = Table(title=f"{len(rows)} item(s)")
+    for col in ("entry", "feed", "id", "title", "versions", "state", "seen"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            str(row["idx"]),
+            row["feed"],
+            row["native_id"],
+            escape(row["title"][:80]),
+            str(row["versions"]),
+            "tombstoned" if row["tombstoned"] else row["type"],
+            row["seen_at"],
+        )
+    out.print(table)
+
+
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="An item's entry index, or SOURCE:FEED:NATIVE_ID.")],
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an item: latest content, every version and tombstone, captures and observations."""
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
+        if ref.isdigit():
+            index = int(ref)
+        else:
+            parts = ref.split(":", 2)
+            if len(parts) != 3:
+                _fail(f"{ref!r}: expected an entry index or SOURCE:FEED:NATIVE_ID", 2)
+            row = v.harvest.known(*parts)
+            if row is None:
+                _fail(f"no item {ref}")
+            index = row.idx
+        entry = v.entry(index)
+        if entry.type not in ("item", "version", "tombstone"):
+            raise LogError(f"entry {index} is a {entry.type}, not an item, version or tombstone")
+        history: list[dict[str, Any]] = []
+        cursor: int | None = index
+        while cursor is not None:
+            e = v.entry(cursor)
+            doc = json.loads(v.blobs.get(e.blobs[0].digest)) if e.blobs else None
+            history.append(
+                {
+                    "index": cursor,
+                    "type": e.type,
+                    "logged_at": e.logged_at,
+                    "meta": dict(e.meta),
+                    "item": doc,
+                }
+            )
+            previous = e.meta.get("previous")
+            cursor = previous if isinstance(previous, int) else None
+        meta = entry.meta
+        observations = v.harvest.observations(meta["source"], meta["feed"], meta["native_id"])
+        captures = v.harvest.capture_rows([o["capture_idx"] for o in observations])
+    data: dict[str, Any] = {
+        "history": history,
+        "observations": observations,
+        "captures": captures,
+    }
+    if as_json:
+        _emit(data)
+        return
+    latest = next((h["item"] for h in history if h["item"]), None) or {}
+    out.print(f"[bold]{escape(str(latest.get('title', '')))}[/]  {latest.get('url', '')}")
+    out.print(f"{meta['source']}:{meta['feed']}:{meta['native_id']}")
+    for h in history:
+        out.print(
+            f"  entry {h['index']} {h['type']} logged {h['logged_at']}"
+            f" content {h['meta'].get('content_digest', '')[:19]}…"
+        )
+    if observations:
+        out.print(f"  {len(observations)} observation(s); latest {observations[-1]['counters']}")
+
+
+def breakers(
+    ctx: typer.Context,
+    reset: Annotated[
+        str | None, typer.Option("--reset", help="Close this breaker (forget its state).")
+    ] = None,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the per-host circuit breakers and their state; --reset NAME closes one."""
+    with _errors():
+        if reset is not None:
+            with Vault.open(vault_dir(ctx, vault)) as w:
+                if not w.harvest.delete_breaker(reset):
+                    _fail(f"no breaker named {reset!r} (see `echoctl breakers`)")
+            out.print(f"breaker {reset} reset: closed")
+            return
+        with Vault.open(vault_dir(ctx, vault), readonly=True) as v:
+            states = v.harvest.breakers()
+    if as_json:
+        _emit(states)
+        return
+    table = Table(title=f"{len(states)} breaker(s)")
+    for col in ("host", "state", "opened at (epoch s)"):
+        table.add_column(col)
+    for name, st in states.items():
+        table.add_row(name, str(st.get("state", "?")).lower(), str(st.get("opened_at") or "-"))
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``harvest``, ``items``, ``show`` and ``breakers`` to ``app``."""
+    app.command()(harvest)
+    app.command()(items)
+    app.command()(show)
+    app.command()(breakers)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use echoctl")

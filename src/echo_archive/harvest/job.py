@@ -1,0 +1,377 @@
+"""One harvest cycle: plan, fetch, parse, version and archive every due feed.
+
+Feeds run concurrently on one event loop; the fetch engine enforces the
+per-host limits, retries and breakers, so feeds on one host queue politely
+while others proceed. For each feed:
+
+1. its source plans the first requests (credentials from the environment are
+   added here: ``FRED_API_KEY`` or the feed's ``api_key_env``, and a GitHub
+   token from ``GITHUB_TOKEN``);
+2. each request is fetched; follow-up requests (pages, items, comments) join
+   the feed's queue, up to ``max_requests`` per feed per cycle;
+3. each exchange received (except a 304, which adds nothing) is parsed, and
+   every ``batch_size`` exchanges the batch is archived
+   (:func:`~echo_archive.pipeline.batch.commit_batch`): captures, items,
+   versions, tombstones, observations, under a signed checkpoint.
+
+A failing feed (an unplannable feed, unreachable host, open breaker,
+malformed responses) is reported in plain words and never stops the others
+(DESIGN.md invariant 7). Stopping (:meth:`HarvestRun.stop`, wired to
+SIGINT/SIGTERM by the CLI) stops starting requests, lets in-flight ones
+finish, and archives everything already fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import structlog
+
+from echo_archive.errors import EchoError, ParseError
+from echo_archive.harvest.engine import Fetcher, Validators, host_key
+from echo_archive.model import Request
+from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
+from echo_archive.sources.base import Feed, Source
+from echo_archive.vault.entry import format_timestamp
+from echo_archive.vault.vault import Vault
+
+__all__ = [
+    "FeedReport",
+    "HarvestReport",
+    "HarvestRun",
+    "VaultBreakerStore",
+    "VaultConditionalCache",
+]
+
+log = structlog.get_logger("echo_archive.harvest")
+
+Progress = Callable[[str, str], None]
+"""Called as ``(feed name, event)`` where event is ``"request"``, ``"done"`` or ``"failed"``."""
+
+
+def _now() -> str:
+    return format_timestamp(time.time_ns())
+
+
+class VaultBreakerStore:
+    """A :class:`~echo_archive.harvest.engine.BreakerStore` in the vault catalog."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._state = vault.harvest
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """Return the saved state of breaker ``name``, or None."""
+        return self._state.breaker(name)
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        """Save the state of breaker ``name``."""
+        self._state.put_breaker(name, state, _now())
+
+
+class VaultConditionalCache:
+    """A :class:`~echo_archive.harvest.engine.ConditionalCache` in the vault catalog."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._state = vault.harvest
+
+    def get(self, url: str) -> Validators | None:
+        """Return the validators last stored for ``url``, or None."""
+        found = self._state.validators(url)
+        return None if found is None else Validators(etag=found[0], last_modified=found[1])
+
+    def put(self, url: str, validators: Validators) -> None:
+        """Store the validators of ``url``."""
+        self._state.put_validators(url, validators.etag, validators.last_modified, _now())
+
+
+@dataclass
+class FeedReport:
+    """What one feed did in one cycle.
+
+    Attributes:
+        name, source: the feed.
+        requests: responses by HTTP status (as text), and ``"error"`` for
+            fetches that received nothing.
+        not_modified: 304 responses (nothing new, nothing stored).
+        captures, new, versions, duplicates, tombstones, parse_errors, bytes:
+            what was archived (see :class:`~echo_archive.pipeline.batch.BatchCounts`).
+        seconds: wall time of the feed's cycle.
+        breaker: the state of the feed's host breaker(s) at the end.
+        hosts: the hosts the feed requested (breaker names).
+        error: the feed's failure in plain words, or None.
+        failed: True when the feed got no usable response at all.
+    """
+
+    name: str
+    source: str
+    requests: dict[str, int] = field(default_factory=dict)
+    not_modified: int = 0
+    captures: int = 0
+    new: int = 0
+    versions: int = 0
+    duplicates: int = 0
+    tombstones: int = 0
+    parse_errors: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    breaker: str = ""
+    error: str | None = None
+    failed: bool = False
+    hosts: list[str] = field(default_factory=list)
+
+    def absorb(self, counts: BatchCounts) -> None:
+        """Add a committed batch's counts."""
+        self.captures += counts.captures
+        self.new += counts.new
+        self.versions += counts.versions
+        self.duplicates += counts.duplicates
+        self.tombstones += counts.tombstones
+        self.parse_errors += counts.parse_errors
+        self.bytes += counts.bytes
+
+
+@dataclass
+class HarvestReport:
+    """The outcome of one cycle: one :class:`FeedReport` per feed, in order.
+
+    Attributes:
+        started_at, finished_at: RFC 3339 times.
+        seconds: wall time.
+        interrupted: True when a stop signal cut the cycle short.
+        feeds: the per-feed reports.
+        checkpoint_size: the log size covered by the last checkpoint.
+    """
+
+    started_at: str
+    finished_at: str = ""
+    seconds: float = 0.0
+    interrupted: bool = False
+    feeds: list[FeedReport] = field(default_factory=list)
+    checkpoint_size: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        """True when there were feeds and every one failed (exit code 3)."""
+        return bool(self.feeds) and all(f.failed for f in self.feeds)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the report."""
+        data = asdict(self)
+        data["all_failed"] = self.all_failed
+        return data
+
+
+def _with_credentials(feed: Feed, env: Mapping[str, str]) -> Feed:
+    if feed.source == "fred" and "api_key" not in feed.params:
+        key = env.get(str(feed.params.get("api_key_env", "FRED_API_KEY")))
+        if key:
+            return replace(feed, params={**feed.params, "api_key": key})
+    return feed
+
+
+def _authorize(request: Request, feed: Feed, env: Mapping[str, str]) -> Request:
+    token = env.get("GITHUB_TOKEN")
+    if feed.source == "github" and token and "api.github.com" in request.url:
+        return replace(request, headers=(*request.headers, ("Authorization", f"Bearer {token}")))
+    return request
+
+
+class HarvestRun:
+    """One harvest cycle over a set of feeds.
+
+    Args:
+        vault: the writer.
+        fetcher: the fetch engine (built with :class:`VaultBreakerStore` and
+            :class:`VaultConditionalCache` so breakers and validators persist).
+        sources: source kind -> source.
+        max_requests: requests per feed per cycle (follow-ups included).
+        batch_size: exchanges per commit.
+        env: where credentials are read from (default ``os.environ``).
+        progress: optional callback ``(feed name, event)``.
+    """
+
+    def __init__(
+        self,
+        vault: Vault,
+        fetcher: Fetcher,
+        sources: Mapping[str, Source],
+        *,
+        max_requests: int = 500,
+        batch_size: int = 50,
+        env: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.vault = vault
+        self.fetcher = fetcher
+        self.sources = sources
+        self.max_requests = max_requests
+        self.batch_size = batch_size
+        self.env = env if env is not None else os.environ
+        self.progress = progress
+        self._stopping = False
+        self._tasks: list[asyncio.Future[None]] = []
+
+    def stop(self) -> None:
+        """Stop starting requests; in-flight ones finish and fetched data is archived."""
+        self._stopping = True
+        self.fetcher.stop_starting()
+
+    def abort(self) -> None:
+        """Cancel in-flight requests now; what was already fetched is still archived.
+
+        The vault stays consistent: a commit runs on the event loop thread and is
+        never interrupted half-way; each feed commits its fetched exchanges as
+        it unwinds.
+        """
+        self.stop()
+        for task in self._tasks:
+            task.cancel()
+
+    async def run(self, feeds: Sequence[Feed]) -> HarvestReport:
+        """Harvest ``feeds`` once, concurrently, and save the report in the vault.
+
+        Returns:
+            The report (also stored in the vault's ``harvest_reports``).
+
+        Raises:
+            StorageError: the vault failed (the CLI exits 1).
+        """
+        started = time.perf_counter()
+        report = HarvestReport(started_at=_now())
+        report.feeds = [FeedReport(f.name, f.source) for f in feeds]
+        self._tasks = [
+            asyncio.ensure_future(self._feed(f, r))
+            for f, r in zip(feeds, report.feeds, strict=True)
+        ]
+        outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for feed_report, outcome in zip(report.feeds, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                feed_report.error = feed_report.error or "aborted: in-flight requests cancelled"
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        report.interrupted = self._stopping
+        report.finished_at = _now()
+        report.seconds = time.perf_counter() - started
+        report.checkpoint_size = self.vault.size
+        self.vault.harvest.save_report(report.started_at, report.to_json())
+        return report
+
+    async def _feed(self, feed: Feed, report: FeedReport) -> None:
+        started = time.perf_counter()
+        try:
+            await self._feed_cycle(feed, report)
+        finally:
+            report.seconds = time.perf_counter() - started
+            breakers = self.fetcher.breakers()
+            report.breaker = ", ".join(
+                f"{h}: {breakers[h].current_state().name.lower()}"
+                for h in report.hosts
+                if h in breakers
+            )
+            if self.progress:
+                self.progress(feed.name, "failed" if report.failed else "done")
+
+    async def _feed_cycle(self, feed: Feed, report: FeedReport) -> None:
+        source = self.sources.get(feed.source)
+        if source is None:
+            report.failed, report.error = True, f"unknown source kind {feed.source!r}"
+            return
+        feed = _with_credentials(feed, self.env)
+        try:
+            queue = deque(source.plan(feed))
+        except EchoError as exc:
+            report.failed, report.error = True, str(exc)
+            return
+        statuses: Counter[str] = Counter()
+        pending: list[Sighting] = []
+        errors: list[str] = []
+        received = 0
+        hosts: set[str] = set()
+        try:
+            received = await self._drain(
+                feed, source, queue, statuses, pending, errors, hosts, report
+            )
+        except asyncio.CancelledError:
+            self._commit(pending, report)  # archive what was fetched before the abort
+            report.requests = dict(statuses)
+            report.hosts = sorted(hosts)
+            raise
+        self._commit(pending, report)
+        report.requests = dict(statuses)
+        report.hosts = sorted(hosts)
+        if received == 0 and errors:
+            report.failed = True
+        if errors:
+            unique = list(dict.fromkeys(errors))
+            more = f" (+{len(unique) - 3} more)" if len(unique) > 3 else ""
+            report.error = "; ".join(unique[:3]) + more
+
+    async def _drain(
+        self,
+        feed: Feed,
+        source: Source,
+        queue: deque[Request],
+        statuses: Counter[str],
+        pending: list[Sighting],
+        errors: list[str],
+        hosts: set[str],
+        report: FeedReport,
+    ) -> int:
+        """Fetch the feed's queue; returns how many responses were received."""
+        received = 0
+        while queue and not self._stopping:
+            if sum(statuses.values()) >= self.max_requests:
+                errors.append(f"stopped at the cap of {self.max_requests} requests per cycle")
+                break
+            request = _authorize(queue.popleft(), feed, self.env)
+            hosts.add(host_key(request.url))
+            if self.progress:
+                self.progress(feed.name, "request")
+            outcome = await self.fetcher.fetch(request, source_kind=feed.source)
+            exchange = outcome.exchange
+            statuses["error" if exchange is None else str(exchange.status)] += 1
+            if exchange is None:
+                errors.append(outcome.error or "no response")
+                continue
+            received += 1
+            if outcome.not_modified:
+                report.not_modified += 1
+                continue
+            if outcome.error:  # cut body, or a 429/5xx given up on: keep it, raw first
+                errors.append(outcome.error)
+                pending.append(Sighting(feed, request, exchange, None, outcome.error))
+            else:
+                pending.append(self._parse(source, feed, request, exchange, queue, errors))
+            if len(pending) >= self.batch_size:
+                self._commit(pending, report)
+                pending.clear()
+        return received
+
+    def _parse(
+        self,
+        source: Source,
+        feed: Feed,
+        request: Request,
+        exchange: Any,
+        queue: deque[Request],
+        errors: list[str],
+    ) -> Sighting:
+        try:
+            result = source.parse(feed, request, exchange)
+        except ParseError as exc:
+            errors.append(str(exc))
+            return Sighting(feed, request, exchange, None, str(exc))
+        queue.extend(result.follow)
+        return Sighting(feed, request, exchange, result)
+
+    def _commit(self, pending: list[Sighting], report: FeedReport) -> None:
+        if not pending:
+            return
+        counts, _ = commit_batch(self.vault, pending, _now())
+        report.absorb(counts)

@@ -1,0 +1,162 @@
+"""`echoctl harvest`, `items`, `show`, `breakers` in real subprocesses, SIGTERM included."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from echo_archive.harvest.recordings import read_recording
+from echo_archive.vault.vault import Vault
+from echo_archive.vault.verify import verify_vault
+
+from .conftest import shared_dir
+from .httpfaults import FaultServer, Reply
+
+
+def echoctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "echo_archive", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def hn_cassette() -> Path:
+    return (
+        shared_dir("corpora", "hackernews") / "topnews-vcr" / "hackernews_top_stories_details.yml"
+    )
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    path = tmp_path / "v"
+    assert echoctl("init", str(path)).returncode == 0
+    return path
+
+
+def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: Path) -> None:
+    args = ("--vault", str(vault), "harvest", "--feed", "hn-top", "--replay", str(hn_cassette))
+    r = echoctl(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    (feed,) = report["feeds"]
+    assert feed["name"] == "hn-top"
+    assert feed["requests"] == {"200": 31}
+    assert feed["new"] == 30
+    assert feed["error"] is None
+    again = json.loads(echoctl(*args, "--json").stdout)["feeds"][0]
+    assert again["new"] == 0
+    assert again["versions"] == 0
+    assert again["duplicates"] == 30
+
+    items = json.loads(echoctl("--vault", str(vault), "items", "--json", "--limit", "100").stdout)
+    assert len(items) == 30
+    assert all(i["feed"] == "hn-top" and i["versions"] == 1 for i in items)
+    shown = echoctl("--vault", str(vault), "show", f"hn:hn-top:{items[0]['native_id']}", "--json")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["history"][0]["item"]["title"] == items[0]["title"]
+    assert len(detail["observations"]) == 2  # seen in both cycles
+    assert detail["captures"][0]["url"].startswith("https://hacker-news.firebaseio.com/v0/item/")
+    assert echoctl("--vault", str(vault), "verify").returncode == 0
+
+
+def test_every_feed_failing_exits_3_and_keeps_the_vault(vault: Path, hn_cassette: Path) -> None:
+    r = echoctl(
+        "--vault", str(vault), "harvest", "--feed", "bbc-world", "--replay", str(hn_cassette)
+    )
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "not recorded: GET https://feeds.bbci.co.uk/news/world/rss.xml" in r.stdout
+    assert echoctl("--vault", str(vault), "verify").returncode == 0
+
+
+def test_unknown_feed_is_a_usage_error(vault: Path) -> None:
+    r = echoctl("--vault", str(vault), "harvest", "--feed", "nope")
+    assert r.returncode == 2
+    assert "unknown feed(s): nope" in r.stderr
+
+
+def test_breakers_list_and_reset(vault: Path) -> None:
+    with Vault.open(vault) as v:
+        v.harvest.put_breaker("api.github.com", {"state": "OPEN", "opened_at": 1.0}, "t")
+    listed = json.loads(echoctl("--vault", str(vault), "breakers", "--json").stdout)
+    assert listed["api.github.com"]["state"] == "OPEN"
+    r = echoctl("--vault", str(vault), "breakers", "--reset", "api.github.com")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(echoctl("--vault", str(vault), "breakers", "--json").stdout) == {}
+    assert echoctl("--vault", str(vault), "breakers", "--reset", "x").returncode == 1
+
+
+def test_sigterm_mid_harvest_archives_everything_fetched(vault: Path, hn_cassette: Path) -> None:
+    exchanges = read_recording(hn_cassette).exchanges[:41]
+    with FaultServer() as server:
+        for ex in exchanges:
+            server.route(
+                urlsplit(ex.url).path,
+                Reply(200, [("Content-Type", "application/json")], ex.body, delay=0.2),
+            )
+        added = echoctl(
+            "--vault",
+            str(vault),
+            "feeds",
+            "add",
+            "hn-local",
+            "--source",
+            "hn",
+            "--param",
+            "list=top",
+            "--param",
+            "limit=40",
+            "--param",
+            f"base_url={server.url('/v0')}",
+        )
+        assert added.returncode == 0, added.stderr
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "echo_archive",
+                "--vault",
+                str(vault),
+                "harvest",
+                "--feed",
+                "hn-local",
+                "--grace",
+                "5",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while server.hits() < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.hits() >= 4
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+        served = server.hits()
+    assert proc.returncode == 0, stderr
+    assert "SIGTERM" in stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True
+    (feed,) = report["feeds"]
+    assert 0 < feed["captures"] < 41  # stopped early
+    assert feed["captures"] == served  # every response the server sent is archived
+    with Vault.open(vault, readonly=True) as v:
+        result = verify_vault(v)
+        assert result.ok, result.problems[:3]
+        assert not result.warnings
+        assert len(v.harvest.items(feed="hn-local", limit=100)) == feed["new"] == served - 1

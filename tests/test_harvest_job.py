@@ -1,0 +1,140 @@
+"""A whole harvest cycle against a real loopback server serving real recorded bodies."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from echo_archive.harvest.engine import FetchConfig, Fetcher
+from echo_archive.harvest.job import (
+    HarvestReport,
+    HarvestRun,
+    VaultBreakerStore,
+    VaultConditionalCache,
+)
+from echo_archive.harvest.limits import HostLimits, LimitConfig
+from echo_archive.harvest.recordings import read_recording
+from echo_archive.sources.base import Feed
+from echo_archive.sources.hn import HnSource
+from echo_archive.sources.rss import RssSource
+from echo_archive.vault.vault import Vault
+from echo_archive.vault.verify import verify_vault
+
+from .conftest import shared_dir
+from .httpfaults import MALFORMED_XML, FaultServer, Reply, closed_port
+
+SOURCES = {"hn": HnSource(), "rss": RssSource()}
+
+
+def _serve_hn(server: FaultServer, limit: int) -> None:
+    path = (
+        shared_dir("corpora", "hackernews") / "topnews-vcr" / "hackernews_top_stories_details.yml"
+    )
+    for ex in read_recording(path).exchanges[: limit + 1]:
+        server.route(
+            urlsplit(ex.url).path, Reply(200, [("Content-Type", "application/json")], ex.body)
+        )
+
+
+def _run(vault_path: Path, feeds: list[Feed], fast_host: str = "") -> HarvestReport:
+    """Run one cycle; ``fast_host`` (the loopback server) gets a generous limit."""
+
+    async def go() -> HarvestReport:
+        with Vault.open(vault_path) as v:
+            fast = LimitConfig(rate=1000.0, burst=100.0, concurrency=4)
+            limits = HostLimits({fast_host: fast} if fast_host else None)
+            fetcher = Fetcher(
+                FetchConfig(max_attempts=2, backoff_base=0.01, backoff_cap=0.02, connect_timeout=2),
+                limits=limits,
+                breakers=VaultBreakerStore(v),
+                cache=VaultConditionalCache(v),
+                sleep=lambda s: asyncio.sleep(min(s, 0.01)),
+            )
+            async with fetcher:
+                return await HarvestRun(v, fetcher, SOURCES, env={}).run(feeds)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def server() -> FaultServer:
+    with FaultServer() as s:
+        yield s  # type: ignore[misc]
+
+
+def test_harvest_twice_adds_nothing_the_second_time(vault_path: Path, server: FaultServer) -> None:
+    _serve_hn(server, 20)
+    feed = Feed("hn-top", "hn", {"list": "top", "limit": 20, "base_url": server.url("/v0")})
+    first = _run(vault_path, [feed], server.authority)
+    (report,) = first.feeds
+    assert report.error is None
+    assert not report.failed
+    assert report.requests == {"200": 21}
+    assert report.new == 20
+    assert report.captures == 21
+    second = _run(vault_path, [feed], server.authority)
+    (again,) = second.feeds
+    assert again.new == 0
+    assert again.versions == 0
+    assert again.duplicates == 20
+    with Vault.open(vault_path, readonly=True) as v:
+        assert verify_vault(v).ok
+        saved = v.harvest.last_report()
+        assert saved is not None
+        assert saved["feeds"][0]["duplicates"] == 20
+
+
+def test_one_failing_feed_never_stops_the_others(vault_path: Path, server: FaultServer) -> None:
+    _serve_hn(server, 5)
+    server.route("/bad.xml", Reply(200, [("Content-Type", "application/rss+xml")], MALFORMED_XML))
+    feeds = [
+        Feed("hn-top", "hn", {"list": "top", "limit": 5, "base_url": server.url("/v0")}),
+        Feed("dead", "rss", {"url": f"http://127.0.0.1:{closed_port()}/feed.xml"}),
+        Feed("broken", "rss", {"url": server.url("/bad.xml")}),
+        Feed("unplannable", "rss", {}),
+    ]
+    report = _run(vault_path, feeds, server.authority)
+    by_name = {f.name: f for f in report.feeds}
+    assert by_name["hn-top"].new == 5
+    assert by_name["hn-top"].error is None
+    assert by_name["dead"].failed
+    assert "refused" in (by_name["dead"].error or "")
+    assert by_name["broken"].captures == 1
+    assert by_name["broken"].new == 0
+    assert not by_name["broken"].failed
+    assert by_name["unplannable"].failed
+    assert "url" in (by_name["unplannable"].error or "")
+    assert not report.all_failed
+    with Vault.open(vault_path, readonly=True) as v:
+        assert verify_vault(v).ok
+        captures = [v.entry(i) for i in range(v.size) if v.entry(i).type == "capture"]
+        broken = [c for c in captures if c.meta["feed"] == "broken"]
+        assert broken
+        assert broken[0].meta["parse_warning"] or broken[0].meta["parse_error"]
+
+
+def test_every_feed_failing_is_reported(vault_path: Path) -> None:
+    feeds = [Feed("dead", "rss", {"url": f"http://127.0.0.1:{closed_port()}/feed.xml"})]
+    report = _run(vault_path, feeds)
+    assert report.all_failed
+
+
+def test_conditional_requests_use_stored_validators(vault_path: Path, server: FaultServer) -> None:
+    body = (shared_dir("corpora", "feeds") / "feedjira" / "TechCrunch.xml").read_bytes()
+
+    def route(req):  # type: ignore[no-untyped-def]
+        if req.header("If-None-Match") == '"v1"':
+            return Reply(304, [("ETag", '"v1"')])
+        return Reply(200, [("Content-Type", "application/rss+xml"), ("ETag", '"v1"')], body)
+
+    server.route("/tc.xml", route)
+    feed = Feed("techcrunch", "rss", {"url": server.url("/tc.xml")})
+    first = _run(vault_path, [feed], server.authority).feeds[0]
+    assert first.new > 0
+    second = _run(vault_path, [feed], server.authority).feeds[0]
+    assert second.not_modified == 1
+    assert second.captures == 0
+    assert second.new == 0
