@@ -138,3 +138,29 @@ def test_conditional_requests_use_stored_validators(vault_path: Path, server: Fa
     assert second.not_modified == 1
     assert second.captures == 0
     assert second.new == 0
+
+
+def test_due_feeds_follow_interval_and_poll_interval() -> None:
+    from echo_archive.harvest.job import due_feeds
+
+    feeds = [
+        Feed("never", "rss", {}, interval=60),
+        Feed("recent", "rss", {}, interval=600),
+        Feed("old", "rss", {}, interval=600),
+        Feed("gh", "github", {}, interval=60),
+    ]
+    runs = {"recent": (1000.0, None), "old": (300.0, None), "gh": (1000.0, 120.0)}
+    due, waiting = due_feeds(feeds, runs, now=1000.0 + 90)
+    assert [f.name for f in due] == ["never", "old"]
+    assert waiting == {"recent": 510.0, "gh": 30.0}  # GitHub's X-Poll-Interval (120 s) wins
+
+
+def test_failed_feeds_stay_due_and_good_ones_wait(vault_path: Path, server: FaultServer) -> None:
+    _serve_hn(server, 2)
+    good = Feed("hn-top", "hn", {"list": "top", "limit": 2, "base_url": server.url("/v0")})
+    dead = Feed("dead", "rss", {"url": f"http://127.0.0.1:{closed_port()}/feed.xml"})
+    _run(vault_path, [good, dead], server.authority)
+    with Vault.open(vault_path, readonly=True) as v:
+        runs = v.harvest.feed_runs()
+    assert "hn-top" in runs
+    assert "dead" not in runs

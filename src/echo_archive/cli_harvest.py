@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from echo_archive.harvest.job import (
     HarvestRun,
     VaultBreakerStore,
     VaultConditionalCache,
+    due_feeds,
 )
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
@@ -162,6 +164,10 @@ def harvest(
             "(repeatable); an unrecorded request fails with 'not recorded'.",
         ),
     ] = None,
+    run_all: Annotated[
+        bool,
+        typer.Option("--all", help="Harvest every enabled feed, due or not (see the intervals)."),
+    ] = False,
     max_requests: Annotated[
         int, typer.Option(min=1, help="Requests per feed per cycle, follow-ups included.")
     ] = 500,
@@ -171,7 +177,10 @@ def harvest(
     vault: VaultOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Harvest the configured feeds once: fetch, archive raw captures, parse, version, seal.
+    """Harvest the due feeds once: fetch, archive raw captures, parse, version, seal.
+
+    A feed is due when its interval (or GitHub's X-Poll-Interval, if longer)
+    has passed since its last cycle; --all or --feed NAME runs feeds anyway.
 
     Feeds run concurrently under per-host limits, retries and circuit breakers;
     ETag/Last-Modified make repeat fetches cheap (a 304 adds nothing). Every
@@ -196,6 +205,18 @@ def harvest(
         if not configured:
             _fail("no enabled feeds to harvest (add one with `echoctl feeds add`)", 2)
         feeds = [f.to_feed() for f in configured]
+        if not (feed or run_all):
+            feeds, waiting = due_feeds(feeds, v.harvest.feed_runs(), time.time())
+            if waiting and not as_json:
+                soonest = min(waiting, key=waiting.__getitem__)
+                err.print(
+                    f"{len(waiting)} feed(s) not due yet (next: {soonest} in "
+                    f"{waiting[soonest]:.0f} s); --all harvests them anyway"
+                )
+            if not feeds:
+                if as_json:
+                    _emit({"feeds": [], "not_due": waiting})
+                return
         progress = None
         if not as_json and err.is_terminal:
 

@@ -38,6 +38,7 @@ from echo_archive.harvest.engine import Fetcher, Validators, host_key
 from echo_archive.model import Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
 from echo_archive.sources.base import Feed, Source
+from echo_archive.sources.ratelimits import parse_poll_interval
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.vault import Vault
 
@@ -47,6 +48,7 @@ __all__ = [
     "HarvestRun",
     "VaultBreakerStore",
     "VaultConditionalCache",
+    "due_feeds",
 ]
 
 log = structlog.get_logger("echo_archive.harvest")
@@ -104,6 +106,8 @@ class FeedReport:
         seconds: wall time of the feed's cycle.
         breaker: the state of the feed's host breaker(s) at the end.
         hosts: the hosts the feed requested (breaker names).
+        poll_interval: the longest poll interval the source asked for
+            (GitHub ``X-Poll-Interval``, seconds), or None.
         error: the feed's failure in plain words, or None.
         failed: True when the feed got no usable response at all.
     """
@@ -124,6 +128,7 @@ class FeedReport:
     error: str | None = None
     failed: bool = False
     hosts: list[str] = field(default_factory=list)
+    poll_interval: float | None = None
 
     def absorb(self, counts: BatchCounts) -> None:
         """Add a committed batch's counts."""
@@ -180,6 +185,40 @@ def _authorize(request: Request, feed: Feed, env: Mapping[str, str]) -> Request:
     if feed.source == "github" and token and "api.github.com" in request.url:
         return replace(request, headers=(*request.headers, ("Authorization", f"Bearer {token}")))
     return request
+
+
+def due_feeds(
+    feeds: Sequence[Feed], runs: Mapping[str, tuple[float, float | None]], now: float
+) -> tuple[list[Feed], dict[str, float]]:
+    """Split feeds into the due ones and the others (with seconds until each is due).
+
+    A feed is due when it never ran, or when ``max(interval, poll interval the
+    source asked for)`` seconds have passed since its last cycle started
+    (GitHub: "the X-Poll-Interval header specifies how often (in seconds) you
+    are allowed to poll").
+
+    Args:
+        feeds: the candidate feeds.
+        runs: ``{feed: (last start epoch, poll interval or None)}``.
+        now: POSIX seconds.
+
+    Returns:
+        ``(due feeds in order, {feed not due: seconds until due})``.
+    """
+    due: list[Feed] = []
+    waiting: dict[str, float] = {}
+    for feed in feeds:
+        last = runs.get(feed.name)
+        if last is None:
+            due.append(feed)
+            continue
+        every = max(feed.interval, last[1] or 0.0)
+        left = last[0] + every - now
+        if left <= 0:
+            due.append(feed)
+        else:
+            waiting[feed.name] = left
+    return due, waiting
 
 
 class HarvestRun:
@@ -264,10 +303,13 @@ class HarvestRun:
 
     async def _feed(self, feed: Feed, report: FeedReport) -> None:
         started = time.perf_counter()
+        started_epoch = time.time()
         try:
             await self._feed_cycle(feed, report)
         finally:
             report.seconds = time.perf_counter() - started
+            if not report.failed:  # a failed feed stays due: the next cycle tries again
+                self.vault.harvest.put_feed_run(feed.name, started_epoch, report.poll_interval)
             breakers = self.fetcher.breakers()
             report.breaker = ", ".join(
                 f"{h}: {breakers[h].current_state().name.lower()}"
@@ -340,6 +382,9 @@ class HarvestRun:
                 errors.append(outcome.error or "no response")
                 continue
             received += 1
+            poll = parse_poll_interval(exchange.headers)
+            if poll is not None:
+                report.poll_interval = max(poll, report.poll_interval or 0.0)
             if outcome.not_modified:
                 report.not_modified += 1
                 continue

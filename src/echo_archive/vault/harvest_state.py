@@ -16,6 +16,9 @@ Everything here is *derived or operational* state; the log stays the record.
   (RFC 9110 §8.8), refreshed on 200 and 304, for conditional requests.
 * ``breakers``: each host's circuit-breaker state (JSON), so a restart does
   not reset an open breaker.
+* ``feed_runs``: when each feed's last cycle started (POSIX seconds) and the
+  poll interval its source asked for (GitHub ``X-Poll-Interval``), so a
+  harvest only runs the feeds that are due.
 * ``harvest_reports``: the JSON report of each harvest cycle.
 """
 
@@ -78,6 +81,11 @@ CREATE TABLE IF NOT EXISTS breakers(
     name TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_runs(
+    feed TEXT PRIMARY KEY,
+    started_epoch REAL NOT NULL,
+    poll_interval REAL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS harvest_reports(
     id INTEGER PRIMARY KEY,
@@ -328,6 +336,21 @@ class HarvestState:
         with catalog.transaction(self._conn, f"resetting breaker {name}"):
             cur = self._conn.execute("DELETE FROM breakers WHERE name = ?", (name,))
         return cur.rowcount > 0
+
+    # ------------------------------------------------------------- feed runs
+    def feed_runs(self) -> dict[str, tuple[float, float | None]]:
+        """Return ``{feed: (last start, POSIX seconds; poll interval asked, seconds or None)}``."""
+        rows = self._conn.execute("SELECT feed, started_epoch, poll_interval FROM feed_runs")
+        return {r[0]: (float(r[1]), None if r[2] is None else float(r[2])) for r in rows}
+
+    def put_feed_run(self, feed: str, started_epoch: float, poll_interval: float | None) -> None:
+        """Record that ``feed``'s cycle started at ``started_epoch`` (its own transaction)."""
+        with catalog.transaction(self._conn, f"recording the run of feed {feed}"):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO feed_runs(feed, started_epoch, poll_interval) "
+                "VALUES (?, ?, ?)",
+                (feed, started_epoch, poll_interval),
+            )
 
     # ------------------------------------------------------------- reports
     def save_report(self, started_at: str, report: dict[str, Any]) -> int:
