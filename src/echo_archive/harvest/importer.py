@@ -1,0 +1,838 @@
+"""Backfill the vault from files: recordings, GH Archive hour files and saved feed documents.
+
+:func:`import_files` reads each file, recognizes what it is from its content,
+turns what it holds into *sightings* (an exchange, its feed and what the
+source made of it) and archives them through the same code path as a live
+harvest (:func:`~echo_archive.pipeline.batch.commit_batch`): raw captures
+first, then item, version and tombstone entries decided by the same
+versioning rules, observations, and a signed checkpoint per commit. So
+importing a file twice adds captures but no new items, and an item recorded
+once and harvested live later is one item.
+
+What a file can be (tried in this order):
+
+``gharchive``
+    A GH Archive hour (https://www.gharchive.org/): gzip JSON Lines of GitHub
+    events, recognized by the gzip magic and a first line that is an event
+    object, or by the ``YYYY-MM-DD-H.json.gz`` name with JSON Lines inside.
+    The hour file itself is the capture (its bytes exactly, URL
+    ``file:<name>``, ``Content-Type: application/gzip``, ``recorded_at`` the
+    hour the name gives); every event becomes a ``github`` item of feed
+    ``import-github`` via :func:`~echo_archive.sources.gharchive.items_from_hour`,
+    the function the events API uses too. Broken lines are counted, the first
+    few line numbers reported and noted on the capture (``parse_warning``);
+    they never stop the file.
+``recording``
+    A cassette, HAR or WARC (:func:`~echo_archive.harvest.recordings.sniff_format`:
+    ``betamax``, ``pygithub``, ``ruby-vcr``, ``vcrpy``, ``exvcr``, ``har``,
+    ``warc``), read one exchange at a time
+    (:func:`~echo_archive.harvest.recordings.iter_exchanges`). Each ``GET``
+    response is routed by its URL (:func:`route`, :func:`feed_for`) to the
+    source that reads it and parsed as a live harvest would; a response the
+    source cannot parse (a 5xx, truncated JSON, a rate-limit 403) is still
+    archived, with the parse error on its capture (raw first). Follow-up
+    requests a parse asks for are ignored: a recording holds what it holds.
+    Requests other than ``GET`` (Reddit's OAuth token ``POST``) and ``304
+    Not Modified`` answers are skipped and counted, as a live harvest stores
+    nothing for a 304. A response is *not recognized* (counted, its reason
+    reported, nothing written) when it comes from an endpoint of a known host
+    that no source reads (GitHub ``/rate_limit``, FRED ``series/tags``, a
+    Reddit ``t5`` subreddit object), or from another host and is not a feed
+    document.
+``feed``
+    A saved RSS, RDF, Atom or JSON Feed document
+    (:func:`~echo_archive.sources.rss.parse_document` reads it and finds its
+    version). The file is the capture (URL ``file:<name>``, the media type of
+    its format) and its entries are ``rss`` items.
+not recognized
+    Anything else (an HTML page, a CSV, an OPML list, garbage): reported with
+    the reasons each reader gave, nothing written. A file that cannot be read
+    at all is reported with the reason; the other files carry on.
+
+Feeds of imported items. Items belong to a feed; imported ones to a
+synthetic :class:`~echo_archive.sources.base.Feed` whose parameters are the
+minimum its source's ``parse`` needs:
+
+* ``import-hn`` (``hn``): no parameters (the defaults; a list response gives
+  follow-ups only, which are ignored).
+* ``import-reddit`` (``reddit``): ``front = true`` and a ``user_agent`` table
+  (``RedditConfig`` insists on both; neither changes how a response parses).
+* ``import-github`` (``github``): events (``kind = "events"``) and releases,
+  whose ids are unique across GitHub. Issues and pull requests are numbered
+  per repository (``issue:7``), so they go to ``import-github/<owner>/<repo>``
+  (lowercased), one feed per repository, as a configured issues feed is;
+  otherwise issue 7 of two repositories would look like two versions of one
+  item.
+* ``import-fred`` (``fred``): no parameters (no ``api_key``: the series id
+  and vintage come from the recorded URL).
+* ``import-rss/<host>`` (``rss``): the host of the feed's own home link
+  (else of the document URL), as RSS guids are only unique within a feed;
+  ``import-rss`` when neither names a host.
+
+Times. An imported capture keeps two different times, and they mean
+different things:
+
+* ``recorded_at`` (capture metadata): when the *recording* says the response
+  was received (a cassette's ``recorded_at``, HAR ``startedDateTime``,
+  ``WARC-Date``, the hour of a GH Archive file). It is a claim made by the
+  file, not checked by anyone. ``fetched_at`` (and so the time items and
+  observations were "seen") is set to it; when the file keeps no time
+  (ExVCR, vcrpy, PyGithub replay files, saved feed documents)
+  ``recorded_at`` is null and ``fetched_at`` is the time of the import.
+* ``logged_at`` (every entry): when the entry joined the log. Only this time
+  is covered by a signed checkpoint, so only this is attested by the log.
+  An import of 2015 data done today proves the data was in the archive
+  today, not that it existed in 2015.
+
+Commits. Recordings are archived ``batch_size`` exchanges per commit (a
+WARC is streamed record by record; the other formats are single documents
+their reader parses whole), and a failure late in a file keeps what was
+committed before it. A GH Archive hour and a saved feed document are one
+commit each, the capture with all its items, because an item names its
+capture by the leaf hash that :func:`~echo_archive.pipeline.batch.build_batch`
+computes in the batch holding the capture; so an hour file's bytes and its
+items are in memory at once (2.6 MB and 7,702 items for an hour of 2015).
+An item that cannot be represented as canonical JSON (an integer beyond
+2^53...) is left out of its batch, noted on its capture, and the rest is
+archived (DESIGN.md invariant 7).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from echo_archive import __version__
+from echo_archive.errors import (
+    EntryError,
+    ParseError,
+    RecordingError,
+    SourceError,
+    VaultError,
+)
+from echo_archive.harvest.recordings import iter_exchanges, read_recording, sniff_format
+from echo_archive.model import Exchange, Item, ParseResult, Request
+from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch, redact_url
+from echo_archive.pipeline.versioning import content_document
+from echo_archive.sources import gharchive
+from echo_archive.sources.base import Feed
+from echo_archive.sources.registry import SOURCES
+from echo_archive.sources.rss import MAX_DECOMPRESSED_BYTES, ParsedFeed, parse_document
+from echo_archive.vault.entry import canonical_json, format_timestamp
+from echo_archive.vault.vault import Vault
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "KINDS",
+    "FileReport",
+    "ImportReport",
+    "feed_for",
+    "import_files",
+    "route",
+]
+
+DEFAULT_BATCH_SIZE: Final = 200
+"""Exchanges of a recording archived per commit."""
+
+KINDS: Final = ("gharchive", "recording", "feed")
+"""What a recognized file is (``FileReport.kind``); else ``unrecognized`` or ``error``."""
+
+_SAMPLES: Final = 5
+_HEAD_SIZE: Final = 64 * 1024
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_EVENT_START_RE: Final = re.compile(rb'\s*\{\s*"id"\s*:\s*"\d+"')
+_LINE_RE: Final = re.compile(r"\bline (\d+)")
+_REPO_PATH: Final = r"^/(?:repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)|repositories/(?P<rid>\d+))"
+_GH_ISSUES_RE: Final = re.compile(_REPO_PATH + r"/issues(?:/\d+)?/?$")
+_GH_RELEASES_RE: Final = re.compile(_REPO_PATH + r"/releases(?:/latest|/\d+|/tags/[^/]+)?/?$")
+_GH_EVENTS_RE: Final = re.compile(
+    r"/(?:events(?:/public)?|received_events(?:/public)?|events/orgs/[^/]+)/?$"
+)
+_GH_ISSUE_EVENTS_RE: Final = re.compile(r"/issues(?:/\d+)?/events/?$")
+_HN_PATH_RE: Final = re.compile(r"/(?:item/\d+|\w+stories)\.json$")
+_REDDIT_AGENT: Final = {"app_id": "echo_archive", "version": __version__, "username": "echo-import"}
+_FEED_TYPES: Final = (
+    ("atom", "application/atom+xml"),
+    ("rss090", "application/rdf+xml"),
+    ("rss10", "application/rdf+xml"),
+    ("rss", "application/rss+xml"),
+    ("json", "application/feed+json"),
+)
+
+
+def _now() -> str:
+    return format_timestamp(time.time_ns())
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass
+class FileReport:
+    """What importing one file did.
+
+    Attributes:
+        path: the file, as given.
+        kind: ``gharchive``, ``recording`` or ``feed`` (recognized);
+            ``unrecognized`` (nothing written) or ``error`` (unreadable).
+        format: the recording format (``betamax``, ``har``, ``warc``...), the
+            feed format (``rss20``, ``atom10``, ``json11``...), ``gharchive``,
+            or ``""``.
+        exchanges: responses read (a feed document or an hour file is one).
+        sources: exchanges routed to each source kind.
+        captures, new, versions, duplicates, tombstones, observations,
+            parse_errors, bytes: what was archived
+            (:class:`~echo_archive.pipeline.batch.BatchCounts`).
+        items: items the sources found (new, versions and duplicates together).
+        not_modified: ``304`` responses skipped (nothing to archive).
+        skipped: responses to requests other than ``GET`` skipped.
+        unrecognized: responses (or the whole file) no reader recognized.
+        reasons: why, for the first few (plain words).
+        parse_error_samples: the first few parse errors kept on captures.
+        problems: what was wrong inside the file but worked around (malformed
+            interactions skipped, broken lines of an hour file, items left out).
+        problem_count: how many problems in all (``problems`` holds the first few).
+        broken_lines: lines of an hour file that could not be read.
+        broken_line_numbers: the first few of them.
+        recorded_from, recorded_to: the earliest and latest ``recorded_at``
+            of what was imported (RFC 3339), or None when the file keeps no time.
+        error: why the file could not be read or read to the end, or None.
+        seconds: wall time spent on the file.
+    """
+
+    path: str
+    kind: str = "unrecognized"
+    format: str = ""
+    exchanges: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+    captures: int = 0
+    new: int = 0
+    versions: int = 0
+    duplicates: int = 0
+    tombstones: int = 0
+    observations: int = 0
+    parse_errors: int = 0
+    bytes: int = 0
+    items: int = 0
+    not_modified: int = 0
+    skipped: int = 0
+    unrecognized: int = 0
+    reasons: list[str] = field(default_factory=list)
+    parse_error_samples: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    broken_lines: int = 0
+    broken_line_numbers: list[int] = field(default_factory=list)
+    recorded_from: str | None = None
+    recorded_to: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def recognized(self) -> bool:
+        """True when the file was recognized (and readable) as one of :data:`KINDS`."""
+        return self.kind in KINDS
+
+    def absorb(self, counts: BatchCounts) -> None:
+        """Add a committed batch's counts."""
+        self.captures += counts.captures
+        self.new += counts.new
+        self.versions += counts.versions
+        self.duplicates += counts.duplicates
+        self.tombstones += counts.tombstones
+        self.observations += counts.observations
+        self.parse_errors += counts.parse_errors
+        self.bytes += counts.bytes
+
+    def problem(self, text: str) -> None:
+        """Record a problem worked around (the first few are kept)."""
+        self.problem_count += 1
+        if len(self.problems) < _SAMPLES:
+            self.problems.append(text)
+
+    def not_recognized(self, reason: str) -> None:
+        """Count something not recognized, keeping the first few distinct reasons."""
+        self.unrecognized += 1
+        if len(self.reasons) < _SAMPLES and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def saw_time(self, recorded_at: str | None) -> None:
+        """Widen ``recorded_from``/``recorded_to`` to include ``recorded_at``."""
+        if not recorded_at:
+            return
+        if self.recorded_from is None or recorded_at < self.recorded_from:
+            self.recorded_from = recorded_at
+        if self.recorded_to is None or recorded_at > self.recorded_to:
+            self.recorded_to = recorded_at
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the report (with ``recognized``)."""
+        data = asdict(self)
+        data["recognized"] = self.recognized
+        return data
+
+
+_TOTALS: Final = (
+    "exchanges",
+    "captures",
+    "new",
+    "versions",
+    "duplicates",
+    "tombstones",
+    "observations",
+    "parse_errors",
+    "bytes",
+    "items",
+    "not_modified",
+    "skipped",
+    "unrecognized",
+    "broken_lines",
+)
+
+
+@dataclass
+class ImportReport:
+    """The outcome of :func:`import_files`: one :class:`FileReport` per path, in order.
+
+    Attributes:
+        started_at, finished_at: RFC 3339 UTC times of the import.
+        seconds: wall time.
+        files: the per-file reports.
+        checkpoint_size: the log size covered by the latest checkpoint afterwards.
+    """
+
+    started_at: str
+    finished_at: str = ""
+    seconds: float = 0.0
+    files: list[FileReport] = field(default_factory=list)
+    checkpoint_size: int = 0
+
+    @property
+    def all_recognized(self) -> bool:
+        """True when every file was read and recognized (``echoctl import`` exits 0)."""
+        return all(f.recognized for f in self.files)
+
+    def totals(self) -> dict[str, int]:
+        """The counts summed over every file, plus ``files`` and ``recognized_files``."""
+        sums = {name: sum(getattr(f, name) for f in self.files) for name in _TOTALS}
+        sums["files"] = len(self.files)
+        sums["recognized_files"] = sum(f.recognized for f in self.files)
+        return sums
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping: times, files, totals and ``all_recognized``."""
+        return {
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": self.seconds,
+            "checkpoint_size": self.checkpoint_size,
+            "all_recognized": self.all_recognized,
+            "totals": self.totals(),
+            "files": [f.to_json() for f in self.files],
+        }
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def route(url: str) -> str | None:
+    """Return the source kind that reads responses from ``url``, by its host.
+
+    Args:
+        url: the request URL of a recorded exchange.
+
+    Returns:
+        ``hn`` for ``hacker-news.firebaseio.com``, ``reddit`` for
+        ``reddit.com`` and its subdomains, ``github`` for ``api.github.com``,
+        ``fred`` for ``api.stlouisfed.org`` and ``fred.stlouisfed.org``; None
+        for any other host (the response may still be a feed document).
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "hacker-news.firebaseio.com":
+        return "hn"
+    if host == "reddit.com" or host.endswith(".reddit.com"):
+        return "reddit"
+    if host == "api.github.com":
+        return "github"
+    if host in ("api.stlouisfed.org", "fred.stlouisfed.org"):
+        return "fred"
+    return None
+
+
+def _github_feed(path: str) -> Feed | None:
+    """The import feed of a GitHub response by its path, or None for an endpoint not read."""
+    for kind, pattern in (("issues", _GH_ISSUES_RE), ("releases", _GH_RELEASES_RE)):
+        match = pattern.match(path)
+        if match is None:
+            continue
+        if match["rid"]:
+            repo = f"repositories/{match['rid']}"
+        else:
+            repo = f"{match['owner']}/{match['repo']}".lower()
+        name = f"import-github/{repo}" if kind == "issues" else "import-github"
+        return Feed(name, "github", {"repo": repo, "kind": kind})
+    if _GH_EVENTS_RE.search(path) and not _GH_ISSUE_EVENTS_RE.search(path):
+        return Feed("import-github", "github", {"user": "echo-import", "kind": "events"})
+    return None
+
+
+def feed_for(url: str) -> Feed | None:
+    """The synthetic import feed whose source reads responses from ``url``, if any.
+
+    The host picks the source (:func:`route`); the path must be an endpoint
+    that source reads: an item or a story list (``hn``); an events, issues or
+    releases listing (``github``); ``series/observations`` or a ``.csv``
+    download (``fred``); any path (``reddit``, whose responses are told apart
+    by their shape). Parameters are the minimum each source's ``parse``
+    needs (see the module docstring).
+
+    Args:
+        url: the request URL of a recorded exchange.
+
+    Returns:
+        The feed, or None when no source reads that URL (another host, or an
+        endpoint of a known host that no source reads: ``/rate_limit``,
+        ``fred/series/tags``...).
+    """
+    kind = route(url)
+    path = urlsplit(url).path
+    if kind == "hn":
+        return Feed("import-hn", "hn") if _HN_PATH_RE.search(path) else None
+    if kind == "fred":
+        reads = path.endswith(("/series/observations", ".csv"))
+        return Feed("import-fred", "fred") if reads else None
+    if kind == "github":
+        return _github_feed(path)
+    if kind == "reddit":
+        return Feed("import-reddit", "reddit", {"front": True, "user_agent": dict(_REDDIT_AGENT)})
+    return None
+
+
+def _rss_feed(parsed: ParsedFeed | None, url: str) -> Feed:
+    """The import feed of a feed document: ``import-rss/<host>`` of its home link, else its URL."""
+    for candidate in (parsed.link if parsed else "", url):
+        parts = urlsplit(candidate or "")
+        if parts.scheme.lower() in ("http", "https") and parts.hostname:
+            return Feed(f"import-rss/{parts.hostname.lower()}", "rss", {"url": url})
+    return Feed("import-rss", "rss", {"url": url})
+
+
+def _message(exc: ParseError) -> str:
+    """A parse error's message without the URL and position prefix."""
+    text = str(exc)
+    prefix = exc.url + (f" at {exc.position}" if exc.position else "") + ": "
+    return text[len(prefix) :] if exc.url and text.startswith(prefix) else text
+
+
+def _media_type(version: str, body: bytes) -> str:
+    """The ``Content-Type`` of a saved feed document of ``version``."""
+    if body[:2] == _GZIP_MAGIC:
+        return "application/gzip"
+    for prefix, media in _FEED_TYPES:
+        if version.startswith(prefix):
+            return media
+    return "application/xml"
+
+
+# --------------------------------------------------------------------------- importing
+
+
+class _Importer:
+    """Imports files into one vault, one file at a time."""
+
+    def __init__(self, vault: Vault, batch_size: int) -> None:
+        self.vault = vault
+        self.batch_size = batch_size
+
+    # ----------------------------------------------------------------- dispatch
+    def run(self, path: Path) -> FileReport:
+        """Import one file.
+
+        Args:
+            path: the file.
+
+        Returns:
+            Its report (a file that is unreadable or not recognized is reported, not raised).
+
+        Raises:
+            StorageError: the vault failed.
+        """
+        report = FileReport(str(path))
+        started = time.perf_counter()
+        try:
+            self._dispatch(path, report)
+        finally:
+            report.seconds = time.perf_counter() - started
+        return report
+
+    def _dispatch(self, path: Path, report: FileReport) -> None:
+        """Recognize ``path`` (hour file, recording, feed document) and import it as that."""
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(_HEAD_SIZE)
+        except OSError as exc:
+            report.kind, report.error = "error", f"cannot read: {exc.strerror or exc}"
+            return
+        if _is_hour_file(path, head):
+            report.kind = report.format = "gharchive"
+            self._hour(path, report)
+            return
+        try:
+            fmt = sniff_format(path)
+        except RecordingError as exc:
+            report.kind, report.error = "error", str(exc)
+            return
+        if fmt is not None:
+            report.kind, report.format = "recording", fmt
+            self._recording(path, report)
+            return
+        self._document(path, report)
+
+    # ----------------------------------------------------------------- GH Archive
+    def _hour(self, path: Path, report: FileReport) -> None:
+        """Import a GH Archive hour: the file as one capture, every event as an item.
+
+        The items are read in full first (so the capture can carry the broken
+        lines as its ``parse_warning``), then archived with the capture in one
+        commit: an item names its capture's leaf hash, which
+        :func:`~echo_archive.pipeline.batch.build_batch` computes in the batch
+        holding the capture.
+        """
+        recorded_at = gharchive.recorded_at_from_name(path)
+        feed = Feed("import-github", "github")
+        items: list[Item] = []
+        try:
+            data = path.read_bytes()
+            for found in gharchive.items_from_hour(path, feed.name):
+                if isinstance(found, ParseError):
+                    report.broken_lines += 1
+                    match = _LINE_RE.search(found.position)
+                    if match and len(report.broken_line_numbers) < _SAMPLES:
+                        report.broken_line_numbers.append(int(match[1]))
+                    report.problem(str(found))
+                else:
+                    items.append(found)
+        except OSError as exc:
+            report.kind, report.error = "error", f"cannot read: {exc.strerror or exc}"
+            return
+        warning = None
+        if report.broken_lines:
+            lines = ", ".join(map(str, report.broken_line_numbers))
+            more = ", ..." if report.broken_lines > len(report.broken_line_numbers) else ""
+            warning = (
+                f"{report.broken_lines} broken line(s) skipped (line {lines}{more}); "
+                f"first: {report.problems[0]}"
+            )
+        media = "application/gzip" if data[:2] == _GZIP_MAGIC else "application/x-ndjson"
+        exchange = _file_exchange(path, data, media, recorded_at)
+        report.exchanges = 1
+        report.sources["github"] = 1
+        report.items = len(items)
+        report.saw_time(recorded_at)
+        sighting = Sighting(
+            feed,
+            Request(url=exchange.url),
+            exchange,
+            ParseResult(items=tuple(items), warning=warning),
+        )
+        self._commit([sighting], report)
+
+    # ----------------------------------------------------------------- recordings
+    def _recording(self, path: Path, report: FileReport) -> None:
+        """Import a recording, ``batch_size`` exchanges per commit, streaming."""
+        problems: list[str] = []
+        pending: list[Sighting] = []
+        now = _now()
+        try:
+            for exchange in iter_exchanges(path, problems):
+                report.exchanges += 1
+                sighting = self._sighting(exchange, now, report)
+                if sighting is None:
+                    continue
+                pending.append(sighting)
+                if len(pending) >= self.batch_size:
+                    self._commit(pending, report)
+                    pending = []
+        except RecordingError as exc:
+            report.error = str(exc)
+            if report.exchanges == 0:
+                report.kind = "error"
+        self._commit(pending, report)  # what was read before a failure is archived too
+        for text in problems:
+            report.problem(text)
+
+    def _sighting(self, exchange: Exchange, now: str, report: FileReport) -> Sighting | None:
+        """Route and parse one recorded exchange.
+
+        Args:
+            exchange: the exchange as the recording holds it.
+            now: the time of the import, the ``fetched_at`` of an exchange
+                whose recording keeps no time.
+            report: the file's report (counts are added to it).
+
+        Returns:
+            The sighting to archive (with the parse error when the source
+            could not read the response), or None for what is not archived:
+            a request other than ``GET``, a ``304``, or a response no source
+            recognizes.
+        """
+        url = exchange.url
+        if exchange.method != "GET":
+            report.skipped += 1
+            return None
+        if exchange.status == 304:
+            report.not_modified += 1
+            return None
+        report.saw_time(exchange.recorded_at)
+        if not exchange.fetched_at:
+            exchange = replace(exchange, fetched_at=now)
+        request = Request(url=url, method=exchange.method)
+        kind = route(url)
+        if kind is None:
+            return self._feed_exchange(exchange, request, report)
+        feed = feed_for(url)
+        if feed is None:
+            report.not_recognized(
+                f"GET {redact_url(url)}: an endpoint the {kind} source does not read"
+            )
+            return None
+        try:
+            result = SOURCES[kind].parse(feed, request, exchange)
+        except SourceError as exc:  # ParseError included: kept on the capture, raw first
+            if kind == "reddit" and 200 <= exchange.status < 300 and isinstance(exc, ParseError):
+                message = _message(exc)
+                if message.startswith("not a Reddit listing"):
+                    report.not_recognized(f"GET {redact_url(url)}: {message}")
+                    return None
+            report.sources[kind] = report.sources.get(kind, 0) + 1
+            self._parse_error(report, str(exc))
+            return Sighting(feed, request, exchange, None, str(exc))
+        report.sources[kind] = report.sources.get(kind, 0) + 1
+        report.items += len(result.items)
+        return Sighting(feed, request, exchange, result)
+
+    def _feed_exchange(
+        self, exchange: Exchange, request: Request, report: FileReport
+    ) -> Sighting | None:
+        """A response from a host no source reads: archived only if it is a feed document."""
+        url = exchange.final_url or exchange.url
+        where = f"GET {redact_url(url)}"
+        if not 200 <= exchange.status < 300:
+            report.not_recognized(f"{where}: HTTP {exchange.status} from a host no source reads")
+            return None
+        try:
+            parsed = parse_document(exchange.body, url, exchange.header("content-type") or "")
+        except ParseError as exc:
+            message = _message(exc)
+            if not message.startswith("malformed feed"):
+                report.not_recognized(f"{where}: no source reads this host, and {message}")
+                return None
+            report.sources["rss"] = report.sources.get("rss", 0) + 1
+            self._parse_error(report, str(exc))
+            return Sighting(_rss_feed(None, url), request, exchange, None, str(exc))
+        report.sources["rss"] = report.sources.get("rss", 0) + 1
+        feed = _rss_feed(parsed, url)
+        items = tuple(replace(item, feed=feed.name) for item in parsed.items)
+        report.items += len(items)
+        return Sighting(feed, request, exchange, ParseResult(items=items, warning=parsed.warning))
+
+    # ----------------------------------------------------------------- documents
+    def _document(self, path: Path, report: FileReport) -> None:
+        """A file that is neither an hour file nor a recording: a feed document, or nothing."""
+        url = f"file:{path.name}"
+        try:
+            size = path.stat().st_size
+            data = path.read_bytes() if size <= MAX_DECOMPRESSED_BYTES else None
+        except OSError as exc:
+            report.kind, report.error = "error", f"cannot read: {exc.strerror or exc}"
+            return
+        why_not = f"{size} bytes, too large for a feed document"
+        parsed: ParsedFeed | None = None
+        if data is not None:
+            try:
+                parsed = parse_document(data, url)
+            except ParseError as exc:
+                why_not = _message(exc)
+        if data is None or parsed is None or not parsed.version:
+            report.not_recognized(
+                f"not a GH Archive hour file, not a recording ({_why_not_recording(path)}), "
+                f"not a feed document ({why_not if parsed is None else 'no feed format found'})"
+            )
+            return
+        report.kind, report.format = "feed", parsed.version
+        feed = _rss_feed(parsed, "")
+        exchange = _file_exchange(path, data, _media_type(parsed.version, data), None)
+        items = tuple(replace(item, feed=feed.name) for item in parsed.items)
+        report.exchanges = 1
+        report.sources["rss"] = 1
+        report.items = len(items)
+        sighting = Sighting(
+            feed,
+            Request(url=url),
+            exchange,
+            ParseResult(items=items, warning=parsed.warning),
+        )
+        self._commit([sighting], report)
+
+    # ----------------------------------------------------------------- committing
+    def _parse_error(self, report: FileReport, text: str) -> None:
+        """Keep the first few parse errors as samples for the report."""
+        if len(report.parse_error_samples) < _SAMPLES:
+            report.parse_error_samples.append(text)
+
+    def _commit(self, sightings: list[Sighting], report: FileReport) -> None:
+        """Archive ``sightings`` in one commit; isolate and salvage an unrepresentable item.
+
+        Raises:
+            StorageError: the vault failed (nothing of this commit is acknowledged).
+        """
+        if not sightings:
+            return
+        try:
+            counts, _ = commit_batch(self.vault, sightings, _now())
+        except EntryError:
+            if len(sightings) > 1:  # find the culprit: commit one by one
+                for sighting in sightings:
+                    self._commit([sighting], report)
+                return
+            self._salvage(sightings[0], report)
+            return
+        report.absorb(counts)
+
+    def _salvage(self, sighting: Sighting, report: FileReport) -> None:
+        """Commit one sighting without its unrepresentable items, or as a bare capture."""
+        result = sighting.result
+        if result is not None:
+            kept: list[Item] = []
+            for item in result.items:
+                try:
+                    canonical_json({**content_document(item), "counters": dict(item.counters)})
+                except EntryError as exc:
+                    report.problem(f"{item.source} item {item.native_id!r} left out: {exc}")
+                    continue
+                kept.append(item)
+            if len(kept) < len(result.items):
+                dropped = len(result.items) - len(kept)
+                note = f"{dropped} item(s) left out: not representable as canonical JSON"
+                warning = f"{result.warning}; {note}" if result.warning else note
+                fixed = replace(
+                    sighting, result=replace(result, items=tuple(kept), warning=warning)
+                )
+                try:
+                    counts, _ = commit_batch(self.vault, [fixed], _now())
+                except EntryError:
+                    pass
+                else:
+                    report.absorb(counts)
+                    return
+        bare = replace(sighting, result=None, error="result not representable as canonical JSON")
+        try:
+            counts, _ = commit_batch(self.vault, [bare], _now())
+        except EntryError as exc:
+            report.problem(f"{redact_url(sighting.exchange.url)} not archived: {exc}")
+            return
+        report.absorb(counts)
+
+
+def _file_exchange(path: Path, data: bytes, media_type: str, recorded_at: str | None) -> Exchange:
+    """The exchange standing for a whole file: ``GET file:<name>``, 200, its bytes as the body."""
+    url = f"file:{path.name}"
+    return Exchange(
+        method="GET",
+        url=url,
+        status=200,
+        headers=(("content-type", media_type), ("content-length", str(len(data)))),
+        body=data,
+        final_url=url,
+        fetched_at=recorded_at or _now(),
+        recorded_at=recorded_at,
+    )
+
+
+def _is_hour_file(path: Path, head: bytes) -> bool:
+    """Whether a file is a GH Archive hour: JSON Lines of events, gzip or named like one.
+
+    Args:
+        path: the file (its name is checked against ``YYYY-MM-DD-H.json[.gz]``).
+        head: its first bytes.
+    """
+    named = gharchive.recorded_at_from_name(path) is not None
+    if head[:2] == _GZIP_MAGIC:
+        try:
+            text = zlib.decompressobj(wbits=31).decompress(head, _HEAD_SIZE)
+        except zlib.error:
+            return False
+    elif named:
+        text = head
+    else:
+        return False
+    text = text.lstrip(b" \t\r\n\x00")
+    if not text.startswith(b"{"):
+        return False
+    if named or _EVENT_START_RE.match(text):
+        return True
+    first = text.split(b"\n", 1)[0]
+    try:
+        doc = json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and "type" in doc and "actor" in doc
+
+
+def _why_not_recording(path: Path) -> str:
+    """Why a file is not a recording, in the reader's words (without the path)."""
+    try:
+        read_recording(path)
+    except RecordingError as exc:
+        text = str(exc)
+        for prefix in (f"{path}: not a recognized recording: ", f"{path}: "):
+            if text.startswith(prefix):
+                return text[len(prefix) :]
+        return text
+    return "it reads as a recording"  # pragma: no cover - sniff_format said otherwise
+
+
+def import_files(
+    vault: Vault, paths: Sequence[Path], *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> ImportReport:
+    """Import recordings, GH Archive hour files and saved feed documents into ``vault``.
+
+    Each file is recognized from its content (see the module docstring),
+    archived through :func:`~echo_archive.pipeline.batch.commit_batch` and
+    reported; a file that is not recognized or cannot be read is reported and
+    the others carry on.
+
+    Args:
+        vault: the writer.
+        paths: the files, imported in this order.
+        batch_size: exchanges of a recording per commit (at least 1).
+
+    Returns:
+        The report: one :class:`FileReport` per path, in order, and totals.
+
+    Raises:
+        ValueError: ``batch_size`` is less than 1.
+        VaultError: the vault is read-only.
+        StorageError: the vault failed; what was committed before stays
+            acknowledged, the rest of the import is not done.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if vault.readonly:
+        raise VaultError(f"vault {vault.path} is open read-only; importing needs the writer")
+    started = time.perf_counter()
+    report = ImportReport(started_at=_now())
+    importer = _Importer(vault, batch_size)
+    for path in paths:
+        report.files.append(importer.run(Path(path)))
+    report.finished_at = _now()
+    report.seconds = time.perf_counter() - started
+    report.checkpoint_size = vault.size
+    return report
