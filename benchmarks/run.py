@@ -10,7 +10,8 @@ runner prints one table at the end and writes every figure to
 ``<out>/results.json``. ``proofs``, ``verify`` and ``pymerkle`` use the N-leaf
 vault ``<out>/vault`` that ``commit`` builds; run alone, they reuse it when it
 holds exactly N benchmark items and build it first otherwise. The vault is
-removed at the end unless ``--keep`` is given.
+removed at the end unless ``--keep`` is given. ``harvest`` and ``import``
+need no vault (and ignore ``--items``): they work on the shared corpora.
 
 The exit status is 0 when every benchmark ran (whether or not its targets were
 met: the table says PASS or MISS), 1 when one failed to run.
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("commit", "proofs", "verify", "pymerkle")
+BENCHMARKS = ("commit", "proofs", "verify", "pymerkle", "harvest", "import")
 NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle"})
 HERE = Path(__file__).resolve().parent
 
@@ -79,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
-        description="Vault benchmarks: commit, proofs, verify, pymerkle (benchmarks/README.md).",
+        description=(
+            "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import "
+            "(benchmarks/README.md)."
+        ),
     )
     parser.add_argument(
         "--items",
@@ -247,6 +251,14 @@ def _child(args: argparse.Namespace) -> int:
         import bench_commit
 
         result = bench_commit.run(out, args.items)
+    elif name == "harvest":  # needs no N-leaf vault
+        import bench_harvest
+
+        result = bench_harvest.run(out)
+    elif name == "import":  # needs no N-leaf vault
+        import bench_import
+
+        result = bench_import.run(out)
     else:
         workload.ensure_vault(out, args.items)
         if name == "proofs":
