@@ -242,14 +242,7 @@ class FileReport:
 
     def absorb(self, counts: BatchCounts) -> None:
         """Add a committed batch's counts."""
-        self.captures += counts.captures
-        self.new += counts.new
-        self.versions += counts.versions
-        self.duplicates += counts.duplicates
-        self.tombstones += counts.tombstones
-        self.observations += counts.observations
-        self.parse_errors += counts.parse_errors
-        self.bytes += counts.bytes
+        counts.add_to(self)
 
     def problem(self, text: str) -> None:
         """Record a problem worked around (the first few are kept)."""

@@ -132,13 +132,7 @@ class FeedReport:
 
     def absorb(self, counts: BatchCounts) -> None:
         """Add a committed batch's counts."""
-        self.captures += counts.captures
-        self.new += counts.new
-        self.versions += counts.versions
-        self.duplicates += counts.duplicates
-        self.tombstones += counts.tombstones
-        self.parse_errors += counts.parse_errors
-        self.bytes += counts.bytes
+        counts.add_to(self)
 
 
 @dataclass

@@ -113,10 +113,11 @@ class BatchCounts:
     parse_errors: int = 0
     bytes: int = 0
 
-    def add(self, other: BatchCounts) -> None:
-        """Add ``other``'s counts to these."""
+    def add_to(self, target: object) -> None:
+        """Add these counts to the same-named integer attributes of ``target`` (a report)."""
         for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            if hasattr(target, name):
+                setattr(target, name, getattr(target, name) + getattr(self, name))
 
 
 @dataclass

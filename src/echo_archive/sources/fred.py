@@ -72,6 +72,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request
 from echo_archive.sources.base import Feed
+from echo_archive.sources.jsonbody import load_json
 
 __all__ = [
     "DEFAULT_API_KEY_ENV",
@@ -423,20 +424,6 @@ def _scrub(text: str, key: str | None) -> str:
     return text.replace(key, _REDACTED) if key else text
 
 
-def _load_json(body: bytes, url: str) -> Any:
-    """Decode a JSON body, naming the line and column of a syntax error."""
-    if not body.strip():
-        raise ParseError("empty body, expected JSON", url, "byte 0")
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ParseError(
-            f"malformed JSON ({exc.msg})", url, f"line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"JSON is not UTF-8 ({exc.reason})", url, f"byte {exc.start}") from exc
-
-
 def _error_text(doc: Any) -> str | None:
     """``"FRED error 400: Bad Request. ..."`` for an error body, else None."""
     if isinstance(doc, dict) and ("error_code" in doc or "error_message" in doc):
@@ -472,7 +459,7 @@ def _parse_json_page(
         error = _error_text(doc)
         detail = f": {_scrub(error, key)}" if error else ""
         raise ParseError(f"HTTP {exchange.status} response{detail}", url)
-    doc = _load_json(exchange.body, url)
+    doc = load_json(exchange.body, url)
     error = _error_text(doc)
     if error:
         raise ParseError(_scrub(error, key), url, "$.error_code")

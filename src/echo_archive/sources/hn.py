@@ -59,7 +59,6 @@ sends no ETags; a ``304`` (which it never sends) gives an empty result.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -69,6 +68,7 @@ from urllib.parse import urlsplit
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.sources.base import Feed
+from echo_archive.sources.jsonbody import load_json
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -183,7 +183,7 @@ class HnSource:
             return ParseResult(tombstones=(Tombstone(self.kind, feed.name, str(item_id), reason),))
         if exchange.status != 200:
             raise ParseError(f"HTTP {exchange.status} response, expected 200", url)
-        doc = _load_json(exchange.body, url)
+        doc = load_json(exchange.body, url)
         if kind == "list":
             return _parse_list(feed, doc, url)
         depth = _depth(request, url)
@@ -272,20 +272,6 @@ def _depth(request: Request, url: str) -> int:
 
 
 # --------------------------------------------------------------------------- parsing
-
-
-def _load_json(body: bytes, url: str) -> Any:
-    """Decode a JSON body, naming the line and column of a syntax error."""
-    if not body.strip():
-        raise ParseError("empty body, expected JSON", url, "byte 0")
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ParseError(
-            f"malformed JSON ({exc.msg})", url, f"line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"JSON is not UTF-8 ({exc.reason})", url, f"byte {exc.start}") from exc
 
 
 def _is_id(value: object) -> TypeGuard[int]:
