@@ -13,21 +13,21 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import structlog
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from echo_archive import __version__
+from echo_archive.cli_common import JsonOpt, VaultOpt, err, out
+from echo_archive.cli_common import emit as _emit
+from echo_archive.cli_common import errors as _errors
+from echo_archive.cli_common import fail as _fail
 from echo_archive.cli_feeds import feeds_app
 from echo_archive.cli_harvest import register as register_harvest
-from echo_archive.errors import EchoError
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.evidence import build_bundle, verify_bundle
 from echo_archive.vault.vault import Record, Vault, default_vault_path
@@ -48,9 +48,6 @@ app.add_typer(log_app, name="log")
 app.add_typer(feeds_app, name="feeds")
 register_harvest(app)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 
 class _State:
     vault: Path = Path("vault")
@@ -58,25 +55,6 @@ class _State:
 
 
 state = _State()
-
-VaultOpt = Annotated[
-    Path | None,
-    typer.Option("--vault", help="Vault directory (default: $ECHO_VAULT, else ./vault)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except EchoError as exc:
-        _fail(str(exc))
 
 
 def _vault_path(vault: Path | None) -> Path:
@@ -142,10 +120,6 @@ def _main(
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         _fail(f"--log-level {log_level!r}: expected debug, info, warning or error", 2)
     _configure_logging(log_level)
-
-
-def _emit(data: Any) -> None:
-    out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
 
 
 # ---------------------------------------------------------------------------- init

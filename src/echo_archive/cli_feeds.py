@@ -18,21 +18,23 @@ import math
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Final, NoReturn
+from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from echo_archive.cli_common import JsonOpt, VaultOpt, out, vault_dir
+from echo_archive.cli_common import emit as _emit
+from echo_archive.cli_common import errors as _errors
+from echo_archive.cli_common import fail as _fail
 from echo_archive.config import SOURCE_KINDS, FeedConfig
-from echo_archive.errors import EchoError, SourceError
+from echo_archive.errors import EchoError
 from echo_archive.feeds import add_feed, check_feed, list_feeds, make_feed, remove_feed, set_enabled
-from echo_archive.vault.vault import CONFIG_FILE, default_vault_path
+from echo_archive.vault.vault import CONFIG_FILE
 
-__all__ = ["feeds_app", "parse_params", "vault_dir"]
+__all__ = ["feeds_app", "parse_params"]
 
 feeds_app = typer.Typer(
     help="List and edit the feeds of a vault (the feeds tables of its echo.toml) that "
@@ -40,59 +42,11 @@ feeds_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-VaultOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--vault",
-        help="Vault directory (default: echoctl --vault, else $ECHO_VAULT, else ./vault).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NameArg = Annotated[str, typer.Argument(help="The feed's name.")]
 
 _KEY_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 _SECRET_RE: Final = re.compile(r"token|secret|password|api_key|apikey", re.IGNORECASE)
 _REDACTED: Final = "***"
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn ECHO errors into an error message and exit code 1 (2 for a rejected parameter)."""
-    try:
-        yield
-    except SourceError as exc:
-        _fail(str(exc), 2)
-    except EchoError as exc:
-        _fail(str(exc))
-
-
-def _emit(data: Any) -> None:
-    out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
-
-
-def vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
-    """The vault: ``--vault``, else ``echoctl --vault``, else ``$ECHO_VAULT``, else ``./vault``.
-
-    Args:
-        ctx: the command's context; its root holds ``echoctl --vault`` when mounted.
-        vault: the command's ``--vault`` option.
-
-    Returns:
-        The vault directory.
-
-    """
-    if vault is not None:
-        return vault
-    root = ctx.find_root().params.get("vault")
-    return root if isinstance(root, Path) else default_vault_path()
 
 
 def _config_path(ctx: typer.Context, vault: Path | None) -> Path:

@@ -12,18 +12,19 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli_feeds import vault_dir
-from echo_archive.errors import EchoError, LogError
+from echo_archive.cli_common import JsonOpt, VaultOpt, err, out, vault_dir
+from echo_archive.cli_common import emit as _emit
+from echo_archive.cli_common import errors as _errors
+from echo_archive.cli_common import fail as _fail
+from echo_archive.errors import LogError
 from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.importer import ImportReport, import_files
 from echo_archive.harvest.job import (
@@ -40,33 +41,7 @@ from echo_archive.vault.vault import Vault
 
 __all__ = ["register"]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-VaultOpt = Annotated[
-    Path | None,
-    typer.Option("--vault", help="Vault directory (default: $ECHO_VAULT, else ./vault)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
 EXIT_ALL_FAILED = 3
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except EchoError as exc:
-        _fail(str(exc))
-
-
-def _emit(data: Any) -> None:
-    out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
 
 
 def _statuses(requests: dict[str, int]) -> str:

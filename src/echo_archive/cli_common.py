@@ -1,0 +1,73 @@
+"""What every ``echoctl`` command module shares: consoles, options, errors, JSON output.
+
+Exit codes (all commands): 0 success; 1 the vault or a check failed, or the
+request could not be done (the message names what and where); 2 bad usage,
+including a feed parameter its source rejects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from echo_archive.errors import EchoError, SourceError
+from echo_archive.vault.vault import default_vault_path
+
+__all__ = ["JsonOpt", "VaultOpt", "emit", "err", "errors", "fail", "out", "vault_dir"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+VaultOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--vault",
+        help="Vault directory (default: echoctl --vault, else $ECHO_VAULT, else ./vault).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr (markup escaped) and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn ECHO errors into an error message: exit 2 for a rejected source parameter, else 1."""
+    try:
+        yield
+    except SourceError as exc:
+        fail(str(exc), 2)
+    except EchoError as exc:
+        fail(str(exc))
+
+
+def emit(data: Any) -> None:
+    """Print ``data`` as indented JSON with sorted keys on stdout."""
+    out.out(json.dumps(data, indent=2, sort_keys=True), highlight=False)
+
+
+def vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
+    """The vault: ``--vault``, else ``echoctl --vault``, else ``$ECHO_VAULT``, else ``./vault``.
+
+    Args:
+        ctx: the command's context; its root holds ``echoctl --vault``.
+        vault: the command's own ``--vault`` option.
+
+    Returns:
+        The vault directory.
+    """
+    if vault is not None:
+        return vault
+    root = ctx.find_root().params.get("vault")
+    return root if isinstance(root, Path) else default_vault_path()
