@@ -34,6 +34,7 @@ from echo_archive.harvest.job import (
     VaultConditionalCache,
     due_feeds,
 )
+from echo_archive.harvest.limits import limits_from_config
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
@@ -110,9 +111,14 @@ def _harvest(
 ) -> HarvestReport:
     async def main() -> HarvestReport:
         transport = ReplayTransport.from_paths(replay) if replay else None
+        overrides = {
+            host: (lim.rate, lim.burst, lim.concurrency)
+            for host, lim in vault.config.limits.items()
+        }
         fetcher = Fetcher(
             FetchConfig(),
             transport=transport,
+            limits=limits_from_config(overrides),
             breakers=VaultBreakerStore(vault),
             cache=VaultConditionalCache(vault),
         )

@@ -75,6 +75,7 @@ __all__ = [
     "BlobSection",
     "EchoConfig",
     "FeedConfig",
+    "HostLimitSection",
     "LogSection",
     "VaultSection",
     "feed_table",
@@ -247,6 +248,20 @@ class FeedConfig(_Strict):
         )
 
 
+class HostLimitSection(_Strict):
+    """``[limits."<host>"]``: how hard a harvest may hit one host (overrides the source default).
+
+    Attributes:
+        rate: steady requests per second (> 0); live rate-limit headers can only lower it.
+        burst: requests that may leave back to back (token bucket capacity, >= 1).
+        concurrency: requests in flight at once (>= 1).
+    """
+
+    rate: float = Field(gt=0, le=1000)
+    burst: float = Field(default=1.0, ge=1, le=1000)
+    concurrency: int = Field(default=1, ge=1, le=64)
+
+
 class EchoConfig(_Strict):
     """The whole ``echo.toml``.
 
@@ -255,6 +270,8 @@ class EchoConfig(_Strict):
         blobs: ``[blobs]``.
         log: ``[log]``.
         feeds: ``[[feeds]]``, in file order; names are unique.
+        limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
+            non-default port), overriding the per-source defaults.
 
     """
 
@@ -262,6 +279,7 @@ class EchoConfig(_Strict):
     blobs: BlobSection = BlobSection()
     log: LogSection = LogSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
+    limits: dict[str, HostLimitSection] = Field(default_factory=dict)
 
     @field_validator("feeds")
     @classmethod

@@ -53,6 +53,7 @@ __all__ = [
     "LimitConfig",
     "RateLimitInfo",
     "TokenBucket",
+    "limits_from_config",
     "pace",
     "parse_poll_interval",
     "parse_rate_limit",
@@ -267,6 +268,23 @@ DEFAULT_HOSTS: Mapping[str, str] = MappingProxyType(
     }
 )
 """Known API hosts → limit profile; any other host uses the ``rss`` profile."""
+
+
+def limits_from_config(overrides: Mapping[str, tuple[float, float, int]]) -> HostLimits:
+    """Build :class:`HostLimits` with per-host overrides ``{host: (rate, burst, concurrency)}``.
+
+    A host that a default profile knows (``api.github.com``, ``oauth.reddit.com``...)
+    keeps that profile's rate-limit header dialect, so live pacing still works.
+
+    Raises:
+        ConfigError: a value is out of range.
+    """
+    configs = {}
+    for host, (rate, burst, concurrency) in overrides.items():
+        profile = DEFAULT_HOSTS.get(host.lower())
+        dialect = DEFAULT_LIMITS[profile].rate_limit_headers if profile else None
+        configs[host] = LimitConfig(rate, burst, concurrency, dialect)
+    return HostLimits(configs)
 
 
 class HostLimits:
