@@ -116,12 +116,14 @@ class LoggedRequest:
         path: the request target (path and query).
         headers: the request headers ``(name, value)`` as received, in order.
         at: ``time.monotonic()`` when the request line was read.
+        body: the request body (read in full by ``Content-Length``).
     """
 
     method: str
     path: str
     headers: tuple[tuple[str, str], ...]
     at: float
+    body: bytes = b""
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -288,29 +290,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         state = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
         logged = LoggedRequest(
             method=self.command,
             path=self.path,
             headers=tuple((k, v) for k, v in self.headers.items()),
             at=time.monotonic(),
+            body=self.rfile.read(length) if length > 0 else b"",
         )
         with state.lock:
             state.log.append(logged)
             state.active += 1
             state.max_active = max(state.max_active, state.active)
         try:
-            self._drain_request_body()
             self._play(self._reply_for(logged))
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True  # the client hung up or stalled: stop here
         finally:
             with state.lock:
                 state.active -= 1
-
-    def _drain_request_body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(min(length, 1024 * 1024))
 
     def _reply_for(self, request: LoggedRequest) -> Reply:
         state = self.server.state

@@ -19,6 +19,7 @@ from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.sources.base import Feed
 from echo_archive.sources.hn import HnSource
+from echo_archive.sources.reddit import RedditSource
 from echo_archive.sources.rss import RssSource
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
@@ -164,3 +165,72 @@ def test_failed_feeds_stay_due_and_good_ones_wait(vault_path: Path, server: Faul
         runs = v.harvest.feed_runs()
     assert "hn-top" in runs
     assert "dead" not in runs
+
+
+def test_reddit_app_only_oauth_token_is_fetched_and_used(
+    vault_path: Path, server: FaultServer
+) -> None:
+    listing = next(
+        ex
+        for ex in read_recording(
+            shared_dir("corpora", "reddit") / "praw" / "TestSubredditListings.test_hot.json"
+        ).exchanges
+        if "/hot" in ex.url
+    )
+    server.route(
+        "/api/v1/access_token",
+        lambda req: (
+            Reply.json({"access_token": "tok-123", "token_type": "bearer"})
+            if req.method == "POST"
+            and req.body == b"grant_type=client_credentials"
+            and req.header("Authorization") == "Basic aWQ6c2VjcmV0"  # base64("id:secret")
+            else Reply(401)
+        ),
+    )
+    server.route(
+        "/r/python/hot",
+        lambda req: (
+            Reply(200, [("Content-Type", "application/json")], listing.body)
+            if req.header("Authorization") == "bearer tok-123"
+            else Reply(403)
+        ),
+    )
+    ua = {"app_id": "echo-archive", "version": "0.1.0", "username": "tester"}
+    feed = Feed(
+        "r-python",
+        "reddit",
+        {
+            "subreddit": "python",
+            "listing": "hot",
+            "oauth": True,
+            "base_url": server.url(""),
+            "user_agent": ua,
+        },
+    )
+
+    async def go(env: dict[str, str]) -> HarvestReport:
+        with Vault.open(vault_path) as v:
+            fast = LimitConfig(rate=1000.0, burst=100.0, concurrency=4)
+            fetcher = Fetcher(
+                FetchConfig(max_attempts=1), limits=HostLimits({server.authority: fast})
+            )
+            async with fetcher:
+                run = HarvestRun(
+                    v,
+                    fetcher,
+                    {"reddit": RedditSource()},
+                    env=env,
+                    reddit_token_url=server.url("/api/v1/access_token"),
+                )
+                return await run.run([feed])
+
+    missing = asyncio.run(go({})).feeds[0]
+    assert missing.failed
+    assert "REDDIT_CLIENT_ID" in (missing.error or "")
+    report = asyncio.run(go({"REDDIT_CLIENT_ID": "id", "REDDIT_CLIENT_SECRET": "secret"})).feeds[0]
+    assert report.error is None, report.error
+    assert report.requests == {"200": 1}  # the token exchange is not a capture
+    assert report.new > 0
+    with Vault.open(vault_path, readonly=True) as v:
+        for i in range(v.size):
+            assert b"tok-123" not in v.entry(i).raw

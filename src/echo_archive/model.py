@@ -59,12 +59,14 @@ class Request:
         headers: extra request headers ``(name, value)``.
         purpose: what the source needs to know when the response arrives
             (JSON-ready mapping; e.g. ``{"page": "listing", "depth": 0}``).
+        body: the request body (a form for an OAuth token request), or empty.
     """
 
     url: str
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     purpose: Mapping[str, Any] = field(default_factory=dict)
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1027,7 +1027,7 @@ class Fetcher:
             # 2. one attempt
             attempts += 1
             began = self._clock()
-            result = await self._attempt(method, request.url, headers)
+            result = await self._attempt(method, request.url, headers, request.body)
             duration = max(0.0, self._clock() - began)
             last = result
             if not result.not_recorded:
@@ -1106,14 +1106,14 @@ class Fetcher:
     # --- one attempt -------------------------------------------------------------------
 
     async def _attempt(
-        self, method: str, url: str, headers: list[tuple[str, str]]
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b""
     ) -> _AttemptResult:
         """Send once (following redirects) within ``total_timeout`` and read the body."""
         progress = _Progress(method=method, request_url=url, url=url, started=self._clock())
         deadline = asyncio.timeout(self.config.total_timeout)
         try:
             async with deadline:
-                await self._exchange(method, url, headers, progress)
+                await self._exchange(method, url, headers, progress, body)
         except _GiveUp as stop:
             progress.truncated |= stop.truncated
             return _AttemptResult(self._build(progress), stop.message, final=True)
@@ -1148,10 +1148,16 @@ class Fetcher:
         return _AttemptResult(self._build(progress))
 
     async def _exchange(
-        self, method: str, url: str, headers: list[tuple[str, str]], progress: _Progress
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        progress: _Progress,
+        body: bytes = b"",
     ) -> None:
-        """Send the request, follow redirects by hand, and stream the final body."""
+        """Send the request (and its body), follow redirects by hand, stream the final body."""
         hop_method = method
+        hop_body = body
         hop_url = httpx.URL(url)
         hop_headers = list(headers)
         seen = [str(hop_url)]
@@ -1159,7 +1165,9 @@ class Fetcher:
             hop_host = host_key(str(hop_url))
             if hop > 0:
                 await self._take_token(hop_host, "shutting down: redirect not followed")
-            sent = self._client.build_request(hop_method, hop_url, headers=hop_headers)
+            sent = self._client.build_request(
+                hop_method, hop_url, headers=hop_headers, content=hop_body or None
+            )
             progress.url = str(hop_url)
             progress.request_headers = redact_headers(_decode_pairs(sent.headers.raw))
             progress.status = None
@@ -1197,6 +1205,7 @@ class Fetcher:
                     response.status_code in (301, 302) and hop_method == "POST"
                 ):
                     hop_method = "GET"
+                    hop_body = b""
                 if _origin(target) != _origin(hop_url):
                     # never hand credentials to another origin (as httpx and browsers do)
                     hop_headers = [(k, v) for k, v in hop_headers if not _is_secret_header(k)]

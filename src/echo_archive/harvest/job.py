@@ -5,8 +5,10 @@ per-host limits, retries and breakers, so feeds on one host queue politely
 while others proceed. For each feed:
 
 1. its source plans the first requests (credentials from the environment are
-   added here: ``FRED_API_KEY`` or the feed's ``api_key_env``, and a GitHub
-   token from ``GITHUB_TOKEN``);
+   added here: ``FRED_API_KEY`` or the feed's ``api_key_env``, a GitHub token
+   from ``GITHUB_TOKEN``, and for a Reddit feed with ``oauth = true`` an
+   application-only OAuth token obtained with ``REDDIT_CLIENT_ID`` and
+   ``REDDIT_CLIENT_SECRET``);
 2. each request is fetched; follow-up requests (pages, items, comments) join
    the feed's queue, up to ``max_requests`` per feed per cycle;
 3. each exchange received (except a 304, which adds nothing) is parsed, and
@@ -24,6 +26,8 @@ finish, and archives everything already fetched.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import time
 from collections import Counter, deque
@@ -174,11 +178,21 @@ def _with_credentials(feed: Feed, env: Mapping[str, str]) -> Feed:
     return feed
 
 
-def _authorize(request: Request, feed: Feed, env: Mapping[str, str]) -> Request:
+def _authorize(
+    request: Request, feed: Feed, env: Mapping[str, str], reddit_token: str | None = None
+) -> Request:
     token = env.get("GITHUB_TOKEN")
     if feed.source == "github" and token and "api.github.com" in request.url:
         return replace(request, headers=(*request.headers, ("Authorization", f"Bearer {token}")))
+    if feed.source == "reddit" and reddit_token:
+        return replace(
+            request, headers=(*request.headers, ("Authorization", f"bearer {reddit_token}"))
+        )
     return request
+
+
+REDDIT_TOKEN_URL = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 - a URL, not a secret
+"""Reddit's OAuth2 token endpoint (Reddit OAuth2 wiki, "Application Only OAuth")."""
 
 
 def due_feeds(
@@ -227,6 +241,7 @@ class HarvestRun:
         batch_size: exchanges per commit.
         env: where credentials are read from (default ``os.environ``).
         progress: optional callback ``(feed name, event)``.
+        reddit_token_url: Reddit's OAuth2 token endpoint (tests point it elsewhere).
     """
 
     def __init__(
@@ -239,6 +254,7 @@ class HarvestRun:
         batch_size: int = 50,
         env: Mapping[str, str] | None = None,
         progress: Progress | None = None,
+        reddit_token_url: str = REDDIT_TOKEN_URL,
     ) -> None:
         self.vault = vault
         self.fetcher = fetcher
@@ -249,6 +265,8 @@ class HarvestRun:
         self.progress = progress
         self._stopping = False
         self._tasks: list[asyncio.Future[None]] = []
+        self._reddit_tokens: dict[str, str] = {}
+        self.reddit_token_url = reddit_token_url
 
     def stop(self) -> None:
         """Stop starting requests; in-flight ones finish and fetched data is archived."""
@@ -324,6 +342,12 @@ class HarvestRun:
         except EchoError as exc:
             report.failed, report.error = True, str(exc)
             return
+        reddit_token = None
+        if feed.source == "reddit" and feed.params.get("oauth") is True:
+            reddit_token, problem = await self._reddit_token(feed, queue)
+            if reddit_token is None:
+                report.failed, report.error = True, problem
+                return
         statuses: Counter[str] = Counter()
         pending: list[Sighting] = []
         errors: list[str] = []
@@ -331,7 +355,7 @@ class HarvestRun:
         hosts: set[str] = set()
         try:
             received = await self._drain(
-                feed, source, queue, statuses, pending, errors, hosts, report
+                feed, source, queue, statuses, pending, errors, hosts, report, reddit_token
             )
         except asyncio.CancelledError:
             self._commit(pending, report)  # archive what was fetched before the abort
@@ -358,6 +382,7 @@ class HarvestRun:
         errors: list[str],
         hosts: set[str],
         report: FeedReport,
+        reddit_token: str | None = None,
     ) -> int:
         """Fetch the feed's queue; returns how many responses were received."""
         received = 0
@@ -365,7 +390,7 @@ class HarvestRun:
             if sum(statuses.values()) >= self.max_requests:
                 errors.append(f"stopped at the cap of {self.max_requests} requests per cycle")
                 break
-            request = _authorize(queue.popleft(), feed, self.env)
+            request = _authorize(queue.popleft(), feed, self.env, reddit_token)
             hosts.add(host_key(request.url))
             if self.progress:
                 self.progress(feed.name, "request")
@@ -391,6 +416,56 @@ class HarvestRun:
                 self._commit(pending, report)
                 pending.clear()
         return received
+
+    async def _reddit_token(self, feed: Feed, queue: deque[Request]) -> tuple[str | None, str]:
+        """Get an application-only OAuth2 token for a Reddit feed with ``oauth = true``.
+
+        Reddit OAuth2 wiki, "Application Only OAuth": ``POST`` to the token
+        endpoint with HTTP Basic credentials (``REDDIT_CLIENT_ID``,
+        ``REDDIT_CLIENT_SECRET`` from the environment) and
+        ``grant_type=client_credentials``; the answer's ``access_token`` is sent
+        as ``Authorization: bearer <token>`` to ``oauth.reddit.com``. The token
+        exchange is never archived (its body is a credential). Tokens are kept
+        for the run, per client id.
+
+        Returns:
+            ``(token, "")``, or ``(None, the problem in plain words)``.
+        """
+        client_id = self.env.get("REDDIT_CLIENT_ID")
+        secret = self.env.get("REDDIT_CLIENT_SECRET")
+        if not client_id or not secret:
+            return None, (
+                "reddit oauth = true needs REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET in the "
+                "environment (an app-only OAuth client)"
+            )
+        cached = self._reddit_tokens.get(client_id)
+        if cached:
+            return cached, ""
+        agent = next((v for k, v in queue[0].headers if k.lower() == "user-agent"), "")
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
+        request = Request(
+            url=self.reddit_token_url,
+            method="POST",
+            headers=(
+                ("Authorization", f"Basic {basic}"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("User-Agent", agent),
+            ),
+            body=b"grant_type=client_credentials",
+        )
+        outcome = await self.fetcher.fetch(request, source_kind="reddit")
+        exchange = outcome.exchange
+        if exchange is None or exchange.status != 200:
+            why = outcome.error or (f"HTTP {exchange.status}" if exchange else "no response")
+            return None, f"reddit OAuth token request failed: {why}"
+        try:
+            token = json.loads(exchange.body).get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            return None, "reddit OAuth token response holds no access_token"
+        self._reddit_tokens[client_id] = token
+        return token, ""
 
     def _parse(
         self,
