@@ -234,3 +234,36 @@ def test_reddit_app_only_oauth_token_is_fetched_and_used(
     with Vault.open(vault_path, readonly=True) as v:
         for i in range(v.size):
             assert b"tok-123" not in v.entry(i).raw
+
+
+def test_parsing_in_worker_processes_gives_the_same_archive(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    from echo_archive.sources.registry import SOURCES as REGISTRY
+
+    _serve_hn(server, 8)
+    server.route("/bad.xml", Reply(200, [("Content-Type", "application/rss+xml")], b"<html>"))
+    feeds = [
+        Feed("hn-top", "hn", {"list": "top", "limit": 8, "base_url": server.url("/v0")}),
+        Feed("bad", "rss", {"url": server.url("/bad.xml")}),
+    ]
+
+    async def go(path: Path, workers: int) -> HarvestReport:
+        with Vault.open(path) as v:
+            limits = HostLimits({server.authority: LimitConfig(1000.0, 100.0, 4)})
+            async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+                run = HarvestRun(v, fetcher, REGISTRY, env={}, parse_workers=workers)
+                return await run.run(feeds)
+
+    results = []
+    for workers in (0, 2):
+        path = tmp_path / f"v{workers}"
+        Vault.create(path).close()
+        report = asyncio.run(go(path, workers))
+        with Vault.open(path, readonly=True) as v:
+            items = sorted(r["native_id"] for r in v.harvest.items(limit=100))
+        by_name = {f.name: f for f in report.feeds}
+        results.append((by_name["hn-top"].new, items, by_name["bad"].parse_errors))
+    assert results[0] == results[1]
+    assert results[0][0] == 8
+    assert results[0][2] == 1  # a ParseError crosses the process boundary intact

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -43,6 +44,8 @@ from echo_archive.vault.vault import Vault
 __all__ = ["register"]
 
 EXIT_ALL_FAILED = 3
+PARALLEL_PARSE_FEEDS = 10
+"""From this many feeds in a cycle, responses are parsed in worker processes."""
 
 
 def _statuses(requests: dict[str, int]) -> str:
@@ -123,7 +126,16 @@ def _harvest(
             cache=VaultConditionalCache(vault),
         )
         async with fetcher:
-            run = HarvestRun(vault, fetcher, SOURCES, max_requests=max_requests, progress=progress)
+            # Parsing is CPU-bound: with many feeds it runs in worker processes.
+            workers = min(2, os.cpu_count() or 1) if len(feeds) >= PARALLEL_PARSE_FEEDS else 0
+            run = HarvestRun(
+                vault,
+                fetcher,
+                SOURCES,
+                max_requests=max_requests,
+                progress=progress,
+                parse_workers=workers,
+            )
             _install_signals(asyncio.get_running_loop(), run, grace)
             return await run.run(feeds)
 

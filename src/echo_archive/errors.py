@@ -182,8 +182,13 @@ class ParseError(SourceError):
     def __init__(self, message: str, url: str = "", position: str = "") -> None:
         where = f" at {position}" if position else ""
         super().__init__(f"{url}{where}: {message}" if url else f"{message}{where}")
+        self.message = message
         self.url = url
         self.position = position
+
+    def __reduce__(self) -> tuple[type[ParseError], tuple[str, str, str]]:
+        """Pickle with the message, URL and position (errors cross process boundaries)."""
+        return (type(self), (self.message, self.url, self.position))
 
 
 class RecordingError(EchoError):

@@ -28,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -39,10 +41,11 @@ import structlog
 
 from echo_archive.errors import EchoError, ParseError
 from echo_archive.harvest.engine import Fetcher, Validators, host_key
-from echo_archive.model import Request
+from echo_archive.model import ParseResult, Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
 from echo_archive.sources.base import Feed, Source
 from echo_archive.sources.ratelimits import parse_poll_interval
+from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.vault import Vault
 
@@ -242,6 +245,10 @@ class HarvestRun:
         env: where credentials are read from (default ``os.environ``).
         progress: optional callback ``(feed name, event)``.
         reddit_token_url: Reddit's OAuth2 token endpoint (tests point it elsewhere).
+        parse_workers: processes that parse responses beside the event loop
+            (feedparser and JSON decoding are CPU-bound and hold the GIL); 0
+            parses on the loop. The sources must be the registry's (the
+            workers use :data:`~echo_archive.sources.registry.SOURCES`).
     """
 
     def __init__(
@@ -255,6 +262,7 @@ class HarvestRun:
         env: Mapping[str, str] | None = None,
         progress: Progress | None = None,
         reddit_token_url: str = REDDIT_TOKEN_URL,
+        parse_workers: int = 0,
     ) -> None:
         self.vault = vault
         self.fetcher = fetcher
@@ -266,6 +274,11 @@ class HarvestRun:
         self._stopping = False
         self._tasks: list[asyncio.Future[None]] = []
         self._reddit_tokens: dict[str, str] = {}
+        self._pool = (
+            ProcessPoolExecutor(parse_workers, mp_context=multiprocessing.get_context("spawn"))
+            if parse_workers > 0
+            else None
+        )
         self.reddit_token_url = reddit_token_url
 
     def stop(self) -> None:
@@ -311,6 +324,8 @@ class HarvestRun:
         report.seconds = time.perf_counter() - started
         report.checkpoint_size = self.vault.size
         self.vault.harvest.save_report(report.started_at, report.to_json())
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         return report
 
     async def _feed(self, feed: Feed, report: FeedReport) -> None:
@@ -411,7 +426,7 @@ class HarvestRun:
                 errors.append(outcome.error)
                 pending.append(Sighting(feed, request, exchange, None, outcome.error))
             else:
-                pending.append(self._parse(source, feed, request, exchange, queue, errors))
+                pending.append(await self._parse(source, feed, request, exchange, queue, errors))
             if len(pending) >= self.batch_size:
                 self._commit(pending, report)
                 pending.clear()
@@ -467,7 +482,7 @@ class HarvestRun:
         self._reddit_tokens[client_id] = token
         return token, ""
 
-    def _parse(
+    async def _parse(
         self,
         source: Source,
         feed: Feed,
@@ -477,7 +492,13 @@ class HarvestRun:
         errors: list[str],
     ) -> Sighting:
         try:
-            result = source.parse(feed, request, exchange)
+            if self._pool is None:
+                result = source.parse(feed, request, exchange)
+            else:  # parsing is CPU work: keep it off the event loop
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(
+                    self._pool, _parse_in_worker, feed.source, feed, request, exchange
+                )
         except ParseError as exc:
             errors.append(str(exc))
             return Sighting(feed, request, exchange, None, str(exc))
@@ -489,3 +510,8 @@ class HarvestRun:
             return
         counts, _ = commit_batch(self.vault, pending, _now())
         report.absorb(counts)
+
+
+def _parse_in_worker(kind: str, feed: Feed, request: Request, exchange: Any) -> ParseResult:
+    """Parse in a worker process with the registry's source for ``kind``."""
+    return SOURCES[kind].parse(feed, request, exchange)
