@@ -258,6 +258,18 @@ class RssSource:
         return ParseResult(items=parsed.items, warning=parsed.warning)
 
 
+def _date_extra(version: str, published_raw: str, updated_raw: str, updated: str) -> dict[str, Any]:
+    """The ``extra`` fields every format shares: the format, raw dates, normalized update time."""
+    extra: dict[str, Any] = {"format": version}
+    if published_raw:
+        extra["published_raw"] = published_raw
+    if updated_raw:
+        extra["updated_raw"] = updated_raw
+    if updated:
+        extra["updated"] = updated
+    return extra
+
+
 def parse_document(
     body: bytes, url: str, content_type: str = "", *, feed_name: str = ""
 ) -> ParsedFeed:
@@ -676,13 +688,7 @@ def _xml_item(
     published = _normalize_date(published_raw, _get(entry, "published_parsed"))
     updated = _normalize_date(updated_raw, _get(entry, "updated_parsed"))
 
-    extra: dict[str, Any] = {"format": version}
-    if published_raw:
-        extra["published_raw"] = published_raw
-    if updated_raw:
-        extra["updated_raw"] = updated_raw
-    if updated:
-        extra["updated"] = updated
+    extra = _date_extra(version, published_raw, updated_raw, updated)
     names = [n for n in (_author_name(a) for a in _get(entry, "authors") or []) if n]
     if len(names) > 1:
         extra["authors"] = names
@@ -882,13 +888,7 @@ def _json_item(
     published = _iso_to_rfc3339(published_raw)
     updated = _iso_to_rfc3339(updated_raw)
 
-    extra: dict[str, Any] = {"format": version}
-    if published_raw:
-        extra["published_raw"] = published_raw
-    if updated_raw:
-        extra["updated_raw"] = updated_raw
-    if updated:
-        extra["updated"] = updated
+    extra = _date_extra(version, published_raw, updated_raw, updated)
     tags = raw.get("tags")
     if isinstance(tags, list):
         categories = _unique(_text(t).strip() for t in tags)

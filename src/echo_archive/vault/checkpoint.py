@@ -40,7 +40,14 @@ from echo_archive.vault.note import (
     verify_note,
 )
 
-__all__ = ["MAX_TREE_SIZE", "ROOT_HASH_SIZE", "Checkpoint", "open_checkpoint", "sign_checkpoint"]
+__all__ = [
+    "MAX_TREE_SIZE",
+    "ROOT_HASH_SIZE",
+    "Checkpoint",
+    "open_checkpoint",
+    "parse_uint64",
+    "sign_checkpoint",
+]
 
 ROOT_HASH_SIZE = 32
 """Length of a SHA-256 Merkle root hash in bytes."""
@@ -137,6 +144,24 @@ class Checkpoint:
         return _parse_body(text, 1)
 
 
+def parse_uint64(text: str, where: str) -> int:
+    """Parse a decimal uint64 without leading zeros (C2SP tlog-checkpoint, tlog-proof).
+
+    Args:
+        text: the digits.
+        where: how to name the field in errors (``"checkpoint: line 2: tree size"``).
+
+    Raises:
+        NoteFormatError: not such a number, or above 2^64 - 1.
+    """
+    if _DECIMAL.fullmatch(text) is None:
+        raise NoteFormatError(f"{where} {text!r} is not a decimal number without leading zeros")
+    value = int(text)
+    if value > MAX_TREE_SIZE:
+        raise NoteFormatError(f"{where} exceeds a uint64")
+    return value
+
+
 def _parse_body(text: object, first_line: int) -> Checkpoint:
     """Parse a checkpoint body; line numbers in errors start at ``first_line``."""
     what = "checkpoint"
@@ -154,14 +179,7 @@ def _parse_body(text: object, first_line: int) -> Checkpoint:
     origin, size_text, root_text, *extensions = lines
     if not origin:
         raise NoteFormatError(f"{what}: line {first_line}: origin is empty")
-    if _DECIMAL.fullmatch(size_text) is None:
-        raise NoteFormatError(
-            f"{what}: line {first_line + 1}: tree size {size_text!r} is not a decimal "
-            f"number without leading zeros"
-        )
-    size = int(size_text)
-    if size > MAX_TREE_SIZE:
-        raise NoteFormatError(f"{what}: line {first_line + 1}: tree size exceeds a uint64")
+    size = parse_uint64(size_text, f"{what}: line {first_line + 1}: tree size")
     root = _b64decode(root_text)
     if root is None:
         raise NoteFormatError(

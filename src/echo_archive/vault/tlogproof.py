@@ -31,11 +31,10 @@ the inclusion proof is the caller's job.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from echo_archive.errors import NoteFormatError
-from echo_archive.vault.checkpoint import MAX_TREE_SIZE, _parse_body
+from echo_archive.vault.checkpoint import MAX_TREE_SIZE, _parse_body, parse_uint64
 from echo_archive.vault.note import (
     _b64decode,
     _b64encode,
@@ -67,7 +66,6 @@ MAX_TLOG_PROOF_SIZE = 4 << 20
 """Largest tlog-proof text accepted, in UTF-8 bytes (a sanity limit; the spec sets none)."""
 
 _HASH_SIZE = 32
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -216,14 +214,7 @@ def parse_tlog_proof(text: str | bytes) -> TlogProof:
     if not line.startswith("index "):
         raise NoteFormatError(f"{what}: line {number}: expected 'index <n>'")
     index_text = line[len("index ") :]
-    if _DECIMAL.fullmatch(index_text) is None:
-        raise NoteFormatError(
-            f"{what}: line {number}: index {index_text!r} is not a decimal number "
-            f"without leading zeros"
-        )
-    index = int(index_text)
-    if index > MAX_TREE_SIZE:
-        raise NoteFormatError(f"{what}: line {number}: index exceeds a uint64")
+    index = parse_uint64(index_text, f"{what}: line {number}: index")
     index_line = number
 
     proof: list[bytes] = []
