@@ -48,6 +48,8 @@ def test_canonical_json_equals_the_rfc8785_reference(value: object) -> None:
         {"ints": [0, -0, _SAFE, -_SAFE]},
         {"é": 1, "z": 2, "😀": 3, "\ue000": 4},  # non-ASCII keys: UTF-16 order
         [1.0, 1e21, 5e-324, 0.1, -0.0],
+        {"deep": [[{"é": [1, "x"]}], True]},  # a non-ASCII key below a list
+        {"mixed": [None, "s", 1, True, [2.5], {"k": -3}]},  # a float below a list
     ],
 )
 def test_canonical_json_known_cases(value: object) -> None:
@@ -55,7 +57,16 @@ def test_canonical_json_known_cases(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"n": 2**53}, {"n": float("nan")}, {1: "x"}, {"s": "\ud800"}, {"x": {1, 2}}]
+    "bad",
+    [
+        {"n": 2**53},
+        {"n": float("nan")},
+        {1: "x"},
+        {"s": "\ud800"},
+        {"x": {1, 2}},
+        {"n": [True, [1, -(2**53)]]},  # an unsafe integer below two lists
+        {"n": {"k": [{2: "x"}]}},  # a non-string key below a list
+    ],
 )
 def test_canonical_json_rejects_what_jcs_cannot_hold(bad: object) -> None:
     with pytest.raises(EntryError, match="RFC 8785"):

@@ -100,14 +100,20 @@ archived (DESIGN.md invariant 7).
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
 import time
 import zlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+import structlog
 
 from echo_archive import __version__
 from echo_archive.errors import (
@@ -117,7 +123,7 @@ from echo_archive.errors import (
     SourceError,
     VaultError,
 )
-from echo_archive.harvest.recordings import iter_exchanges, read_recording, sniff_format
+from echo_archive.harvest.recordings import DetectedRecording, detect_recording
 from echo_archive.model import Exchange, Item, ParseResult, Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch, redact_url
 from echo_archive.pipeline.versioning import content_document
@@ -131,8 +137,10 @@ from echo_archive.vault.vault import Vault
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "KINDS",
+    "STREAM_ABOVE",
     "FileReport",
     "ImportReport",
+    "default_workers",
     "feed_for",
     "import_files",
     "route",
@@ -141,8 +149,13 @@ __all__ = [
 DEFAULT_BATCH_SIZE: Final = 200
 """Exchanges of a recording archived per commit."""
 
+STREAM_ABOVE: Final = 64 * 1024 * 1024
+"""Files above this size (bytes) are streamed by the importing process, not read by a worker."""
+
 KINDS: Final = ("gharchive", "recording", "feed")
 """What a recognized file is (``FileReport.kind``); else ``unrecognized`` or ``error``."""
+
+log = structlog.get_logger("echo_archive.harvest.importer")
 
 _SAMPLES: Final = 5
 _HEAD_SIZE: Final = 64 * 1024
@@ -249,6 +262,11 @@ class FileReport:
         self.problem_count += 1
         if len(self.problems) < _SAMPLES:
             self.problems.append(text)
+
+    def parse_error(self, text: str) -> None:
+        """Keep the first few parse errors (kept on captures) as samples."""
+        if len(self.parse_error_samples) < _SAMPLES:
+            self.parse_error_samples.append(text)
 
     def not_recognized(self, reason: str) -> None:
         """Count something not recognized, keeping the first few distinct reasons."""
@@ -434,39 +452,41 @@ def _media_type(version: str, body: bytes) -> str:
     return "application/xml"
 
 
-# --------------------------------------------------------------------------- importing
+# --------------------------------------------------------------------------- reading
 
 
-class _Importer:
-    """Imports files into one vault, one file at a time."""
+class _FileReader:
+    """Reads one file into batches of sightings, touching no vault (so it can run in a worker).
 
-    def __init__(self, vault: Vault, batch_size: int) -> None:
-        self.vault = vault
+    ``report`` is filled in while :meth:`batches` is iterated: kind, format,
+    exchanges, sources, items and the not-recognized, parse-error and
+    problem samples. What the batches add to the vault is counted by whoever
+    commits them (:meth:`_Importer.commit`).
+    """
+
+    def __init__(self, path: Path, batch_size: int) -> None:
+        self.path = path
         self.batch_size = batch_size
+        self.report = FileReport(str(path))
+        self.seconds = 0.0
 
-    # ----------------------------------------------------------------- dispatch
-    def run(self, path: Path) -> FileReport:
-        """Import one file.
+    def batches(self) -> Iterator[list[Sighting]]:
+        """Yield the file's sightings, a commit's worth at a time, in log order.
 
-        Args:
-            path: the file.
-
-        Returns:
-            Its report (a file that is unreadable or not recognized is reported, not raised).
-
-        Raises:
-            StorageError: the vault failed.
+        A recording yields ``batch_size`` exchanges per batch (a WARC is
+        streamed); an hour file or a feed document yields one batch, the
+        capture with all its items. A file that is unreadable or not
+        recognized yields nothing (its report says why).
         """
-        report = FileReport(str(path))
         started = time.perf_counter()
         try:
-            self._dispatch(path, report)
+            yield from self._dispatch()
         finally:
-            report.seconds = time.perf_counter() - started
-        return report
+            self.seconds += time.perf_counter() - started
 
-    def _dispatch(self, path: Path, report: FileReport) -> None:
-        """Recognize ``path`` (hour file, recording, feed document) and import it as that."""
+    def _dispatch(self) -> Iterator[list[Sighting]]:
+        """Recognize the file (hour file, recording, feed document) and read it as that."""
+        path, report = self.path, self.report
         try:
             with path.open("rb") as fh:
                 head = fh.read(_HEAD_SIZE)
@@ -475,29 +495,30 @@ class _Importer:
             return
         if _is_hour_file(path, head):
             report.kind = report.format = "gharchive"
-            self._hour(path, report)
+            yield from self._hour()
             return
         try:
-            fmt = sniff_format(path)
+            detected = detect_recording(path)
         except RecordingError as exc:
             report.kind, report.error = "error", str(exc)
             return
-        if fmt is not None:
-            report.kind, report.format = "recording", fmt
-            self._recording(path, report)
+        if detected.format is not None:
+            report.kind, report.format = "recording", detected.format
+            yield from self._recording(detected)
             return
-        self._document(path, report)
+        yield from self._document(detected.why)
 
     # ----------------------------------------------------------------- GH Archive
-    def _hour(self, path: Path, report: FileReport) -> None:
-        """Import a GH Archive hour: the file as one capture, every event as an item.
+    def _hour(self) -> Iterator[list[Sighting]]:
+        """Read a GH Archive hour: the file as one capture, every event as an item.
 
         The items are read in full first (so the capture can carry the broken
-        lines as its ``parse_warning``), then archived with the capture in one
-        commit: an item names its capture's leaf hash, which
+        lines as its ``parse_warning``) and yielded with the capture as one
+        batch: an item names its capture's leaf hash, which
         :func:`~echo_archive.pipeline.batch.build_batch` computes in the batch
         holding the capture.
         """
+        path, report = self.path, self.report
         recorded_at = gharchive.recorded_at_from_name(path)
         feed = Feed("import-github", "github")
         items: list[Item] = []
@@ -529,46 +550,48 @@ class _Importer:
         report.sources["github"] = 1
         report.items = len(items)
         report.saw_time(recorded_at)
-        sighting = Sighting(
-            feed,
-            Request(url=exchange.url),
-            exchange,
-            ParseResult(items=tuple(items), warning=warning),
-        )
-        self._commit([sighting], report)
+        yield [
+            Sighting(
+                feed,
+                Request(url=exchange.url),
+                exchange,
+                ParseResult(items=tuple(items), warning=warning),
+            )
+        ]
 
     # ----------------------------------------------------------------- recordings
-    def _recording(self, path: Path, report: FileReport) -> None:
-        """Import a recording, ``batch_size`` exchanges per commit, streaming."""
+    def _recording(self, detected: DetectedRecording) -> Iterator[list[Sighting]]:
+        """Read a recording, ``batch_size`` exchanges per batch, streaming."""
+        report = self.report
         problems: list[str] = []
         pending: list[Sighting] = []
         now = _now()
         try:
-            for exchange in iter_exchanges(path, problems):
+            for exchange in detected.exchanges(problems):
                 report.exchanges += 1
-                sighting = self._sighting(exchange, now, report)
+                sighting = self._sighting(exchange, now)
                 if sighting is None:
                     continue
                 pending.append(sighting)
                 if len(pending) >= self.batch_size:
-                    self._commit(pending, report)
+                    yield pending
                     pending = []
         except RecordingError as exc:
             report.error = str(exc)
             if report.exchanges == 0:
                 report.kind = "error"
-        self._commit(pending, report)  # what was read before a failure is archived too
+        if pending:  # what was read before a failure is archived too
+            yield pending
         for text in problems:
             report.problem(text)
 
-    def _sighting(self, exchange: Exchange, now: str, report: FileReport) -> Sighting | None:
+    def _sighting(self, exchange: Exchange, now: str) -> Sighting | None:
         """Route and parse one recorded exchange.
 
         Args:
             exchange: the exchange as the recording holds it.
             now: the time of the import, the ``fetched_at`` of an exchange
                 whose recording keeps no time.
-            report: the file's report (counts are added to it).
 
         Returns:
             The sighting to archive (with the parse error when the source
@@ -576,6 +599,7 @@ class _Importer:
             a request other than ``GET``, a ``304``, or a response no source
             recognizes.
         """
+        report = self.report
         url = exchange.url
         if exchange.method != "GET":
             report.skipped += 1
@@ -589,7 +613,7 @@ class _Importer:
         request = Request(url=url, method=exchange.method)
         kind = route(url)
         if kind is None:
-            return self._feed_exchange(exchange, request, report)
+            return self._feed_exchange(exchange, request)
         feed = feed_for(url)
         if feed is None:
             report.not_recognized(
@@ -605,16 +629,15 @@ class _Importer:
                     report.not_recognized(f"GET {redact_url(url)}: {message}")
                     return None
             report.sources[kind] = report.sources.get(kind, 0) + 1
-            self._parse_error(report, str(exc))
+            report.parse_error(str(exc))
             return Sighting(feed, request, exchange, None, str(exc))
         report.sources[kind] = report.sources.get(kind, 0) + 1
         report.items += len(result.items)
         return Sighting(feed, request, exchange, result)
 
-    def _feed_exchange(
-        self, exchange: Exchange, request: Request, report: FileReport
-    ) -> Sighting | None:
+    def _feed_exchange(self, exchange: Exchange, request: Request) -> Sighting | None:
         """A response from a host no source reads: archived only if it is a feed document."""
+        report = self.report
         url = exchange.final_url or exchange.url
         where = f"GET {redact_url(url)}"
         if not 200 <= exchange.status < 300:
@@ -628,7 +651,7 @@ class _Importer:
                 report.not_recognized(f"{where}: no source reads this host, and {message}")
                 return None
             report.sources["rss"] = report.sources.get("rss", 0) + 1
-            self._parse_error(report, str(exc))
+            report.parse_error(str(exc))
             return Sighting(_rss_feed(None, url), request, exchange, None, str(exc))
         report.sources["rss"] = report.sources.get("rss", 0) + 1
         feed = _rss_feed(parsed, url)
@@ -637,8 +660,9 @@ class _Importer:
         return Sighting(feed, request, exchange, ParseResult(items=items, warning=parsed.warning))
 
     # ----------------------------------------------------------------- documents
-    def _document(self, path: Path, report: FileReport) -> None:
+    def _document(self, why_not_recording: str) -> Iterator[list[Sighting]]:
         """A file that is neither an hour file nor a recording: a feed document, or nothing."""
+        path, report = self.path, self.report
         url = f"file:{path.name}"
         try:
             size = path.stat().st_size
@@ -655,7 +679,7 @@ class _Importer:
                 why_not = _message(exc)
         if data is None or parsed is None or not parsed.version:
             report.not_recognized(
-                f"not a GH Archive hour file, not a recording ({_why_not_recording(path)}), "
+                f"not a GH Archive hour file, not a recording ({why_not_recording}), "
                 f"not a feed document ({why_not if parsed is None else 'no feed format found'})"
             )
             return
@@ -666,21 +690,42 @@ class _Importer:
         report.exchanges = 1
         report.sources["rss"] = 1
         report.items = len(items)
-        sighting = Sighting(
-            feed,
-            Request(url=url),
-            exchange,
-            ParseResult(items=items, warning=parsed.warning),
-        )
-        self._commit([sighting], report)
+        yield [
+            Sighting(
+                feed,
+                Request(url=url),
+                exchange,
+                ParseResult(items=items, warning=parsed.warning),
+            )
+        ]
 
-    # ----------------------------------------------------------------- committing
-    def _parse_error(self, report: FileReport, text: str) -> None:
-        """Keep the first few parse errors as samples for the report."""
-        if len(report.parse_error_samples) < _SAMPLES:
-            report.parse_error_samples.append(text)
 
-    def _commit(self, sightings: list[Sighting], report: FileReport) -> None:
+@dataclass
+class _ReadFile:
+    """A file read whole by a worker: its report so far, its batches and the seconds spent."""
+
+    report: FileReport
+    batches: list[list[Sighting]]
+    seconds: float
+
+
+def _read_whole(path: Path, batch_size: int) -> _ReadFile:
+    """Read ``path`` into all its batches (runs in a worker process; touches no vault)."""
+    reader = _FileReader(path, batch_size)
+    batches = list(reader.batches())
+    return _ReadFile(reader.report, batches, reader.seconds)
+
+
+# --------------------------------------------------------------------------- committing
+
+
+class _Importer:
+    """Commits the batches read from files into one vault, in file order."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def commit(self, sightings: list[Sighting], report: FileReport) -> None:
         """Archive ``sightings`` in one commit; isolate and salvage an unrepresentable item.
 
         Raises:
@@ -693,7 +738,7 @@ class _Importer:
         except EntryError:
             if len(sightings) > 1:  # find the culprit: commit one by one
                 for sighting in sightings:
-                    self._commit([sighting], report)
+                    self.commit([sighting], report)
                 return
             self._salvage(sightings[0], report)
             return
@@ -779,21 +824,17 @@ def _is_hour_file(path: Path, head: bytes) -> bool:
     return isinstance(doc, dict) and "type" in doc and "actor" in doc
 
 
-def _why_not_recording(path: Path) -> str:
-    """Why a file is not a recording, in the reader's words (without the path)."""
-    try:
-        read_recording(path)
-    except RecordingError as exc:
-        text = str(exc)
-        for prefix in (f"{path}: not a recognized recording: ", f"{path}: "):
-            if text.startswith(prefix):
-                return text[len(prefix) :]
-        return text
-    return "it reads as a recording"  # pragma: no cover - sniff_format said otherwise
+def default_workers() -> int:
+    """Worker processes :func:`import_files` reads files with by default: one per CPU, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def import_files(
-    vault: Vault, paths: Sequence[Path], *, batch_size: int = DEFAULT_BATCH_SIZE
+    vault: Vault,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import recordings, GH Archive hour files and saved feed documents into ``vault``.
 
@@ -802,30 +843,102 @@ def import_files(
     reported; a file that is not recognized or cannot be read is reported and
     the others carry on.
 
+    Reading (decompressing, detecting, parsing: most of the work, and
+    feedparser holds the GIL) runs in ``workers`` worker processes, a few
+    files ahead of the commits; this process versions and commits every
+    batch in file order, so the log order is that of ``paths`` whatever the
+    number of workers. A file above :data:`STREAM_ABOVE` bytes is read here,
+    streamed batch by batch, never whole in a worker. With ``workers=0``, or
+    a single file, or when no worker process can be started, everything is
+    read here.
+
     Args:
         vault: the writer.
         paths: the files, imported in this order.
         batch_size: exchanges of a recording per commit (at least 1).
+        workers: worker processes reading files (0: none); None means
+            :func:`default_workers`.
 
     Returns:
         The report: one :class:`FileReport` per path, in order, and totals.
 
     Raises:
-        ValueError: ``batch_size`` is less than 1.
+        ValueError: ``batch_size`` is less than 1 or ``workers`` is negative.
         VaultError: the vault is read-only.
         StorageError: the vault failed; what was committed before stays
             acknowledged, the rest of the import is not done.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be 0 or more, got {workers}")
     if vault.readonly:
         raise VaultError(f"vault {vault.path} is open read-only; importing needs the writer")
     started = time.perf_counter()
     report = ImportReport(started_at=_now())
-    importer = _Importer(vault, batch_size)
-    for path in paths:
-        report.files.append(importer.run(Path(path)))
+    importer = _Importer(vault)
+    files = [Path(p) for p in paths]
+    count = default_workers() if workers is None else workers
+    for read in _read_in_order(files, batch_size, count if len(files) > 1 else 0):
+        commit_started = time.perf_counter()
+        if isinstance(read, _ReadFile):
+            for batch in read.batches:
+                importer.commit(batch, read.report)
+            file_report, seconds = read.report, read.seconds
+        else:  # streamed here, committed batch by batch
+            for batch in read.batches():
+                importer.commit(batch, read.report)
+            file_report, seconds = read.report, 0.0
+        file_report.seconds = seconds + time.perf_counter() - commit_started
+        report.files.append(file_report)
     report.finished_at = _now()
     report.seconds = time.perf_counter() - started
     report.checkpoint_size = vault.size
     return report
+
+
+def _read_in_order(
+    paths: list[Path], batch_size: int, workers: int
+) -> Iterator[_ReadFile | _FileReader]:
+    """Yield each file's reading, in order: read whole by a worker, or a reader to stream here.
+
+    Up to ``2 * workers`` files are read ahead. A worker that fails (a crash,
+    a pickling problem) costs nothing but time: the file is read here instead.
+    """
+    if workers == 0:
+        for path in paths:
+            yield _FileReader(path, batch_size)
+        return
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    except (OSError, ValueError, NotImplementedError) as exc:
+        log.warning("import.workers_unavailable", error=str(exc))
+        yield from _read_in_order(paths, batch_size, 0)
+        return
+    ahead: deque[tuple[Path, Future[_ReadFile] | None]] = deque()
+    queue = deque(paths)
+    try:
+        while queue or ahead:
+            while queue and len(ahead) < 8 * workers:
+                path = queue.popleft()
+                ahead.append((path, _submit(pool, path, batch_size)))
+            path, future = ahead.popleft()
+            read: _ReadFile | _FileReader = _FileReader(path, batch_size)
+            if future is not None:
+                try:
+                    read = future.result()
+                except Exception as exc:  # the worker failed, not the file: read it here
+                    log.warning("import.worker_failed", path=str(path), error=repr(exc))
+            yield read
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _submit(pool: ProcessPoolExecutor, path: Path, batch_size: int) -> Future[_ReadFile] | None:
+    """Hand ``path`` to a worker, or return None to stream it here (large or unstatable)."""
+    try:
+        if path.stat().st_size > STREAM_ABOVE:
+            return None
+        return pool.submit(_read_whole, path, batch_size)
+    except (OSError, RuntimeError):  # unstatable (reported when read), or the pool broke
+        return None

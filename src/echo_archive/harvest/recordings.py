@@ -79,7 +79,9 @@ from echo_archive.model import Exchange, header
 
 __all__ = [
     "FORMATS",
+    "DetectedRecording",
     "Recording",
+    "detect_recording",
     "iter_exchanges",
     "read_betamax",
     "read_exvcr",
@@ -659,11 +661,78 @@ def _detect(path: Path) -> tuple[str | None, object, str]:
     return fmt, doc, why
 
 
-def sniff_format(path: Path) -> str | None:
-    """Detect the recording format of a file from its content.
+@dataclass(frozen=True)
+class DetectedRecording:
+    """A file whose recording format was detected once, ready to be read without parsing it again.
+
+    Attributes:
+        path: the file.
+        format: one of :data:`FORMATS`, or None when the file is not a recording.
+        why: why the file is not a recording (plain words, without the path),
+            or ``""`` when it is one.
+    """
+
+    path: Path
+    format: str | None
+    why: str
+    _document: object = field(default=None, repr=False, compare=False)
+
+    def exchanges(self, problems: list[str] | None = None) -> Iterator[Exchange]:
+        """Yield the recording's exchanges in order (a WARC streamed record by record).
+
+        The JSON/YAML document parsed to detect the format is read, not parsed again.
+
+        Args:
+            problems: if given, per-interaction problems are appended to it.
+
+        Raises:
+            RecordingError: the file is not a recording
+                (``"<path>: not a recognized recording: <why>"``), or every one
+                of its interactions is malformed.
+        """
+        sink: list[str] = problems if problems is not None else []
+        if self.format is None:
+            raise RecordingError(f"{self.path}: not a recognized recording: {self.why}")
+        if self.format == "warc":
+            yield from _iter_warc(self.path, sink)
+            return
+        recording = _read_detected(self.path, self.format, self._document)
+        sink.extend(recording.problems)
+        yield from recording.exchanges
+
+
+def detect_recording(path: Path) -> DetectedRecording:
+    """Detect a file's recording format from its content, parsing it once.
 
     WARC and PyGithub files are recognized from their first 64 KiB; JSON and
-    YAML documents are parsed to look at their structure.
+    YAML documents are parsed (once: :meth:`DetectedRecording.exchanges`
+    reads the parsed document) to look at their structure. A file that is
+    not JSON/YAML that parses is not a recording (``format`` None and the
+    parser's message in ``why``), not an error.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The detection.
+
+    Raises:
+        RecordingError: the file cannot be read.
+    """
+    path = Path(path)
+    prefix = f"{path}: not a recognized recording: "
+    try:
+        fmt, doc, why = _detect(path)
+    except RecordingError as exc:
+        text = str(exc)
+        if not text.startswith(prefix):
+            raise
+        return DetectedRecording(path, None, text[len(prefix) :])
+    return DetectedRecording(path, fmt, why, doc)
+
+
+def sniff_format(path: Path) -> str | None:
+    """Detect the recording format of a file from its content (see :func:`detect_recording`).
 
     Args:
         path: the file.
@@ -675,13 +744,7 @@ def sniff_format(path: Path) -> str | None:
     Raises:
         RecordingError: the file cannot be read.
     """
-    try:
-        fmt, _, _ = _detect(path)
-    except RecordingError as exc:
-        if "not a recognized recording" in str(exc):
-            return None
-        raise
-    return fmt
+    return detect_recording(path).format
 
 
 # ---------------------------------------------------------------------------
@@ -1332,7 +1395,9 @@ def iter_exchanges(path: Path, problems: list[str] | None = None) -> Iterator[Ex
     """Yield a recording's exchanges one by one; a WARC is streamed record by record.
 
     Other formats are parsed whole (they are single JSON/YAML/text documents)
-    and then yielded. Errors surface when iteration starts.
+    and then yielded. Errors surface when iteration starts. To detect the
+    format and read the file without parsing it twice, use
+    :func:`detect_recording` and :meth:`DetectedRecording.exchanges`.
 
     Args:
         path: the recording file.
@@ -1344,17 +1409,7 @@ def iter_exchanges(path: Path, problems: list[str] | None = None) -> Iterator[Ex
     Raises:
         RecordingError: as :func:`read_recording`.
     """
-    path = Path(path)
-    sink: list[str] = problems if problems is not None else []
-    fmt, doc, why = _detect(path)
-    if fmt is None:
-        raise RecordingError(f"{path}: not a recognized recording: {why}")
-    if fmt == "warc":
-        yield from _iter_warc(path, sink)
-        return
-    recording = _read_detected(path, fmt, doc)
-    sink.extend(recording.problems)
-    yield from recording.exchanges
+    yield from detect_recording(Path(path)).exchanges(problems)
 
 
 def read_betamax(path: Path) -> Recording:

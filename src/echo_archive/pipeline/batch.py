@@ -189,11 +189,17 @@ def build_batch(
         EntryError: an item holds something canonical JSON cannot represent.
     """
     batch = Batch()
-    local: dict[tuple[str, str, str], ItemRow | None] = {}
+    keys = [
+        (thing.source, thing.feed, thing.native_id)
+        for s in sightings
+        if s.result is not None
+        for things in (s.result.items, s.result.tombstones)
+        for thing in things
+    ]
+    found = state.known_many(keys)
+    local: dict[tuple[str, str, str], ItemRow | None] = {key: found.get(key) for key in keys}
 
     def known(key: tuple[str, str, str]) -> ItemRow | None:
-        if key not in local:
-            local[key] = state.known(*key)
         return local[key]
 
     def add(entry: Entry) -> int:

@@ -41,6 +41,12 @@ __all__ = [
     "ensure_harvest_schema",
 ]
 
+_KNOWN_SQL = (
+    "SELECT native_id, idx, digest, tombstoned, versions, first_idx, seen_at "
+    "FROM items WHERE source = ? AND feed = ? AND native_id IN ("
+)
+_IN_CHUNK = 500  # native ids per "IN (...)" query, well under SQLite's 32,766 parameters
+
 HARVEST_SCHEMA = """
 CREATE TABLE IF NOT EXISTS items(
     source TEXT NOT NULL,
@@ -158,24 +164,41 @@ class HarvestState:
     # ------------------------------------------------------------- items
     def known(self, source: str, feed: str, native_id: str) -> ItemRow | None:
         """Return the ``items`` row of an item, or None when it was never archived."""
-        row = self._conn.execute(
-            "SELECT idx, digest, tombstoned, versions, first_idx, seen_at FROM items "
-            "WHERE source = ? AND feed = ? AND native_id = ?",
-            (source, feed, native_id),
-        ).fetchone()
-        if row is None:
-            return None
-        return ItemRow(
-            source,
-            feed,
-            native_id,
-            idx=int(row[0]),
-            digest=catalog.as_bytes(row[1]),
-            tombstoned=bool(row[2]),
-            versions=int(row[3]),
-            first_idx=int(row[4]),
-            seen_at=str(row[5]),
-        )
+        return self.known_many([(source, feed, native_id)]).get((source, feed, native_id))
+
+    def known_many(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], ItemRow]:
+        """Return the ``items`` rows of many items at once (a few queries, not one per item).
+
+        Args:
+            keys: ``(source, feed, native_id)`` triples (repeats allowed).
+
+        Returns:
+            The rows found, by key; a key never archived is absent.
+        """
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for source, feed, native_id in keys:
+            wanted.setdefault((source, feed), set()).add(native_id)
+        found: dict[tuple[str, str, str], ItemRow] = {}
+        for (source, feed), ids in wanted.items():
+            pending = sorted(ids)
+            for start in range(0, len(pending), _IN_CHUNK):
+                chunk = pending[start : start + _IN_CHUNK]
+                sql = _KNOWN_SQL + ",".join("?" * len(chunk)) + ")"  # only "?" marks
+                rows = self._conn.execute(sql, (source, feed, *chunk))
+                for row in rows:
+                    key = (source, feed, str(row[0]))
+                    found[key] = ItemRow(
+                        *key,
+                        idx=int(row[1]),
+                        digest=catalog.as_bytes(row[2]),
+                        tombstoned=bool(row[3]),
+                        versions=int(row[4]),
+                        first_idx=int(row[5]),
+                        seen_at=str(row[6]),
+                    )
+        return found
 
     @staticmethod
     def write(
