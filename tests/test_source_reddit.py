@@ -7,6 +7,10 @@ asserted to give a listing, a comment page, a morechildren response, an empty
 result or a ParseError. The expected values below (ids, titles, authors,
 times, cursors) were read from the cassettes with ``json`` and ``grep``.
 
+Where one thing is in several responses (a listing, a comment page, a
+permalink page, api/info, morechildren, recordings of different years), the
+tests check that it has one content digest unless it really changed.
+
 Where a test needs a variant no recording has (``[removed]`` text, a
 ``removed_by_category``, a truncated or damaged body), it edits a real
 response in memory and says so.
@@ -27,8 +31,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from echo_archive.errors import ParseError, SourceError
+from echo_archive.harvest.importer import import_files
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.model import Exchange, Item, ParseResult, Request
+from echo_archive.pipeline.versioning import content_digest
 from echo_archive.sources.base import Feed, Source
 from echo_archive.sources.reddit import (
     MORECHILDREN_BATCH,
@@ -36,6 +42,7 @@ from echo_archive.sources.reddit import (
     RedditSource,
     user_agent,
 )
+from echo_archive.vault.vault import Vault
 
 from .conftest import shared_dir
 
@@ -214,6 +221,43 @@ def query(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
 
+def raw_thing(name: str, index: int, fullname: str) -> dict[str, Any]:
+    """The ``data`` object of thing ``fullname`` as Reddit sent it in content exchange ``index``."""
+    stack: list[Any] = [json.loads(exchanges(name)[index].body)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            data = node.get("data")
+            if isinstance(data, dict) and f"{node.get('kind')}_{data.get('id')}" == fullname:
+                return data
+            stack.extend(node.values())
+    raise AssertionError(f"{fullname} is not in exchange {index} of {name}")
+
+
+def edit_thing(fullname: str, change: Mapping[str, Any], drop: tuple[str, ...] = ()) -> Any:
+    """An ``edit`` for :func:`edited_exchange`: update (and drop keys of) one thing's data."""
+
+    def edit(document: Any) -> None:
+        stack: list[Any] = [document]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, dict):
+                data = node.get("data")
+                if isinstance(data, dict) and f"{node.get('kind')}_{data.get('id')}" == fullname:
+                    data.update(change)
+                    for key in drop:
+                        data.pop(key, None)
+                    return
+                stack.extend(node.values())
+        raise AssertionError(f"{fullname} is not in the document")
+
+    return edit
+
+
 def edited_exchange(exchange: Exchange, edit: Any) -> Exchange:
     """A copy of a real exchange whose JSON body was changed by ``edit(document)``."""
     document = json.loads(exchange.body)
@@ -361,7 +405,13 @@ def test_search_listing_permalink_query_is_dropped_from_the_url() -> None:
         "https://www.reddit.com/r/p18s/comments/4at068/"
         "たびたび話題になるサイドバーの閲覧中ユーザ数についてまた調べた/"
     )
-    assert item.extra["permalink"].endswith("?ref=search_posts")  # kept as sent
+    sent = raw_thing("praw/TestSubreddit.test_search.json", 0, "t3_4at068")["permalink"]
+    assert sent.endswith("/?ref=search_posts")
+    # The same path without the query that only search results add.
+    assert item.extra["permalink"] == sent.removesuffix("?ref=search_posts")
+    assert item.extra["permalink"] == (
+        "/r/p18s/comments/4at068/たびたび話題になるサイドバーの閲覧中ユーザ数についてまた調べた/"
+    )
 
 
 def test_emoji_and_non_latin_text_survive_exactly() -> None:
@@ -732,6 +782,208 @@ def test_a_thing_twice_in_one_response_is_kept_once() -> None:
     original = SOURCE.parse(FEED, Request(exchange.url), exchange)
     assert parsed.result.items == original.items
     assert parsed.duplicates == 1
+
+
+# ------------------------------------------------ one thing through several endpoints: one digest
+
+PARENT_CHAIN = "praw/TestComment.test_parent__chain.json"
+# Its content exchanges: 0 is GET api/info?id=t1_dkk4qjd, then the permalink
+# pages (context=100, the shape continue-this-thread is fetched in) of
+# t1_dkk4qjd (1), t1_dkk4qin (2), t1_dkk4q9c (3), t1_dkk4pzk (4), t1_dkk4pqs (5).
+FOREST = "praw/TestCommentForest.test_replace__all_with_comment_limit.json"  # 2017-03-16
+MORE_2016 = "praw/TestMore.test_comments.json"  # 2016-03-22
+CONTINUE_2016 = "praw/TestMore.test_comments__continue_thread_type.json"  # 2016-03-22
+SPEZ_NEW = "praw/TestRedditorListings.test_new.json"  # /user/spez/?sort=new, 2016-03-01
+SPEZ_COMMENTS = "praw/TestRedditorListings.test_comments__new.json"  # /user/spez/comments, 03-12
+# Measured over every content exchange (PRAW POSTs api/morechildren, so the
+# 2017 morechildren responses are in; the importer, which reads GETs only, sees
+# 715 such things): things that are items in more than one exchange, and those
+# whose content really changed between recordings: spez edited t1_d0hkebe, and
+# five 2016 commenters of t3_3hahrw had deleted their account by 2017 (author
+# "[deleted]", body kept). With depth and spoiler in the digest, 493 things had
+# two or more digests: 486 by depth alone, t3_3hahrw by spoiler, these six.
+SEEN_SEVERAL_TIMES = 722
+EDITED = "t1_d0hkebe"
+ACCOUNT_DELETED = {"t1_cu5srn0", "t1_cu5tcm9", "t1_cu5ubt8", "t1_cu62n0l", "t1_cu6lknl"}
+
+
+def digest_of(name: str, index: int, native_id: str) -> bytes:
+    """The content digest of item ``native_id`` in content exchange ``index`` of ``name``."""
+    return content_digest(by_id(page(name, index).result, native_id))
+
+
+def test_every_thing_seen_several_times_has_one_digest_unless_changed() -> None:
+    sightings: dict[str, list[Item]] = {}
+    for name, outcome in OUTCOMES.items():
+        for index, letter in enumerate(outcome):
+            if letter in "LCM":
+                for item in page(name, index).result.items:
+                    sightings.setdefault(item.native_id, []).append(item)
+    several = {native_id: items for native_id, items in sightings.items() if len(items) > 1}
+    assert len(several) == SEEN_SEVERAL_TIMES
+    changed = {
+        native_id
+        for native_id, items in several.items()
+        if len({content_digest(item) for item in items}) > 1
+    }
+    assert changed == ACCOUNT_DELETED | {EDITED}
+    for native_id in ACCOUNT_DELETED:
+        items = several[native_id]
+        assert len({item.author for item in items}) == 2
+        assert "[deleted]" in {item.author for item in items}
+        assert len({(item.text, item.url, item.published_at) for item in items}) == 1
+        assert len({json.dumps(item.extra, sort_keys=True) for item in items}) == 1
+        assert items[0].extra["link_id"] == "t3_3hahrw"
+
+
+def test_depth_is_relative_to_the_page_and_left_out() -> None:
+    # The same comments on two permalink pages: Reddit counts depth from the
+    # top of each page (api/info sends no depth at all).
+    assert "depth" not in raw_thing(PARENT_CHAIN, 0, "t1_dkk4qjd")
+    assert [raw_thing(PARENT_CHAIN, i, "t1_dkk4qjd")["depth"] for i in (1, 2)] == [8, 9]
+    assert [raw_thing(PARENT_CHAIN, i, "t1_dkk4qin")["depth"] for i in (1, 2)] == [7, 8]
+    assert [raw_thing(PARENT_CHAIN, i, "t1_dkk4qc2")["depth"] for i in (1, 2)] == [0, 1]
+    for native_id, indexes in (
+        ("t1_dkk4qjd", (0, 1, 2)),
+        ("t1_dkk4qin", (1, 2)),
+        ("t1_dkk4qc2", (1, 2)),
+    ):
+        items = [by_id(page(PARENT_CHAIN, i).result, native_id) for i in indexes]
+        assert all("depth" not in item.extra for item in items)
+        assert len({content_digest(item) for item in items}) == 1, native_id
+    item = by_id(page(PARENT_CHAIN, 2).result, "t1_dkk4qin")
+    assert item.extra == {
+        "subreddit": "<TEST_SUBREDDIT>",  # PRAW's placeholder in the cassette
+        "subreddit_id": raw_thing(PARENT_CHAIN, 2, "t1_dkk4qin")["subreddit_id"],
+        "parent_id": "t1_dkk4qhx",
+        "link_id": "t3_6otocc",
+        "distinguished": None,
+        "stickied": False,
+        "edited": False,
+    }
+
+
+def test_api_info_and_the_permalink_page_give_one_digest() -> None:
+    name = "praw/TestComment.test_refresh__with_reply_sort_and_limit.json"  # 2019-01-04
+    info, permalink = raw_thing(name, 0, "t1_e4j4830"), raw_thing(name, 1, "t1_e4j4830")
+    assert ("depth" in info, permalink["depth"]) == (False, 0)
+    assert (info["score"], permalink["score"]) == (62, 63)  # a vote between the two calls
+    first, second = (by_id(page(name, i).result, "t1_e4j4830") for i in (0, 1))
+    assert (first.counters["score"], second.counters["score"]) == (62, 63)  # counters differ
+    assert content_digest(first) == content_digest(second)  # content does not
+    # Kept: sent the same way by both endpoints.
+    assert first.extra == second.extra
+    assert first.extra["distinguished"] == "admin"
+    # Left out although both sent them: is_submitter is derived, author_fullname
+    # duplicates author, permalink is the URL.
+    assert info["is_submitter"] is False
+    assert "author_fullname" in info
+    assert "permalink" in info
+    assert not {"is_submitter", "author_fullname", "permalink", "depth"} & set(first.extra)
+    assert first.url == f"https://www.reddit.com{info['permalink']}"
+
+
+def test_continue_this_thread_pages_of_2016_and_2017_give_one_digest() -> None:
+    # /comments/3hahrw/_/cu5v5h7 recorded twice: 2016 (no depth) and 2017
+    # (depth counted from cu5v5h7 at 0).
+    assert urlsplit(exchanges(FOREST)[46].url).path == "/comments/3hahrw/_/cu5v5h7"
+    assert urlsplit(exchanges(CONTINUE_2016)[0].url).path == "/comments/3hahrw/_/cu5v5h7"
+    for native_id, depth in (("t1_cu5v5h7", 0), ("t1_cu5vad7", 1), ("t1_cu5w1ko", 2)):
+        assert raw_thing(FOREST, 46, native_id)["depth"] == depth
+        assert "depth" not in raw_thing(CONTINUE_2016, 0, native_id)
+        assert digest_of(FOREST, 46, native_id) == digest_of(CONTINUE_2016, 0, native_id)
+    # And the post's whole 2016 comment tree (GET /comments/3hahrw).
+    assert digest_of(MORE_2016, 1, "t1_cu5v5h7") == digest_of(FOREST, 46, "t1_cu5v5h7")
+
+
+def test_absent_spoiler_and_is_video_mean_false() -> None:
+    # t3_3hahrw: the 2016 comment page predates spoiler tags; the 2017 one says false.
+    assert "spoiler" not in raw_thing(MORE_2016, 1, "t3_3hahrw")
+    assert raw_thing(FOREST, 0, "t3_3hahrw")["spoiler"] is False
+    old, new = (
+        by_id(page(MORE_2016, 1).result, "t3_3hahrw"),
+        by_id(page(FOREST, 0).result, "t3_3hahrw"),
+    )
+    assert (old.extra["spoiler"], new.extra["spoiler"]) == (False, False)
+    assert (old.extra["is_video"], new.extra["is_video"]) == (False, False)  # sent by neither
+    assert content_digest(old) == content_digest(new)
+    # A value that is sent is kept: a Reddit-hosted video of 2018.
+    video = by_id(page("praw/TestFront.test_best.json", 0).result, "t3_8h7yxa")
+    assert (video.extra["is_video"], video.extra["domain"]) == (True, "v.redd.it")
+
+
+def test_fields_reddit_sends_differently_do_not_change_the_digest() -> None:
+    # A copy of a real 2019 permalink page whose comment and post carry the
+    # fields that depend on the endpoint or the date, changed or removed.
+    name = "praw/TestComment.test_refresh__with_reply_sort_and_limit.json"
+    exchange = exchanges(name)[1]
+    original = SOURCE.parse(FEED, Request(exchange.url), exchange)
+    link_id = by_id(original, "t1_e4j4830").extra["link_id"]
+    changes: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
+        ("t1_e4j4830", {"depth": 5}, ()),
+        ("t1_e4j4830", {}, ("depth", "is_submitter", "author_fullname")),
+        ("t1_e4j4830", {"permalink": raw_thing(name, 1, "t1_e4j4830")["permalink"] + "?x=1"}, ()),
+        ("t1_e4j4830", {"is_submitter": True}, ()),
+        (
+            link_id,
+            {"permalink": raw_thing(name, 1, link_id)["permalink"] + "?ref=search_posts"},
+            (),
+        ),
+        (link_id, {"post_hint": "rich:video", "removed_by_category": None}, ()),
+        (link_id, {"crosspost_parent": None}, ()),
+        (link_id, {}, ("spoiler", "is_video", "author_fullname", "post_hint")),
+    ]
+    for native_id, change, drop in changes:
+        varied = edited_exchange(exchange, edit_thing(native_id, change, drop))
+        parsed = SOURCE.parse(FEED, Request(exchange.url), varied)
+        assert content_digest(by_id(parsed, native_id)) == content_digest(
+            by_id(original, native_id)
+        ), (native_id, change, drop)
+
+
+def test_an_edit_still_makes_a_new_version() -> None:
+    # Real: spez edited t1_d0hkebe between the two recordings of his pages.
+    before = by_id(page(SPEZ_NEW, 0).result, EDITED)
+    after = by_id(page(SPEZ_COMMENTS, 0).result, EDITED)
+    assert before.extra["edited"] is False
+    assert after.extra["edited"] == "2016-03-04T19:05:20.000000Z"  # edited: 1457118320.0
+    assert before.text != after.text
+    assert content_digest(before) != content_digest(after)
+
+    # Constructed: a real permalink page with one thing changed at a time.
+    exchange = exchanges(PARENT_CHAIN)[2]
+    original = SOURCE.parse(FEED, Request(exchange.url), exchange)
+    body = by_id(original, "t1_dkk4qin").text
+    edits: list[tuple[str, Mapping[str, Any]]] = [
+        ("t1_dkk4qin", {"body": body + " (edit: typo)", "edited": 1500707700.0}),
+        ("t1_dkk4qin", {"edited": 1500707700.0}),  # edited, same text
+        ("t1_dkk4qin", {"body": body + "!"}),
+        ("t3_6otocc", {"title": "another title"}),
+        ("t3_6otocc", {"selftext": "new text", "edited": 1500707700.0}),
+        # Moderator actions on kept fields are changes at the source too.
+        ("t1_dkk4qin", {"distinguished": "moderator"}),
+        ("t1_dkk4qin", {"stickied": True}),
+        ("t3_6otocc", {"locked": True}),
+        ("t3_6otocc", {"over_18": True}),
+        ("t3_6otocc", {"spoiler": True}),
+        ("t3_6otocc", {"link_flair_text": "Solved"}),
+    ]
+    for native_id, change in edits:
+        varied = edited_exchange(exchange, edit_thing(native_id, change))
+        parsed = SOURCE.parse(FEED, Request(exchange.url), varied)
+        assert content_digest(by_id(parsed, native_id)) != content_digest(
+            by_id(original, native_id)
+        ), (native_id, change)
+
+
+def test_whole_corpus_import_makes_only_the_real_version(tmp_path: Path) -> None:
+    files = sorted(path for path in corpus_dir().rglob("*") if path.is_file())
+    with Vault.create(tmp_path / "vault") as vault:
+        report = import_files(vault, files)
+        entries = [vault.entry(index) for index in range(vault.size)]
+    versions = [entry for entry in entries if entry.type == "version"]
+    assert report.totals()["versions"] == 1
+    assert [entry.meta["native_id"] for entry in versions] == ["t1_d0hkebe"]
 
 
 # ------------------------------------------------------------------ errors and odd responses

@@ -68,7 +68,7 @@ Normalisation (``t3`` links and ``t1`` comments):
     ``https://www.reddit.com/comments/{link}/_/{id}`` (comment objects
     recorded up to 2017 have no ``permalink``). A query on a permalink (search results
     add ``?ref=search_posts``) is dropped from the URL, so one post has one URL
-    whatever listing it came from; ``extra["permalink"]`` keeps it as sent.
+    whatever listing it came from.
 ``title``, ``text``, ``author``
     ``title`` (links only), ``selftext`` / ``body`` (Markdown exactly as sent;
     ``selftext_html`` / ``body_html`` are derived from it and not kept) and
@@ -76,12 +76,65 @@ Normalisation (``t3`` links and ``t1`` comments):
 ``published_at``
     ``created_utc`` (float Unix seconds) as RFC 3339 UTC with microseconds.
 ``extra``
-    The content fields in :data:`LINK_EXTRA` / :data:`COMMENT_EXTRA` that the
-    endpoint sent (absent keys are left out, values as sent, except
-    ``edited``: ``false`` (a boolean as sent), or the edit time as RFC 3339;
-    it is content, so an edit makes a new version downstream).
+    The fields in :data:`LINK_EXTRA` / :data:`COMMENT_EXTRA`, normalised as
+    below (see "Which fields are content").
 ``counters``
     The volatile numbers in :data:`LINK_COUNTERS` / :data:`COMMENT_COUNTERS`.
+
+Which fields are content. ``extra`` is covered by the content digest
+(:func:`~echo_archive.pipeline.versioning.content_digest`), so a different
+``extra`` for the same fullname is a new *version*. A version must mean the
+thing changed at Reddit (an edit), never that it was seen through another
+endpoint (a listing, ``/comments/{id}``, a continue-this-thread permalink page,
+``api/morechildren``, ``api/info``, a user page, search) or in a response of
+another year. So ``extra`` holds only fields intrinsic to the thing that every
+endpoint reports the same way; the evidence is the shared corpus (PRAW
+cassettes recorded 2016 to 2023), where one thing is often in several
+responses:
+
+* Kept as sent, present in every ``t1`` / ``t3`` of every endpoint and year:
+  ``subreddit``, ``subreddit_id`` (absent and null in promoted posts, which
+  is a property of the post), ``parent_id``, ``link_id`` (comments); ``domain``,
+  ``is_self``, ``over_18``, ``locked``, ``link_flair_text`` (links);
+  ``stickied`` and ``distinguished`` (both). Moderator actions (lock, sticky,
+  NSFW, flair, distinguish) are changes at the source and do make versions.
+* ``edited``: ``false`` (a boolean as sent), or the edit time as RFC 3339. It
+  is content: an edit makes a new version, as does any change of ``title``,
+  ``selftext`` / ``body`` or ``author``.
+* ``permalink`` (links): without its query (search results add
+  ``?ref=search_posts``) or fragment, so it is the same from every listing.
+* ``spoiler`` and ``is_video`` (links, :data:`LINK_DEFAULTS`): ``false`` when
+  absent. Responses from before Reddit had spoiler tags (late 2016: the
+  corpus has the field from 2016-11-16 on, never before) or Reddit-hosted
+  video (mid 2017: from 2017-07-22 on) leave them out, and then no post could
+  be either, so the absence means exactly ``false``.
+* ``crosspost_parent`` (links): only for a crosspost; left out when absent,
+  null or empty (all three mean "not a crosspost").
+
+Left out, because they depend on the endpoint or the date, not on the thing
+(each made spurious versions, or would):
+
+* ``depth`` (comments): relative to the page fetched. It restarts at 0 at the
+  top of a permalink page (``t1_dkk4qin`` is depth 7 on the permalink page of
+  ``t1_dkk4qjd`` and 8 on its own, in ``TestComment.test_parent__chain``), and
+  is absent from listings, user pages, ``api/info`` and responses before 2017.
+* ``is_submitter`` (comments): absent before August 2017 (the corpus has it
+  from 2017-08-31 on), and the absence does not mean ``false``. It is derived:
+  the comment's ``author`` is the post's ``author``, both archived.
+* ``permalink`` (comments): absent from every comment the corpus holds up to
+  2017-08-31 (sent from 2019 on); ``Item.url`` holds it (without a query)
+  when it is sent.
+* ``author_fullname``: absent from every response up to 2018-05-05 (sent from
+  2019 on) and for deleted accounts; ``author`` (Reddit usernames cannot be
+  renamed) names the same account.
+* ``post_hint`` (links): Reddit's guess at the kind of link, made from the
+  preview it scrapes after the post is made; absent when there is no preview
+  (every ``api/info`` post of 2017 in the corpus). Not something the author
+  wrote or edited.
+* ``removed_by_category`` (links): absent from every response up to
+  2019-01-04, null in 2020 while the post is up; when set, the post is a
+  tombstone (below), never an item, so in an item it could only ever say
+  "absent" or "null".
 
 Tombstones instead of items: a thing whose ``author`` is ``"[deleted]"`` and
 whose ``body`` / ``selftext`` is ``"[deleted]"`` or ``"[removed]"`` (reason:
@@ -122,6 +175,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Final
 from urllib.parse import urlencode, urlsplit
 
@@ -134,6 +188,7 @@ __all__ = [
     "COMMENT_DEPTH",
     "COMMENT_EXTRA",
     "LINK_COUNTERS",
+    "LINK_DEFAULTS",
     "LINK_EXTRA",
     "LISTINGS",
     "MORECHILDREN_BATCH",
@@ -164,7 +219,8 @@ MORECHILDREN_BATCH: Final = 100
 #: Most things one listing page may return (``limit``, Reddit API docs).
 MAX_LIMIT: Final = 100
 
-#: ``t3`` fields kept in ``Item.extra`` (when the endpoint sent them).
+#: ``t3`` fields kept in ``Item.extra``: intrinsic to the post, and reported the
+#: same way by every endpoint (see "Normalisation" in the module docstring).
 LINK_EXTRA: Final = (
     "subreddit",
     "subreddit_id",
@@ -177,27 +233,25 @@ LINK_EXTRA: Final = (
     "stickied",
     "distinguished",
     "link_flair_text",
-    "author_fullname",
     "edited",
-    "removed_by_category",
     "crosspost_parent",
-    "post_hint",
     "is_video",
 )
-#: ``t1`` fields kept in ``Item.extra`` (when the endpoint sent them).
+#: ``t1`` fields kept in ``Item.extra``: intrinsic to the comment, and reported
+#: the same way by every endpoint (see "Normalisation" in the module docstring).
 COMMENT_EXTRA: Final = (
     "subreddit",
     "subreddit_id",
-    "permalink",
     "parent_id",
     "link_id",
-    "depth",
-    "author_fullname",
     "distinguished",
     "stickied",
-    "is_submitter",
     "edited",
 )
+#: ``t3`` flags whose absence means ``false``: responses recorded before Reddit
+#: had the feature (spoiler tags, late 2016; Reddit-hosted video, mid 2017) leave
+#: them out, and no post could be a spoiler or a hosted video then.
+LINK_DEFAULTS: Final[Mapping[str, bool]] = MappingProxyType({"spoiler": False, "is_video": False})
 #: ``t3`` volatile numbers kept in ``Item.counters``.
 LINK_COUNTERS: Final = ("score", "ups", "num_comments", "upvote_ratio")
 #: ``t1`` volatile numbers kept in ``Item.counters``.
@@ -838,7 +892,7 @@ class _Walk:
                 text=_text(data.get("selftext")),
                 author=_text(data.get("author")),
                 published_at=_utc(data.get("created_utc")),
-                extra=_extra(data, LINK_EXTRA),
+                extra=_extra(data, LINK_EXTRA, LINK_DEFAULTS),
                 counters=_counters(data, LINK_COUNTERS),
             )
         )
@@ -1171,11 +1225,29 @@ def _utc(value: Any) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _extra(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """The fields ``keys`` that ``data`` holds; ``edited`` as false/true or RFC 3339."""
-    extra = {key: data[key] for key in keys if key in data}
+def _extra(
+    data: Mapping[str, Any],
+    keys: tuple[str, ...],
+    defaults: Mapping[str, Any] = MappingProxyType({}),
+) -> dict[str, Any]:
+    """The fields ``keys`` of a thing, normalised so that every endpoint gives the same.
+
+    Absent keys are left out unless ``defaults`` names them (then the default);
+    ``edited`` is false/true or RFC 3339; ``permalink`` loses its query;
+    ``crosspost_parent`` is left out when null or empty.
+    """
+    extra: dict[str, Any] = {}
+    for key in keys:
+        if key in data:
+            extra[key] = data[key]
+        elif key in defaults:
+            extra[key] = defaults[key]
     if "edited" in extra and not isinstance(extra["edited"], bool):
         extra["edited"] = _utc(extra["edited"]) or extra["edited"]
+    if isinstance(extra.get("permalink"), str):
+        extra["permalink"] = extra["permalink"].split("?", 1)[0].split("#", 1)[0]
+    if "crosspost_parent" in extra and not extra["crosspost_parent"]:
+        del extra["crosspost_parent"]
     return extra
 
 
