@@ -7,14 +7,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from echo_archive.errors import ParseError
 from echo_archive.harvest.recordings import read_recording
-from echo_archive.model import Exchange, Request
-from echo_archive.pipeline.batch import Sighting, commit_batch, redact_url
+from echo_archive.model import Exchange, Item, Request
+from echo_archive.pipeline.batch import (
+    Sighting,
+    commit_batch,
+    item_blob,
+    redact_url,
+    with_contents,
+)
+from echo_archive.pipeline.versioning import content_document, content_json
 from echo_archive.sources.base import Feed, Source
 from echo_archive.sources.fred import FredSource
 from echo_archive.sources.hn import HnSource
+from echo_archive.vault.entry import canonical_json
 from echo_archive.vault.merkle import leaf_hash
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
@@ -174,3 +184,74 @@ def test_credentials_are_redacted_from_stored_urls() -> None:
         "https://api.stlouisfed.org/fred/series/observations?series_id=GDP&api_key=abc123&x=1"
     ) == ("https://api.stlouisfed.org/fred/series/observations?series_id=GDP&api_key=REDACTED&x=1")
     assert redact_url("https://x/?access_token=t") == "https://x/?access_token=REDACTED"
+
+
+# --------------------------------------------------------------------------- item blobs
+
+_text = st.text(max_size=20) | st.sampled_from(
+    [',"deleted":', ',"native_id":', '"}', "\\", '{"author":', "é😀"]
+)
+_extra_keys = st.sampled_from(["deleted", "native_id", "author", "capture", "x", "é"]) | _text
+_extra_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_extra_keys, inner, max_size=3),
+    max_leaves=12,
+)
+_items = st.builds(
+    Item,
+    source=_text,
+    feed=_text,
+    native_id=_text,
+    url=_text,
+    title=_text,
+    text=_text,
+    author=_text,
+    published_at=_text,
+    extra=st.dictionaries(_extra_keys, _extra_values, max_size=4),
+    counters=st.dictionaries(st.sampled_from(["score", "ups", "é"]), st.integers(0, 10**6)),
+    deleted=st.booleans(),
+)
+
+
+def _full_blob(item: Item, capture: str, fetched_at: str) -> bytes:
+    doc = content_document(item)
+    doc.update(counters=dict(item.counters), capture=capture, fetched_at=fetched_at)
+    return canonical_json(doc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_items)
+def test_item_blob_spliced_from_the_content_equals_full_canonicalization(item: Item) -> None:
+    capture, fetched_at = "sha256:" + "ab" * 32, TS
+    expected = _full_blob(item, capture, fetched_at)
+    assert item_blob(item, capture, fetched_at, content_json(item)) == expected
+    assert item_blob(item, capture, fetched_at) == expected
+    assert json.loads(expected)["native_id"] == item.native_id
+
+
+def test_item_blob_with_a_non_string_field_falls_back_to_full_canonicalization() -> None:
+    # A source bug handing a non-string title must not make a wrong splice.
+    item = Item("rss", "f", "1", title={"native_id": 1, "deleted": 2})  # type: ignore[arg-type]
+    content = content_json(item)
+    assert content.rfind(b',"native_id":') > content.find(b',"title":')  # the trap is real
+    blob = item_blob(item, "sha256:00", TS, content)
+    assert blob == _full_blob(item, "sha256:00", TS)
+    assert json.loads(blob)["native_id"] == "1"
+
+
+def test_precomputed_contents_commit_the_same_entries(
+    tmp_path: Path, hn_exchanges: tuple[Exchange, ...]
+) -> None:
+    feed = Feed("hn-top", "hn", {"list": "top", "limit": 500})
+    sightings = _sightings(feed, HnSource(), hn_exchanges[:60])
+    prepared = [with_contents(s) for s in sightings]
+    assert sum(s.contents is not None for s in prepared) == 59  # the list response has no items
+    roots = []
+    for name, batch in (("plain", sightings), ("prepared", prepared)):
+        v = Vault.create(tmp_path / name, origin="echo.test/batch")
+        with v:
+            counts, result = commit_batch(v, batch, TS)
+            assert result is not None
+            assert counts.new == 59
+            roots.append([v.entry(i).raw for i in range(v.size)])
+    assert roots[0] == roots[1]

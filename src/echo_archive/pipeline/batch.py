@@ -27,14 +27,16 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from echo_archive.errors import EntryError
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.pipeline.versioning import (
     Decision,
     Known,
     content_document,
+    content_json,
     decide,
     decide_tombstone,
 )
@@ -44,7 +46,15 @@ from echo_archive.vault.harvest_state import CaptureRow, HarvestState, ItemRow, 
 from echo_archive.vault.merkle import leaf_hash
 from echo_archive.vault.vault import CommitResult, Vault
 
-__all__ = ["BatchCounts", "Sighting", "build_batch", "commit_batch", "redact_url"]
+__all__ = [
+    "BatchCounts",
+    "Sighting",
+    "build_batch",
+    "commit_batch",
+    "item_blob",
+    "redact_url",
+    "with_contents",
+]
 
 KEPT_HEADERS = frozenset(
     {
@@ -90,6 +100,11 @@ class Sighting:
         exchange: the exchange as received.
         result: the parse result, or None when parsing failed.
         error: the parse error in plain words, or None.
+        contents: the canonical content JSON
+            (:func:`~echo_archive.pipeline.versioning.content_json`) of each
+            of ``result.items``, in order, when already computed (by the
+            worker process that parsed them: :func:`with_contents`); None to
+            compute them at commit.
     """
 
     feed: Feed
@@ -97,6 +112,23 @@ class Sighting:
     exchange: Exchange
     result: ParseResult | None
     error: str | None = None
+    contents: tuple[bytes, ...] | None = None
+
+
+def with_contents(sighting: Sighting) -> Sighting:
+    """Return ``sighting`` with the canonical content JSON of its items computed.
+
+    Meant for the process that parsed the items, so the committing process
+    does not canonicalize them. An item that canonical JSON cannot represent
+    leaves ``contents`` None: the commit then meets the error and handles it.
+    """
+    if sighting.result is None or not sighting.result.items:
+        return sighting
+    try:
+        contents = tuple(content_json(item) for item in sighting.result.items)
+    except EntryError:
+        return sighting
+    return replace(sighting, contents=contents)
 
 
 @dataclass
@@ -160,7 +192,45 @@ def capture_meta(
     }
 
 
-def _item_blob(item: Item, capture: str, fetched_at: str) -> bytes:
+def item_blob(item: Item, capture: str, fetched_at: str, content: bytes | None = None) -> bytes:
+    """The item blob: canonical JSON of the content document plus counters, capture and fetch time.
+
+    The blob is ``content_document(item)`` with ``counters``, ``capture``
+    (the capture entry's leaf hash, ``sha256:<hex>``) and ``fetched_at``
+    added, as RFC 8785 canonical JSON. Given ``content`` (the item's
+    :func:`~echo_archive.pipeline.versioning.content_json`, already computed
+    for its digest), the blob is spliced from it instead of canonicalizing
+    again: JCS sorts keys (RFC 8785 §3.2.3), so ``capture`` and ``counters``
+    go right before the top-level ``"deleted"`` key, which follows only
+    ``author`` (a string: a raw ``,"deleted":`` cannot occur inside a JSON
+    string, whose quotes are escaped), and ``fetched_at`` right before the
+    top-level ``"native_id"`` key, which only string fields follow, so it is
+    the last ``,"native_id":`` of the text. ``tests/test_batch.py`` checks the
+    splice against full canonicalization on generated items.
+
+    Raises:
+        EntryError: the item holds something JCS cannot represent.
+    """
+    if content is not None and all(
+        type(v) is str
+        for v in (item.author, item.published_at, item.source, item.text, item.title, item.url)
+    ):
+        cut_before_deleted = content.find(b',"deleted":')
+        cut_before_native_id = content.rfind(b',"native_id":')
+        if content.startswith(b'{"author":') and 0 < cut_before_deleted < cut_before_native_id:
+            return b"".join(
+                (
+                    content[:cut_before_deleted],
+                    b',"capture":',
+                    canonical_json(capture),
+                    b',"counters":',
+                    canonical_json(dict(item.counters)),
+                    content[cut_before_deleted:cut_before_native_id],
+                    b',"fetched_at":',
+                    canonical_json(fetched_at),
+                    content[cut_before_native_id:],
+                )
+            )
     doc = content_document(item)
     doc["counters"] = dict(item.counters)
     doc["capture"] = capture
@@ -229,10 +299,12 @@ def build_batch(
             batch.counts.parse_errors += 1
         if s.result is None:
             continue
-        for item in s.result.items:
+        contents = s.contents
+        for position, item in enumerate(s.result.items):
             key = (item.source, item.feed, item.native_id)
             row = known(key)
-            decision = decide(item, _known(row))
+            content = contents[position] if contents else content_json(item)
+            decision = decide(item, _known(row), _sha256(content))
             if item.counters:
                 batch.observations.append(
                     ObservationRow(*key, ex.fetched_at, capture_idx, dict(item.counters))
@@ -241,7 +313,7 @@ def build_batch(
             if not decision.stores:
                 batch.counts.duplicates += 1
                 continue
-            blob = _item_blob(item, capture_ref, ex.fetched_at)
+            blob = item_blob(item, capture_ref, ex.fetched_at, content)
             batch.blobs.append(blob)
             meta = _item_meta(key, capture_ref, decision)
             entry = Entry.build(

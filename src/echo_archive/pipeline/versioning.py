@@ -25,7 +25,15 @@ from typing import Any, Literal
 from echo_archive.model import Item, Tombstone
 from echo_archive.vault.entry import canonical_json
 
-__all__ = ["Decision", "Known", "content_digest", "content_document", "decide", "decide_tombstone"]
+__all__ = [
+    "Decision",
+    "Known",
+    "content_digest",
+    "content_document",
+    "content_json",
+    "decide",
+    "decide_tombstone",
+]
 
 Kind = Literal["new", "version", "duplicate", "tombstone"]
 
@@ -50,13 +58,22 @@ def content_document(item: Item) -> dict[str, Any]:
     }
 
 
-def content_digest(item: Item) -> bytes:
-    """SHA-256 (32 bytes) of the RFC 8785 canonical JSON of :func:`content_document`.
+def content_json(item: Item) -> bytes:
+    """The RFC 8785 canonical JSON (UTF-8 bytes) of :func:`content_document`.
 
     Raises:
         EntryError: ``extra`` holds something JCS cannot represent.
     """
-    return hashlib.sha256(canonical_json(content_document(item))).digest()
+    return canonical_json(content_document(item))
+
+
+def content_digest(item: Item) -> bytes:
+    """SHA-256 (32 bytes) of :func:`content_json`: what tells a version from a duplicate.
+
+    Raises:
+        EntryError: ``extra`` holds something JCS cannot represent.
+    """
+    return hashlib.sha256(content_json(item)).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +114,22 @@ class Decision:
         return self.kind != "duplicate"
 
 
-def decide(item: Item, known: Known | None) -> Decision:
+def decide(item: Item, known: Known | None, digest: bytes | None = None) -> Decision:
     """Decide what a sighting of ``item`` adds, given what the archive knows.
 
     Args:
         item: the parsed item.
         known: the archive's latest entry for the same (source, feed, native id),
             or None when the item was never archived.
+        digest: ``content_digest(item)`` when already computed (say, by the
+            worker process that parsed it); computed here when None.
 
     Returns:
         The decision; an item whose ``deleted`` flag is set becomes a tombstone
         of the known item (or a new item carrying the flag when never seen).
     """
-    digest = content_digest(item)
+    if digest is None:
+        digest = content_digest(item)
     if known is None:
         return Decision("new", None, digest)
     if item.deleted:

@@ -108,15 +108,13 @@ def _plain(value: Any) -> bool:
             continue
         if not types <= _PLAIN_TYPES:
             return False
-        if int in types and not all(_safe(m) for m in members if type(m) is int):
-            return False
+        if int in types:
+            ints = [m for m in members if type(m) is int]
+            if min(ints) < -_SAFE_INT or max(ints) > _SAFE_INT:
+                return False
         if dict in types or list in types:
-            stack.extend(m for m in members if type(m) is dict or type(m) is list)
+            stack += [m for m in members if type(m) is dict or type(m) is list]
     return True
-
-
-def _safe(number: int) -> bool:
-    return -_SAFE_INT <= number <= _SAFE_INT
 
 
 def canonical_json(value: Any) -> bytes:
