@@ -13,11 +13,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from echo_archive.errors import VaultError
 from echo_archive.harvest.importer import ImportReport, feed_for, import_files, route
@@ -342,3 +345,109 @@ def test_import_needs_the_writer(vault_path: Path) -> None:
         import_files(vault, [])
     with Vault.open(vault_path) as vault, pytest.raises(ValueError, match="batch_size"):
         import_files(vault, [], batch_size=0)
+
+
+# --------------------------------------------------------------------------- reading in workers
+
+PARALLEL_SET = [
+    REDDIT_HOT,
+    HN_DETAILS,
+    GITHUB_EVENTS,
+    GITHUB_ISSUES,
+    FRED_GDP,
+    TECHCRUNCH,
+    HTML_PAGE,
+    HN_JOB,
+]
+
+
+def _log_shape(path: Path) -> list[tuple[str, str, str]]:
+    """Per entry: type, feed (or source) and native id / URL: the log without its times."""
+    with Vault.open(path, readonly=True) as vault:
+        entries = [vault.entry(i) for i in range(vault.size)]
+    return [
+        (e.type, str(e.meta.get("feed")), str(e.meta.get("native_id", e.meta.get("url"))))
+        for e in entries
+    ]
+
+
+def _counts(report: ImportReport) -> list[tuple[Any, ...]]:
+    return [
+        (f.kind, f.format, f.exchanges, f.captures, f.new, f.versions, f.duplicates, f.items)
+        for f in report.files
+    ]
+
+
+def test_workers_import_exactly_what_one_process_imports(tmp_path: Path) -> None:
+    files = [corpus(rel) for rel in PARALLEL_SET] * 2  # the second pass: duplicates only
+    serial = run(fresh_vault(tmp_path, "serial"), files, workers=0)
+    parallel = run(fresh_vault(tmp_path, "parallel"), files, workers=2)
+    assert _counts(parallel) == _counts(serial)
+    assert serial.totals()["new"] > 500
+    assert parallel.totals()["new"] == serial.totals()["new"]
+    # Same entries in the same order: the log order is the order of the files.
+    assert _log_shape(tmp_path / "parallel") == _log_shape(tmp_path / "serial")
+    assert items_of(tmp_path / "parallel") == items_of(tmp_path / "serial")
+
+
+_KILL: dict[str, Any] = {}
+
+
+def _dies_on_the_victim(path: Path, batch_size: int) -> Any:
+    """``_read_whole``, except that a worker handed the victim file is SIGKILLed."""
+    if path == _KILL["victim"] and os.getpid() != _KILL["parent"]:
+        os.kill(os.getpid(), signal.SIGKILL)  # a worker crash (OOM killer, segfault)
+    return _KILL["real"](path, batch_size)
+
+
+def test_a_worker_killed_mid_import_costs_only_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import echo_archive.harvest.importer as importer
+
+    if importer._start_method() != "fork":
+        pytest.skip("the patched reader reaches the workers only when they are forked")
+    files = [corpus(rel) for rel in PARALLEL_SET]
+    serial = run(fresh_vault(tmp_path, "serial"), files, workers=0)
+    _KILL.update(victim=corpus(FRED_GDP), parent=os.getpid(), real=importer._read_whole)
+    monkeypatch.setattr(importer, "_read_whole", _dies_on_the_victim)
+    with structlog.testing.capture_logs() as logs:
+        survived = run(fresh_vault(tmp_path, "survived"), files, workers=2)
+    failed = [e for e in logs if e["event"] == "import.worker_failed"]
+    assert failed, "no worker was killed: the test did not test anything"
+    assert "BrokenProcessPool" in failed[0]["error"]
+    assert _counts(survived) == _counts(serial)
+    assert _log_shape(tmp_path / "survived") == _log_shape(tmp_path / "serial")
+
+
+def test_files_above_the_stream_limit_are_read_here_batch_by_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import echo_archive.harvest.importer as importer
+
+    submitted: list[Path] = []
+    real_submit = importer._submit
+
+    def spy(pool: Any, path: Path, batch_size: int) -> Any:
+        future = real_submit(pool, path, batch_size)
+        if future is not None:
+            submitted.append(path)
+        return future
+
+    monkeypatch.setattr(importer, "STREAM_ABOVE", 100_000)
+    monkeypatch.setattr(importer, "_submit", spy)
+    files = [corpus(HN_DETAILS), corpus(HN_JOB), corpus(REDDIT_HOT)]
+    sizes = {f: f.stat().st_size for f in files}
+    assert sizes[files[0]] > 100_000 > sizes[files[1]]
+    report = run(fresh_vault(tmp_path, "streamed"), files, workers=2, batch_size=50)
+    assert submitted == [f for f in files if sizes[f] <= 100_000]
+    details = report.files[0]
+    assert details.captures == 501  # streamed in commits of 50 exchanges
+    assert details.new == 500
+    serial = run(fresh_vault(tmp_path, "serial"), files, workers=0, batch_size=50)
+    assert _counts(report) == _counts(serial)
+
+
+def test_workers_must_not_be_negative(vault_path: Path) -> None:
+    with Vault.open(vault_path) as vault, pytest.raises(ValueError, match="workers"):
+        import_files(vault, [], workers=-1)

@@ -103,6 +103,8 @@ import json
 import multiprocessing
 import os
 import re
+import sys
+import threading
 import time
 import zlib
 from collections import deque
@@ -125,7 +127,13 @@ from echo_archive.errors import (
 )
 from echo_archive.harvest.recordings import DetectedRecording, detect_recording
 from echo_archive.model import Exchange, Item, ParseResult, Request
-from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch, redact_url
+from echo_archive.pipeline.batch import (
+    BatchCounts,
+    Sighting,
+    commit_batch,
+    redact_url,
+    with_contents,
+)
 from echo_archive.pipeline.versioning import content_document
 from echo_archive.sources import gharchive
 from echo_archive.sources.base import Feed
@@ -712,7 +720,7 @@ class _ReadFile:
 def _read_whole(path: Path, batch_size: int) -> _ReadFile:
     """Read ``path`` into all its batches (runs in a worker process; touches no vault)."""
     reader = _FileReader(path, batch_size)
-    batches = list(reader.batches())
+    batches = [[with_contents(s) for s in batch] for batch in reader.batches()]
     return _ReadFile(reader.report, batches, reader.seconds)
 
 
@@ -902,36 +910,75 @@ def _read_in_order(
 ) -> Iterator[_ReadFile | _FileReader]:
     """Yield each file's reading, in order: read whole by a worker, or a reader to stream here.
 
-    Up to ``2 * workers`` files are read ahead. A worker that fails (a crash,
-    a pickling problem) costs nothing but time: the file is read here instead.
+    Up to ``8 * workers`` files are handed to workers ahead of the commits.
+    This process never idles while there is reading left: when the next
+    file's turn comes and no worker has started on it (the pool is still
+    starting, or the workers are behind), it is read here; while a worker is
+    still reading it, a later file no worker has started is taken back and
+    read here, its batches kept until their turn. A worker that fails (a
+    crash, a pickling problem) costs nothing but time: the file is read here
+    instead.
     """
     if workers == 0:
         for path in paths:
             yield _FileReader(path, batch_size)
         return
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()))
     except (OSError, ValueError, NotImplementedError) as exc:
         log.warning("import.workers_unavailable", error=str(exc))
         yield from _read_in_order(paths, batch_size, 0)
         return
-    ahead: deque[tuple[Path, Future[_ReadFile] | None]] = deque()
+    ahead: deque[tuple[Path, list[Future[_ReadFile] | _ReadFile | None]]] = deque()
     queue = deque(paths)
     try:
         while queue or ahead:
-            while queue and len(ahead) < 8 * workers:
+            while queue and len(ahead) < 32 * workers:
                 path = queue.popleft()
-                ahead.append((path, _submit(pool, path, batch_size)))
-            path, future = ahead.popleft()
-            read: _ReadFile | _FileReader = _FileReader(path, batch_size)
-            if future is not None:
+                ahead.append((path, [_submit(pool, path, batch_size)]))
+            path, (job,) = ahead.popleft()
+            if isinstance(job, Future) and job.cancel():
+                job = None  # no worker started on it: read it here
+            if isinstance(job, Future):
+                while not job.done() and _steal(ahead, batch_size):
+                    pass
                 try:
-                    read = future.result()
+                    job = job.result()
                 except Exception as exc:  # the worker failed, not the file: read it here
                     log.warning("import.worker_failed", path=str(path), error=repr(exc))
-            yield read
+                    job = None
+            yield _FileReader(path, batch_size) if job is None else job
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_method() -> str:
+    """``fork`` on Linux when this process runs a single thread, else ``spawn``.
+
+    A forked worker starts in milliseconds with every module already
+    imported, where a spawned one starts a new interpreter and imports the
+    sources again (about 0.3 s of CPU each). Forking is only safe with no
+    other thread (one might hold a lock the child would inherit locked) and
+    not on macOS; ``ProcessPoolExecutor`` forks all its workers before it
+    starts its own manager thread. A forked worker never touches the
+    parent's open vault: it only reads files and returns sightings, and it
+    leaves through ``os._exit`` (no finalizer closes an inherited handle).
+    """
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def _steal(
+    ahead: deque[tuple[Path, list[Future[_ReadFile] | _ReadFile | None]]], batch_size: int
+) -> bool:
+    """Read here the last file of ``ahead`` no worker has started; False when there is none."""
+    for path, slot in reversed(ahead):
+        job = slot[0]
+        if isinstance(job, Future) and job.cancel():
+            slot[0] = _read_whole(path, batch_size)
+            return True
+    return False
 
 
 def _submit(pool: ProcessPoolExecutor, path: Path, batch_size: int) -> Future[_ReadFile] | None:
