@@ -160,3 +160,39 @@ def test_sigterm_mid_harvest_archives_everything_fetched(vault: Path, hn_cassett
         assert result.ok, result.problems[:3]
         assert not result.warnings
         assert len(v.harvest.items(feed="hn-local", limit=100)) == feed["new"] == served - 1
+
+
+def test_report_table_fits_80_columns_and_keeps_feed_names_whole(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    import echo_archive.cli_harvest as cli_harvest
+    from echo_archive.harvest.job import FeedReport, HarvestReport
+
+    feeds = [
+        FeedReport(
+            "gh-torvalds-linux-events",
+            "github",
+            requests={"200": 3, "304": 1, "error": 2},
+            new=1234,
+            bytes=12_345_678,
+            seconds=12.3,
+            breaker="api.github.com: closed, codeload.github.com: half_open",
+        ),
+        FeedReport("bbc-world", "rss", requests={"error": 1}, breaker="feeds.bbci.co.uk: open"),
+    ]
+    report = HarvestReport(started_at="2026-12-05T12:00:00.000000Z", feeds=feeds)
+    console = Console(width=80, record=True, highlight=False, soft_wrap=True)
+    real = cli_harvest.out
+    cli_harvest.out = console
+    try:
+        cli_harvest._print_report(report)
+    finally:
+        cli_harvest.out = real
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines if "─" in line or "feed" in line) <= 80
+    rows = {line.split()[0]: line for line in lines if line.startswith(("gh-", "bbc-"))}
+    assert set(rows) == {"gh-torvalds-linux-events", "bbc-world"}
+    assert rows["gh-torvalds-linux-events"].split()[-1] == "half_open"  # the worst host
+    assert "12.3 MB" in rows["gh-torvalds-linux-events"]
+    assert rows["bbc-world"].split()[-1] == "open"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -52,10 +53,45 @@ def _statuses(requests: dict[str, int]) -> str:
     return " ".join(f"{k}×{v}" for k, v in sorted(requests.items())) or "-"
 
 
+_BREAKER_RANK = {"forced_open": 0, "open": 1, "half_open": 2, "disabled": 3, "closed": 4}
+
+
+def _worst_breaker(breaker: str) -> str:
+    """The least healthy state in ``"host: state, ..."`` (``open`` before ``half_open``...).
+
+    The table shows one state per feed; ``echoctl breakers`` names every
+    host's, and the error lines below the table name the host that failed.
+    """
+    if not breaker:
+        return "-"
+    states = [part.rpartition(": ")[2] for part in breaker.split(", ")]
+    return min(states, key=lambda state: _BREAKER_RANK.get(state, -1))
+
+
+def _size(n: int) -> str:
+    """Bytes in at most 8 characters: ``512 B``, ``20.4 kB``, ``3.1 MB`` (SI units)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 def _print_report(report: HarvestReport) -> None:
-    table = Table(title=f"harvest {report.started_at} ({report.seconds:.1f} s)")
-    for col in ("feed", "requests", "304", "new", "vers", "dups", "tomb", "bytes", "s", "breaker"):
-        table.add_column(col)
+    # No vertical rules, so the ten columns fit in 80 characters; a feed name
+    # is never cut (it is what a user types next).
+    table = Table(
+        title=f"harvest {report.started_at} ({report.seconds:.1f} s)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("feed", no_wrap=True)
+    table.add_column("requests", overflow="fold", min_width=8)
+    for col in ("304", "new", "vers", "dups", "tomb", "bytes", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("breaker", no_wrap=True)
     for f in report.feeds:
         table.add_row(
             f.name,
@@ -65,9 +101,9 @@ def _print_report(report: HarvestReport) -> None:
             str(f.versions),
             str(f.duplicates),
             str(f.tombstones),
-            f"{f.bytes:,}",
+            _size(f.bytes),
             f"{f.seconds:.1f}",
-            f.breaker or "-",
+            _worst_breaker(f.breaker),
             style="red" if f.failed else None,
         )
     out.print(table)
