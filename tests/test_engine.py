@@ -367,6 +367,17 @@ def test_connection_refused_is_retried_then_reported() -> None:
     assert len(fake.sleeps) == 1
 
 
+def test_a_name_that_does_not_resolve_is_named_as_a_dns_failure() -> None:
+    # RFC 6761 §6.4: names under .invalid never resolve, online or off.
+    outcome = fetch_one(
+        make(FakeTime(), config(max_attempts=1)), "http://no-such-host.echo-test.invalid/feed"
+    )
+    assert outcome.exchange is None
+    assert outcome.error is not None
+    assert outcome.error.startswith("cannot resolve host no-such-host.echo-test.invalid (DNS: ")
+    assert "[Errno" not in outcome.error
+
+
 def test_read_timeout_before_headers() -> None:
     with FaultServer() as server:
         server.route("/slow", Reply(200, delay=3.0, body=b"late"))

@@ -82,11 +82,13 @@ import json
 import math
 import random
 import re
+import socket
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -241,8 +243,11 @@ def _phrase(status: int) -> str:
         return ""
 
 
-def _refused(exc: BaseException) -> bool:
-    """True when a connect failure was a refusal (ECONNREFUSED) somewhere in its cause chain."""
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _in_chain(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` in ``exc``'s cause/context chain (groups included)."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
@@ -250,14 +255,27 @@ def _refused(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return True
+        if isinstance(current, kind):
+            return current
         if isinstance(current, BaseExceptionGroup):
             stack.extend(current.exceptions)
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 stack.append(linked)
-    return "refused" in str(exc).lower()
+    return None
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when a connect failure was a refusal (ECONNREFUSED) somewhere in its cause chain."""
+    return _in_chain(exc, ConnectionRefusedError) is not None or "refused" in str(exc).lower()
+
+
+def _dns_failure(exc: BaseException) -> str | None:
+    """The resolver's message when a connect failure was a name lookup (``socket.gaierror``)."""
+    found = _in_chain(exc, socket.gaierror)
+    if found is None:
+        return None
+    return found.strerror or str(found)
 
 
 # --- conditional requests and breaker persistence ----------------------------------
@@ -1298,6 +1316,9 @@ class Fetcher:
         if isinstance(exc, httpx.ConnectError):
             if _refused(exc):
                 return f"connection refused to {where}"
+            dns = _dns_failure(exc)
+            if dns is not None:
+                return f"cannot resolve host {urlsplit(progress.url).hostname} (DNS: {dns})"
             return f"cannot connect to {where}: {exc or type(exc).__name__}"
         cut = f" (body cut at {progress.raw_bytes} bytes)" if progress.status is not None else ""
         if isinstance(exc, httpx.ReadTimeout):
