@@ -64,6 +64,15 @@ def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: P
     items = json.loads(echoctl("--vault", str(vault), "items", "--json", "--limit", "100").stdout)
     assert len(items) == 30
     assert all(i["feed"] == "hn-top" and i["versions"] == 1 for i in items)
+    # The table: one line per item within 80 columns (a subprocess has no
+    # terminal, so Rich uses 80), newest first, the entry index whole.
+    table = echoctl("--vault", str(vault), "items", "--limit", "100").stdout.splitlines()
+    assert table[0] == "30 item(s), newest first"
+    rows = table[3:]
+    assert len(rows) == 30
+    assert max(len(line) for line in table) <= 80
+    assert [int(line.split()[0]) for line in rows] == [i["idx"] for i in items]
+    assert all(line.split()[1] == "hn-top" for line in rows)
     shown = echoctl("--vault", str(vault), "show", f"hn:hn-top:{items[0]['native_id']}", "--json")
     assert shown.returncode == 0, shown.stderr
     detail = json.loads(shown.stdout)
@@ -196,3 +205,43 @@ def test_report_table_fits_80_columns_and_keeps_feed_names_whole(tmp_path: Path)
     assert rows["gh-torvalds-linux-events"].split()[-1] == "half_open"  # the worst host
     assert "12.3 MB" in rows["gh-torvalds-linux-events"]
     assert rows["bbc-world"].split()[-1] == "open"
+
+
+def _rss(title: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        "<link>https://example.org/</link><description>d</description>"
+        f"<item><guid>https://example.org/a</guid><title>{title}</title>"
+        "<description>&lt;p&gt;Body &amp;amp; more&lt;/p&gt;</description></item>"
+        "</channel></rss>"
+    ).encode()
+
+
+def test_show_from_an_old_version_gives_the_whole_item_with_its_captures(
+    vault: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "one.xml", tmp_path / "two.xml"
+    first.write_bytes(_rss("Before"))
+    second.write_bytes(_rss("After"))
+    for doc in (first, second):
+        r = echoctl("--vault", str(vault), "import", str(doc))
+        assert r.returncode == 0, r.stdout + r.stderr
+    with Vault.open(vault, readonly=True) as v:
+        kinds = [v.entry(i).type for i in range(v.size)]
+    assert kinds == ["capture", "item", "capture", "version"]
+    shown = echoctl("--vault", str(vault), "show", "1", "--json")  # the first version's index
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert [(h["index"], h["type"], h["item"]["title"]) for h in detail["history"]] == [
+        (3, "version", "After"),
+        (1, "item", "Before"),
+    ]
+    # RSS items carry no counters, so no observation names their captures: the
+    # entries' capture leaf hashes do.
+    assert [h["capture_index"] for h in detail["history"]] == [2, 0]
+    assert [c["url"] for c in detail["captures"]] == ["file:one.xml", "file:two.xml"]
+    plain = echoctl("--vault", str(vault), "show", "1").stdout
+    assert plain.splitlines()[0] == "After"
+    assert "Body & more" in plain  # the excerpt is text, the archive keeps the HTML
+    assert "history (2 entries, newest first)" in plain
+    assert "from capture 0" in plain

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,6 +41,7 @@ from echo_archive.harvest.limits import limits_from_config
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
+from echo_archive.vault.merkle import leaf_hash
 from echo_archive.vault.vault import Vault
 
 __all__ = ["register"]
@@ -291,19 +293,53 @@ def items(
     if as_json:
         _emit(rows)
         return
-    table = Table(title=f"{len(rows)} item(s)")
-    for col in ("entry", "feed", "id", "title", "versions", "state", "seen"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(
+    # One line per item: the id and title are cut with an ellipsis to fit the
+    # terminal (``--json`` gives them whole); the entry index and feed never are.
+    cells = [
+        (
             str(row["idx"]),
             row["feed"],
             row["native_id"],
-            escape(row["title"][:80]),
+            " ".join(str(row["title"]).split()),
             str(row["versions"]),
-            "tombstoned" if row["tombstoned"] else row["type"],
-            row["seen_at"],
+            "tombstone" if row["tombstoned"] else row["type"],
+            str(row["seen_at"])[:16].replace("T", " "),
         )
+        for row in rows
+    ]
+    headers = ("entry", "feed", "id", "title", "v", "state", "seen (UTC)")
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    widths[2] = min(widths[2], 18)
+    fixed = sum(w for i, w in enumerate(widths) if i != 3) + 2 * (len(headers) - 1)
+    room = out.width - fixed  # what is left for the title
+    if room < 24:  # a narrow terminal: the id gives way first (to 8), then the feed (to 12)
+        cut = min(widths[2] - 8, 24 - room) if widths[2] > 8 else 0
+        widths[2] -= max(cut, 0)
+        room += max(cut, 0)
+        if room < 24 and widths[1] > 12:
+            cut = min(widths[1] - 12, 24 - room)
+            widths[1] -= cut
+            room += cut
+    widths[3] = min(widths[3], max(12, room))
+    table = Table(
+        title=f"{len(rows)} item(s), newest first",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for header, width in zip(headers, widths, strict=True):
+        right = header in ("entry", "v")
+        table.add_column(
+            header,
+            justify="right" if right else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            width=width,
+        )
+    for cell in cells:
+        table.add_row(*(escape(c) for c in cell))
     out.print(table)
 
 
@@ -328,6 +364,10 @@ def show(
         entry = v.entry(index)
         if entry.type not in ("item", "version", "tombstone"):
             raise LogError(f"entry {index} is a {entry.type}, not an item, version or tombstone")
+        meta = entry.meta
+        latest_row = v.harvest.known(meta["source"], meta["feed"], meta["native_id"])
+        if latest_row is not None:  # an older version's index shows the whole item
+            index = latest_row.idx
         history: list[dict[str, Any]] = []
         cursor: int | None = index
         while cursor is not None:
@@ -340,13 +380,15 @@ def show(
                     "logged_at": e.logged_at,
                     "meta": dict(e.meta),
                     "item": doc,
+                    "capture_index": _capture_index(v, e, cursor),
                 }
             )
             previous = e.meta.get("previous")
             cursor = previous if isinstance(previous, int) else None
-        meta = entry.meta
         observations = v.harvest.observations(meta["source"], meta["feed"], meta["native_id"])
-        captures = v.harvest.capture_rows([o["capture_idx"] for o in observations])
+        seen_in = {o["capture_idx"] for o in observations}
+        seen_in.update(h["capture_index"] for h in history if h["capture_index"] is not None)
+        captures = v.harvest.capture_rows(seen_in)
     data: dict[str, Any] = {
         "history": history,
         "observations": observations,
@@ -355,16 +397,88 @@ def show(
     if as_json:
         _emit(data)
         return
+    _print_item(meta, history, observations, captures)
+
+
+def _capture_index(v: Vault, entry: Any, index: int) -> int | None:
+    """The log index of the capture an item/version/tombstone entry names by leaf hash, or None."""
+    ref = entry.meta.get("capture")
+    if not isinstance(ref, str):
+        return None
+    for candidate in v.harvest.captures_before(str(entry.meta.get("feed", "")), index):
+        if "sha256:" + leaf_hash(v.entry(candidate).raw).hex() == ref:
+            return candidate
+    return None
+
+
+class _TextOnly(HTMLParser):
+    """Collects the character data of an HTML fragment (entities decoded), for an excerpt."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _readable(text: str) -> str:
+    """An item's text for a terminal: markup dropped, entities decoded, whitespace collapsed.
+
+    Display only: the archived item keeps the HTML exactly as the source sent it.
+    """
+    if "<" in text or "&" in text:
+        parser = _TextOnly()
+        parser.feed(text)
+        parser.close()
+        text = " ".join(parser.parts)
+    return " ".join(text.split())
+
+
+def _print_item(
+    meta: Any,
+    history: list[dict[str, Any]],
+    observations: list[dict[str, Any]],
+    captures: list[dict[str, Any]],
+) -> None:
+    """The plain-text form of ``echoctl show``: content, history, captures, observations."""
     latest = next((h["item"] for h in history if h["item"]), None) or {}
-    out.print(f"[bold]{escape(str(latest.get('title', '')))}[/]  {latest.get('url', '')}")
-    out.print(f"{meta['source']}:{meta['feed']}:{meta['native_id']}")
+    out.print(f"[bold]{escape(str(latest.get('title') or '(no title)'))}[/]")
+    if latest.get("url"):
+        out.print(f"  {escape(str(latest['url']))}")
+    facts = [f"{meta['source']}:{meta['feed']}:{meta['native_id']}"]
+    if latest.get("author"):
+        facts.append(f"by {latest['author']}")
+    if latest.get("published_at"):
+        facts.append(f"published {latest['published_at']}")
+    out.print("  " + escape(" · ".join(facts)))
+    text = _readable(str(latest.get("text") or ""))
+    if text:
+        out.print("  " + escape(text[:300] + ("…" if len(text) > 300 else "")))
+    if history[0]["type"] == "tombstone":
+        reason = history[0]["meta"].get("reason", "")
+        out.print(f"  [red]tombstoned[/] at entry {history[0]['index']}: {escape(str(reason))}")
+    out.print(f"\nhistory ({len(history)} entr{'y' if len(history) == 1 else 'ies'}, newest first)")
     for h in history:
+        capture = h["capture_index"]
         out.print(
-            f"  entry {h['index']} {h['type']} logged {h['logged_at']}"
-            f" content {h['meta'].get('content_digest', '')[:19]}…"
+            f"  entry {h['index']}  {h['type']:<9} logged {h['logged_at']}  "
+            f"content {str(h['meta'].get('content_digest', ''))[:19]}…"
+            + (f"  from capture {capture}" if capture is not None else "")
         )
+    if captures:
+        out.print(f"\ncaptures ({len(captures)})")
+        for c in captures:
+            flag = f"  [yellow]{escape(str(c['error']))}[/]" if c["error"] else ""
+            out.print(
+                f"  entry {c['index']}  {c['fetched_at']}  {c['status']}  {escape(c['url'])}{flag}"
+            )
     if observations:
-        out.print(f"  {len(observations)} observation(s); latest {observations[-1]['counters']}")
+        last = observations[-1]
+        counters = " ".join(f"{k}={v}" for k, v in sorted(last["counters"].items()))
+        out.print(
+            f"\nobservations ({len(observations)}); latest {last['seen_at']}: {escape(counters)}"
+        )
 
 
 def breakers(

@@ -316,6 +316,19 @@ class HarvestState:
             rows.extend(dict(zip(keys, r, strict=True)) for r in cur)
         return rows
 
+    def captures_before(self, feed: str, before: int, limit: int = 64) -> list[int]:
+        """Indexes of the feed's capture entries below ``before``, nearest first, at most ``limit``.
+
+        An item entry follows the capture it was parsed from in the same
+        commit, so its capture is among the first of these; the caller
+        confirms which by its leaf hash (the item names it).
+        """
+        rows = self._conn.execute(
+            "SELECT idx FROM captures WHERE feed = ? AND idx < ? ORDER BY idx DESC LIMIT ?",
+            (feed, before, limit),
+        )
+        return [int(r[0]) for r in rows]
+
     # ------------------------------------------------------------- validators
     def validators(self, url: str) -> tuple[str | None, str | None] | None:
         """Return ``(etag, last_modified)`` last stored for ``url``, or None."""
