@@ -78,17 +78,22 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _print_report(report: HarvestReport) -> None:
-    # No vertical rules, so the ten columns fit in 80 characters; a feed name
-    # is never cut (it is what a user types next).
-    table = Table(
-        title=f"harvest {report.started_at} ({report.seconds:.1f} s)",
+def _compact_table(title: str) -> Table:
+    """A table without vertical rules: a header rule and two spaces between columns."""
+    return Table(
+        title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         collapse_padding=True,
     )
+
+
+def _print_report(report: HarvestReport) -> None:
+    # No vertical rules, so the ten columns fit in 80 characters; a feed name
+    # is never cut (it is what a user types next).
+    table = _compact_table(f"harvest {report.started_at} ({report.seconds:.1f} s)")
     table.add_column("feed", no_wrap=True)
     table.add_column("requests", overflow="fold", min_width=8)
     for col in ("304", "new", "vers", "dups", "tomb", "bytes", "s"):
@@ -321,14 +326,7 @@ def items(
             widths[1] -= cut
             room += cut
     widths[3] = min(widths[3], max(12, room))
-    table = Table(
-        title=f"{len(rows)} item(s), newest first",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    table = _compact_table(f"{len(rows)} item(s), newest first")
     for header, width in zip(headers, widths, strict=True):
         right = header in ("entry", "v")
         table.add_column(
