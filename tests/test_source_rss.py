@@ -771,9 +771,13 @@ def test_truncated_inside_the_root_tag() -> None:
 
 def test_truncated_json_feed() -> None:
     body = raw("feedjira/json_feed.json")
-    with pytest.raises(ParseError, match="malformed JSON") as info:
+    # It names itself a JSON Feed: a damaged feed (the import keeps it, flagged),
+    # not some other JSON document.
+    with pytest.raises(ParseError, match="malformed feed: invalid JSON Feed") as info:
         parse_document(body[: len(body) // 2], FEED_URL)
     assert info.value.position == "line 98 column 23"
+    with pytest.raises(ParseError, match="not a feed: malformed JSON"):
+        parse_document(b'{"title": "x", "items": [', FEED_URL)
 
 
 def test_truncated_gzip_stream() -> None:
@@ -919,3 +923,190 @@ def test_parse_not_modified_and_errors() -> None:
     exchange = _exchange("rss-parser/unrecognized.rss", content_type="text/html")
     with pytest.raises(ParseError, match="not a feed: HTML page"):
         source.parse(feed, request, exchange)
+
+
+# --------------------------------------------------------------------------- held-out cases
+# Minimal documents for rules that documents from other projects' test suites
+# (rome, miniflux, gofeed, kurtmckee/feedparser) broke; each names the rule.
+
+BASE_A, BASE_B = "https://a.example/feed.xml", "https://b.example/x/feed.xml"
+
+
+def _rss_items(items: str, channel: str = "") -> bytes:
+    return (
+        f'<rss version="2.0"><channel><title>t</title>{channel}{items}</channel></rss>'
+    ).encode()
+
+
+def _atom_entries(entries: str, feed: str = "") -> bytes:
+    return (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>'
+        f"<updated>2020-01-01T00:00:00Z</updated>{feed}{entries}</feed>"
+    ).encode()
+
+
+def test_ids_are_kept_as_written_whatever_url_the_feed_came_from() -> None:
+    # RFC 4287 §4.2.6 (ids compare character by character); RSS 2.0 <guid>.
+    rss_doc = _rss_items(
+        "<item><title>a</title><guid>12345</guid></item>"
+        "<item><title>b</title><guid>b3f1c2e0-9a8d</guid><link>http://e.example/b</link></item>"
+    )
+    atom_doc = _atom_entries(
+        '<entry><title>c</title><id>42</id><link href="http://e.example/42"/>'
+        "<updated>2020-01-01T00:00:00Z</updated></entry>"
+    )
+    for base in (BASE_A, BASE_B):
+        assert [i.native_id for i in parse_document(rss_doc, base).items] == [
+            "12345",
+            "b3f1c2e0-9a8d",
+        ]
+        (entry,) = parse_document(atom_doc, base).items
+        assert (entry.native_id, entry.url) == ("42", "http://e.example/42")
+    # A guid that is no URL is no permalink; an explicit link stays the link.
+    a, b = parse_document(rss_doc, BASE_A).items
+    assert (a.url, b.url) == ("", "http://e.example/b")
+    # The real Reddit Atom feed: ids are "t3_..." (they were resolved into URLs).
+    reddit = parsed("rss-parser/reddit-home.rss").items
+    assert reddit[0].native_id == "t3_42tizy"
+    assert reddit[0].url.startswith("https://www.reddit.com/r/funny/comments/42tizy/")
+
+
+def test_a_guid_that_is_an_absolute_url_is_the_permalink() -> None:
+    doc = _rss_items("<item><title>a</title><guid>https://e.example/p/1</guid></item>")
+    (item,) = parse_document(doc, BASE_A).items
+    assert (item.native_id, item.url) == ("https://e.example/p/1", "https://e.example/p/1")
+    doc = _rss_items(
+        '<item><title>a</title><guid isPermaLink="false">https://e.example/p/1</guid></item>'
+    )
+    (item,) = parse_document(doc, BASE_A).items
+    assert (item.native_id, item.url) == ("https://e.example/p/1", "")
+
+
+def test_an_atom_entry_without_an_alternate_link_has_no_url() -> None:
+    # RFC 4287 §4.2.6: atom:id is an identifier; the link is atom:link (§4.2.7.2).
+    doc = _atom_entries(
+        "<entry><title>a</title><id>urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a</id>"
+        "<updated>2020-01-01T00:00:00Z</updated><summary>s</summary></entry>"
+        "<entry><title>b</title><id>https://e.example/b</id>"
+        "<updated>2020-01-01T00:00:00Z</updated><summary>s</summary></entry>"
+        '<entry><title>c</title><id>https://e.example/c</id><link href="/c.html"/>'
+        "<updated>2020-01-01T00:00:00Z</updated></entry>"
+    )
+    items = parse_document(doc, BASE_A).items
+    assert [(i.native_id, i.url) for i in items] == [
+        ("urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a", ""),
+        ("https://e.example/b", ""),
+        ("https://e.example/c", "https://a.example/c.html"),
+    ]
+
+
+def test_an_atom_entry_inherits_the_author_of_its_source_before_the_feeds() -> None:
+    # RFC 4287 §4.2.1: entry authors, else atom:source authors, else the feed's.
+    doc = _atom_entries(
+        '<entry><title>a</title><id>urn:1</id><link href="http://b.example/a"/>'
+        "<updated>2020-01-01T00:00:00Z</updated><source><id>urn:s</id><title>Blog</title>"
+        "<updated>2020-01-01T00:00:00Z</updated><author><name>Original Blogger</name></author>"
+        "</source></entry>"
+        '<entry><title>b</title><id>urn:2</id><link href="http://b.example/b"/>'
+        "<updated>2020-01-01T00:00:00Z</updated></entry>",
+        feed="<author><name>Planet Admin</name></author>",
+    )
+    assert [i.author for i in parse_document(doc, BASE_A).items] == [
+        "Original Blogger",
+        "Planet Admin",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw_date", "expected"),
+    [
+        ("Sun, 17 Dec 2017 1:55 PM EST", "2017-12-17T18:55:00.000000Z"),  # 12-hour clock
+        ("March 30 2020 07:02:38 PM", "2020-03-30T19:02:38.000000Z"),
+        ("Mon, 02 Jan 2006 12:04:05 AM GMT", "2006-01-02T00:04:05.000000Z"),  # 12 AM is 00
+        ("1520932969", "2018-03-13T09:22:49.000000Z"),  # Unix seconds, not an ordinal date
+        ("2024-02-30T00:00:00Z", ""),  # no such day: no date, not March 1st
+        ("2020-11-08T16:20:00-05:00Z", ""),  # two zones: unreadable, the offset not dropped
+        ("2003-12-13t18:30:02z", "2003-12-13T18:30:02.000000Z"),  # RFC 3339 §5.6 NOTE
+        ("2003-12-13 18:30:02 +0100", "2003-12-13T17:30:02.000000Z"),
+        ("2016-12-31T23:59:60Z", "2016-12-31T23:59:59.000000Z"),  # a leap second
+        ("2020-01-01T10:00:00.1234567+00:00", "2020-01-01T10:00:00.123456Z"),
+        ("Sat, 07 Sep 2002 00:00:01 GMT", "2002-09-07T00:00:01.000000Z"),  # RFC 822 as before
+    ],
+)
+def test_dates_are_right_or_empty_never_wrong(raw_date: str, expected: str) -> None:
+    doc = _rss_items(
+        f'<item><title>a</title><guid isPermaLink="false">a</guid><pubDate>{raw_date}</pubDate>'
+        "</item>"
+    )
+    (item,) = parse_document(doc, BASE_A).items
+    assert item.published_at == expected
+    assert item.extra["published_raw"] == raw_date
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [{"id": "1", "content_text": "x", "date_published": raw_date}],
+    }
+    if _RFC3339_SHAPED.match(raw_date):  # JSON Feed dates are RFC 3339 (JSON Feed 1.1)
+        (json_item,) = parse_document(json.dumps(feed).encode(), BASE_A).items
+        assert json_item.published_at == expected
+
+
+_RFC3339_SHAPED = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def test_a_comments_element_holding_text_is_no_url() -> None:
+    # RSS 2.0 <comments>: the URL of the comments page; "Some text" is none.
+    doc = _rss_items(
+        "<item><title>a</title><link>https://e.example/1</link><comments>\n\tSome text\n"
+        "</comments></item>"
+        "<item><title>b</title><link>https://e.example/2</link><comments>/2#c</comments></item>"
+    )
+    a, b = parse_document(doc, BASE_A).items
+    assert "comments" not in a.extra
+    assert b.extra["comments"] == "https://a.example/2#c"
+
+
+def test_relative_links_in_a_saved_file_resolve_against_the_feeds_home_page() -> None:
+    # A file: URL is no base (RFC 3986 §5.1): the feed's own link serves, else
+    # links stay as written, so a saved feed's ids do not depend on its file name.
+    body = _rss_items(
+        '<item><title>a</title><link>posts/1.html</link><enclosure url="a.mp3" '
+        'type="audio/mpeg"/></item>'
+    )
+    for name in ("file:one.xml", "file:two.xml"):
+        (item,) = parse_document(body, name).items
+        assert (item.native_id, item.url) == ("posts/1.html", "posts/1.html")
+        assert item.extra["enclosures"][0]["url"] == "a.mp3"
+    homed = _rss_items(
+        "<item><title>a</title><link>posts/1.html</link></item>",
+        channel="<link>https://blog.example/</link>",
+    )
+    (item,) = parse_document(homed, "file:one.xml").items
+    assert (item.native_id, item.url) == (
+        "https://blog.example/posts/1.html",
+        "https://blog.example/posts/1.html",
+    )
+
+
+def test_an_html_page_is_named_in_its_own_encoding() -> None:
+    page = "<html><head><title>Frédéric</title></head><body>x</body></html>".encode("latin-1")
+    with pytest.raises(ParseError, match="HTML page titled 'Frédéric'"):
+        parse_document(page, BASE_A, "text/html; charset=iso-8859-1")
+    meta = b'<html><head><meta charset="iso-8859-1"><title>Fr\xe9d\xe9ric</title></head></html>'
+    with pytest.raises(ParseError, match="HTML page titled 'Frédéric'"):
+        parse_document(meta, BASE_A)
+
+
+def test_text_xml_without_charset_reads_the_declaration_without_a_warning() -> None:
+    # RFC 7303 §3 and §8.5: no us-ascii default for text/xml any more.
+    doc = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        + _rss_items('<item><title>Café</title><guid isPermaLink="false">1</guid></item>').decode()
+    )
+    feed = parse_document(doc.encode(), BASE_A, "text/xml")
+    assert feed.items[0].title == "Café"
+    assert feed.warning is None
+
+
+def test_a_json_feed_without_items_is_a_malformed_feed() -> None:
+    with pytest.raises(ParseError, match="malformed feed: JSON Feed has no items list"):
+        parse_document(b'{"version": "https://jsonfeed.org/version/1.1"}', BASE_A)

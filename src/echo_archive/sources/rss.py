@@ -19,8 +19,10 @@ Formats and the specifications followed:
 Normalisation rules (one item per ``<item>`` / ``<entry>`` / JSON Feed item):
 
 ``native_id``
-    The entry id (RSS ``<guid>``, Atom ``<id>``, JSON Feed ``id``, whitespace
-    stripped), else the entry link, else
+    The entry id exactly as written (RSS ``<guid>``, Atom ``<id>``, JSON Feed
+    ``id``; whitespace stripped, never resolved against a base URI: an id is
+    compared character by character, RFC 4287 §4.2.6, so it does not change
+    with the URL the feed was fetched from), else the entry link, else
     ``"sha256:" + hex(SHA-256(title + "\n" + date))`` where ``date`` is the
     raw published date string as written in the document (else the raw
     updated string, else ``""``), UTF-8 encoded. The rule is deterministic:
@@ -28,7 +30,13 @@ Normalisation rules (one item per ``<item>`` / ``<entry>`` / JSON Feed item):
     entry with an id wins; later entries with the same id are dropped and
     counted in :attr:`ParsedFeed.duplicates`.
 ``url``
-    The entry link, resolved against ``xml:base`` and the document URL.
+    The entry link, resolved against ``xml:base`` and the document URL; a
+    saved file (``file:<name>``) has no base of its own, so its links resolve
+    against the feed's home page link when that is an http(s) URL, else stay
+    as written. An RSS item without ``<link>`` takes its ``<guid>`` (RSS 2.0
+    permalink rule) only when that is an absolute http(s) URL and not
+    ``isPermaLink="false"``; an Atom entry without ``rel="alternate"`` link
+    has no url (its id is not a link). ``""`` when there is none.
 ``text``
     The first full content (``content:encoded``, Atom ``<content>``, JSON
     Feed ``content_html`` then ``content_text``), else the summary
@@ -36,14 +44,18 @@ Normalisation rules (one item per ``<item>`` / ``<entry>`` / JSON Feed item):
     sanitising and no rewriting of relative URLs inside it.
 ``author``
     The first author's name (else the raw author string). Atom entries
-    without an author inherit the feed's (RFC 4287 §4.1.1, §4.2.1); JSON Feed
-    items inherit the feed's ``authors`` / ``author`` (JSON Feed 1.1).
+    without an author inherit those of their ``atom:source``, else the feed's
+    (RFC 4287 §4.2.1); JSON Feed items inherit the feed's ``authors`` /
+    ``author`` (JSON Feed 1.1).
 ``published_at``
     Published, else updated, as RFC 3339 UTC with microseconds
     (``2026-11-22T01:41:19.000000Z``). RFC 822 dates written with non-English
     day and month names (``Seg, 24 Set 2018 19:42:40 -0300``) are read as a
-    fallback. A date that cannot be read gives ``""``; the raw strings are
-    always kept in ``extra["published_raw"]`` / ``extra["updated_raw"]``.
+    fallback; 12-hour times (``1:55 PM``) and ten-digit Unix times are read;
+    RFC 3339 dates are read strictly (lowercase ``t``/``z`` allowed, §5.6).
+    A date that cannot be read, or does not exist (``2024-02-30``), gives
+    ``""``, never a guess; the raw strings are always kept in
+    ``extra["published_raw"]`` / ``extra["updated_raw"]``.
 ``extra``
     ``format``, ``updated`` (normalised), ``published_raw``, ``updated_raw``,
     ``categories`` (terms), ``enclosures`` (``url``, ``type``, ``length``),
@@ -51,7 +63,11 @@ Normalisation rules (one item per ``<item>`` / ``<entry>`` / JSON Feed item):
     duplicates by URL removed), ``thumbnails``, ``comments`` (URL),
     ``comment_feed`` (``wfw:commentRss``), ``orig_link``
     (``feedburner:origLink``), ``authors`` (when more than one), and for JSON
-    Feed ``external_url``, ``image``, ``summary``, ``language``.
+    Feed ``external_url``, ``image``, ``summary``, ``language``. The three
+    URL fields drop text that cannot be a URL (white space inside: a
+    ``<comments>`` holding "Some text"). Enclosure, media and thumbnail URLs
+    resolve against the document URL only: feedparser does not report the
+    ``xml:base`` in scope where they appear.
 ``counters``
     ``comments``: the comment count from ``slash:comments`` or ``thr:total``
     (RFC 4685), the only volatile numbers feeds carry.
@@ -95,6 +111,8 @@ from urllib.parse import urljoin, urlsplit
 from xml.parsers import expat
 
 import feedparser
+import feedparser.datetimes
+import feedparser.mixin
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request
@@ -118,6 +136,17 @@ ACCEPT = (
 #: A gzip body on disk is decompressed up to this many bytes; more is refused
 #: as a decompression bomb (DESIGN.md invariant 7, bad input never corrupts).
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+
+# feedparser resolves <guid> and atom:id against the base URI, as if they
+# were links: guid "12345" fetched from https://a.example/ becomes
+# "https://a.example/12345", so an item's id would change with the URL a
+# feed is fetched from. An id is an identifier, compared character by
+# character (RFC 4287 §4.2.6; RSS 2.0 <guid>), so ECHO keeps it as written.
+# This is the only feedparser setting changed, once, for the whole process:
+# ``id`` leaves the set of elements feedparser treats as relative URIs.
+feedparser.mixin._FeedParserMixin.can_be_relative_uri = frozenset(
+    feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
+)
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -148,6 +177,14 @@ _MRSS_PREFIX_RE = re.compile(
     r"""xmlns:([\w.-]+)\s*=\s*["']https?://search\.yahoo\.com/mrss/?["']"""
 )
 _RFC3339_RE = re.compile(r"\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_ISO_DATETIME_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
+    r"\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+)
+_EPOCH_RE = re.compile(r"\d{10}")  # Unix seconds, 2001-09-09 to 2286-11-20
+_TWELVE_HOUR_RE = re.compile(
+    r"\b(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp])\.?\s?[Mm]\.?(?![A-Za-z])"
+)
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
 
 # RFC 822 dates with localized day and month names, a fallback for what
@@ -409,7 +446,8 @@ def _parse_xml_feed(
     # with entries is embedded in it (an Atom <feed> inside an XHTML <body>).
     embedded = bool(version and entries)
     if root in _HTML_ROOTS and not embedded:
-        raise ParseError(f"not a feed: {_describe_html(head)}", url, position)
+        page = _html_text(body[:_SNIFF_BYTES], content_type)
+        raise ParseError(f"not a feed: {_describe_html(page)}", url, position)
     text = _decode_for_sniffing(data)
     if root == "opml" and not embedded:
         outlines = len(_OUTLINE_RE.findall(text))
@@ -451,6 +489,10 @@ def _parse_xml_feed(
     feed_author = ""
     if version.startswith("atom"):
         feed_author = _author_name(feed_info)
+    # Relative links resolve against the document URL; a saved file
+    # (``file:<name>``) has none that means anything, so its links resolve
+    # against the feed's own home page link, else stay as written.
+    base = _web_base(url) or _web_base(str(_get(feed_info, "link") or ""))
     items: list[Item] = []
     seen: set[str] = set()
     duplicates = 0
@@ -458,7 +500,7 @@ def _parse_xml_feed(
         if not _has_content(entry):
             skipped += 1
             continue
-        item = _xml_item(entry, url, version, feed_name, feed_author, not_content)
+        item = _xml_item(entry, base, version, feed_name, feed_author, not_content)
         if item.native_id in seen:
             duplicates += 1
             continue
@@ -483,6 +525,13 @@ def _parse_xml_feed(
 def _feedparse(data: bytes, url: str, content_type: str) -> Any:
     """Run feedparser on ``data`` with HTML kept as sent and ``url`` as the base URI.
 
+    Args:
+        data: the document.
+        url: the document URL: the base URI of relative links when it is an
+            http(s) URL; otherwise there is none (links stay as written,
+            ``xml:base`` still applies).
+        content_type: the response ``Content-Type`` (may be ``""``).
+
     Raises:
         ParseError: feedparser itself crashed on the document. On damaged
             input it can raise TypeError, ValueError or UnicodeDecodeError
@@ -493,7 +542,10 @@ def _feedparse(data: bytes, url: str, content_type: str) -> Any:
     # Without a Content-Type, say application/xml: feedparser then takes the
     # encoding from the XML declaration or BOM, else UTF-8 (RFC 7303 §4.3),
     # instead of its ISO-8859-1 fallback for headers lacking a Content-Type.
-    headers = {"content-location": url, "content-type": content_type or "application/xml"}
+    headers = {"content-type": _xml_media_type(content_type)}
+    base = _web_base(url)
+    if base:
+        headers["content-location"] = base
     # A BytesIO, never bytes: feedparser treats a bytes/str argument as a file
     # name or URL first, which would be I/O driven by the response body.
     try:
@@ -507,6 +559,28 @@ def _feedparse(data: bytes, url: str, content_type: str) -> Any:
         raise ParseError(
             f"malformed feed: the feed parser failed ({type(exc).__name__}: {exc})", url
         ) from exc
+
+
+def _web_base(url: str) -> str:
+    """``url`` when it is an absolute http(s) URL (a usable base URI), else ``""``."""
+    text = url.strip()
+    parts = urlsplit(text)
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def _xml_media_type(content_type: str) -> str:
+    """The ``Content-Type`` feedparser is told: ``application/xml`` when none or no charset.
+
+    RFC 7303 §3 and §8.5: a ``text/xml`` (or other ``text/*+xml``) document
+    without a ``charset`` parameter takes its encoding from the BOM or the
+    XML declaration, like ``application/xml``; feedparser still applies the
+    old RFC 3023 rule (US-ASCII) and warns of an override that is none.
+    """
+    media, _, params = content_type.partition(";")
+    media = media.strip().lower()
+    if not media or (media.startswith("text/") and "charset" not in params.lower()):
+        return "application/xml"
+    return content_type
 
 
 def _sax_failed(result: Any) -> bool:
@@ -554,6 +628,32 @@ def _close_after_last_entry(data: bytes) -> bytes | None:
     cut, still_open = safe[0]
     closing = b"".join(b"</" + n.encode("latin-1") + b">" for n in reversed(still_open))
     return data[:cut] + closing
+
+
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+_CHARSET_PARAM_RE = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+
+
+def _html_text(head: bytes, content_type: str) -> str:
+    """The start of an HTML page as text, for a message (never fails).
+
+    The encoding is the ``charset`` of the Content-Type, else a ``<meta>``
+    charset (HTML Living Standard §13.2.3.2, the prescan, simplified), else
+    UTF-8 when the bytes are UTF-8, else windows-1252 (what browsers assume).
+    """
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _decode_for_sniffing(head)
+    found = _CHARSET_PARAM_RE.search(content_type) or _META_CHARSET_RE.search(head[:4096])
+    names = []
+    if found is not None:
+        name = found.group(1)
+        names.append(name.decode("ascii", "replace") if isinstance(name, bytes) else name)
+    for name in (*names, "utf-8"):
+        try:
+            return head.removeprefix(_UTF8_BOM).decode(name)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return head.decode("cp1252", "replace")
 
 
 def _describe_html(head: str) -> str:
@@ -676,7 +776,7 @@ def _xml_item(
             but are not the entry's content (Media RSS descriptions).
     """
     title = str(_get(entry, "title") or "")
-    link = _absolute(base, _get(entry, "link"))
+    link = _entry_link(entry, base, version)
     contents = [
         str(_get(c, "value") or "")
         for c in _get(entry, "content") or []
@@ -712,11 +812,11 @@ def _xml_item(
     )
     if thumbnails:
         extra["thumbnails"] = thumbnails
-    comments = _absolute(base, _get(entry, "comments")) or _replies_link(base, entry)
+    comments = _absolute_url(base, _get(entry, "comments")) or _replies_link(base, entry)
     if comments:
         extra["comments"] = comments
     for key, name in (("wfw_commentrss", "comment_feed"), ("feedburner_origlink", "orig_link")):
-        value = _absolute(base, _get(entry, key))
+        value = _absolute_url(base, _get(entry, key))
         if value:
             extra[name] = value
 
@@ -735,11 +835,33 @@ def _xml_item(
         url=link,
         title=title,
         text=text,
-        author=_author_name(entry) or feed_author,
+        author=_author_name(entry) or _author_name(_get(entry, "source")) or feed_author,
         published_at=published or updated,
         extra=extra,
         counters=counters,
     )
+
+
+def _entry_link(entry: Any, base: str, version: str) -> str:
+    """The entry's link (``url``), resolved against ``base``; ``""`` when it has none.
+
+    feedparser copies the id into ``link`` when the entry has no alternate
+    link element (its ``guidislink`` flag is set, and ``links`` holds no
+    ``rel="alternate"``; a link element that comes after the id replaces
+    the copy). That is RSS 2.0's permalink rule (a ``<guid>`` without
+    ``isPermaLink="false"`` is the item's URL) and holds when the guid is an
+    absolute http(s) URL; a guid that is not one is no link. An Atom id is
+    never a link (RFC 4287 §4.2.6: an identifier; the link is
+    ``atom:link rel="alternate"``, §4.2.7.2).
+    """
+    raw = _text(_get(entry, "link")).strip()
+    alternates = [
+        link for link in _get(entry, "links") or [] if _get(link, "rel") in ("alternate", None)
+    ]
+    from_id = bool(raw) and bool(_get(entry, "guidislink")) and not alternates
+    if from_id and (version.startswith("atom") or not _web_base(raw)):
+        return ""
+    return _absolute(base, raw)
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -800,8 +922,15 @@ def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str])
     try:
         doc = json.loads(body)
     except json.JSONDecodeError as exc:
+        # A document that names itself a JSON Feed is a damaged feed (kept,
+        # flagged), not some other JSON: a cut-off download reads like this.
+        what = (
+            "malformed feed: invalid JSON Feed"
+            if _JSON_FEED_PREFIX.encode() in body[:4096]
+            else ("not a feed: malformed JSON")
+        )
         raise ParseError(
-            f"not a feed: malformed JSON ({exc.msg})", url, f"line {exc.lineno} column {exc.colno}"
+            f"{what} ({exc.msg})", url, f"line {exc.lineno} column {exc.colno}"
         ) from exc
     except UnicodeDecodeError as exc:
         raise ParseError(
@@ -820,9 +949,13 @@ def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str])
     version = "json" + number.replace(".", "") + ("0" if "." not in number else "")
     raw_items = doc.get("items")
     if not isinstance(raw_items, list):
-        raise ParseError("JSON Feed has no items list", url, "$.items")
-    feed_url = str(doc.get("feed_url") or url)
-    base = urljoin(url, feed_url)
+        raise ParseError("malformed feed: JSON Feed has no items list", url, "$.items")
+    # Relative URLs resolve against the document URL; a saved file has none
+    # that means anything, so its feed_url, else its home_page_url, serves.
+    base = _web_base(url)
+    for declared in (doc.get("feed_url"), doc.get("home_page_url")):
+        if not base and isinstance(declared, str):
+            base = _web_base(declared)
     feed_author = _json_author(doc)
 
     items: list[Item] = []
@@ -842,7 +975,7 @@ def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str])
     return ParsedFeed(
         version=version,
         title=_text(doc.get("title")),
-        link=_absolute(url, doc.get("home_page_url")),
+        link=_absolute(base, doc.get("home_page_url")),
         items=tuple(items),
         warning="; ".join(warnings) or None,
         duplicates=duplicates,
@@ -955,6 +1088,21 @@ def _absolute(base: str, value: Any) -> str:
         return text
 
 
+def _absolute_url(base: str, value: Any) -> str:
+    """Like :func:`_absolute`, but ``""`` for text that cannot be a URI reference.
+
+    For fields that must hold a URL (RSS ``<comments>``, ``wfw:commentRss``,
+    ``feedburner:origLink``): free text such as "Some text" holds white space,
+    which a URI never does (RFC 3986 §2; feeds that put a comment count or a
+    sentence there are common), and is dropped rather than turned into a
+    made-up URL.
+    """
+    text = _text(value).strip()
+    if not text or any(c.isspace() for c in text):
+        return ""
+    return _absolute(base, text)
+
+
 def _enclosure(url: str, media_type: Any, length: Any) -> dict[str, Any]:
     """An enclosure record: ``url``, ``type`` (or ``""``) and ``length`` in bytes (or None)."""
     return {"url": url, "type": _text(media_type), "length": _count(length)}
@@ -1003,34 +1151,84 @@ def _struct_time_to_rfc3339(value: Any) -> str:
 def _normalize_date(raw: str, parsed: Any) -> str:
     """Normalise an entry date to RFC 3339 UTC, or ``""`` when it cannot be read.
 
-    An RFC 3339 string is read directly so its fractional seconds survive
-    (feedparser's ``struct_time`` has none); anything else comes from
-    feedparser's parse, then from the localized RFC 822 fallback.
+    A wrong date is worse than none, so feedparser's reading is used only
+    where it is reliable:
+
+    * a date shaped like RFC 3339 (``YYYY-MM-DDTHH:MM``...) is read here and
+      only here (:func:`_iso_to_rfc3339`): its fractional seconds survive,
+      and an impossible one (``2024-02-30``, ``...-05:00Z``) gives ``""``
+      where feedparser would roll it into March or drop the offset;
+    * ten digits are a Unix time in seconds (feedparser reads them as an
+      ISO 8601 ordinal date);
+    * a 12-hour time (``1:55 PM``, ``07:02:38 pm``) is turned into 24-hour
+      time before feedparser reads the date (it ignores AM/PM);
+    * anything else is feedparser's parse, then the localized RFC 822
+      fallback (:func:`_localized_date`).
 
     Args:
         raw: the date as written in the document.
         parsed: feedparser's ``*_parsed`` value for it (a UTC ``struct_time``) or None.
     """
-    if _RFC3339_RE.match(raw):
-        exact = _iso_to_rfc3339(raw)
-        if exact:
-            return exact
+    text = raw.strip()
+    if not text:
+        return ""
+    if _RFC3339_RE.match(text):
+        return _iso_to_rfc3339(text)
+    if _EPOCH_RE.fullmatch(text):
+        return _format_utc(datetime.fromtimestamp(int(text), tz=UTC))
+    if _TWELVE_HOUR_RE.search(text):
+        return _struct_time_to_rfc3339(_feedparser_date(_TWELVE_HOUR_RE.sub(_to_24h, text)))
     return _struct_time_to_rfc3339(parsed) or _localized_date(raw)
 
 
-def _iso_to_rfc3339(raw: str) -> str:
-    """Convert an RFC 3339 / ISO 8601 date (JSON Feed) to RFC 3339 UTC, or ``""``.
+def _to_24h(match: re.Match[str]) -> str:
+    """``1:55 PM`` as ``13:55:00`` (12 AM is 00, 12 PM is 12)."""
+    hour, minute, second, half = match.groups()
+    hour24 = int(hour) % 12 + (12 if half.lower() == "p" else 0)
+    return f"{hour24:02d}:{minute}:{second or '00'}"
 
-    A date without an offset is taken as UTC.
-    """
-    if not raw.strip():
-        return ""
+
+def _feedparser_date(text: str) -> Any:
+    """The date feedparser reads in ``text`` (a UTC ``struct_time``), or None."""
     try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
+        return feedparser.datetimes._parse_date(text)
+    except Exception:  # a third-party parser on hostile text: no date, never a crash
+        return None
+
+
+def _iso_to_rfc3339(raw: str) -> str:
+    """Convert an RFC 3339 / ISO 8601 date-time to RFC 3339 UTC, or ``""``.
+
+    RFC 3339 §5.6: ``T`` and ``Z`` may be lowercase (its NOTE), the
+    fraction may have any number of digits (microseconds are kept), a
+    leap second (``:60``) is read as ``:59``. Also accepted, as feeds write
+    them: a space for ``T``, ``±hhmm`` offsets, ``UTC``/``GMT`` for ``Z``,
+    and no offset at all (taken as UTC, as JSON Feed producers mean it).
+    Anything else, or a date that does not exist, gives ``""``.
+    """
+    match = _ISO_DATETIME_RE.fullmatch(raw.strip())
+    if match is None:
         return _localized_date(raw)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    offset = timedelta(0)
+    if zone and zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        if zone[0] == "-":
+            offset = -offset
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            min(int(second or 0), 59),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(offset),
+        )
+    except ValueError:
+        return ""
     return _format_utc(moment)
 
 
