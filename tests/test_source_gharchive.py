@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -271,3 +272,69 @@ def test_recorded_at_from_name(name: str, expected: str | None) -> None:
 
 def test_recorded_at_of_the_corpus_hour() -> None:
     assert recorded_at_from_name(hour_path()) == "2015-01-01T00:00:00.000000Z"
+
+
+# --------------------------------------------------------------------------- 2011-2014 hours
+# Hours before 2015 hold Timeline API events (GH Archive README, "Schema"): no
+# id, the actor a login string, ``repository`` instead of ``repo``, a push's
+# commits as ``payload.shas``. The events below have that shape (field names
+# and nesting as in a 2012 hour); the corpus holds no such hour.
+
+TIMELINE_PUSH = {
+    "created_at": "2012-03-10T14:00:02-08:00",
+    "payload": {
+        "shas": [["0a1b2c3d4e", "dev@example.com", "Fix typo\n\nlong text", "Dev", True]],
+        "size": 1,
+        "ref": "refs/heads/master",
+        "head": "0a1b2c3d4e",
+    },
+    "public": True,
+    "type": "PushEvent",
+    "url": "https://github.com/octo/hello/compare/9f8e...0a1b",
+    "actor": "octo",
+    "actor_attributes": {"login": "octo", "type": "User", "name": "Octo Cat"},
+    "repository": {"url": "https://github.com/octo/hello", "id": 1296269, "owner": "octo",
+                   "name": "hello", "watchers": 3, "forks": 1},
+}  # fmt: skip
+TIMELINE_ISSUE = {
+    "created_at": "2012-03-10T14:00:05-08:00",
+    "payload": {"action": "opened", "number": 7, "issue": 12345},
+    "public": True,
+    "type": "IssuesEvent",
+    "url": "https://github.com/octo/hello/issues/7",
+    "actor": "bob",
+    "actor_attributes": {"login": "bob"},
+    "repository": {"url": "https://github.com/octo/hello", "owner": "octo", "name": "hello"},
+}
+
+
+def test_timeline_hours_of_2011_to_2014_are_read(tmp_path: Path) -> None:
+    hour = tmp_path / "2012-03-10-22.json.gz"
+    lines = [json.dumps(TIMELINE_PUSH), json.dumps(TIMELINE_ISSUE)]
+    hour.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    push, issue = list(items_from_hour(hour, "import-github"))
+    assert isinstance(push, Item)
+    assert isinstance(issue, Item)
+    assert push.native_id.startswith("timeline:")
+    assert len(push.native_id) == 9 + 64
+    assert push.title == "PushEvent octo/hello refs/heads/master"
+    assert push.url == "https://github.com/octo/hello/compare/9f8e...0a1b"
+    assert push.text == "0a1b2c3 Fix typo"
+    assert push.author == "octo"
+    assert push.published_at == "2012-03-10T22:00:02.000000Z"
+    assert push.extra["schema"] == "timeline"
+    assert push.extra["repo"] == "octo/hello"
+    assert (issue.title, issue.url, issue.extra["number"]) == (
+        "IssuesEvent octo/hello #7",
+        "https://github.com/octo/hello/issues/7",
+        7,
+    )
+    # The same event gives the same id in every reading; another event another id.
+    again = list(items_from_hour(hour, "import-github"))
+    assert [i.native_id for i in again if isinstance(i, Item)] == [push.native_id, issue.native_id]
+    assert push.native_id != issue.native_id
+
+
+def test_events_api_events_are_not_taken_for_timeline_events() -> None:
+    assert gharchive.timeline_to_event({"id": "1", "type": "PushEvent", "actor": {}}) is None
+    assert gharchive.timeline_to_event({"type": "X", "actor": {"login": "a"}}) is None

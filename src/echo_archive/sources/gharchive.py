@@ -28,18 +28,32 @@ last line):
 * a truncated or corrupt gzip stream yields a final ParseError for the line
   where it ends; everything read before is kept.
 
+Hours from 2011-02-12 to 2014-12-31 were recorded from GitHub's retired
+Timeline API, in another schema (GH Archive README, "Schema"): no event
+``id``, ``actor`` a login string (details in ``actor_attributes``),
+``repository`` (``owner``, ``name``) instead of ``repo``, a push's commits
+as ``payload.shas`` (``[sha, email, message, name, distinct]``), and a
+``url`` naming the page the event is about. :func:`timeline_to_event`
+turns such an event into the events API shape before
+:func:`~echo_archive.sources.github.event_item` reads it; its native id is
+``timeline:<sha256>`` of the event's sorted, compact JSON (the event has no
+id of its own, and the same event always gives the same digest), its url
+the timeline ``url``, and ``extra["schema"]`` is ``"timeline"``.
+
 This module does no network I/O: downloading hour files is the engine's job.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -48,7 +62,7 @@ from echo_archive.errors import ParseError
 from echo_archive.model import Item
 from echo_archive.sources.github import event_item
 
-__all__ = ["items_from_hour", "iter_events", "recorded_at_from_name"]
+__all__ = ["items_from_hour", "iter_events", "recorded_at_from_name", "timeline_to_event"]
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _LINE_JUNK: Final = b" \t\r\n\x00"
@@ -211,7 +225,66 @@ def items_from_hour(path: StrPath, feed_name: str) -> Iterator[Item | ParseError
         if isinstance(event, ParseError):
             yield event
             continue
+        modern = timeline_to_event(event)
         try:
-            yield event_item(event, feed_name, url=where, position=f"line {number}")
+            item = event_item(modern or event, feed_name, url=where, position=f"line {number}")
         except ParseError as exc:
             yield exc
+            continue
+        if modern is not None:
+            page = event.get("url")
+            extra = {**item.extra, "schema": "timeline"}
+            if isinstance(page, str) and page.startswith(("https://", "http://")):
+                item = replace(item, url=page, extra=extra)
+            else:
+                item = replace(item, extra=extra)
+        yield item
+
+
+def timeline_to_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The events API form of a 2011-2014 Timeline API event, or None for any other event.
+
+    An event is a timeline event when it has no ``id`` and names its
+    repository as ``repository`` or its actor as a string (see the module
+    docstring for the mapping).
+
+    Args:
+        event: one decoded event object of an hour file.
+
+    Returns:
+        A new event object with ``id`` (``timeline:<sha256 hex>``),
+        ``actor`` (``{"login": ...}``), ``repo`` (``{"name": "owner/name"}``)
+        and, for a push, ``payload.commits``; or None when ``event`` is not a
+        timeline event (it is then read as it is).
+    """
+    if "id" in event or not ("repository" in event or isinstance(event.get("actor"), str)):
+        return None
+    digest = hashlib.sha256(
+        json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
+    ).hexdigest()
+    attributes = event.get("actor_attributes")
+    login = event.get("actor")
+    if not isinstance(login, str) and isinstance(attributes, Mapping):
+        login = attributes.get("login")
+    modern: dict[str, Any] = {
+        key: value for key, value in event.items() if key not in ("actor", "repository")
+    }
+    modern["id"] = f"timeline:{digest}"
+    modern["actor"] = {"login": login if isinstance(login, str) else ""}
+    repository = event.get("repository")
+    if isinstance(repository, Mapping):
+        owner, name = repository.get("owner"), repository.get("name")
+        if isinstance(owner, str) and isinstance(name, str):
+            modern["repo"] = {"name": f"{owner}/{name}", "id": repository.get("id")}
+    payload = event.get("payload")
+    if isinstance(payload, Mapping) and isinstance(payload.get("shas"), list):
+        commits = []
+        for sha in payload["shas"]:
+            if isinstance(sha, list) and len(sha) >= 4:
+                commits.append(
+                    {"sha": sha[0], "message": sha[2], "author": {"email": sha[1], "name": sha[3]}}
+                )
+        modern["payload"] = {**payload, "commits": commits}
+    return modern
