@@ -660,3 +660,51 @@ def test_follow_up_request_keeps_the_key_but_items_do_not() -> None:
     (follow,) = result.follow
     assert f"api_key={KEY}" in follow.url
     assert KEY not in repr(result.items)
+
+
+# --------------------------------------------------------------------------- XML pages
+# ``file_type=xml`` is the API's default (clients such as fredapi read it):
+# the same page as attributes. The XML is made from the real JSON page.
+
+
+def _as_xml(doc: dict[str, Any]) -> bytes:
+    from xml.sax.saxutils import quoteattr
+
+    def attrs(obj: dict[str, Any]) -> str:
+        return " ".join(f"{k}={quoteattr(str(v))}" for k, v in obj.items() if k != "observations")
+
+    rows = "".join(f"\n  <observation {attrs(o)}/>" for o in doc["observations"])
+    return (
+        f'<?xml version="1.0" encoding="utf-8" ?>\n<observations {attrs(doc)}>{rows}\n'
+        "</observations>\n"
+    ).encode()
+
+
+def test_an_xml_page_gives_the_items_of_the_same_json_page() -> None:
+    exchange = exchanges(GDP)[0]
+    doc = json.loads(exchange.body)
+    xml_exchange = replace(
+        exchange, body=_as_xml(doc), headers=(("Content-Type", "text/xml; charset=UTF-8"),)
+    )
+    assert replay(xml_exchange).items == replay(exchange).items
+    assert len(replay(xml_exchange).items) == 315
+
+
+def test_an_xml_error_body_names_freds_message() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="utf-8" ?>\n'
+        b'<error code="400" message="Bad Request.  The series does not exist."/>'
+    )
+    exchange = Exchange("GET", f"{API}/series/observations?series_id=NOPE", 400, (), body)
+    with pytest.raises(ParseError, match="HTTP 400 response: FRED error 400: Bad Request"):
+        replay(exchange)
+
+
+def test_an_xml_page_with_entities_is_refused() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE o [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><observations count="&b;"/>'
+    )
+    exchange = Exchange("GET", f"{API}/series/observations?series_id=GDP", 200, (), bomb)
+    with pytest.raises(ParseError, match="XML with a DTD or entities"):
+        replay(exchange)

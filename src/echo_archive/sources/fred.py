@@ -13,7 +13,9 @@ A feed of this source is one series (or a few) of observations. Two ways in:
   "realtime_end", "date", "value"}]}``. Pages hold at most ``limit``
   observations (1 to 100000, the API's default 100000); while ``offset +
   len(observations) < count`` the next page is requested with ``offset``
-  advanced (the same URL otherwise). ``realtime_start``/``realtime_end`` ask
+  advanced (the same URL otherwise). The same page in XML (``file_type=xml``,
+  the API's default, which clients such as fredapi read) is read as well:
+  its attributes are the JSON keys. ``realtime_start``/``realtime_end`` ask
   for the vintage history (ALFRED, https://alfred.stlouisfed.org): every value
   an observation ever had, each with the real-time period it was current.
 * **The keyless CSV download** otherwise:
@@ -62,12 +64,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from xml.etree.ElementTree import ParseError as XmlParseError
+
+import defusedxml.ElementTree
+from defusedxml import DefusedXmlException
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request
@@ -453,13 +458,13 @@ def _parse_json_page(
     if exchange.status != 200:
         doc: Any = None
         try:
-            doc = json.loads(exchange.body)
-        except (ValueError, UnicodeDecodeError):
+            doc = _load_page(exchange.body, url)
+        except ParseError:
             doc = None
         error = _error_text(doc)
         detail = f": {_scrub(error, key)}" if error else ""
         raise ParseError(f"HTTP {exchange.status} response{detail}", url)
-    doc = load_json(exchange.body, url)
+    doc = _load_page(exchange.body, url)
     error = _error_text(doc)
     if error:
         raise ParseError(_scrub(error, key), url, "$.error_code")
@@ -504,6 +509,56 @@ def _parse_json_page(
         )
         cursor = str(next_offset)
     return ParseResult(items=tuple(items), follow=follow, cursor=cursor)
+
+
+_XML_INTS: Final = frozenset({"count", "offset", "limit", "output_type"})
+
+
+def _load_page(body: bytes, url: str) -> Any:
+    """An observations page as the JSON structure, whether sent as JSON or XML.
+
+    ``file_type=xml`` is the API's default when a client does not ask for
+    JSON (https://fred.stlouisfed.org/docs/api/fred/series_observations.html):
+    ``<observations count=".." offset=".." ...><observation date=".."
+    value=".." realtime_start=".." realtime_end=".."/>...</observations>``,
+    and errors as ``<error code="400" message="..."/>``. The attributes map
+    to the JSON keys one to one (``count``, ``offset``, ``limit`` and
+    ``output_type`` as integers, as in JSON). It is read with ``defusedxml``:
+    a document declaring a DTD or entities is refused (FRED sends none;
+    entity expansion is an attack).
+
+    Raises:
+        ParseError: the body is neither JSON nor such XML (position named).
+    """
+    text = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith(b"<"):
+        return load_json(body, url)
+    try:
+        root = defusedxml.ElementTree.fromstring(text, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise ParseError(f"XML with a DTD or entities, not a FRED response ({exc})", url) from exc
+    except XmlParseError as exc:
+        line, column = exc.position
+        raise ParseError(f"malformed XML: {exc}", url, f"line {line} column {column + 1}") from exc
+    if root.tag == "error":
+        code = root.get("code")
+        return {
+            "error_code": int(code) if code and code.isdigit() else code,
+            "error_message": root.get("message") or "",
+        }
+
+    def typed(attributes: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            name: int(value) if name in _XML_INTS and value.isdigit() else value
+            for name, value in attributes.items()
+        }
+
+    doc = typed(root.attrib)
+    if root.tag == "observations":
+        doc["observations"] = [typed(child.attrib) for child in root if child.tag == "observation"]
+    else:
+        doc[root.tag] = None  # named in the "not an observations response" message
+    return doc
 
 
 def _is_count(value: object) -> bool:
