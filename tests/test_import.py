@@ -25,6 +25,7 @@ import structlog
 from echo_archive.errors import VaultError
 from echo_archive.harvest.importer import ImportReport, feed_for, import_files, route
 from echo_archive.harvest.recordings import read_recording, write_har, write_warc
+from echo_archive.harvest.workers import start_method
 from echo_archive.model import Exchange
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
@@ -405,7 +406,7 @@ def test_a_worker_killed_mid_import_costs_only_time(
 ) -> None:
     import echo_archive.harvest.importer as importer
 
-    if importer._start_method() != "fork":
+    if start_method() != "fork":
         pytest.skip("the patched reader reaches the workers only when they are forked")
     files = [corpus(rel) for rel in PARALLEL_SET]
     serial = run(fresh_vault(tmp_path, "serial"), files, workers=0)

@@ -100,11 +100,8 @@ archived (DESIGN.md invariant 7).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
-import sys
-import threading
 import time
 import zlib
 from collections import deque
@@ -126,6 +123,7 @@ from echo_archive.errors import (
     VaultError,
 )
 from echo_archive.harvest.recordings import DetectedRecording, detect_recording
+from echo_archive.harvest.workers import parse_pool
 from echo_archive.model import Exchange, Item, ParseResult, Request
 from echo_archive.pipeline.batch import (
     BatchCounts,
@@ -924,8 +922,8 @@ def _read_in_order(
             yield _FileReader(path, batch_size)
         return
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()))
-    except (OSError, ValueError, NotImplementedError) as exc:
+        pool = parse_pool(workers)
+    except (OSError, RuntimeError, ValueError, NotImplementedError) as exc:
         log.warning("import.workers_unavailable", error=str(exc))
         yield from _read_in_order(paths, batch_size, 0)
         return
@@ -950,23 +948,6 @@ def _read_in_order(
             yield _FileReader(path, batch_size) if job is None else job
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _start_method() -> str:
-    """``fork`` on Linux when this process runs a single thread, else ``spawn``.
-
-    A forked worker starts in milliseconds with every module already
-    imported, where a spawned one starts a new interpreter and imports the
-    sources again (about 0.3 s of CPU each). Forking is only safe with no
-    other thread (one might hold a lock the child would inherit locked) and
-    not on macOS; ``ProcessPoolExecutor`` forks all its workers before it
-    starts its own manager thread. A forked worker never touches the
-    parent's open vault: it only reads files and returns sightings, and it
-    leaves through ``os._exit`` (no finalizer closes an inherited handle).
-    """
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
 
 
 def _steal(

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import multiprocessing
 import os
 import time
 from collections import Counter, deque
@@ -41,6 +40,7 @@ import structlog
 
 from echo_archive.errors import EchoError, ParseError
 from echo_archive.harvest.engine import Fetcher, Validators, host_key
+from echo_archive.harvest.workers import parse_pool
 from echo_archive.model import ParseResult, Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
 from echo_archive.sources.base import Feed, Source
@@ -274,11 +274,12 @@ class HarvestRun:
         self._stopping = False
         self._tasks: list[asyncio.Future[None]] = []
         self._reddit_tokens: dict[str, str] = {}
-        self._pool = (
-            ProcessPoolExecutor(parse_workers, mp_context=multiprocessing.get_context("spawn"))
-            if parse_workers > 0
-            else None
-        )
+        self._pool: ProcessPoolExecutor | None = None
+        if parse_workers > 0:
+            try:
+                self._pool = parse_pool(parse_workers)
+            except (OSError, RuntimeError, ValueError, NotImplementedError) as exc:
+                log.warning("harvest.parse_workers_unavailable", error=str(exc))
         self.reddit_token_url = reddit_token_url
 
     def stop(self) -> None:
