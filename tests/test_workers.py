@@ -11,7 +11,6 @@ import pytest
 
 from echo_archive.harvest.workers import parse_pool, start_method
 
-
 _CHILD = """
 import os, sys
 from echo_archive.harvest.workers import parse_pool, start_method
