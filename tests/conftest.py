@@ -49,3 +49,28 @@ def sample_records(n: int, start: int = 0, size: int = 2048) -> list[Record]:
             Record(type="capture", meta={"kind": "test", "n": i}, blobs={"body": body.encode()})
         )
     return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail, never hang, when worker processes outlive the suite.
+
+    A worker left running (a broken process pool that did not terminate its
+    other workers, say) would block the interpreter's exit forever, since
+    :mod:`multiprocessing` joins its children at exit: CI would time out with
+    every test green. They are given 20 s to leave, then killed and the run
+    marked failed, naming them.
+    """
+    import multiprocessing
+    import time
+
+    deadline = time.monotonic() + 20
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = multiprocessing.active_children()
+    if not left:
+        return
+    for child in left:
+        child.kill()
+        child.join(5)
+    print(f"\nworker processes outlived the test session (killed): {left}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -267,3 +267,53 @@ def test_parsing_in_worker_processes_gives_the_same_archive(
     assert results[0] == results[1]
     assert results[0][0] == 8
     assert results[0][2] == 1  # a ParseError crosses the process boundary intact
+
+
+def test_a_parse_worker_killed_mid_harvest_costs_only_time(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    import os
+    import signal
+
+    import structlog
+
+    from echo_archive.sources.registry import SOURCES as REGISTRY
+
+    _serve_hn(server, 8)
+    feeds = [Feed("hn-top", "hn", {"list": "top", "limit": 8, "base_url": server.url("/v0")})]
+    killed: list[int] = []
+
+    async def go(path: Path, workers: int) -> HarvestReport:
+        with Vault.open(path) as v:
+            limits = HostLimits({server.authority: LimitConfig(1000.0, 100.0, 1)})
+            async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+                requests = 0
+
+                def progress(feed: str, event: str) -> None:
+                    nonlocal requests
+                    requests += event == "request"
+                    pool = run._pool
+                    if requests == 4 and pool is not None and not killed:
+                        for pid in list(pool._processes or {}):  # a worker crash (OOM killer)
+                            os.kill(pid, signal.SIGKILL)
+                            killed.append(pid)
+
+                run = HarvestRun(
+                    v, fetcher, REGISTRY, env={}, parse_workers=workers, progress=progress
+                )
+                return await run.run(feeds)
+
+    results = []
+    for workers in (0, 2):
+        path = tmp_path / f"v{workers}"
+        Vault.create(path).close()
+        with structlog.testing.capture_logs() as logs:
+            report = asyncio.run(go(path, workers))
+        with Vault.open(path, readonly=True) as v:
+            items = sorted(r["native_id"] for r in v.harvest.items(limit=100))
+            assert verify_vault(v).ok
+        results.append((report.feeds[0].new, report.feeds[0].error, items))
+    assert killed, "no worker was killed: the test did not test anything"
+    assert any(e["event"] == "harvest.parse_workers_failed" for e in logs)
+    assert results[0] == results[1]
+    assert results[1][0] == 8

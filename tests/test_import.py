@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import time
@@ -419,6 +420,12 @@ def test_a_worker_killed_mid_import_costs_only_time(
     assert "BrokenProcessPool" in failed[0]["error"]
     assert _counts(survived) == _counts(serial)
     assert _log_shape(tmp_path / "survived") == _log_shape(tmp_path / "serial")
+    # The broken pool's other workers are gone too: one left behind blocks the
+    # interpreter's exit forever (it joins its children).
+    deadline = time.monotonic() + 20
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
 
 
 def test_files_above_the_stream_limit_are_read_here_batch_by_batch(

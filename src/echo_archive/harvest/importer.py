@@ -106,7 +106,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -908,14 +908,19 @@ def _read_in_order(
 ) -> Iterator[_ReadFile | _FileReader]:
     """Yield each file's reading, in order: read whole by a worker, or a reader to stream here.
 
-    Up to ``8 * workers`` files are handed to workers ahead of the commits.
-    This process never idles while there is reading left: when the next
-    file's turn comes and no worker has started on it (the pool is still
-    starting, or the workers are behind), it is read here; while a worker is
-    still reading it, a later file no worker has started is taken back and
-    read here, its batches kept until their turn. A worker that fails (a
-    crash, a pickling problem) costs nothing but time: the file is read here
-    instead.
+    The next ``32 * workers`` files form a window; at most ``2 * workers`` of
+    them are with the workers at a time (handed out in file order, topped up
+    whenever one comes back). This process never idles while there is reading
+    left: when the next file's turn comes and it was not handed out (the
+    workers are behind), it is read here; while a worker is still reading it,
+    the last file of the window not handed out is read here, its batches kept
+    until their turn. A handed-out file is never taken back: cancelling a
+    queued future races the pool's own bookkeeping when a worker dies
+    (CPython 3.11, ``InvalidStateError`` in the executor's manager thread,
+    which then leaves the other workers running and the interpreter hanging
+    at exit). A worker that fails (a crash, a pickling problem) costs nothing
+    but time: its file is read here instead, and so is every later one once
+    the pool is broken.
     """
     if workers == 0:
         for path in paths:
@@ -927,46 +932,82 @@ def _read_in_order(
         log.warning("import.workers_unavailable", error=str(exc))
         yield from _read_in_order(paths, batch_size, 0)
         return
-    ahead: deque[tuple[Path, list[Future[_ReadFile] | _ReadFile | None]]] = deque()
+    window: deque[_Slot] = deque()
     queue = deque(paths)
     try:
-        while queue or ahead:
-            while queue and len(ahead) < 32 * workers:
-                path = queue.popleft()
-                ahead.append((path, [_submit(pool, path, batch_size)]))
-            path, (job,) = ahead.popleft()
-            if isinstance(job, Future) and job.cancel():
-                job = None  # no worker started on it: read it here
+        while queue or window:
+            while queue and len(window) < 32 * workers:
+                window.append(_Slot.of(queue.popleft()))
+            _hand_out(pool, window, 2 * workers, batch_size)
+            slot = window.popleft()
+            job = slot.job
             if isinstance(job, Future):
-                while not job.done() and _steal(ahead, batch_size):
-                    pass
+                while not job.done():
+                    if not _steal(window, batch_size):
+                        busy = [
+                            s.job for s in window if isinstance(s.job, Future) and not s.job.done()
+                        ]
+                        wait([job, *busy], return_when=FIRST_COMPLETED)
+                    _hand_out(pool, window, 2 * workers, batch_size)
                 try:
                     job = job.result()
                 except Exception as exc:  # the worker failed, not the file: read it here
-                    log.warning("import.worker_failed", path=str(path), error=repr(exc))
+                    log.warning("import.worker_failed", path=str(slot.path), error=repr(exc))
                     job = None
-            yield _FileReader(path, batch_size) if job is None else job
+            yield _FileReader(slot.path, batch_size) if not isinstance(job, _ReadFile) else job
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _steal(
-    ahead: deque[tuple[Path, list[Future[_ReadFile] | _ReadFile | None]]], batch_size: int
-) -> bool:
-    """Read here the last file of ``ahead`` no worker has started; False when there is none."""
-    for path, slot in reversed(ahead):
-        job = slot[0]
-        if isinstance(job, Future) and job.cancel():
-            slot[0] = _read_whole(path, batch_size)
+_UNSENT: Final = "unsent"
+"""A window slot's job before the file is handed to a worker or read here."""
+
+
+@dataclass
+class _Slot:
+    """One file of the reading window and its job.
+
+    ``job`` is :data:`_UNSENT` (may go to a worker or be stolen), a Future (a
+    worker has it), a :class:`_ReadFile` (read here ahead of its turn), or
+    None (to be streamed here when its turn comes: large or unstatable).
+    """
+
+    path: Path
+    job: Future[_ReadFile] | _ReadFile | str | None
+
+    @classmethod
+    def of(cls, path: Path) -> _Slot:
+        """The slot of ``path``: streamed here when above :data:`STREAM_ABOVE` or unstatable."""
+        try:
+            small = path.stat().st_size <= STREAM_ABOVE
+        except OSError:  # reported when it is read
+            small = False
+        return cls(path, _UNSENT if small else None)
+
+
+def _hand_out(pool: ProcessPoolExecutor, window: deque[_Slot], limit: int, batch_size: int) -> None:
+    """Hand the window's first unsent files to workers until ``limit`` are with them."""
+    busy = sum(1 for s in window if isinstance(s.job, Future) and not s.job.done())
+    for slot in window:
+        if busy >= limit:
+            return
+        if slot.job is _UNSENT:
+            slot.job = _submit(pool, slot.path, batch_size)
+            busy += slot.job is not None
+
+
+def _steal(window: deque[_Slot], batch_size: int) -> bool:
+    """Read here the last file of the window not handed out; False when there is none."""
+    for slot in reversed(window):
+        if slot.job is _UNSENT:
+            slot.job = _read_whole(slot.path, batch_size)
             return True
     return False
 
 
 def _submit(pool: ProcessPoolExecutor, path: Path, batch_size: int) -> Future[_ReadFile] | None:
-    """Hand ``path`` to a worker, or return None to stream it here (large or unstatable)."""
+    """Hand ``path`` to a worker, or return None to read it here (the pool broke)."""
     try:
-        if path.stat().st_size > STREAM_ABOVE:
-            return None
         return pool.submit(_read_whole, path, batch_size)
-    except (OSError, RuntimeError):  # unstatable (reported when read), or the pool broke
+    except RuntimeError:  # BrokenProcessPool, or shut down
         return None

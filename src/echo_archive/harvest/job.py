@@ -33,6 +33,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -493,24 +494,71 @@ class HarvestRun:
         errors: list[str],
     ) -> Sighting:
         try:
-            if self._pool is None:
+            result = None
+            if self._pool is not None:  # parsing is CPU work: keep it off the event loop
+                result = await self._parse_in_pool(self._pool, feed, request, exchange)
+            if result is None:
                 result = source.parse(feed, request, exchange)
-            else:  # parsing is CPU work: keep it off the event loop
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    self._pool, _parse_in_worker, feed.source, feed, request, exchange
-                )
         except ParseError as exc:
             errors.append(str(exc))
             return Sighting(feed, request, exchange, None, str(exc))
         queue.extend(result.follow)
         return Sighting(feed, request, exchange, result)
 
+    async def _parse_in_pool(
+        self, pool: ProcessPoolExecutor, feed: Feed, request: Request, exchange: Any
+    ) -> ParseResult | None:
+        """Parse in a worker; None when the pool is broken (the caller parses here).
+
+        The executor's future is shielded: an abort cancels this coroutine but
+        never the queued future itself, since cancelling a queued future races
+        the pool's bookkeeping when a worker dies (CPython 3.11 raises
+        ``InvalidStateError`` in the executor's manager thread, which then
+        leaves the other workers running and the process hanging at exit).
+        A worker that dies (OOM killer, segfault) breaks the pool: this cycle
+        parses the rest here; any other failure of the worker (not a
+        :class:`ParseError`) is logged and the response parsed here.
+
+        Raises:
+            ParseError: the response is malformed (raised by the source in the worker).
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(
+                pool, _parse_in_worker, feed.source, feed, request, exchange
+            )
+        except RuntimeError as exc:  # BrokenProcessPool at submit, or shut down
+            self._pool_broke(pool, exc)
+            return None
+        future.add_done_callback(_retrieve)  # an abandoned result raises no warning later
+        try:
+            return await asyncio.shield(future)
+        except ParseError:
+            raise
+        except BrokenProcessPool as exc:
+            self._pool_broke(pool, exc)
+            return None
+        except Exception as exc:  # the worker failed, not the response (pickling...)
+            log.warning("harvest.parse_worker_failed", feed=feed.name, error=repr(exc))
+            return None
+
+    def _pool_broke(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
+        if self._pool is pool:
+            log.warning("harvest.parse_workers_failed", error=repr(exc))
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def _commit(self, pending: list[Sighting], report: FeedReport) -> None:
         if not pending:
             return
         counts, _ = commit_batch(self.vault, pending, _now())
         report.absorb(counts)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a finished future's exception as retrieved (its awaiter may be gone)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _parse_in_worker(kind: str, feed: Feed, request: Request, exchange: Any) -> ParseResult:
