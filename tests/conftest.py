@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +53,14 @@ def sample_records(n: int, start: int = 0, size: int = 2048) -> list[Record]:
     return out
 
 
+def lingering_children(seconds: float) -> list[multiprocessing.process.BaseProcess]:
+    """The child processes still alive after waiting up to ``seconds`` for them to leave."""
+    deadline = time.monotonic() + seconds
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return multiprocessing.active_children()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail, never hang, when worker processes outlive the suite.
 
@@ -60,13 +70,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     every test green. They are given 20 s to leave, then killed and the run
     marked failed, naming them.
     """
-    import multiprocessing
-    import time
-
-    deadline = time.monotonic() + 20
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = multiprocessing.active_children()
+    left = lingering_children(20)
     if not left:
         return
     for child in left:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import multiprocessing
 import os
 import signal
 import time
@@ -31,7 +30,7 @@ from echo_archive.model import Exchange
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
 
-from .conftest import shared_dir
+from .conftest import lingering_children, shared_dir
 
 HOUR = "2015-01-01-0.json.gz"
 HN_DETAILS = "hackernews/topnews-vcr/hackernews_top_stories_details.yml"
@@ -422,10 +421,7 @@ def test_a_worker_killed_mid_import_costs_only_time(
     assert _log_shape(tmp_path / "survived") == _log_shape(tmp_path / "serial")
     # The broken pool's other workers are gone too: one left behind blocks the
     # interpreter's exit forever (it joins its children).
-    deadline = time.monotonic() + 20
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not multiprocessing.active_children()
+    assert not lingering_children(20)
 
 
 def test_files_above_the_stream_limit_are_read_here_batch_by_batch(

@@ -944,10 +944,7 @@ def _read_in_order(
             if isinstance(job, Future):
                 while not job.done():
                     if not _steal(window, batch_size):
-                        busy = [
-                            s.job for s in window if isinstance(s.job, Future) and not s.job.done()
-                        ]
-                        wait([job, *busy], return_when=FIRST_COMPLETED)
+                        wait([job, *_with_workers(window)], return_when=FIRST_COMPLETED)
                     _hand_out(pool, window, 2 * workers, batch_size)
                 try:
                     job = job.result()
@@ -987,13 +984,18 @@ class _Slot:
 
 def _hand_out(pool: ProcessPoolExecutor, window: deque[_Slot], limit: int, batch_size: int) -> None:
     """Hand the window's first unsent files to workers until ``limit`` are with them."""
-    busy = sum(1 for s in window if isinstance(s.job, Future) and not s.job.done())
+    busy = len(_with_workers(window))
     for slot in window:
         if busy >= limit:
             return
         if slot.job is _UNSENT:
             slot.job = _submit(pool, slot.path, batch_size)
             busy += slot.job is not None
+
+
+def _with_workers(window: deque[_Slot]) -> list[Future[_ReadFile]]:
+    """The futures of the window's files a worker is still reading (or has queued)."""
+    return [s.job for s in window if isinstance(s.job, Future) and not s.job.done()]
 
 
 def _steal(window: deque[_Slot], batch_size: int) -> bool:
