@@ -174,7 +174,7 @@ def test_sigterm_mid_harvest_archives_everything_fetched(vault: Path, hn_cassett
 def test_report_table_fits_80_columns_and_keeps_feed_names_whole(tmp_path: Path) -> None:
     from rich.console import Console
 
-    import echo_archive.cli_harvest as cli_harvest
+    import echo_archive.cli.harvest as cli_harvest
     from echo_archive.harvest.job import FeedReport, HarvestReport
 
     feeds = [

@@ -12,7 +12,7 @@ import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from echo_archive.cli_feeds import feeds_app, parse_params
+from echo_archive.cli.feeds import feeds_app, parse_params
 from echo_archive.config import (
     DEFAULT_FEEDS,
     FeedConfig,

@@ -1,130 +1,41 @@
-"""``echoctl``: the command line, a thin shell over :mod:`echo_archive.vault`.
+"""``echoctl init``, ``add``, ``verify``, ``checkpoint``, ``log``, ``prove``, ``verify-proof``.
 
-Every command takes ``--vault PATH`` (default ``$ECHO_VAULT``, else ``./vault``)
-and most take ``--json`` for machine-readable output. Exit codes: 0 success;
-1 a check failed or the vault could not do what was asked (the message says
-what and where); 2 bad usage.
+The vault's own commands: create it, archive files, check it, and give the
+signed checkpoint, Merkle proofs and evidence bundles that make it checkable
+offline. Registered on the main app by :mod:`echo_archive.cli`
+(``register(app)``, ``app.add_typer(log_app, name="log")``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import structlog
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from echo_archive import __version__
-from echo_archive.cli_common import JsonOpt, VaultOpt, err, out
-from echo_archive.cli_common import emit as _emit
-from echo_archive.cli_common import errors as _errors
-from echo_archive.cli_common import fail as _fail
-from echo_archive.cli_feeds import feeds_app
-from echo_archive.cli_harvest import register as register_harvest
+from echo_archive.cli.common import JsonOpt, VaultOpt, break_lock, err, out, vault_dir
+from echo_archive.cli.common import emit as _emit
+from echo_archive.cli.common import errors as _errors
+from echo_archive.cli.common import fail as _fail
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.evidence import build_bundle, verify_bundle
-from echo_archive.vault.vault import Record, Vault, default_vault_path
+from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import verify_vault
 
-__all__ = ["app", "main"]
+__all__ = ["log_app", "register"]
 
-app = typer.Typer(
-    name="echoctl",
-    help="ECHO: a verifiable signal archive. Archive records into an append-only, "
-    "signed Merkle-tree log and prove them offline.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 log_app = typer.Typer(help="Merkle proofs from the log (RFC 9162), for machines and auditors.")
-app.add_typer(log_app, name="log")
-app.add_typer(feeds_app, name="feeds")
-register_harvest(app)
-
-
-class _State:
-    vault: Path = Path("vault")
-    break_lock: bool = False
-
-
-state = _State()
-
-
-def _vault_path(vault: Path | None) -> Path:
-    return vault if vault is not None else state.vault
-
-
-class _StderrLogger:
-    """A structlog logger that writes each line to the *current* ``sys.stderr``."""
-
-    def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    debug = info = warning = warn = error = critical = exception = fatal = log = msg
-
-
-def _stderr_logger(*_args: Any) -> _StderrLogger:
-    return _StderrLogger()
-
-
-def _configure_logging(level: str) -> None:
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(sort_keys=True),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
-
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"echoctl {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    vault: VaultOpt = None,
-    break_lock: Annotated[
-        bool,
-        typer.Option(
-            "--break-lock",
-            help="Take over a writer lock left by a process on another host "
-            "(make sure it is gone).",
-        ),
-    ] = False,
-    log_level: Annotated[
-        str,
-        typer.Option("--log-level", help="JSON log level on stderr: debug, info, warning, error."),
-    ] = "warning",
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
-    """ECHO: archive records into a signed, append-only Merkle-tree log and prove them offline."""
-    state.vault = vault if vault is not None else default_vault_path()
-    state.break_lock = break_lock
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        _fail(f"--log-level {log_level!r}: expected debug, info, warning or error", 2)
-    _configure_logging(log_level)
 
 
 # ---------------------------------------------------------------------------- init
-@app.command()
 def init(
+    ctx: typer.Context,
     path: Annotated[
         Path | None, typer.Argument(help="Where to create the vault (default: --vault).")
     ] = None,
@@ -140,7 +51,7 @@ def init(
     makes checkpoints and evidence bundles checkable). Refuses, changing
     nothing, to initialize over an existing vault or a non-empty directory.
     """
-    target = path if path is not None else state.vault
+    target = path if path is not None else vault_dir(ctx, None)
     with _errors():
         v = Vault.create(target, origin=origin)
         try:
@@ -156,8 +67,8 @@ def init(
 
 
 # ---------------------------------------------------------------------------- add
-@app.command()
 def add(
+    ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Files to archive as evidence.")],
     vault: VaultOpt = None,
     as_json: JsonOpt = False,
@@ -177,7 +88,7 @@ def add(
         if not os.access(f, os.R_OK):
             _fail(f"{f}: not readable")
     results: list[dict[str, Any]] = []
-    with _errors(), Vault.open(_vault_path(vault), break_stale=state.break_lock) as v:
+    with _errors(), Vault.open(vault_dir(ctx, vault), break_stale=break_lock(ctx)) as v:
         batch = v.config.log.batch_size
         for start in range(0, len(files), batch):
             chunk = files[start : start + batch]
@@ -214,8 +125,8 @@ def add(
 
 
 # ---------------------------------------------------------------------------- verify
-@app.command()
 def verify(
+    ctx: typer.Context,
     vault: VaultOpt = None,
     sample: Annotated[
         float,
@@ -238,7 +149,7 @@ def verify(
     """
     if not 0 < sample <= 1:
         _fail(f"--sample {sample}: must be in (0, 1]", 2)
-    with _errors(), Vault.open(_vault_path(vault), readonly=True) as v:
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
         if as_json or not err.is_terminal:
             report = verify_vault(v, sample=sample)
         else:
@@ -283,10 +194,9 @@ def verify(
 
 
 # ---------------------------------------------------------------------------- checkpoint
-@app.command()
-def checkpoint(vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
+def checkpoint(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
     """Print the latest signed checkpoint, verbatim (C2SP tlog-checkpoint signed note)."""
-    with _errors(), Vault.open(_vault_path(vault), readonly=True) as v:
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
         signed = v.latest_checkpoint()
         vkey = v.verifier.vkey
     if as_json:
@@ -313,6 +223,7 @@ def _b64(items: list[bytes]) -> list[str]:
 
 @log_app.command("inclusion")
 def log_inclusion(
+    ctx: typer.Context,
     index: Annotated[int, typer.Argument(min=0, help="Entry index (0-based).")],
     size: Annotated[
         int | None, typer.Option(min=1, help="Tree size (default: the latest checkpoint's).")
@@ -324,7 +235,7 @@ def log_inclusion(
 
     Lines: leaf hash, tree size, root hash, then the proof hashes (base64), leaf first.
     """
-    with _errors(), Vault.open(_vault_path(vault), readonly=True) as v:
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
         n = v.size if size is None else size
         proof = v.inclusion_proof(index, n)
         leaf = v.leaf_hash(index)
@@ -347,6 +258,7 @@ def log_inclusion(
 
 @log_app.command("consistency")
 def log_consistency(
+    ctx: typer.Context,
     old: Annotated[int, typer.Argument(min=1, help="The earlier tree size.")],
     new: Annotated[
         int | None,
@@ -359,7 +271,7 @@ def log_consistency(
 
     Lines: both sizes and roots, then the proof hashes (base64).
     """
-    with _errors(), Vault.open(_vault_path(vault), readonly=True) as v:
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
         n = v.size if new is None else new
         proof = v.consistency_proof(old, n)
         old_root, new_root = v.root_at(old), v.root_at(n)
@@ -380,8 +292,8 @@ def log_consistency(
 
 
 # ---------------------------------------------------------------------------- prove
-@app.command()
 def prove(
+    ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Entry index, or a blob digest (sha256:<hex>).")],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the evidence bundle.")],
     size: Annotated[
@@ -398,7 +310,7 @@ def prove(
     The bundle (JSON; the proof part is a C2SP tlog-proof) is checked offline,
     with no vault, by `echoctl verify-proof`.
     """
-    with _errors(), Vault.open(_vault_path(vault), readonly=True) as v:
+    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
         index = v.resolve(ref)
         bundle = build_bundle(v, index, size)
     data = json.dumps(bundle, indent=1, sort_keys=True).encode() + b"\n"
@@ -415,7 +327,6 @@ def prove(
         out.print(f"wrote evidence bundle for entry {index} to {out_file} ({len(data)} bytes)")
 
 
-@app.command("verify-proof")
 def verify_proof(
     file: Annotated[Path, typer.Argument(help="An evidence bundle from `echoctl prove`.")],
     vkey: Annotated[
@@ -453,6 +364,11 @@ def verify_proof(
         raise typer.Exit(1)
 
 
-def main() -> None:
-    """Entry point of the ``echoctl`` console script."""
-    app()
+def register(app: typer.Typer) -> None:
+    """Add ``init``, ``add``, ``verify``, ``checkpoint``, ``prove``, ``verify-proof`` to ``app``."""
+    app.command()(init)
+    app.command()(add)
+    app.command()(verify)
+    app.command()(checkpoint)
+    app.command()(prove)
+    app.command("verify-proof")(verify_proof)

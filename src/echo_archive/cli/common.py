@@ -1,5 +1,8 @@
 """What every ``echoctl`` command module shares: consoles, options, errors, JSON output.
 
+This is the one place that finds the vault a command works on
+(:func:`vault_dir`) and reads the global ``--break-lock`` (:func:`break_lock`).
+
 Exit codes (all commands): 0 success; 1 the vault or a check failed, or the
 request could not be done (the message names what and where); 2 bad usage,
 including a feed parameter its source rejects.
@@ -14,13 +17,26 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from echo_archive.errors import EchoError, SourceError
 from echo_archive.vault.vault import default_vault_path
 
-__all__ = ["JsonOpt", "VaultOpt", "emit", "err", "errors", "fail", "out", "vault_dir"]
+__all__ = [
+    "JsonOpt",
+    "VaultOpt",
+    "break_lock",
+    "compact_table",
+    "emit",
+    "err",
+    "errors",
+    "fail",
+    "out",
+    "vault_dir",
+]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -71,3 +87,27 @@ def vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
         return vault
     root = ctx.find_root().params.get("vault")
     return root if isinstance(root, Path) else default_vault_path()
+
+
+def break_lock(ctx: typer.Context) -> bool:
+    """Whether ``echoctl --break-lock`` was given (take over a lock left on another host).
+
+    Args:
+        ctx: the command's context; its root holds the global option.
+
+    Returns:
+        True when the option was given.
+    """
+    return ctx.find_root().params.get("break_lock") is True
+
+
+def compact_table(title: str) -> Table:
+    """A table titled ``title``, no vertical rules: a header rule, two spaces between columns."""
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )

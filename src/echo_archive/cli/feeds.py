@@ -8,7 +8,7 @@ command: 0 success; 1 the file could not be changed as asked (no such feed, a
 name already taken, an invalid file); 2 bad usage (a malformed ``--param``, a
 name, source, interval or parameter the source rejects).
 
-This module does not import :mod:`echo_archive.cli` (which imports it).
+This module does not import the package :mod:`echo_archive.cli` (which imports it).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli_common import JsonOpt, VaultOpt, out, vault_dir
-from echo_archive.cli_common import emit as _emit
-from echo_archive.cli_common import errors as _errors
-from echo_archive.cli_common import fail as _fail
+from echo_archive.cli.common import JsonOpt, VaultOpt, out, vault_dir
+from echo_archive.cli.common import emit as _emit
+from echo_archive.cli.common import errors as _errors
+from echo_archive.cli.common import fail as _fail
 from echo_archive.config import SOURCE_KINDS, FeedConfig
 from echo_archive.errors import EchoError
 from echo_archive.feeds import add_feed, check_feed, list_feeds, make_feed, remove_feed, set_enabled

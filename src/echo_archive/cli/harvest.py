@@ -1,0 +1,291 @@
+"""``echoctl harvest`` and ``breakers``: harvest the due feeds once; the per-host breakers.
+
+Registered on the main app by :mod:`echo_archive.cli` (``register_harvest(app)``,
+``register_breakers(app)``).
+Exit codes of ``harvest``: 0 the cycle ran (some feeds may have failed: the
+table says which and why); 3 every due feed failed; 1 the vault failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, err, out, vault_dir
+from echo_archive.cli.common import emit as _emit
+from echo_archive.cli.common import errors as _errors
+from echo_archive.cli.common import fail as _fail
+from echo_archive.harvest.engine import FetchConfig, Fetcher
+from echo_archive.harvest.job import (
+    HarvestReport,
+    HarvestRun,
+    VaultBreakerStore,
+    VaultConditionalCache,
+    due_feeds,
+)
+from echo_archive.harvest.limits import limits_from_config
+from echo_archive.harvest.transport import ReplayTransport
+from echo_archive.sources.base import Feed
+from echo_archive.sources.registry import SOURCES
+from echo_archive.vault.vault import Vault
+
+__all__ = ["register_breakers", "register_harvest"]
+
+EXIT_ALL_FAILED = 3
+PARALLEL_PARSE_FEEDS = 10
+"""From this many feeds in a cycle, responses are parsed in worker processes."""
+
+
+def _statuses(requests: dict[str, int]) -> str:
+    return " ".join(f"{k}×{v}" for k, v in sorted(requests.items())) or "-"
+
+
+_BREAKER_RANK = {"forced_open": 0, "open": 1, "half_open": 2, "disabled": 3, "closed": 4}
+
+
+def _worst_breaker(breaker: str) -> str:
+    """The least healthy state in ``"host: state, ..."`` (``open`` before ``half_open``...).
+
+    The table shows one state per feed; ``echoctl breakers`` names every
+    host's, and the error lines below the table name the host that failed.
+    """
+    if not breaker:
+        return "-"
+    states = [part.rpartition(": ")[2] for part in breaker.split(", ")]
+    return min(states, key=lambda state: _BREAKER_RANK.get(state, -1))
+
+
+def _size(n: int) -> str:
+    """Bytes in at most 8 characters: ``512 B``, ``20.4 kB``, ``3.1 MB`` (SI units)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _print_report(report: HarvestReport) -> None:
+    # No vertical rules, so the ten columns fit in 80 characters; a feed name
+    # is never cut (it is what a user types next).
+    table = compact_table(f"harvest {report.started_at} ({report.seconds:.1f} s)")
+    table.add_column("feed", no_wrap=True)
+    table.add_column("requests", overflow="fold", min_width=8)
+    for col in ("304", "new", "vers", "dups", "tomb", "bytes", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("breaker", no_wrap=True)
+    for f in report.feeds:
+        table.add_row(
+            f.name,
+            _statuses(f.requests),
+            str(f.not_modified),
+            str(f.new),
+            str(f.versions),
+            str(f.duplicates),
+            str(f.tombstones),
+            _size(f.bytes),
+            f"{f.seconds:.1f}",
+            _worst_breaker(f.breaker),
+            style="red" if f.failed else None,
+        )
+    out.print(table)
+    for f in report.feeds:
+        if f.error:
+            label = "[red]failed[/]" if f.failed else "[yellow]problem[/]"
+            out.print(f"{label} {escape(f.name)}: {escape(f.error)}")
+    if report.interrupted:
+        err.print("[yellow]interrupted:[/] stopped early; everything fetched was archived")
+    failed = sum(f.failed for f in report.feeds)
+    out.print(
+        f"{len(report.feeds) - failed} of {len(report.feeds)} feed(s) harvested; "
+        f"log covered by checkpoint size {report.checkpoint_size}"
+    )
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, run: HarvestRun, grace: float) -> None:
+    hits = {"n": 0}
+
+    def on_signal(signame: str) -> None:
+        hits["n"] += 1
+        if hits["n"] == 1:
+            err.print(
+                f"[yellow]{signame}:[/] stopping: no new requests; in-flight ones get {grace:g} s "
+                "(send it again to abort now)"
+            )
+            run.stop()
+            loop.call_later(grace, run.abort)
+        else:
+            err.print(f"[yellow]{signame} again:[/] aborting in-flight requests")
+            run.abort()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+
+
+def _harvest(
+    vault: Vault,
+    feeds: list[Feed],
+    replay: list[Path],
+    grace: float,
+    max_requests: int,
+    progress: Callable[[str, str], None] | None,
+) -> HarvestReport:
+    async def main() -> HarvestReport:
+        transport = ReplayTransport.from_paths(replay) if replay else None
+        overrides = {
+            host: (lim.rate, lim.burst, lim.concurrency)
+            for host, lim in vault.config.limits.items()
+        }
+        fetcher = Fetcher(
+            FetchConfig(),
+            transport=transport,
+            limits=limits_from_config(overrides),
+            breakers=VaultBreakerStore(vault),
+            cache=VaultConditionalCache(vault),
+        )
+        async with fetcher:
+            # Parsing is CPU-bound: with many feeds it runs in worker processes.
+            workers = min(2, os.cpu_count() or 1) if len(feeds) >= PARALLEL_PARSE_FEEDS else 0
+            run = HarvestRun(
+                vault,
+                fetcher,
+                SOURCES,
+                max_requests=max_requests,
+                progress=progress,
+                parse_workers=workers,
+            )
+            _install_signals(asyncio.get_running_loop(), run, grace)
+            return await run.run(feeds)
+
+    return asyncio.run(main())
+
+
+def harvest(
+    ctx: typer.Context,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feed", help="Harvest only this feed (repeatable; default: every enabled feed)."
+        ),
+    ] = None,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--replay",
+            help="Answer from these recordings (cassettes, HAR, WARC) instead of the network "
+            "(repeatable); an unrecorded request fails with 'not recorded'.",
+        ),
+    ] = None,
+    run_all: Annotated[
+        bool,
+        typer.Option("--all", help="Harvest every enabled feed, due or not (see the intervals)."),
+    ] = False,
+    max_requests: Annotated[
+        int, typer.Option(min=1, help="Requests per feed per cycle, follow-ups included.")
+    ] = 500,
+    grace: Annotated[
+        float, typer.Option(min=0.0, help="Seconds in-flight requests get after SIGINT/SIGTERM.")
+    ] = 10.0,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Harvest the due feeds once: fetch, archive raw captures, parse, version, seal.
+
+    A feed is due when its interval (or GitHub's X-Poll-Interval, if longer)
+    has passed since its last cycle; --all or --feed NAME runs feeds anyway.
+
+    Feeds run concurrently under per-host limits, retries and circuit breakers;
+    ETag/Last-Modified make repeat fetches cheap (a 304 adds nothing). Every
+    response is kept as a capture; items, new versions and tombstones are
+    logged; volatile counters (score, comments, stars) become observations.
+    A table per feed shows requests by status, 304s, items new/versions/
+    duplicates/tombstones, bytes, seconds, breaker state and the error in plain
+    words; the report is saved in the vault. SIGINT/SIGTERM stops starting
+    requests, lets in-flight ones finish within --grace seconds and archives
+    everything fetched; a second signal aborts at once (the vault stays
+    consistent). Exit 0 when the cycle ran (some feeds may have failed),
+    3 when every feed failed, 1 when the vault failed.
+    """
+    with _errors(), Vault.open(vault_dir(ctx, vault)) as v:
+        configured = [f for f in v.config.feeds if f.enabled]
+        if feed:
+            known = {f.name: f for f in v.config.feeds}
+            unknown = [n for n in feed if n not in known]
+            if unknown:
+                _fail(f"unknown feed(s): {', '.join(unknown)} (see `echoctl feeds list`)", 2)
+            configured = [known[n] for n in feed]
+        if not configured:
+            _fail("no enabled feeds to harvest (add one with `echoctl feeds add`)", 2)
+        feeds = [f.to_feed() for f in configured]
+        if not (feed or run_all):
+            feeds, waiting = due_feeds(feeds, v.harvest.feed_runs(), time.time())
+            if waiting and not as_json:
+                soonest = min(waiting, key=waiting.__getitem__)
+                err.print(
+                    f"{len(waiting)} feed(s) not due yet (next: {soonest} in "
+                    f"{waiting[soonest]:.0f} s); --all harvests them anyway"
+                )
+            if not feeds:
+                if as_json:
+                    _emit({"feeds": [], "not_due": waiting})
+                return
+        progress = None
+        if not as_json and err.is_terminal:
+
+            def progress(name: str, event: str) -> None:
+                if event in ("done", "failed"):
+                    err.print(f"  {name}: {event}")
+
+        report = _harvest(v, feeds, list(replay or []), grace, max_requests, progress)
+    if as_json:
+        _emit(report.to_json())
+    else:
+        _print_report(report)
+    if report.all_failed:
+        raise typer.Exit(EXIT_ALL_FAILED)
+
+
+def breakers(
+    ctx: typer.Context,
+    reset: Annotated[
+        str | None, typer.Option("--reset", help="Close this breaker (forget its state).")
+    ] = None,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the per-host circuit breakers and their state; --reset NAME closes one."""
+    with _errors():
+        if reset is not None:
+            with Vault.open(vault_dir(ctx, vault)) as w:
+                if not w.harvest.delete_breaker(reset):
+                    _fail(f"no breaker named {reset!r} (see `echoctl breakers`)")
+            out.print(f"breaker {reset} reset: closed")
+            return
+        with Vault.open(vault_dir(ctx, vault), readonly=True) as v:
+            states = v.harvest.breakers()
+    if as_json:
+        _emit(states)
+        return
+    table = Table(title=f"{len(states)} breaker(s)")
+    for col in ("host", "state", "opened at (epoch s)"):
+        table.add_column(col)
+    for name, st in states.items():
+        table.add_row(name, str(st.get("state", "?")).lower(), str(st.get("opened_at") or "-"))
+    out.print(table)
+
+
+def register_harvest(app: typer.Typer) -> None:
+    """Add ``harvest`` to ``app``."""
+    app.command()(harvest)
+
+
+def register_breakers(app: typer.Typer) -> None:
+    """Add ``breakers`` to ``app``."""
+    app.command()(breakers)
