@@ -1,0 +1,167 @@
+"""JSON Feed 1.0 and 1.1 documents of the ``rss`` source (https://www.jsonfeed.org/version/1.1/).
+
+Format names ``json10`` and ``json11``; item fields follow the rules of the
+package docstring (:mod:`echo_archive.sources.rss`). A truncated or
+malformed document raises :class:`~echo_archive.errors.ParseError` with the
+line and column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from echo_archive.errors import ParseError
+from echo_archive.model import Item
+from echo_archive.sources.rss.dates import _iso_to_rfc3339
+from echo_archive.sources.rss.items import (
+    KIND,
+    ParsedFeed,
+    _absolute,
+    _date_extra,
+    _enclosure,
+    _native_id,
+    _text,
+    _unique,
+    _web_base,
+)
+
+_JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
+
+
+def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str]) -> ParsedFeed:
+    """Parse a JSON Feed 1.0/1.1 document (https://www.jsonfeed.org/version/1.1/)."""
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        # A document that names itself a JSON Feed is a damaged feed (kept,
+        # flagged), not some other JSON: a cut-off download reads like this.
+        what = (
+            "malformed feed: invalid JSON Feed"
+            if _JSON_FEED_PREFIX.encode() in body[:4096]
+            else ("not a feed: malformed JSON")
+        )
+        raise ParseError(
+            f"{what} ({exc.msg})", url, f"line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            f"not a feed: JSON is not UTF-8 ({exc.reason})", url, f"byte {exc.start}"
+        ) from exc
+    if not isinstance(doc, dict):
+        raise ParseError(f"not a feed: a JSON {type(doc).__name__}, not a JSON Feed", url, "$")
+    spec = doc.get("version")
+    if not isinstance(spec, str) or not spec.startswith(_JSON_FEED_PREFIX):
+        raise ParseError(
+            f"not a feed: a JSON object without a JSON Feed version (version={spec!r})",
+            url,
+            "$.version",
+        )
+    number = spec.removeprefix(_JSON_FEED_PREFIX).strip("/")
+    version = "json" + number.replace(".", "") + ("0" if "." not in number else "")
+    raw_items = doc.get("items")
+    if not isinstance(raw_items, list):
+        raise ParseError("malformed feed: JSON Feed has no items list", url, "$.items")
+    # Relative URLs resolve against the document URL; a saved file has none
+    # that means anything, so its feed_url, else its home_page_url, serves.
+    base = _web_base(url)
+    for declared in (doc.get("feed_url"), doc.get("home_page_url")):
+        if not base and isinstance(declared, str):
+            base = _web_base(declared)
+    feed_author = _json_author(doc)
+
+    items: list[Item] = []
+    seen: set[str] = set()
+    duplicates = skipped = 0
+    for index, raw in enumerate(raw_items):
+        if not isinstance(raw, dict):
+            skipped += 1
+            warnings.append(f"$.items[{index}] is not an object")
+            continue
+        item = _json_item(raw, base, version, feed_name, feed_author)
+        if item.native_id in seen:
+            duplicates += 1
+            continue
+        seen.add(item.native_id)
+        items.append(item)
+    return ParsedFeed(
+        version=version,
+        title=_text(doc.get("title")),
+        link=_absolute(base, doc.get("home_page_url")),
+        items=tuple(items),
+        warning="; ".join(warnings) or None,
+        duplicates=duplicates,
+        skipped=skipped,
+    )
+
+
+def _json_author(obj: Mapping[str, Any]) -> str:
+    """The first author name of a JSON Feed object: 1.1 ``authors``, else 1.0 ``author``."""
+    authors = obj.get("authors")
+    if isinstance(authors, list):
+        for author in authors:
+            if isinstance(author, dict) and _text(author.get("name")):
+                return _text(author.get("name"))
+    author = obj.get("author")
+    if isinstance(author, dict):
+        return _text(author.get("name"))
+    return ""
+
+
+def _json_item(
+    raw: Mapping[str, Any], base: str, version: str, feed_name: str, feed_author: str
+) -> Item:
+    """Build an Item from one JSON Feed item (ids are coerced to strings, JSON Feed 1.1)."""
+    title = _text(raw.get("title"))
+    link = _absolute(base, raw.get("url"))
+    text = (
+        _text(raw.get("content_html"))
+        or _text(raw.get("content_text"))
+        or _text(raw.get("summary"))
+    )
+    published_raw = _text(raw.get("date_published"))
+    updated_raw = _text(raw.get("date_modified"))
+    published = _iso_to_rfc3339(published_raw)
+    updated = _iso_to_rfc3339(updated_raw)
+
+    extra = _date_extra(version, published_raw, updated_raw, updated)
+    tags = raw.get("tags")
+    if isinstance(tags, list):
+        categories = _unique(_text(t).strip() for t in tags)
+        if categories:
+            extra["categories"] = categories
+    attachments = raw.get("attachments")
+    if isinstance(attachments, list):
+        enclosures = [
+            _enclosure(_absolute(base, a.get("url")), a.get("mime_type"), a.get("size_in_bytes"))
+            for a in attachments
+            if isinstance(a, dict) and a.get("url")
+        ]
+        if enclosures:
+            extra["enclosures"] = enclosures
+    for key in ("external_url", "image", "banner_image"):
+        value = _absolute(base, raw.get(key))
+        if value:
+            extra[key] = value
+    for key in ("summary", "language"):
+        if _text(raw.get(key)):
+            extra[key] = _text(raw.get(key))
+    authors = raw.get("authors")
+    if isinstance(authors, list):
+        names = [_text(a.get("name")) for a in authors if isinstance(a, dict)]
+        names = [n for n in names if n]
+        if len(names) > 1:
+            extra["authors"] = names
+
+    return Item(
+        source=KIND,
+        feed=feed_name,
+        native_id=_native_id(raw.get("id"), link, title, published_raw or updated_raw),
+        url=link,
+        title=title,
+        text=text,
+        author=_json_author(raw) or feed_author,
+        published_at=published or updated,
+        extra=extra,
+    )
