@@ -11,7 +11,8 @@ runner prints one table at the end and writes every figure to
 vault ``<out>/vault`` that ``commit`` builds; run alone, they reuse it when it
 holds exactly N benchmark items and build it first otherwise. The vault is
 removed at the end unless ``--keep`` is given. ``harvest`` and ``import``
-need no vault (and ignore ``--items``): they work on the shared corpora.
+need no vault (and ignore ``--items``): they work on the shared corpora;
+``writer`` builds its own small vaults.
 
 The exit status is 0 when every benchmark ran (whether or not its targets were
 met: the table says PASS or MISS), 1 when one failed to run.
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("commit", "proofs", "verify", "pymerkle", "harvest", "import")
+BENCHMARKS = ("commit", "proofs", "verify", "pymerkle", "harvest", "import", "writer")
 NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle"})
 HERE = Path(__file__).resolve().parent
 
@@ -81,7 +82,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
         description=(
-            "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import "
+            "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer "
             "(benchmarks/README.md)."
         ),
     )
@@ -259,6 +260,10 @@ def _child(args: argparse.Namespace) -> int:
         import bench_import
 
         result = bench_import.run(out)
+    elif name == "writer":  # needs no N-leaf vault
+        import bench_writer
+
+        result = bench_writer.run(out)
     else:
         workload.ensure_vault(out, args.items)
         if name == "proofs":

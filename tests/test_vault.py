@@ -239,8 +239,9 @@ _HOLDER = textwrap.dedent(
     import sys, time
     from echo_archive.vault.vault import Vault
     v = Vault.open(sys.argv[1])
-    print("locked", flush=True)
-    time.sleep(60)
+    with v.writing():  # a writer holds the lock only while it writes: hold it here
+        print("locked", flush=True)
+        time.sleep(60)
     """
 )
 
@@ -258,8 +259,9 @@ def test_live_writer_lock_names_its_holder(vault_path: Path) -> None:
     proc = _start_holder(vault_path)
     try:
         with pytest.raises(VaultLockedError) as info:
-            Vault.open(vault_path)
+            Vault.open(vault_path, wait=0.2)  # waits its turn, then names the holder
         assert f"pid {proc.pid}" in str(info.value)
+        assert "waited 0.2 s" in str(info.value)
         assert socket.gethostname() in str(info.value)
         assert info.value.holder["pid"] == proc.pid
         with Vault.open(vault_path, readonly=True) as r:  # readers never block

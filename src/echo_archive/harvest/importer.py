@@ -139,6 +139,7 @@ from echo_archive.sources.registry import SOURCES
 from echo_archive.sources.rss import MAX_DECOMPRESSED_BYTES, ParsedFeed, parse_document
 from echo_archive.vault.entry import canonical_json, format_timestamp
 from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -726,10 +727,15 @@ def _read_whole(path: Path, batch_size: int) -> _ReadFile:
 
 
 class _Importer:
-    """Commits the batches read from files into one vault, in file order."""
+    """Commits the batches read from files into one vault, in file order, through its writer."""
 
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
+    def __init__(self, writer: VaultWriter) -> None:
+        self.writer = writer
+
+    def _commit_batch(self, sightings: list[Sighting]) -> BatchCounts:
+        """One batch, built and committed on the writer (holding the lock); its counts."""
+        counts, _ = self.writer.submit(_commit_now, sightings).result()
+        return counts
 
     def commit(self, sightings: list[Sighting], report: FileReport) -> None:
         """Archive ``sightings`` in one commit; isolate and salvage an unrepresentable item.
@@ -740,7 +746,7 @@ class _Importer:
         if not sightings:
             return
         try:
-            counts, _ = commit_batch(self.vault, sightings, _now())
+            counts = self._commit_batch(sightings)
         except EntryError:
             if len(sightings) > 1:  # find the culprit: commit one by one
                 for sighting in sightings:
@@ -770,7 +776,7 @@ class _Importer:
                     sighting, result=replace(result, items=tuple(kept), warning=warning)
                 )
                 try:
-                    counts, _ = commit_batch(self.vault, [fixed], _now())
+                    counts = self._commit_batch([fixed])
                 except EntryError:
                     pass
                 else:
@@ -778,11 +784,16 @@ class _Importer:
                     return
         bare = replace(sighting, result=None, error="result not representable as canonical JSON")
         try:
-            counts, _ = commit_batch(self.vault, [bare], _now())
+            counts = self._commit_batch([bare])
         except EntryError as exc:
             report.problem(f"{redact_url(sighting.exchange.url)} not archived: {exc}")
             return
         report.absorb(counts)
+
+
+def _commit_now(vault: Vault, sightings: list[Sighting]) -> tuple[BatchCounts, object]:
+    """A writer job: commit one batch, ``logged_at`` the time it commits."""
+    return commit_batch(vault, sightings, _now())
 
 
 def _file_exchange(path: Path, data: bytes, media_type: str, recorded_at: str | None) -> Exchange:
@@ -836,7 +847,7 @@ def default_workers() -> int:
 
 
 def import_files(
-    vault: Vault,
+    vault: Vault | VaultWriter,
     paths: Sequence[Path],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -858,8 +869,14 @@ def import_files(
     a single file, or when no worker process can be started, everything is
     read here.
 
+    Every batch commits through the vault's
+    :class:`~echo_archive.vault.writer.VaultWriter`, which holds the writer
+    lock only while a batch commits (other processes write in between).
+
     Args:
-        vault: the writer.
+        vault: the vault's writer; or a writer
+            :class:`~echo_archive.vault.vault.Vault`, for which a writer is
+            opened on the same vault for the import.
         paths: the files, imported in this order.
         batch_size: exchanges of a recording per commit (at least 1).
         workers: worker processes reading files (0: none); None means
@@ -878,11 +895,20 @@ def import_files(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be 0 or more, got {workers}")
+    if isinstance(vault, VaultWriter):
+        return _import(vault, paths, batch_size, workers)
     if vault.readonly:
         raise VaultError(f"vault {vault.path} is open read-only; importing needs the writer")
+    with VaultWriter.open(vault.path, wait=vault.wait, break_stale=vault.break_stale) as writer:
+        return _import(writer, paths, batch_size, workers)
+
+
+def _import(
+    writer: VaultWriter, paths: Sequence[Path], batch_size: int, workers: int | None
+) -> ImportReport:
     started = time.perf_counter()
     report = ImportReport(started_at=_now())
-    importer = _Importer(vault)
+    importer = _Importer(writer)
     files = [Path(p) for p in paths]
     count = default_workers() if workers is None else workers
     for read in _read_in_order(files, batch_size, count if len(files) > 1 else 0):
@@ -899,8 +925,13 @@ def import_files(
         report.files.append(file_report)
     report.finished_at = _now()
     report.seconds = time.perf_counter() - started
-    report.checkpoint_size = vault.size
+    report.checkpoint_size = writer.submit(_size).result()
     return report
+
+
+def _size(vault: Vault) -> int:
+    """A writer job: the size of the latest checkpoint."""
+    return vault.size
 
 
 def _read_in_order(

@@ -13,8 +13,12 @@ while others proceed. For each feed:
    the feed's queue, up to ``max_requests`` per feed per cycle;
 3. each exchange received (except a 304, which adds nothing) is parsed, and
    every ``batch_size`` exchanges the batch is archived
-   (:func:`~echo_archive.pipeline.batch.commit_batch`): captures, items,
-   versions, tombstones, observations, under a signed checkpoint.
+   (:func:`~echo_archive.pipeline.batch.commit_batch`, run on the vault's
+   :class:`~echo_archive.vault.writer.VaultWriter`, awaited without blocking
+   the loop): captures, items, versions, tombstones, observations, under a
+   signed checkpoint. The writer lock is held only while a batch commits,
+   never while a feed waits on the network, so other processes (an
+   ``echoctl add``) write in between.
 
 A failing feed (an unplannable feed, unreachable host, open breaker,
 malformed responses) is reported in plain words and never stops the others
@@ -32,7 +36,7 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -49,6 +53,7 @@ from echo_archive.sources.ratelimits import parse_poll_interval
 from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
     "FeedReport",
@@ -69,35 +74,85 @@ def _now() -> str:
     return format_timestamp(time.time_ns())
 
 
-class VaultBreakerStore:
-    """A :class:`~echo_archive.harvest.engine.BreakerStore` in the vault catalog."""
+class _VaultState:
+    """Reads harvest state from a reader; writes it through the writer when there is one.
 
-    def __init__(self, vault: Vault) -> None:
-        self._state = vault.harvest
+    Given a :class:`~echo_archive.vault.writer.VaultWriter`, reads use a
+    read-only vault of the calling thread (opened on first use; closed by
+    :meth:`close`) and each write is queued on the writer without waiting
+    (a failure is logged: breaker and validator state are operational).
+    Given a :class:`~echo_archive.vault.vault.Vault`, both go to it directly.
+    """
+
+    def __init__(self, vault: Vault | VaultWriter) -> None:
+        self._writer = vault if isinstance(vault, VaultWriter) else None
+        self._vault = None if isinstance(vault, VaultWriter) else vault
+        self._own: Vault | None = None
+
+    def read(self) -> Vault:
+        if self._vault is not None:
+            return self._vault
+        if self._own is None:
+            assert self._writer is not None
+            self._own = self._writer.reader()
+        return self._own
+
+    def write(self, what: str, fn: Callable[[Vault], object]) -> None:
+        if self._writer is None:
+            assert self._vault is not None
+            fn(self._vault)
+            return
+        future = self._writer.submit(fn)
+
+        def done(f: Future[object]) -> None:
+            if f.exception() is not None:
+                log.warning("harvest.state_write_failed", what=what, error=str(f.exception()))
+
+        future.add_done_callback(done)
+
+    def close(self) -> None:
+        """Close the reader this opened, if any."""
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+
+
+class VaultBreakerStore(_VaultState):
+    """A :class:`~echo_archive.harvest.engine.BreakerStore` in the vault catalog.
+
+    Args:
+        vault: the vault's writer (reads from a reader view, saves queued on
+            the writer), or a vault used directly.
+    """
 
     def load(self, name: str) -> dict[str, Any] | None:
         """Return the saved state of breaker ``name``, or None."""
-        return self._state.breaker(name)
+        return self.read().harvest.breaker(name)
 
     def save(self, name: str, state: dict[str, Any]) -> None:
-        """Save the state of breaker ``name``."""
-        self._state.put_breaker(name, state, _now())
+        """Save the state of breaker ``name`` (queued on the writer)."""
+        now = _now()
+        self.write(f"breaker {name}", lambda v: v.harvest.put_breaker(name, state, now))
 
 
-class VaultConditionalCache:
-    """A :class:`~echo_archive.harvest.engine.ConditionalCache` in the vault catalog."""
+class VaultConditionalCache(_VaultState):
+    """A :class:`~echo_archive.harvest.engine.ConditionalCache` in the vault catalog.
 
-    def __init__(self, vault: Vault) -> None:
-        self._state = vault.harvest
+    Args:
+        vault: as for :class:`VaultBreakerStore`.
+    """
 
     def get(self, url: str) -> Validators | None:
         """Return the validators last stored for ``url``, or None."""
-        found = self._state.validators(url)
+        found = self.read().harvest.validators(url)
         return None if found is None else Validators(etag=found[0], last_modified=found[1])
 
     def put(self, url: str, validators: Validators) -> None:
-        """Store the validators of ``url``."""
-        self._state.put_validators(url, validators.etag, validators.last_modified, _now())
+        """Store the validators of ``url`` (queued on the writer)."""
+        now, etag, modified = _now(), validators.etag, validators.last_modified
+        self.write(
+            f"validators of {url}", lambda v: v.harvest.put_validators(url, etag, modified, now)
+        )
 
 
 @dataclass
@@ -237,7 +292,11 @@ class HarvestRun:
     """One harvest cycle over a set of feeds.
 
     Args:
-        vault: the writer.
+        vault: the vault's writer; every write of the cycle (batches, feed
+            runs, the report) is queued on it and awaited. Given a writer
+            :class:`~echo_archive.vault.vault.Vault` instead, the run opens
+            its own writer on the same vault for the cycle (the vault itself
+            is then only read, on the event loop's thread).
         fetcher: the fetch engine (built with :class:`VaultBreakerStore` and
             :class:`VaultConditionalCache` so breakers and validators persist).
         sources: source kind -> source.
@@ -254,7 +313,7 @@ class HarvestRun:
 
     def __init__(
         self,
-        vault: Vault,
+        vault: Vault | VaultWriter,
         fetcher: Fetcher,
         sources: Mapping[str, Source],
         *,
@@ -265,7 +324,7 @@ class HarvestRun:
         reddit_token_url: str = REDDIT_TOKEN_URL,
         parse_workers: int = 0,
     ) -> None:
-        self.vault = vault
+        self._target = vault
         self.fetcher = fetcher
         self.sources = sources
         self.max_requests = max_requests
@@ -291,9 +350,9 @@ class HarvestRun:
     def abort(self) -> None:
         """Cancel in-flight requests now; what was already fetched is still archived.
 
-        The vault stays consistent: a commit runs on the event loop thread and is
-        never interrupted half-way; each feed commits its fetched exchanges as
-        it unwinds.
+        The vault stays consistent: a commit runs on the writer thread and is
+        never interrupted half-way (cancelling its awaiter does not cancel
+        it); each feed commits its fetched exchanges as it unwinds.
         """
         self.stop()
         for task in self._tasks:
@@ -307,7 +366,25 @@ class HarvestRun:
 
         Raises:
             StorageError: the vault failed (the CLI exits 1).
+            VaultLockedError: another process held the writer lock for longer
+                than the vault's ``wait`` when a batch was to commit.
         """
+        target = self._target
+        if isinstance(target, VaultWriter):
+            self.writer = target
+            try:
+                return await self._run(feeds)
+            finally:
+                await asyncio.to_thread(target.flush)  # the queued state writes too
+        self.writer = VaultWriter.open(
+            target.path, wait=target.wait, break_stale=target.break_stale
+        )
+        try:
+            return await self._run(feeds)
+        finally:
+            await asyncio.to_thread(self.writer.close)
+
+    async def _run(self, feeds: Sequence[Feed]) -> HarvestReport:
         started = time.perf_counter()
         report = HarvestReport(started_at=_now())
         report.feeds = [FeedReport(f.name, f.source) for f in feeds]
@@ -324,8 +401,7 @@ class HarvestRun:
         report.interrupted = self._stopping
         report.finished_at = _now()
         report.seconds = time.perf_counter() - started
-        report.checkpoint_size = self.vault.size
-        self.vault.harvest.save_report(report.started_at, report.to_json())
+        await self.writer.submit_async(_save_report, report)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         return report
@@ -337,14 +413,16 @@ class HarvestRun:
             await self._feed_cycle(feed, report)
         finally:
             report.seconds = time.perf_counter() - started
-            if not report.failed:  # a failed feed stays due: the next cycle tries again
-                self.vault.harvest.put_feed_run(feed.name, started_epoch, report.poll_interval)
             breakers = self.fetcher.breakers()
             report.breaker = ", ".join(
                 f"{h}: {breakers[h].current_state().name.lower()}"
                 for h in report.hosts
                 if h in breakers
             )
+            if not report.failed:  # a failed feed stays due: the next cycle tries again
+                await self.writer.submit_async(
+                    _put_feed_run, feed.name, started_epoch, report.poll_interval
+                )
             if self.progress:
                 self.progress(feed.name, "failed" if report.failed else "done")
 
@@ -375,11 +453,11 @@ class HarvestRun:
                 feed, source, queue, statuses, pending, errors, hosts, report, reddit_token
             )
         except asyncio.CancelledError:
-            self._commit(pending, report)  # archive what was fetched before the abort
             report.requests = dict(statuses)
             report.hosts = sorted(hosts)
+            await self._commit(pending, report)  # archive what was fetched before the abort
             raise
-        self._commit(pending, report)
+        await self._commit(pending, report)
         report.requests = dict(statuses)
         report.hosts = sorted(hosts)
         if received == 0 and errors:
@@ -430,7 +508,7 @@ class HarvestRun:
             else:
                 pending.append(await self._parse(source, feed, request, exchange, queue, errors))
             if len(pending) >= self.batch_size:
-                self._commit(pending, report)
+                await self._commit(pending, report)
                 pending.clear()
         return received
 
@@ -548,11 +626,28 @@ class HarvestRun:
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _commit(self, pending: list[Sighting], report: FeedReport) -> None:
+    async def _commit(self, pending: list[Sighting], report: FeedReport) -> None:
+        """Archive ``pending`` on the writer (the batch is built holding the lock)."""
         if not pending:
             return
-        counts, _ = commit_batch(self.vault, pending, _now())
+        counts, _ = await self.writer.submit_async(_commit_batch, list(pending))
         report.absorb(counts)
+
+
+def _commit_batch(vault: Vault, sightings: list[Sighting]) -> tuple[BatchCounts, object]:
+    """A writer job: commit one batch, ``logged_at`` the time it commits."""
+    return commit_batch(vault, sightings, _now())
+
+
+def _put_feed_run(vault: Vault, feed: str, started_epoch: float, poll: float | None) -> None:
+    """A writer job: record when ``feed``'s cycle started."""
+    vault.harvest.put_feed_run(feed, started_epoch, poll)
+
+
+def _save_report(vault: Vault, report: HarvestReport) -> None:
+    """A writer job: the checkpoint size covering the cycle, then the report, saved."""
+    report.checkpoint_size = vault.size
+    vault.harvest.save_report(report.started_at, report.to_json())
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -1,15 +1,21 @@
-"""The writer lock: one writer per vault, and the lock names its holder.
+"""The writer lock: one writer at a time per vault, and the lock names its holder.
 
 The lock is the file ``lock`` in the vault. A writer holds an exclusive
-``flock(2)`` on it for its whole life and writes its *holder record* into it:
-``{"host": ..., "pid": ..., "since": ...}`` (JSON). The kernel drops the
-``flock`` when the holder dies, however it dies, so a crashed writer never
-blocks the next one. Releasing cleanly empties the record.
+``flock(2)`` on it *while it writes* (a batch of commits, then it releases:
+see :class:`~echo_archive.vault.vault.Vault.writing`) and writes its *holder
+record* into it: ``{"host": ..., "pid": ..., "since": ...}`` (JSON; ``since``
+is when this holder took the lock). The kernel drops the ``flock`` when the
+holder dies, however it dies, so a crashed writer never blocks the next one.
+Releasing cleanly empties the record.
 
 Taking the lock:
 
-* the ``flock`` is held by someone else: :class:`VaultLockedError` naming the
-  holder (host, pid, since) from the record;
+* the ``flock`` is held by someone else: the taker waits its turn, up to
+  ``wait`` seconds (:data:`DEFAULT_WAIT` unless told; ``flock(2)`` has no
+  timeout, so it retries every few milliseconds, backing off to
+  :data:`POLL_MAX` seconds, sleeping in between), then raises
+  :class:`VaultLockedError` naming the holder (host, pid, since) from the
+  record;
 * the ``flock`` is free but the record is not empty (the previous writer died
   without releasing): on the same host with a dead pid, the lock is *stale* and
   is taken over, with a ``vault.lock.stale_taken_over`` warning in the log; a
@@ -34,9 +40,15 @@ import structlog
 
 from echo_archive.errors import StorageError, VaultLockedError
 
-__all__ = ["WriterLock"]
+__all__ = ["DEFAULT_WAIT", "POLL_MAX", "WriterLock"]
 
 log = structlog.get_logger("echo_archive.vault.lock")
+
+DEFAULT_WAIT = 5.0
+"""Seconds a writer waits for the lock by default before :class:`VaultLockedError` (``--wait``)."""
+
+POLL_MAX = 0.025
+"""Longest sleep, in seconds, between two tries at a busy lock (the first is 1 ms)."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,15 +67,21 @@ class WriterLock:
     Args:
         path: the lock file (``<vault>/lock``); created if absent.
         break_stale: take over a record left by a writer on another host.
+        wait: seconds to wait for a lock held by another live process
+            (0: do not wait). Must not be negative.
 
     Raises:
-        VaultLockedError: another live process holds the lock, or a record left
-            by another host cannot be checked; ``holder`` names it.
+        VaultLockedError: another live process still held the lock after
+            ``wait`` seconds, or a record left by another host cannot be
+            checked; ``holder`` names it.
         StorageError: the lock file cannot be opened or written.
+        ValueError: ``wait`` is negative.
 
     """
 
-    def __init__(self, path: Path, *, break_stale: bool = False) -> None:
+    def __init__(self, path: Path, *, break_stale: bool = False, wait: float = 0.0) -> None:
+        if wait < 0:
+            raise ValueError(f"wait must be 0 or more seconds, got {wait}")
         self.path = path
         self.holder: dict[str, Any] = {}
         try:
@@ -71,7 +89,7 @@ class WriterLock:
         except OSError as exc:
             raise StorageError(f"cannot open the writer lock {path}: {exc}") from exc
         try:
-            self._acquire(break_stale)
+            self._acquire(break_stale, wait)
         except BaseException:
             os.close(self._fd)
             raise
@@ -87,15 +105,30 @@ class WriterLock:
             return {"unreadable": data[:200].decode("utf-8", "replace")}
         return record if isinstance(record, dict) else {"unreadable": str(record)[:200]}
 
-    def _acquire(self, break_stale: bool) -> None:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            record = self._read_record()
-            raise VaultLockedError(
-                f"vault is locked by a running writer: {_describe(record)} (lock file {self.path})",
-                record,
-            ) from None
+    def _flock(self, wait: float) -> None:
+        """Take the ``flock``, retrying with backoff for up to ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, POLL_MAX)
+        record = self._read_record()
+        waited = f"; waited {wait:g} s (--wait SECONDS waits longer)" if wait else ""
+        raise VaultLockedError(
+            f"vault is locked by a running writer: {_describe(record)} "
+            f"(lock file {self.path}){waited}",
+            record,
+        )
+
+    def _acquire(self, break_stale: bool, wait: float) -> None:
+        self._flock(wait)
         previous = self._read_record()
         host = socket.gethostname()
         if previous:
@@ -127,10 +160,13 @@ class WriterLock:
         self._write(json.dumps(self.holder).encode())
 
     def _write(self, data: bytes) -> None:
+        # Not fsync'd: the record only names the holder (the kernel's flock is what
+        # excludes), and the lock is now taken per batch of writes, where an fsync
+        # would cost as much as the commit's own. After a power loss the record is
+        # empty or stale, and a stale same-host record is taken over as above.
         try:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, data, 0)
-            os.fsync(self._fd)
         except OSError as exc:
             raise StorageError(f"cannot write the writer lock {self.path}: {exc}") from exc
 

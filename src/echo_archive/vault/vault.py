@@ -9,7 +9,7 @@ On disk (embedded default)::
       catalog.sqlite         entries, log tiles, checkpoints (SQLite, WAL)
       blobs/blobs.sqlite     small blobs, zstd-compressed rows (SQLite, WAL)
       blobs/large/..         large blobs, one zstd file each
-      lock                   the writer lock (holder host and pid)
+      lock                   the writer lock (holder host, pid, since), held while writing
 
 Commit protocol (DESIGN.md invariant 2; restic/borg write ordering):
 
@@ -24,6 +24,13 @@ step 2 commits leaves only orphan blobs (unreferenced, harmless); a crash
 between 2 and 3 leaves an *unsealed tail* of complete entries that the next
 writer to open the vault seals with a checkpoint (:meth:`Vault.seal`). There
 is never a half-visible entry.
+
+Writers take turns (DESIGN.md invariant 1, one writer at a time): a writer
+holds the writer lock only *while it writes* (:meth:`Vault.writing`, taken
+by every write for its duration, or held by a caller across a batch of
+writes), and on taking it catches up with what another process may have
+written since (the log's size and root, an unsealed tail to seal). In a
+process, every write goes through one :class:`~echo_archive.vault.writer.VaultWriter`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -59,7 +67,7 @@ from echo_archive.vault.blobs import SQLiteBlobStore, parse_digest
 from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
 from echo_archive.vault.harvest_state import HarvestState, ensure_harvest_schema
-from echo_archive.vault.lock import WriterLock
+from echo_archive.vault.lock import DEFAULT_WAIT, WriterLock
 from echo_archive.vault.log import TileReader, TileWriter
 from echo_archive.vault.merkle import (
     EMPTY_ROOT,
@@ -171,8 +179,15 @@ def _fsync_dir(path: Path) -> None:
 class Vault:
     """An open vault (use :meth:`create` and :meth:`open`, not the constructor).
 
-    A writer (``readonly=False``) holds the writer lock until :meth:`close`.
-    Readers take no lock and see each committed state as it lands.
+    A writer (``readonly=False``) takes the writer lock for each write (or a
+    caller holds it across several with :meth:`writing`) and releases it
+    after; readers take no lock and see each committed state as it lands. An
+    open writer is used by one thread at a time (in a process, the
+    :class:`~echo_archive.vault.writer.VaultWriter` thread).
+
+    Attributes:
+        wait: seconds a write waits for the writer lock held by another
+            process before :class:`~echo_archive.errors.VaultLockedError`.
     """
 
     def __init__(
@@ -184,15 +199,20 @@ class Vault:
         blobs: SQLiteBlobStore,
         *,
         signer: Signer | None,
-        lock: WriterLock | None,
+        break_stale: bool = False,
+        wait: float = DEFAULT_WAIT,
     ) -> None:
         self.path = path
         self.config = config
         self.verifier = verifier
         self.blobs = blobs
+        self.wait = wait
         self._conn = conn
         self._signer = signer
-        self._lock = lock
+        self._break_stale = break_stale
+        self._lock: WriterLock | None = None
+        self._depth = 0
+        self._sealed_on_taking: SignedCheckpoint | None = None
         self._reader = TileReader(conn)
         self._tiles: TileWriter | None = None
 
@@ -269,24 +289,40 @@ class Vault:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False, break_stale: bool = False) -> Vault:
+    def open(
+        cls,
+        path: Path,
+        *,
+        readonly: bool = False,
+        break_stale: bool = False,
+        wait: float = DEFAULT_WAIT,
+    ) -> Vault:
         """Open the vault at ``path``.
 
-        A writer takes the writer lock, then completes any unsealed tail left by
-        a crash (:meth:`seal`). A reader takes no lock and changes nothing.
+        A writer takes the writer lock for a moment (waiting up to ``wait``
+        seconds for another writer to finish), completes any unsealed tail
+        left by a crash (:meth:`seal`) and releases it; each later write takes
+        it again (:meth:`writing`). A reader takes no lock and changes nothing.
 
         Args:
             path: the vault directory.
             readonly: open as a reader.
             break_stale: take over a lock left by a writer on another host.
+            wait: seconds a write waits for the lock held by another process
+                (:data:`~echo_archive.vault.lock.DEFAULT_WAIT` by default; 0
+                does not wait); kept as :attr:`wait` for every later write.
 
         Raises:
             VaultNotFoundError: no vault at ``path``.
-            VaultLockedError: another live writer holds the lock (writers only).
+            VaultLockedError: another live writer still held the lock after
+                ``wait`` seconds (writers only); the message names it.
             ConfigError: ``echo.toml`` is invalid.
             StorageError: a file cannot be read.
+            ValueError: ``wait`` is negative.
 
         """
+        if wait < 0:
+            raise ValueError(f"wait must be 0 or more seconds, got {wait}")
         path = Path(path)
         if not (path / CONFIG_FILE).is_file():
             raise VaultNotFoundError(
@@ -304,12 +340,11 @@ class Vault:
                 f"{path / VKEY_FILE} names key {verifier.name!r} but the vault origin is "
                 f"{config.vault.origin!r}"
             )
-        lock = None if readonly else WriterLock(path / LOCK_FILE, break_stale=break_stale)
+        signer = None
+        if not readonly:
+            signer = _load_signer(path / SIGNING_KEY_FILE, verifier)
+        conn = catalog.connect(path / CATALOG_FILE, readonly=readonly)
         try:
-            signer = None
-            if not readonly:
-                signer = _load_signer(path / SIGNING_KEY_FILE, verifier)
-            conn = catalog.connect(path / CATALOG_FILE, readonly=readonly)
             blobs = SQLiteBlobStore(
                 path / BLOBS_DIR,
                 readonly=readonly,
@@ -317,26 +352,97 @@ class Vault:
                 level=config.blobs.zstd_level,
             )
         except BaseException:
-            if lock:
-                lock.release()
+            conn.close()
             raise
-        vault = cls(path, config, verifier, conn, blobs, signer=signer, lock=lock)
+        vault = cls(
+            path, config, verifier, conn, blobs, signer=signer, break_stale=break_stale, wait=wait
+        )
         if not readonly:
             try:
-                ensure_harvest_schema(conn)
-                vault.seal()
+                with vault.writing():  # catches up: seals a tail left by a crash
+                    ensure_harvest_schema(conn)
             except BaseException:
                 vault.close()
                 raise
         return vault
 
     def close(self) -> None:
-        """Close the databases and release the writer lock. Safe to call twice."""
+        """Close the databases (and drop the writer lock if held). Safe to call twice."""
         self.blobs.close()
         self._conn.close()
         if self._lock:
             self._lock.release()
             self._lock = None
+
+    @contextmanager
+    def writing(self, wait: float | None = None) -> Iterator[Self]:
+        """Hold the writer lock for the writes inside the block (re-entrant).
+
+        On taking the lock the vault catches up with what another process
+        wrote since this one last held it: the cached right edge of the log
+        is reloaded if the log's size or root moved, and an unsealed tail (a
+        writer that crashed between its catalog transaction and its
+        checkpoint) is sealed. Every write (:meth:`commit`, :meth:`append`,
+        :meth:`seal`) runs inside this; a caller holds it across several
+        writes to take the lock once (the
+        :class:`~echo_archive.vault.writer.VaultWriter` does, per batch). The
+        lock is released when the outermost block exits, however it exits.
+
+        Args:
+            wait: seconds to wait for another process to release the lock
+                (default: :attr:`wait`). Ignored when already held.
+
+        Yields:
+            This vault.
+
+        Raises:
+            VaultError: the vault is open read-only.
+            VaultLockedError: another process still held the lock after
+                ``wait`` seconds, or a lock record left by another host is
+                refused (see :class:`~echo_archive.vault.lock.WriterLock`).
+            LogError: the stored log does not agree with its recorded root.
+            StorageError: the lock or an unsealed tail's checkpoint cannot be written.
+        """
+        self._require_writer()
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        lock = WriterLock(
+            self.path / LOCK_FILE,
+            break_stale=self._break_stale,
+            wait=self.wait if wait is None else wait,
+        )
+        self._lock, self._depth = lock, 1
+        try:
+            self._catch_up()
+            yield self
+        finally:
+            self._lock, self._depth = None, 0
+            lock.release()
+
+    @property
+    def break_stale(self) -> bool:
+        """Whether writes take over a writer lock record left by another host."""
+        return self._break_stale
+
+    @property
+    def holds_lock(self) -> bool:
+        """True while this vault holds the writer lock (inside :meth:`writing`)."""
+        return self._lock is not None
+
+    def _catch_up(self) -> None:
+        """Reload the cached log edge if another writer moved the log; seal an unsealed tail."""
+        tiles = self._tiles
+        if tiles is not None:
+            size, root = self.log_state()
+            if tiles.size != size or tiles.compact.root() != root:
+                log.info("vault.log_moved", cached=tiles.size, size=size, path=str(self.path))
+                self._tiles = None
+        self._sealed_on_taking = self._seal()
 
     def __enter__(self) -> Self:
         return self
@@ -435,6 +541,8 @@ class Vault:
 
         Raises:
             VaultError: the vault is open read-only.
+            VaultLockedError: another process held the writer lock for longer
+                than :attr:`wait` (nothing is written).
             EntryError: a record does not make a valid entry (nothing is logged).
             StorageError: a write failed. Nothing is acknowledged. If the failure
                 came after the catalog transaction, the entries are logged but
@@ -443,6 +551,10 @@ class Vault:
         self._require_writer()
         if not records:
             return CommitResult([], self.latest_checkpoint())
+        with self.writing():
+            return self._commit(records)
+
+    def _commit(self, records: Sequence[Record]) -> CommitResult:
         small: list[bytes] = []
         refs: list[dict[str, tuple[bytes, int]]] = []
         for rec in records:
@@ -485,13 +597,22 @@ class Vault:
 
         Raises:
             VaultError: the vault is open read-only.
+            VaultLockedError: as for :meth:`commit`.
             BlobNotFoundError: an entry names a blob the store does not hold
                 (nothing is written).
+            LogError: the log grew under this writer (another writer appended
+                without the lock; nothing is written).
             StorageError: as for :meth:`commit`.
         """
         self._require_writer()
         if not entries:
             return CommitResult([], self.latest_checkpoint())
+        with self.writing():
+            return self._append_checked(entries, derived)
+
+    def _append_checked(
+        self, entries: Sequence[Entry], derived: DerivedWriter | None
+    ) -> CommitResult:
         named = {b.digest: i for i, e in enumerate(entries) for b in e.blobs}
         missing = self.blobs.missing(named)
         if missing:
@@ -514,6 +635,14 @@ class Vault:
         # 2. entries, blob index, tiles, log state: one transaction.
         with catalog.transaction(self._conn, f"appending entries {start}..{pending.size - 1}"):
             faults.point("catalog.begin")
+            logged = self._conn.execute("SELECT size FROM log_state WHERE id = 1").fetchone()
+            if logged is None or logged[0] != start:  # the lock makes this impossible; guard
+                self._tiles = None
+                raise LogError(
+                    f"the log holds {None if logged is None else logged[0]} entries, not the "
+                    f"{start} this writer last saw: another writer appended without the lock; "
+                    "nothing was appended"
+                )
             self._conn.executemany(
                 "INSERT INTO entries(idx, type, entry) VALUES (?, ?, ?)",
                 [(start + i, e.type, e.raw) for i, e in enumerate(entries)],
@@ -559,10 +688,18 @@ class Vault:
 
         Raises:
             VaultError: read-only vault.
+            VaultLockedError: as for :meth:`commit`.
             LogError: the stored tiles do not agree with the log state.
             StorageError: the checkpoint cannot be stored.
 
         """
+        self._require_writer()
+        if self._depth:
+            return self._seal()
+        with self.writing():  # taking the lock seals the tail
+            return self._sealed_on_taking
+
+    def _seal(self) -> SignedCheckpoint | None:
         signer = self._require_writer()
         size, root = self.log_state()
         latest = self.latest_checkpoint()
