@@ -251,7 +251,8 @@ def _holder(vault_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _release(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write("go\n")
     proc.stdin.flush()
     assert proc.stdout.readline().strip() == "released"
@@ -285,7 +286,8 @@ def test_a_holder_past_the_wait_gets_a_clear_error_naming_it(vault_path: Path) -
         message = str(info.value)
         assert f"pid {proc.pid}" in message
         assert socket.gethostname() in message
-        assert " since " in message and "waited 0.2 s" in message
+        assert " since " in message
+        assert "waited 0.2 s" in message
         assert info.value.holder["pid"] == proc.pid
         # the failure was that batch's only: the next commit takes its turn
         assert writer.commit([_record("later")]).result(TIMEOUT).receipts[0].index == 0
@@ -320,8 +322,8 @@ _PRODUCERS = textwrap.dedent(
         for k in range(100000):
             rid = f"{seed}-{t}-{k}"
             body = (rid + ":" + "z" * (k % 3000)).encode()
-            result = writer.commit([Record("capture", {"kind": "test", "rid": rid}, {"body": body})])
-            index = result.result().receipts[0].index
+            record = Record("capture", {"kind": "test", "rid": rid}, {"body": body})
+            index = writer.commit([record]).result().receipts[0].index
             with out:
                 print(index, rid, flush=True)
 
@@ -372,4 +374,5 @@ def test_sigkill_mid_batch_with_several_producers_keeps_every_acknowledged_recor
         assert writer.size == writer.log_state()[0]
     with Vault.open(vault_path, readonly=True) as reader:
         report = verify_vault(reader)
-        assert report.ok and not report.warnings, (report.problems, report.warnings)
+        assert report.ok, report.problems
+        assert not report.warnings, report.warnings
