@@ -37,6 +37,7 @@ from workload import (
     BATCH,
     ORIGIN,
     Result,
+    item_meta,
     make_item,
     percentile,
     say,
@@ -75,7 +76,7 @@ def _entries(vault: Vault, start: int, stop: int) -> list[Entry]:
     digests = vault.blobs.put_many(bodies)
     logged_at = format_timestamp(time.time_ns())
     return [
-        Entry.build("item", logged_at, {"body": (d, len(b))}, {"n": start + k})
+        Entry.build("capture", logged_at, {"body": (d, len(b))}, item_meta(start + k))
         for k, (d, b) in enumerate(zip(digests, bodies, strict=True))
     ]
 

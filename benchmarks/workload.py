@@ -111,9 +111,20 @@ def make_item(i: int) -> bytes:
     return head[:-2] + text + head[-2:]
 
 
+MTIME = "2026-11-22T01:41:19.000000Z"
+"""The ``mtime`` of every benchmark record (fixed, so runs write the same entries)."""
+
+
+def item_meta(i: int) -> dict[str, Any]:
+    """The meta of item ``i``'s record: a ``file`` capture (docs/entries.md) named after it."""
+    return {"kind": "file", "name": f"item-{i}.json", "size": ITEM_SIZE, "mtime": MTIME}
+
+
 def records(start: int, count: int) -> list[Record]:
-    """Return the records of items ``start .. start+count-1`` (type ``item``, meta ``n``)."""
-    return [Record("item", {"n": i}, {"body": make_item(i)}) for i in range(start, start + count)]
+    """Return the records of items ``start .. start+count-1`` (``file`` captures, blob ``body``)."""
+    return [
+        Record("capture", item_meta(i), {"body": make_item(i)}) for i in range(start, start + count)
+    ]
 
 
 def item_digest(i: int) -> bytes:

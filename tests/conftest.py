@@ -42,14 +42,18 @@ def vault_path(tmp_path: Path) -> Path:
     return path
 
 
+def file_meta(name: str, size: int = 0) -> dict[str, object]:
+    """The meta of a ``file`` capture named ``name`` (as ``echoctl add`` writes it)."""
+    return {"kind": "file", "name": name, "size": size, "mtime": "2026-11-20T09:12:44.000000Z"}
+
+
 def sample_records(n: int, start: int = 0, size: int = 2048) -> list[Record]:
-    """``n`` capture records of ~``size`` bytes of JSON each, distinct content."""
+    """``n`` file capture records of ~``size`` bytes of JSON each, distinct content."""
     out = []
     for i in range(start, start + n):
         body = (f'{{"id": {i}, "title": "item {i}", "text": "' + "x" * size)[: size - 2] + '"}'
-        out.append(
-            Record(type="capture", meta={"kind": "test", "n": i}, blobs={"body": body.encode()})
-        )
+        meta = file_meta(f"item-{i}.json", len(body))
+        out.append(Record(type="capture", meta=meta, blobs={"body": body.encode()}))
     return out
 
 

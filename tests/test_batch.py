@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,11 @@ def test_revised_fred_value_becomes_a_version(vault_path: Path) -> None:
     path = (
         shared_dir("corpora", "fred") / "pyfredapi-2024" / "test_series__test_get_series[json].yaml"
     )
-    exchanges = [e for e in read_recording(path).exchanges if "observations" in e.url]
+    exchanges = [  # the importer stamps an untimed recorded exchange with the import time
+        replace(e, fetched_at=e.fetched_at or TS)
+        for e in read_recording(path).exchanges
+        if "observations" in e.url
+    ]
     feed = Feed("fred-gdp", "fred", {"series_id": "GDP", "api_key": "k"})
     per_exchange = [_sightings(feed, FredSource(), [e]) for e in exchanges]
     with Vault.open(vault_path) as v:

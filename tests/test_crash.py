@@ -45,19 +45,22 @@ _CHILD = textwrap.dedent(
         for _ in range(rng.randint(1, 8)):
             rid = f"{seed}-{n}"
             n += 1
-            blobs = {"body": (rid + ":" + "z" * rng.randint(0, 3000)).encode()}
+            body: bytes | Path = (rid + ":" + "z" * rng.randint(0, 3000)).encode()
+            size = len(body)
             if rng.random() < p_large:  # fresh bytes, so the large-blob path really writes
                 big = path.parent / f"big-{rid}.bin"
                 big.write_bytes(os.urandom(100_000))
-                blobs["file"] = big
-            records.append(Record("capture", {"kind": "test", "rid": rid}, blobs))
+                body, size = big, 100_000
+            mtime = "2026-11-20T09:12:44.000000Z"
+            meta = {"kind": "file", "name": rid, "size": size, "mtime": mtime}
+            records.append(Record("capture", meta, {"body": body}))
         try:
             result = v.commit(records)
         except (StorageError, OSError) as exc:
             print("ERROR", type(exc).__name__, flush=True)
             sys.exit(3)
         for r in result.receipts:
-            print(r.index, r.entry.meta["rid"], flush=True)
+            print(r.index, r.entry.meta["name"], flush=True)
     print("DONE", flush=True)
     """
 )
@@ -113,7 +116,7 @@ def _check_after_crash(path: Path, acked: dict[str, int], context: str) -> None:
         assert report.ok, f"{context}: {report.problems[:5]}"
         for rid, index in acked.items():
             entry = json.loads(r.entry(index).raw)
-            assert entry["meta"]["rid"] == rid, f"{context}: acknowledged {rid} not at {index}"
+            assert entry["meta"]["name"] == rid, f"{context}: acknowledged {rid} not at {index}"
         assert r.size >= len(acked)
     with Vault.open(path) as w:  # the next writer seals any unsealed tail
         assert w.size == w.log_state()[0], context

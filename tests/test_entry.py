@@ -79,16 +79,17 @@ def _entry(**over: object) -> bytes:
         "type": "capture",
         "logged_at": "2026-11-22T01:41:19.123456Z",
         "blobs": {"body": {"digest": "sha256:" + "ab" * 32, "size": 3}},
-        "meta": {"kind": "file"},
+        "meta": _FILE,
     }
     doc.update(over)
     return rfc8785.dumps(doc)
 
 
+_FILE = {"kind": "file", "name": "memo.pdf", "size": 3, "mtime": "2026-11-20T09:12:44.000000Z"}
+
+
 def test_parse_entry_round_trip() -> None:
-    e = Entry.build(
-        "capture", "2026-11-22T01:41:19.123456Z", {"body": (b"\xab" * 32, 3)}, {"kind": "file"}
-    )
+    e = Entry.build("capture", "2026-11-22T01:41:19.123456Z", {"body": (b"\xab" * 32, 3)}, _FILE)
     assert e.raw == _entry()
     parsed = parse_entry(e.raw)
     assert parsed == e
@@ -108,6 +109,9 @@ def test_parse_entry_round_trip() -> None:
         (_entry(blobs={"body": {"digest": "sha256:" + "ab" * 32, "size": -1}}), "size"),
         (_entry(extra=1), "unexpected"),
         (rfc8785.dumps({"v": 1}), "missing"),
+        (_entry(type="nosuchtype"), "entry type 'nosuchtype' is unknown"),
+        (_entry(meta={**_FILE, "size": "3"}), "capture meta .*field size"),
+        (_entry(blobs={}), "capture blobs: roles"),
     ],
 )
 def test_parse_entry_names_what_is_wrong(raw: bytes, match: str) -> None:

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from echo_archive import faults
 from echo_archive.errors import (
     EntryError,
+    EntrySchemaError,
     LogError,
     StorageError,
     VaultError,
@@ -40,7 +41,7 @@ from echo_archive.vault.note import parse_vkey
 from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import verify_vault
 
-from .conftest import sample_records
+from .conftest import file_meta, sample_records
 
 
 def test_create_lays_out_the_vault(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_commit_returns_receipts_covered_by_a_signed_checkpoint(vault_path: Path
 def test_entries_name_their_blobs_and_survive_reopen(vault_path: Path) -> None:
     body = b'{"hello": "world"}'
     with Vault.open(vault_path) as v:
-        r = v.commit([Record("capture", {"kind": "test", "name": "é.json"}, {"body": body})])
+        r = v.commit([Record("capture", file_meta("é.json", len(body)), {"body": body})])
     with Vault.open(vault_path, readonly=True) as v:
         entry = v.entry(0)
         doc = json.loads(entry.raw)
@@ -122,7 +123,7 @@ def test_entries_name_their_blobs_and_survive_reopen(vault_path: Path) -> None:
             "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
             "size": len(body),
         }
-        assert doc["meta"] == {"kind": "test", "name": "é.json"}
+        assert doc["meta"] == file_meta("é.json", len(body))
         assert entry.raw == r.receipts[0].entry.raw
         assert v.blobs.get(entry.blobs[0].digest) == body
         assert v.resolve("sha256:" + hashlib.sha256(body).hexdigest()) == 0
@@ -135,11 +136,11 @@ def test_entries_name_their_blobs_and_survive_reopen(vault_path: Path) -> None:
 
 def test_same_bytes_twice_store_one_blob_and_two_entries(vault_path: Path) -> None:
     with Vault.open(vault_path) as v:
-        v.commit([Record("capture", {"n": 1}, {"body": b"same"})])
+        v.commit([Record("capture", file_meta("same-1", 4), {"body": b"same"})])
         v.commit(
             [
-                Record("capture", {"n": 2}, {"body": b"same"}),
-                Record("capture", {"n": 3}, {"body": b"same"}),
+                Record("capture", file_meta("same-2", 4), {"body": b"same"}),
+                Record("capture", file_meta("same-3", 4), {"body": b"same"}),
             ]
         )
         assert v.blobs.stats().count == 1
@@ -150,7 +151,7 @@ def test_file_blobs_are_streamed_from_disk(vault_path: Path, tmp_path: Path) -> 
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 * 2**20))
     with Vault.open(vault_path) as v:
-        r = v.commit([Record("capture", {"kind": "file"}, {"body": big})])
+        r = v.commit([Record("capture", file_meta("big.bin", 3 * 2**20), {"body": big})])
         ref = r.receipts[0].entry.blobs[0]
         assert ref.size == 3 * 2**20
         assert ref.digest == hashlib.sha256(big.read_bytes()).digest()
@@ -162,7 +163,11 @@ def test_bad_record_writes_nothing(vault_path: Path) -> None:
         with pytest.raises(EntryError, match="type"):
             v.commit([Record("Not A Type", {}, {})])
         with pytest.raises(EntryError, match="canonical"):
-            v.commit([Record("capture", {"n": 2**60}, {})])
+            v.commit([Record("capture", {**file_meta("x"), "size": 2**60}, {"body": b""})])
+        with pytest.raises(EntrySchemaError, match=r"new entry: capture meta .*field size"):
+            v.commit([Record("capture", {**file_meta("x"), "size": -1}, {"body": b""})])
+        with pytest.raises(EntrySchemaError, match=r"new entry: capture blobs: roles \[\]"):
+            v.commit([Record("capture", file_meta("x"), {})])
         assert v.log_state()[0] == 0
         assert verify_vault(v).ok
 

@@ -12,7 +12,7 @@ from echo_archive.vault.note import generate_signer
 from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import VerifyReport, verify_vault
 
-from .conftest import sample_records
+from .conftest import file_meta, sample_records
 
 
 @pytest.fixture
@@ -24,7 +24,10 @@ def filled(vault_path: Path) -> Path:
         big = vault_path.parent / "big.bin"
         big.write_bytes(b"large blob " * 2_000_000)
         v.commit(
-            [*sample_records(299, start=300), Record("capture", {"kind": "file"}, {"body": big})]
+            [
+                *sample_records(299, start=300),
+                Record("capture", file_meta("big.bin", 22_000_000), {"body": big}),
+            ]
         )
     return vault_path
 
@@ -93,7 +96,7 @@ def test_changed_entry_row(filled: Path) -> None:
     conn = sqlite3.connect(filled / "catalog.sqlite")
     (raw,) = conn.execute("SELECT entry FROM entries WHERE idx = 150").fetchone()
     conn.close()
-    changed = bytes(raw).replace(b'"n":150', b'"n":151')
+    changed = bytes(raw).replace(b"item-150.json", b"item-151.json")
     assert changed != bytes(raw)
     _sql(filled, "catalog.sqlite", ("UPDATE entries SET entry = ? WHERE idx = 150", (changed,)))
     report = _verify(filled)

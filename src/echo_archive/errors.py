@@ -18,6 +18,7 @@ wrong and where (a path, an entry index, a digest, a line of a note).
     │   │   ├── BlobNotFoundError   no blob with that digest
     │   │   └── BlobCorruptError    stored bytes do not hash to their address
     │   ├── EntryError              an entry is malformed or not canonical JSON
+    │   │   └── EntrySchemaError    an entry's meta or blob document breaks its schema
     │   └── LogError                log index/size out of range, log state inconsistent
     ├── ProofError                  a Merkle proof does not verify (RFC 9162 §2.1.3.2, §2.1.4.2)
     │   ├── InclusionProofError
@@ -42,6 +43,7 @@ __all__ = [
     "ConsistencyProofError",
     "EchoError",
     "EntryError",
+    "EntrySchemaError",
     "EvidenceError",
     "InclusionProofError",
     "LogError",
@@ -117,6 +119,15 @@ class BlobCorruptError(BlobError):
 
 class EntryError(VaultError):
     """A log entry is malformed: not canonical JSON (RFC 8785), or not of the entry schema."""
+
+
+class EntrySchemaError(EntryError):
+    """An entry's ``meta``, blob roles or blob document break its type's schema.
+
+    The message names the entry, its type, the schema class and version, and
+    each field that is wrong (``entry 42: capture meta (HttpCapture v1): field
+    status: Input should be a valid integer``); :mod:`echo_archive.schemas`.
+    """
 
 
 class LogError(VaultError):

@@ -23,7 +23,7 @@ from echo_archive.cli.common import JsonOpt, VaultOpt, break_lock, err, out, vau
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
-from echo_archive.vault.entry import format_timestamp
+from echo_archive.schemas import file_capture
 from echo_archive.vault.evidence import build_bundle, verify_bundle
 from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import verify_vault
@@ -95,18 +95,8 @@ def add(
             records = []
             for f in chunk:
                 st = f.stat()
-                records.append(
-                    Record(
-                        type="capture",
-                        meta={
-                            "kind": "file",
-                            "name": f.name,
-                            "size": st.st_size,
-                            "mtime": format_timestamp(st.st_mtime_ns),
-                        },
-                        blobs={"body": f},
-                    )
-                )
+                meta = file_capture(f.name, st.st_size, st.st_mtime_ns)
+                records.append(Record(type="capture", meta=meta, blobs={"body": f}))
             result = v.commit(records)
             for f, receipt in zip(chunk, result.receipts, strict=True):
                 body = receipt.entry.blobs[0]

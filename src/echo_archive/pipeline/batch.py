@@ -40,6 +40,14 @@ from echo_archive.pipeline.versioning import (
     decide,
     decide_tombstone,
 )
+from echo_archive.schemas import (
+    HttpCapture,
+    ItemBlob,
+    ItemMeta,
+    TombstoneMeta,
+    VersionMeta,
+    validate_blob_document,
+)
 from echo_archive.sources.base import Feed
 from echo_archive.vault.entry import Entry, canonical_json
 from echo_archive.vault.harvest_state import CaptureRow, HarvestState, ItemRow, ObservationRow
@@ -166,30 +174,34 @@ class Batch:
 
 def capture_meta(
     feed: Feed, exchange: Exchange, error: str | None, warning: str | None = None
-) -> dict[str, Any]:
-    """The metadata of a capture entry (JSON-ready; I-JSON numbers only)."""
+) -> HttpCapture:
+    """The metadata of a capture entry (:class:`~echo_archive.schemas.HttpCapture`).
+
+    Raises:
+        EntrySchemaError: the exchange breaks the schema (an empty method or
+            URL, a time not in RFC 3339...), naming the field.
+    """
     headers: dict[str, str] = {}
     for name, value in exchange.headers:
         key = name.lower()
         if key in KEPT_HEADERS:
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return {
-        "kind": "http",
-        "source": feed.source,
-        "feed": feed.name,
-        "method": exchange.method,
-        "url": redact_url(exchange.url),
-        "final_url": redact_url(exchange.final_url or exchange.url),
-        "redirects": [redact_url(u) for u in exchange.redirects],
-        "status": exchange.status,
-        "headers": headers,
-        "fetched_at": exchange.fetched_at,
-        "elapsed_ms": round(exchange.elapsed * 1000),
-        "recorded_at": exchange.recorded_at,
-        "truncated": exchange.truncated,
-        "parse_error": error,
-        "parse_warning": warning,
-    }
+    return HttpCapture(
+        source=feed.source,
+        feed=feed.name,
+        method=exchange.method,
+        url=redact_url(exchange.url),
+        final_url=redact_url(exchange.final_url or exchange.url),
+        redirects=[redact_url(u) for u in exchange.redirects],
+        status=exchange.status,
+        headers=headers,
+        fetched_at=exchange.fetched_at,
+        elapsed_ms=round(exchange.elapsed * 1000),
+        recorded_at=exchange.recorded_at,
+        truncated=exchange.truncated,
+        parse_error=error,
+        parse_warning=warning,
+    )
 
 
 def item_blob(item: Item, capture: str, fetched_at: str, content: bytes | None = None) -> bytes:
@@ -209,8 +221,16 @@ def item_blob(item: Item, capture: str, fetched_at: str, content: bytes | None =
     splice against full canonicalization on generated items.
 
     Raises:
+        EntrySchemaError: the blob breaks :class:`~echo_archive.schemas.ItemBlob`
+            (a time not in RFC 3339, an unsafe number...), naming the field.
         EntryError: the item holds something JCS cannot represent.
     """
+    doc = content_document(item)
+    doc["counters"] = dict(item.counters)
+    doc["capture"] = capture
+    doc["fetched_at"] = fetched_at
+    where = f"item blob of {item.source}:{item.feed}:{item.native_id}"
+    validate_blob_document(ItemBlob, doc, where)
     if content is not None and all(
         type(v) is str
         for v in (item.author, item.published_at, item.source, item.text, item.title, item.url)
@@ -231,10 +251,6 @@ def item_blob(item: Item, capture: str, fetched_at: str, content: bytes | None =
                     content[cut_before_native_id:],
                 )
             )
-    doc = content_document(item)
-    doc["counters"] = dict(item.counters)
-    doc["capture"] = capture
-    doc["fetched_at"] = fetched_at
     return canonical_json(doc)
 
 
@@ -315,7 +331,7 @@ def build_batch(
                 continue
             blob = item_blob(item, capture_ref, ex.fetched_at, content)
             batch.blobs.append(blob)
-            meta = _item_meta(key, capture_ref, decision)
+            meta = _META[decision.kind](**_item_fields(key, capture_ref, decision))
             entry = Entry.build(
                 _ENTRY_TYPE[decision.kind], logged_at, {"item": (_sha256(blob), len(blob))}, meta
             )
@@ -346,8 +362,7 @@ def _add_tombstone(
     if not decision.stores:
         batch.counts.duplicates += 1
         return
-    meta = _item_meta(key, capture_ref, decision)
-    meta["reason"] = tomb.reason
+    meta = TombstoneMeta(**_item_fields(key, capture_ref, decision), reason=tomb.reason)
     tomb_idx = add(Entry.build("tombstone", logged_at, {}, meta))
     new_row = _next_row(key, row, tomb_idx, decision, seen_at)
     local[key] = batch.items[key] = new_row
@@ -364,7 +379,7 @@ def _known(row: ItemRow | None) -> Known | None:
     return Known(row.idx, row.digest, row.tombstoned, row.versions)
 
 
-def _item_meta(key: tuple[str, str, str], capture: str, decision: Decision) -> dict[str, Any]:
+def _item_fields(key: tuple[str, str, str], capture: str, decision: Decision) -> dict[str, Any]:
     return {
         "source": key[0],
         "feed": key[1],
@@ -373,6 +388,9 @@ def _item_meta(key: tuple[str, str, str], capture: str, decision: Decision) -> d
         "content_digest": "sha256:" + decision.digest.hex(),
         "previous": decision.previous,
     }
+
+
+_META = {"new": ItemMeta, "version": VersionMeta}
 
 
 def _next_row(

@@ -17,22 +17,24 @@ top-level key is allowed, so a later change of shape must bump ``v``::
       "meta": { ... }                          # type-specific metadata (a JSON object)
     }
 
-* ``type``: lowercase word (``[a-z][a-z0-9_.-]*``, at most 64 characters).
-  ``capture`` is what was received (a local file added as evidence here; one
-  HTTP exchange later); ``item``, ``version``, ``tombstone`` and others are added
-  by later layers. Unknown types are valid entries: the schema is the envelope.
+* ``type``: lowercase word (``[a-z][a-z0-9_.-]*``, at most 64 characters),
+  one of the types registered in :mod:`echo_archive.schemas` (``capture``,
+  ``item``, ``version``, ``tombstone``...); an unknown type is rejected.
 * ``logged_at``: RFC 3339 UTC timestamp with microseconds and a ``Z`` suffix,
   the writer's clock when the batch holding the entry was assembled. It is the
   time the entry *joined the log*; a checkpoint covering the entry attests it
   (as claimed by the log operator; witnesses add independent evidence later).
 * ``blobs``: each blob is addressed by the SHA-256 of its uncompressed bytes
   (``sha256:`` + lowercase hex) and its size in bytes. It may be empty.
-* ``meta``: any JSON object. Numbers must be I-JSON (integers within ±2^53;
-  RFC 8785 §3.2.2.3), so nanosecond times are written as RFC 3339 strings.
+* ``meta``: a JSON object of the type's schema (:mod:`echo_archive.schemas`,
+  reference page ``docs/entries.md``): every field typed, unknown keys
+  rejected, numbers I-JSON (integers within ±2^53; RFC 8785 §3.2.2.3), so
+  nanosecond times are written as RFC 3339 strings. The schema also fixes
+  which blob roles the entry names.
 
-The ``capture`` entry for a local file (``echoctl add``) has ``meta``
-``{"kind": "file", "name": <base name>, "size": <bytes>, "mtime": <RFC 3339>}``
-and one blob, ``body``, holding the file's bytes.
+Every entry is checked against the envelope and its type's schema when it is
+built (:meth:`Entry.build`) and when it is parsed (:func:`parse_entry`, which
+``verify`` uses), so nothing off-schema joins the log or reads back unnoticed.
 """
 
 from __future__ import annotations
@@ -41,12 +43,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 
-from echo_archive.errors import EntryError
+from echo_archive.errors import EntryError, EntrySchemaError
+from echo_archive.schemas import EntryMeta, format_timestamp, validate_meta
 
 __all__ = [
     "ENTRY_VERSION",
@@ -64,6 +66,7 @@ _TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _KEYS = frozenset({"v", "type", "logged_at", "blobs", "meta"})
 
 
+_Schema = type[EntryMeta]
 _SAFE_INT = 2**53 - 1
 _STR_TYPE: frozenset[type] = frozenset({str})
 _LEAF_TYPES: frozenset[type] = frozenset({str, bool, type(None)})
@@ -144,13 +147,6 @@ def canonical_json(value: Any) -> bytes:
         raise EntryError(f"value is not representable as RFC 8785 canonical JSON: {exc}") from exc
 
 
-def format_timestamp(ns: int) -> str:
-    """Format a POSIX time in nanoseconds as RFC 3339 UTC with microseconds (``...Z``)."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    dt = datetime.fromtimestamp(seconds, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
-
-
 @dataclass(frozen=True, slots=True)
 class BlobRef:
     """A blob named by an entry.
@@ -197,7 +193,7 @@ class Entry:
         type: str,
         logged_at: str,
         blobs: Mapping[str, tuple[bytes, int]],
-        meta: Mapping[str, Any],
+        meta: Mapping[str, Any] | EntryMeta,
     ) -> Entry:
         """Build and canonicalize a version-1 entry.
 
@@ -205,15 +201,27 @@ class Entry:
             type: the entry type (``[a-z][a-z0-9_.-]*``, at most 64 characters).
             logged_at: RFC 3339 UTC timestamp from :func:`format_timestamp`.
             blobs: role -> (digest of 32 bytes, size in bytes).
-            meta: type-specific metadata, a JSON object.
+            meta: type-specific metadata: a schema instance
+                (:class:`~echo_archive.schemas.HttpCapture`..., already validated
+                when it was made), or a JSON object validated here against the
+                type's schema.
 
         Returns:
             The entry, with ``raw`` holding its canonical bytes.
 
         Raises:
-            EntryError: a field breaks the schema or is not JCS-representable.
+            EntrySchemaError: the meta or the blob roles break the type's schema
+                (naming the field).
+            EntryError: an envelope field breaks the schema, or a value is not
+                JCS-representable.
 
         """
+        schema: _Schema | None = None
+        if isinstance(meta, EntryMeta):
+            schema = meta.__class__
+            if schema.entry_type != type:
+                raise _fail("new entry", f"type {type!r} given a {schema.__name__} meta")
+            meta = meta.to_meta()
         doc = {
             "v": ENTRY_VERSION,
             "type": type,
@@ -225,14 +233,14 @@ class Entry:
             "meta": dict(meta),
         }
         raw = canonical_json(doc)
-        return _check(raw, doc, where="new entry")
+        return _check(raw, doc, "new entry", schema)
 
 
 def _fail(where: str, what: str) -> EntryError:
     return EntryError(f"{where}: {what}")
 
 
-def _check(raw: bytes, doc: Any, where: str) -> Entry:
+def _check(raw: bytes, doc: Any, where: str, schema: type[EntryMeta] | None = None) -> Entry:
     if not isinstance(doc, dict):
         raise _fail(where, "is not a JSON object")
     keys = set(doc)
@@ -264,11 +272,18 @@ def _check(raw: bytes, doc: Any, where: str) -> Entry:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise _fail(where, f"blob {role!r} size {size!r} is not a non-negative integer")
         refs.append(BlobRef(role, bytes.fromhex(digest[7:]), size))
+    if schema is None:
+        validate_meta(etype, meta, blobs, where)
+    elif blobs.keys() != schema.blob_roles.keys():
+        raise EntrySchemaError(
+            f"{where}: {etype} blobs: roles {sorted(blobs)} differ from "
+            f"{sorted(schema.blob_roles)} ({schema.__name__} v{schema.schema_version})"
+        )
     return Entry(raw=raw, type=etype, logged_at=ts, blobs=tuple(refs), meta=meta)
 
 
 def parse_entry(raw: bytes, where: str = "entry") -> Entry:
-    """Parse entry bytes, checking they are canonical JSON of schema v1.
+    """Parse entry bytes, checking they are canonical JSON of schema v1 and of their type's schema.
 
     Args:
         raw: the entry bytes as stored in the log.
@@ -278,8 +293,10 @@ def parse_entry(raw: bytes, where: str = "entry") -> Entry:
         The parsed entry.
 
     Raises:
+        EntrySchemaError: the meta or the blob roles break the type's schema
+            (naming the entry and the field).
         EntryError: not UTF-8 JSON, not in RFC 8785 canonical form (so its leaf
-            hash would be ambiguous), or not of the schema.
+            hash would be ambiguous), or not of the envelope schema.
 
     """
     try:

@@ -62,6 +62,7 @@ from echo_archive.errors import (
     VaultExistsError,
     VaultNotFoundError,
 )
+from echo_archive.schemas import EntryMeta
 from echo_archive.vault import catalog
 from echo_archive.vault.blobs import SQLiteBlobStore, parse_digest
 from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -120,13 +121,14 @@ class Record:
 
     Attributes:
         type: the entry type (``"capture"``...; see :mod:`echo_archive.vault.entry`).
-        meta: type-specific metadata (a JSON object; I-JSON numbers only).
+        meta: type-specific metadata: a schema instance (:mod:`echo_archive.schemas`)
+            or a JSON object of the type's schema (validated at commit).
         blobs: role -> content, as bytes or as a path to a file streamed from disk.
 
     """
 
     type: str
-    meta: Mapping[str, Any]
+    meta: Mapping[str, Any] | EntryMeta
     blobs: Mapping[str, bytes | Path] = field(default_factory=dict)
 
 

@@ -7,7 +7,9 @@ it with what is stored and signed:
   signature by the vault's verifier key, name the vault's origin, and agree
   with its catalog row (C2SP tlog-checkpoint, signed-note);
 * **entries**: indexes contiguous from 0 to the log size; each entry RFC 8785
-  canonical JSON of the entry schema; its leaf hash (RFC 9162 §2.1.1) equal to
+  canonical JSON of the entry schema, its ``meta`` and blob roles of its type's
+  schema (:mod:`echo_archive.schemas`; a failure is a ``schema`` problem naming
+  the entry and the field); its leaf hash (RFC 9162 §2.1.1) equal to
   the stored level-0 hash; its blob index rows equal to the blobs it names; every
   blob it names present in the blob store;
 * **log hashes**: every stored node hash equal to the one recomputed from the
@@ -27,13 +29,14 @@ tail* left by a crash; the next writer seals it) are reported as a warning.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from echo_archive.errors import EchoError, EntryError, NoteError
+from echo_archive.errors import EchoError, EntryError, EntrySchemaError, NoteError
 from echo_archive.vault.catalog import as_bytes
 from echo_archive.vault.checkpoint import open_checkpoint
 from echo_archive.vault.entry import parse_entry
@@ -55,7 +58,9 @@ class Problem:
     """One failed check.
 
     Attributes:
-        kind: ``blob``, ``entry``, ``node``, ``checkpoint`` or ``log``.
+        kind: ``blob``, ``entry``, ``schema`` (an entry well-formed but off its
+            type's schema, :mod:`echo_archive.schemas`), ``node``, ``checkpoint``
+            or ``log``.
         ref: what failed (``"entry 42"``, ``"sha256:..."``, ``"checkpoint 1000"``).
         message: what mismatched, in plain words.
 
@@ -221,6 +226,9 @@ def _check_entries(
         try:
             entry = parse_entry(raw, where)
             names = [(b.role, b.digest) for b in entry.blobs]
+        except EntrySchemaError as exc:  # well-formed, but off its type's schema
+            names = _blob_names(raw)
+            report._add("schema", where, str(exc))
         except EntryError as exc:
             report._add("entry", where, str(exc))
         rows: list[tuple[str, bytes]] = []
@@ -274,6 +282,12 @@ def _check_entries(
             "checkpoint (a crash interrupted a commit; the next writer to open the vault "
             "seals them)"
         )
+
+
+def _blob_names(raw: bytes) -> list[tuple[str, bytes]]:
+    """The (role, digest) pairs of an entry whose envelope held but whose meta did not."""
+    blobs = json.loads(raw)["blobs"]
+    return [(role, bytes.fromhex(blobs[role]["digest"][7:])) for role in sorted(blobs)]
 
 
 def _fmt(pairs: list[tuple[str, bytes]]) -> str:

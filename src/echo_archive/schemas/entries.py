@@ -1,0 +1,169 @@
+"""The schemas of every entry type ECHO writes, and of the item blob.
+
+One class per (type, kind, version), declared with :func:`register`. The
+field descriptions below are what ``docs/entries.md`` prints.
+
+Adding an entry type (``repair``, ``alert``, ``audit``...), a kind (a
+``withdrawn`` tombstone) or a new version of a shape is one class here:
+subclass :class:`EntryMeta`, set ``entry_type`` (and ``kind_value``/``schema_version``
+when needed) and ``blob_roles``, declare the fields, decorate with ``@register``,
+then regenerate the reference page (``python -m echo_archive.schemas``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from echo_archive.schemas.base import (
+    BlobDocument,
+    Count,
+    Digest,
+    EntryMeta,
+    Index,
+    JsonObject,
+    Name,
+    Number,
+    Timestamp,
+    register,
+)
+
+__all__ = [
+    "FileCapture",
+    "HttpCapture",
+    "ItemBlob",
+    "ItemMeta",
+    "TombstoneMeta",
+    "VersionMeta",
+]
+
+
+class ItemBlob(BlobDocument):
+    """The item blob: the item's content as the source gave it, with its counters.
+
+    RFC 8785 canonical JSON. The content fields (all but ``capture``,
+    ``counters`` and ``fetched_at``) are the content document whose SHA-256 is
+    the entry's ``content_digest``: two sightings with the same content are
+    one item version.
+    """
+
+    author: str = Field(description="The author's name or handle, or empty.")
+    capture: Digest = Field(description="Leaf hash of the capture entry the item was parsed from.")
+    counters: dict[str, Number] = Field(
+        description="Volatile numbers (score, comments, stars...): observed, not versioned."
+    )
+    deleted: bool = Field(description="The source marks the item deleted or removed.")
+    extra: JsonObject = Field(description="Source-specific content fields.")
+    feed: Name = Field(description="The configured feed's name.")
+    fetched_at: Timestamp = Field(description="When the capture's response arrived.")
+    native_id: Name = Field(description="The item's id at the source, unique within the feed.")
+    published_at: Timestamp | Literal[""] = Field(
+        description="Publication time as the source states it, or empty when unknown."
+    )
+    source: Name = Field(description="The source kind (rss, hn, reddit, github, fred...).")
+    text: str = Field(description="The body text as the source sent it (HTML kept), or empty.")
+    title: str = Field(description="The title, or empty.")
+    url: str = Field(description="The item's link, or empty.")
+
+
+@register
+class FileCapture(EntryMeta):
+    """A local file archived as evidence (``echoctl add``); blob ``body`` holds its bytes."""
+
+    entry_type: ClassVar[str] = "capture"
+    kind_value: ClassVar[str | None] = "file"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"body": None}
+
+    kind: Literal["file"] = Field(default="file", description="``file``.")
+    name: Name = Field(description="The file's base name (no directory).")
+    size: Count = Field(description="Its size in bytes.")
+    mtime: Timestamp = Field(description="Its modification time.")
+
+
+@register
+class HttpCapture(EntryMeta):
+    """One HTTP exchange as received (harvest) or recorded (import); blob ``body`` holds its body.
+
+    URLs are stored with credentials redacted. Only the response headers that
+    matter are kept, names lowercased, repeated ones joined with ``", "``
+    (RFC 9110 §5.3).
+    """
+
+    entry_type: ClassVar[str] = "capture"
+    kind_value: ClassVar[str | None] = "http"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"body": None}
+
+    kind: Literal["http"] = Field(default="http", description="``http``.")
+    source: Name = Field(description="The source kind of the feed the exchange belongs to.")
+    feed: Name = Field(description="The feed's name.")
+    method: Name = Field(description="The request method (RFC 9110 §9).")
+    url: Name = Field(description="The requested URL.")
+    final_url: Name = Field(description="The URL of the final response after redirects.")
+    redirects: list[str] = Field(description="The URLs redirected through, in order.")
+    status: int = Field(ge=0, le=999, description="The final HTTP status code (0: none, HAR).")
+    headers: dict[str, str] = Field(description="Kept response headers, lowercase name -> value.")
+    fetched_at: Timestamp = Field(
+        description="When the response arrived (for a recording: the time it states)."
+    )
+    elapsed_ms: Count = Field(description="Milliseconds from request to end of body.")
+    recorded_at: Timestamp | None = Field(
+        description="The recording's own timestamp (claimed, not attested), or null when live."
+    )
+    truncated: bool = Field(description="The body was cut at the size limit.")
+    parse_error: str | None = Field(description="Why the source could not parse the body, or null.")
+    parse_warning: str | None = Field(
+        default=None,
+        description="A problem the source worked around, or null. Absent on captures "
+        "written before warnings were recorded (read as null).",
+    )
+
+
+class _ItemFields(EntryMeta):
+    """The fields every item-related entry carries."""
+
+    source: Name = Field(description="The item's source kind.")
+    feed: Name = Field(description="The item's feed.")
+    native_id: Name = Field(description="The item's id at the source.")
+    capture: Digest = Field(description="Leaf hash of the capture entry it was seen in.")
+    content_digest: Digest = Field(
+        description="SHA-256 of the item's content document (the item blob without "
+        "capture, counters and fetched_at)."
+    )
+
+
+@register
+class ItemMeta(_ItemFields):
+    """The first version of an item; blob ``item`` holds the item blob."""
+
+    entry_type: ClassVar[str] = "item"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"item": ItemBlob}
+
+    previous: None = Field(description="null: a new item follows no entry.")
+
+
+@register
+class VersionMeta(_ItemFields):
+    """A later version of an item whose content changed; blob ``item`` holds the item blob."""
+
+    entry_type: ClassVar[str] = "version"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"item": ItemBlob}
+
+    previous: Index = Field(description="Log index of the item's entry this version follows.")
+
+
+@register
+class TombstoneMeta(_ItemFields):
+    """An item known to the archive is deleted or removed at the source; no blob.
+
+    ``content_digest`` is the digest of the item's last content.
+    """
+
+    entry_type: ClassVar[str] = "tombstone"
+
+    previous: Index = Field(description="Log index of the item's entry this tombstone follows.")
+    reason: Name = Field(
+        description="Why, in the source's words: ``[deleted]``, ``[removed]``, ``dead``, "
+        "``HTTP 404``, ``null (no such item)``..."
+    )

@@ -1,0 +1,369 @@
+"""Entry schemas: every type's meta and the item blob, on write, on parse and in verify."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from echo_archive.errors import EntryError, EntrySchemaError
+from echo_archive.model import Exchange, Item
+from echo_archive.pipeline.batch import capture_meta, item_blob
+from echo_archive.pipeline.versioning import content_json
+from echo_archive.schemas import (
+    SAFE_INT,
+    EntryMeta,
+    FileCapture,
+    HttpCapture,
+    ItemBlob,
+    ItemMeta,
+    TombstoneMeta,
+    VersionMeta,
+    entry_classes,
+    file_capture,
+    format_timestamp,
+    register,
+    validate_blob_document,
+    validate_meta,
+)
+from echo_archive.schemas import base as schema_base
+from echo_archive.schemas.__main__ import main as schemas_main
+from echo_archive.schemas.reference import render
+from echo_archive.sources.base import Feed
+from echo_archive.vault.entry import Entry, parse_entry
+from echo_archive.vault.vault import Record, Vault
+from echo_archive.vault.verify import verify_vault
+
+from .conftest import file_meta
+
+REPO = Path(__file__).resolve().parents[1]
+TS = "2026-11-22T01:41:19.123456Z"
+
+# ------------------------------------------------------------------ strategies of valid metas
+_ts = st.integers(0, 253_402_300_799 * 10**9).map(format_timestamp)
+_digest = st.binary(min_size=32, max_size=32).map(lambda b: "sha256:" + b.hex())
+_index = st.integers(0, SAFE_INT)
+_name = st.text(min_size=1, max_size=20)
+_text = st.text(max_size=20)
+_number = st.integers(-SAFE_INT, SAFE_INT) | st.floats(
+    allow_nan=False, allow_infinity=False
+).filter(
+    lambda f: not (SAFE_INT < abs(f) < 1e21 and f.is_integer())  # JCS writes those as integers
+)
+_item_fields = {
+    "source": _name,
+    "feed": _name,
+    "native_id": _name,
+    "capture": _digest,
+    "content_digest": _digest,
+}
+VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
+    FileCapture: st.fixed_dictionaries(
+        {"kind": st.just("file"), "name": _name, "size": _index, "mtime": _ts}
+    ),
+    HttpCapture: st.fixed_dictionaries(
+        {
+            "kind": st.just("http"),
+            "source": _name,
+            "feed": _name,
+            "method": st.sampled_from(["GET", "HEAD", "POST"]),
+            "url": _name,
+            "final_url": _name,
+            "redirects": st.lists(_name, max_size=3),
+            "status": st.integers(0, 999),
+            "headers": st.dictionaries(st.sampled_from(["etag", "date", "link"]), _text),
+            "fetched_at": _ts,
+            "elapsed_ms": _index,
+            "recorded_at": st.none() | _ts,
+            "truncated": st.booleans(),
+            "parse_error": st.none() | _text,
+        },
+        optional={"parse_warning": st.none() | _text},  # absent on captures before warnings
+    ),
+    ItemMeta: st.fixed_dictionaries({**_item_fields, "previous": st.none()}),
+    VersionMeta: st.fixed_dictionaries({**_item_fields, "previous": _index}),
+    TombstoneMeta: st.fixed_dictionaries({**_item_fields, "previous": _index, "reason": _name}),
+}
+ROLES = {"capture": {"body"}, "item": {"item"}, "version": {"item"}, "tombstone": set()}
+
+
+def _valid_entry() -> st.SearchStrategy[tuple[type[EntryMeta], dict[str, Any]]]:
+    return st.sampled_from(sorted(VALID, key=lambda c: c.__name__)).flatmap(
+        lambda cls: VALID[cls].map(lambda meta: (cls, meta))
+    )
+
+
+def _build(cls: type[EntryMeta], meta: dict[str, Any]) -> Entry:
+    blobs = {role: (b"\x11" * 32, 7) for role in cls.blob_roles}
+    return Entry.build(cls.entry_type, TS, blobs, meta)
+
+
+def test_every_registered_schema_has_a_strategy_here() -> None:
+    assert set(entry_classes()) == set(VALID)
+    for cls in entry_classes():
+        assert set(cls.blob_roles) == ROLES[cls.entry_type]
+
+
+@settings(max_examples=300)
+@given(_valid_entry())
+def test_valid_metas_round_trip_through_build_and_parse(
+    case: tuple[type[EntryMeta], dict[str, Any]],
+) -> None:
+    cls, meta = case
+    entry = _build(cls, meta)
+    assert parse_entry(entry.raw, "entry 5") == entry
+    assert entry.meta == meta
+    assert validate_meta(cls.entry_type, json.loads(entry.raw)["meta"], cls.blob_roles, "e") is cls
+    # the typed path (what batch.py and add use) writes the same bytes
+    typed = Entry.build(
+        cls.entry_type, TS, {r: (b"\x11" * 32, 7) for r in cls.blob_roles}, cls(**meta)
+    )
+    full = {**meta, "parse_warning": meta.get("parse_warning")} if cls is HttpCapture else meta
+    assert typed.raw == _build(cls, full).raw
+
+
+def _mutations(meta: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field the error must name, mutated meta): an unknown key, each field mistyped."""
+    yield "surprise", {**meta, "surprise": 1}
+    for key, value in meta.items():
+        if key == "kind":
+            continue
+        wrong: object = [value] if not isinstance(value, list) else "not a list"
+        yield key, {**meta, key: wrong}
+        if isinstance(value, str) and value.startswith("sha256:"):
+            yield key, {**meta, key: value.upper()}  # digests are lowercase hex
+            yield key, {**meta, key: value[:-1]}
+        if isinstance(value, int) and not isinstance(value, bool):
+            yield key, {**meta, key: str(value)}  # strict: no coercion
+            yield key, {**meta, key: True} if value not in (0, 1) else {**meta, key: -1}
+    for key in meta:
+        if key != "kind" and key != "parse_warning":
+            yield key, {k: v for k, v in meta.items() if k != key}
+
+
+@settings(max_examples=150)
+@given(_valid_entry())
+def test_mutated_metas_are_rejected_naming_entry_and_field(
+    case: tuple[type[EntryMeta], dict[str, Any]],
+) -> None:
+    cls, meta = case
+    for field, bad in _mutations(meta):
+        if cls is ItemMeta and field == "previous" and bad.get("previous") is None:
+            continue  # previous: [None] / "None"... all rejected below; removing it is not None
+        doc = json.loads(_build(cls, meta).raw)
+        doc["meta"] = bad
+        try:
+            raw = rfc8785.dumps(doc)
+        except (rfc8785.CanonicalizationError, ValueError):
+            continue
+        with pytest.raises(EntrySchemaError, match=rf"^entry 7: {cls.entry_type} meta .*{field}"):
+            parse_entry(raw, "entry 7")
+        with pytest.raises(EntrySchemaError, match=rf"^new entry: {cls.entry_type} meta .*{field}"):
+            _build(cls, bad)
+
+
+@pytest.mark.parametrize(
+    ("etype", "meta", "roles", "match"),
+    [
+        ("capture", {"kind": "test", "n": 1}, ["body"], "kind: 'test' is not a known kind"),
+        ("capture", {"name": "x"}, ["body"], "kind: None is not a known kind"),
+        ("capture", {"kind": ["file"]}, ["body"], "kind: .* is not a string"),
+        ("capture", {**file_meta("x"), "v": 1}, ["body"], "v: 1 is not a version >= 2"),
+        ("capture", {**file_meta("x"), "v": 9}, ["body"], "v: 9 is not a known version"),
+        ("capture", file_meta("x"), ["body", "extra"], r"roles \['body', 'extra'\] differ"),
+        ("capture", {**file_meta("x"), "mtime": "2026-11-20T09:12:44Z"}, ["body"], "mtime"),
+        ("capture", {**file_meta("x"), "mtime": "2026-13-20T09:12:44.000000Z"}, ["body"], "mtime"),
+        ("capture", {**file_meta("x"), "size": 2**53}, ["body"], "size"),
+        ("capture", {**file_meta("x"), "size": 1.0}, ["body"], "size"),
+        ("capture", {**file_meta("x"), "name": ""}, ["body"], "name"),
+        ("audit", {}, [], "entry type 'audit' is unknown"),
+    ],
+)
+def test_known_bad_metas(etype: str, meta: dict[str, Any], roles: list[str], match: str) -> None:
+    with pytest.raises(EntrySchemaError, match=match):
+        validate_meta(etype, meta, roles, "entry 3")
+
+
+def test_a_new_entry_type_or_version_is_one_declaration() -> None:
+    @register
+    class AlertMeta(EntryMeta):
+        """An alert fired (a test type)."""
+
+        entry_type: ClassVar[str] = "test-alert"
+        rule: str
+
+    @register
+    class AlertMetaV2(EntryMeta):
+        """An alert fired, with a severity (a test type)."""
+
+        entry_type: ClassVar[str] = "test-alert"
+        schema_version: ClassVar[int] = 2
+        v: Literal[2] = 2
+        rule: str
+        severity: int
+
+    try:
+        assert validate_meta("test-alert", {"rule": "disk"}, [], "e") is AlertMeta
+        v2 = AlertMetaV2(rule="disk", severity=3)
+        assert v2.to_meta() == {"v": 2, "rule": "disk", "severity": 3}
+        entry = Entry.build("test-alert", TS, {}, v2)
+        assert parse_entry(entry.raw).meta == {"v": 2, "rule": "disk", "severity": 3}
+        with pytest.raises(EntrySchemaError, match="field severity"):
+            validate_meta("test-alert", {"v": 2, "rule": "disk"}, [], "e")
+        with pytest.raises(TypeError, match="already"):
+            register(AlertMeta)
+    finally:
+        del schema_base._REGISTRY["test-alert"]
+
+
+def test_inconsistent_declarations_are_refused() -> None:
+    class NoKindField(EntryMeta):
+        entry_type: ClassVar[str] = "test-x"
+        kind_value: ClassVar[str | None] = "a"
+
+    class VersionField(EntryMeta):
+        entry_type: ClassVar[str] = "test-x"
+        v: Literal[1] = 1
+
+    class MissingV(EntryMeta):
+        entry_type: ClassVar[str] = "test-x"
+        schema_version: ClassVar[int] = 2
+
+    for cls, match in (
+        (NoKindField, "needs a field kind"),
+        (VersionField, "implicit"),
+        (MissingV, "needs a field v"),
+    ):
+        with pytest.raises(TypeError, match=match):
+            register(cls)
+    assert "test-x" not in schema_base._REGISTRY
+
+
+def test_typed_meta_of_the_wrong_type_or_roles_is_refused() -> None:
+    meta = file_capture("memo.pdf", 3, 0)
+    assert meta.to_meta() == {
+        "kind": "file",
+        "name": "memo.pdf",
+        "size": 3,
+        "mtime": format_timestamp(0),
+    }
+    with pytest.raises(EntryError, match="type 'item' given a FileCapture meta"):
+        Entry.build("item", TS, {"body": (b"\x00" * 32, 3)}, meta)
+    with pytest.raises(EntrySchemaError, match=r"capture blobs: roles \[\] differ"):
+        Entry.build("capture", TS, {}, meta)
+    with pytest.raises(
+        EntrySchemaError, match=r"new entry: capture meta \(FileCapture v1\): field size"
+    ):
+        file_capture("memo.pdf", -1, 0)
+
+
+def test_capture_meta_of_an_exchange_is_the_http_schema() -> None:
+    feed = Feed("hn-top", "hn", {"list": "top"})
+    ex = Exchange(
+        "GET",
+        "https://example.org/a?token=s3cret",
+        200,
+        (("ETag", '"x"'), ("Set-Cookie", "a=b"), ("Link", "<a>"), ("link", "<b>")),
+        b"{}",
+        fetched_at=TS,
+        elapsed=0.25,
+        redirects=("https://example.org/b",),
+    )
+    meta = capture_meta(feed, ex, None, "cut short")
+    assert isinstance(meta, HttpCapture)
+    doc = meta.to_meta()
+    assert doc["headers"] == {"etag": '"x"', "link": "<a>, <b>"}
+    assert doc["elapsed_ms"] == 250
+    assert doc["parse_warning"] == "cut short"
+    assert "s3cret" not in json.dumps(doc)
+    with pytest.raises(EntrySchemaError, match="field fetched_at"):
+        capture_meta(feed, Exchange("GET", "https://example.org/", 200, (), b""), None)
+
+
+_items = st.builds(
+    Item,
+    source=_name,
+    feed=_name,
+    native_id=_name,
+    url=_text,
+    title=_text,
+    text=_text,
+    author=_text,
+    published_at=st.just("") | _ts,
+    extra=st.dictionaries(_text, _number | _text | st.lists(_number, max_size=3), max_size=3),
+    counters=st.dictionaries(_text, _number, max_size=3),
+    deleted=st.booleans(),
+)
+
+
+@settings(max_examples=200)
+@given(_items, _digest, _ts)
+def test_item_blobs_of_generated_items_match_the_blob_schema(
+    item: Item, capture: str, ts: str
+) -> None:
+    doc = json.loads(item_blob(item, capture, ts, content_json(item)))
+    validate_blob_document(ItemBlob, doc, "blob")
+    for field, bad in (
+        ("extra", []),
+        ("counters", {"n": "1"}),
+        ("capture", "sha256:00"),
+        ("fetched_at", ""),
+        ("published_at", "yesterday"),
+        ("surprise", 1),
+    ):
+        with pytest.raises(EntrySchemaError, match=rf"^entry 4 blob item: .*field {field}"):
+            validate_blob_document(ItemBlob, {**doc, field: bad}, "entry 4 blob item")
+
+
+@pytest.mark.parametrize("bad", [2**53, float("nan"), 2.0**53, {"k": [1, {"d": 2**60}]}])
+def test_item_blob_numbers_are_i_json(bad: object) -> None:
+    capture = "sha256:" + "0" * 64
+    doc = json.loads(item_blob(Item("hn", "hn-top", "1"), capture, TS))
+    item = Item("hn", "hn-top", "1", extra={"x": bad})
+    with pytest.raises(EntrySchemaError, match=r"^item blob of hn:hn-top:1: .*field extra"):
+        item_blob(item, capture, TS)
+    with pytest.raises(EntrySchemaError, match=r"field (extra|counters)"):
+        validate_blob_document(ItemBlob, {**doc, "extra": {"x": bad}, "counters": {"n": bad}}, "b")
+
+
+def test_verify_names_an_entry_that_breaks_its_schema(vault_path: Path) -> None:
+    with Vault.open(vault_path) as v:
+        v.commit([Record("capture", file_meta(f"f{i}", 1), {"body": b"%d" % i}) for i in range(4)])
+    conn = sqlite3.connect(vault_path / "catalog.sqlite")
+    (raw,) = conn.execute("SELECT entry FROM entries WHERE idx = 2").fetchone()
+    changed = bytes(raw).replace(b'"name":"f2","size":1}', b'"name":"f2","size":-1}')
+    assert changed != bytes(raw)
+    assert rfc8785.dumps(json.loads(changed)) == changed
+    with conn:
+        conn.execute("UPDATE entries SET entry = ? WHERE idx = 2", (changed,))
+    conn.close()
+    with Vault.open(vault_path, readonly=True) as v:
+        report = verify_vault(v)
+    schema = [p for p in report.problems if p.kind == "schema"]
+    assert [(p.ref, "field size" in p.message) for p in schema] == [("entry 2", True)]
+    assert not report.ok
+
+
+def test_reference_page_is_current() -> None:
+    page = REPO / "docs" / "entries.md"
+    assert page.read_text(encoding="utf-8") == render(), (
+        "docs/entries.md is stale: run python -m echo_archive.schemas --write docs/entries.md"
+    )
+    assert schemas_main(["--check", str(page)]) == 0
+
+
+def test_reference_check_fails_on_a_stale_page(tmp_path: Path) -> None:
+    stale = tmp_path / "entries.md"
+    stale.write_text(render().replace("HttpCapture", "HttpKapture"), encoding="utf-8")
+    assert schemas_main(["--check", str(stale)]) == 1
+    assert schemas_main(["--write", str(stale)]) == 0
+    assert schemas_main(["--check", str(stale)]) == 0
+    for cls in entry_classes():
+        assert f"(`{cls.__name__}`)" in render()
