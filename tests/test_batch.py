@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from echo_archive.errors import ParseError
+from echo_archive.errors import EntrySchemaError, ParseError
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.model import Exchange, Item, Request
 from echo_archive.pipeline.batch import (
@@ -25,7 +25,7 @@ from echo_archive.pipeline.versioning import content_document, content_json
 from echo_archive.sources.base import Feed, Source
 from echo_archive.sources.fred import FredSource
 from echo_archive.sources.hn import HnSource
-from echo_archive.vault.entry import canonical_json
+from echo_archive.vault.entry import canonical_json, format_timestamp
 from echo_archive.vault.merkle import leaf_hash
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
@@ -202,16 +202,17 @@ _extra_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_extra_keys, inner, max_size=3),
     max_leaves=12,
 )
+_name = st.tuples(_text, st.text(min_size=1, max_size=1)).map("".join)  # ids are non-empty
 _items = st.builds(
     Item,
-    source=_text,
-    feed=_text,
-    native_id=_text,
+    source=_name,
+    feed=_name,
+    native_id=_name,
     url=_text,
     title=_text,
     text=_text,
     author=_text,
-    published_at=_text,
+    published_at=st.just("") | st.integers(0, 2**62).map(format_timestamp),
     extra=st.dictionaries(_extra_keys, _extra_values, max_size=4),
     counters=st.dictionaries(st.sampled_from(["score", "ups", "é"]), st.integers(0, 10**6)),
     deleted=st.booleans(),
@@ -234,14 +235,14 @@ def test_item_blob_spliced_from_the_content_equals_full_canonicalization(item: I
     assert json.loads(expected)["native_id"] == item.native_id
 
 
-def test_item_blob_with_a_non_string_field_falls_back_to_full_canonicalization() -> None:
-    # A source bug handing a non-string title must not make a wrong splice.
+def test_item_blob_with_a_non_string_field_is_refused_by_its_schema() -> None:
+    # A source bug handing a non-string title must not make a wrong splice: the item blob
+    # schema refuses it before any splice (it used to fall back to full canonicalization).
     item = Item("rss", "f", "1", title={"native_id": 1, "deleted": 2})  # type: ignore[arg-type]
     content = content_json(item)
     assert content.rfind(b',"native_id":') > content.find(b',"title":')  # the trap is real
-    blob = item_blob(item, "sha256:00", TS, content)
-    assert blob == _full_blob(item, "sha256:00", TS)
-    assert json.loads(blob)["native_id"] == "1"
+    with pytest.raises(EntrySchemaError, match=r"^item blob of rss:f:1: .*field title"):
+        item_blob(item, "sha256:" + "0" * 64, TS, content)
 
 
 def test_precomputed_contents_commit_the_same_entries(
