@@ -41,17 +41,22 @@ def _blocker(writer: VaultWriter) -> tuple[threading.Event, Future[None]]:
 
 
 def _rids(vault: Vault) -> dict[str, int]:
-    """``{record id: entry index}`` of every entry with a ``rid`` in its metadata."""
+    """``{record id: entry index}`` of every file capture named ``rid-<record id>``."""
     found = {}
     for index in range(vault.log_state()[0]):
-        meta = json.loads(vault.entry(index).raw)["meta"]
-        if "rid" in meta:
-            found[meta["rid"]] = index
+        name = json.loads(vault.entry(index).raw)["meta"].get("name", "")
+        if name.startswith("rid-"):
+            found[name[4:]] = index
     return found
 
 
+def _rid_meta(rid: str) -> dict[str, object]:
+    """A ``file`` capture meta (docs/entries.md) naming the record ``rid``."""
+    return {"kind": "file", "name": f"rid-{rid}", "size": 0, "mtime": "2026-11-20T09:12:44.000000Z"}
+
+
 def _record(rid: str) -> Record:
-    return Record("capture", {"kind": "test", "rid": rid}, {"body": f"body of {rid}".encode()})
+    return Record("capture", _rid_meta(rid), {"body": f"body of {rid}".encode()})
 
 
 def test_queued_commits_coalesce_into_one_checkpoint_each_caller_its_receipts(
@@ -73,7 +78,8 @@ def test_queued_commits_coalesce_into_one_checkpoint_each_caller_its_receipts(
     flat = [i for each in indexes for i in each]
     assert flat == list(range(55))  # each caller's records contiguous, callers in order
     for k, r in enumerate(results):
-        assert [rec.entry.meta["n"] for rec in r.receipts] == list(range(100 * k, 100 * k + k + 1))
+        names = [rec.entry.meta["name"] for rec in r.receipts]
+        assert names == [f"item-{i}.json" for i in range(100 * k, 100 * k + k + 1)]
 
 
 def test_an_invalid_record_fails_only_its_callers_commit(vault_path: Path) -> None:
@@ -83,10 +89,10 @@ def test_an_invalid_record_fails_only_its_callers_commit(vault_path: Path) -> No
         bad = writer.commit([_record("b"), Record("capture", {"kind": "test", "x": float("nan")})])
         good2 = writer.commit([_record("c")])
         go.set()
-        assert good1.result(TIMEOUT).receipts[0].entry.meta["rid"] == "a"
+        assert good1.result(TIMEOUT).receipts[0].entry.meta["name"] == "rid-a"
         with pytest.raises(EntryError, match="nan"):
             bad.result(TIMEOUT)
-        assert good2.result(TIMEOUT).receipts[0].entry.meta["rid"] == "c"
+        assert good2.result(TIMEOUT).receipts[0].entry.meta["name"] == "rid-c"
         writer.flush()
         with writer.reader() as reader:
             assert sorted(_rids(reader)) == ["a", "c"]  # nothing of the failed commit
@@ -199,7 +205,7 @@ def test_readers_never_wait_for_the_writer(vault_path: Path) -> None:
         go, _ = _blocker(writer)  # the writer is busy, holding the lock
         with writer.reader() as reader:
             assert reader.size == 1
-            assert json.loads(reader.entry(0).raw)["meta"]["rid"] == "first"
+            assert json.loads(reader.entry(0).raw)["meta"]["name"] == "rid-first"
         go.set()
 
 
@@ -230,7 +236,9 @@ _HOLDER = textwrap.dedent(
     v = Vault.open(sys.argv[1])
     with v.writing():
         if len(sys.argv) > 2:  # write while holding, so the other writer must catch up
-            v.commit([Record("capture", {"kind": "test", "rid": sys.argv[2]}, {"body": b"x"})])
+            mtime = "2026-11-20T09:12:44.000000Z"
+            meta = {"kind": "file", "name": "rid-" + sys.argv[2], "size": 1, "mtime": mtime}
+            v.commit([Record("capture", meta, {"body": b"x"})])
         print("locked", flush=True)
         sys.stdin.readline()  # hold until told
     print("released", flush=True)
@@ -322,7 +330,9 @@ _PRODUCERS = textwrap.dedent(
         for k in range(100000):
             rid = f"{seed}-{t}-{k}"
             body = (rid + ":" + "z" * (k % 3000)).encode()
-            record = Record("capture", {"kind": "test", "rid": rid}, {"body": body})
+            mtime = "2026-11-20T09:12:44.000000Z"
+            meta = {"kind": "file", "name": "rid-" + rid, "size": len(body), "mtime": mtime}
+            record = Record("capture", meta, {"body": body})
             index = writer.commit([record]).result().receipts[0].index
             with out:
                 print(index, rid, flush=True)
