@@ -61,7 +61,9 @@ def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: P
     assert again["versions"] == 0
     assert again["duplicates"] == 30
 
-    items = json.loads(echoctl("--vault", str(vault), "items", "--json", "--limit", "100").stdout)
+    page = json.loads(echoctl("--vault", str(vault), "items", "--json", "--limit", "100").stdout)
+    assert page["next"] is None
+    items = page["entries"]
     assert len(items) == 30
     assert all(i["feed"] == "hn-top" and i["versions"] == 1 for i in items)
     # The table: one line per item within 80 columns (a subprocess has no
@@ -71,7 +73,7 @@ def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: P
     rows = table[3:]
     assert len(rows) == 30
     assert max(len(line) for line in table) <= 80
-    assert [int(line.split()[0]) for line in rows] == [i["idx"] for i in items]
+    assert [int(line.split()[0]) for line in rows] == [i["index"] for i in items]
     assert all(line.split()[1] == "hn-top" for line in rows)
     shown = echoctl("--vault", str(vault), "show", f"hn:hn-top:{items[0]['native_id']}", "--json")
     assert shown.returncode == 0, shown.stderr

@@ -30,7 +30,11 @@ wrong and where (a path, an entry index, a digest, a line of a note).
     ├── EvidenceError               an evidence bundle is malformed or does not hold
     ├── SourceError                 a source cannot be used as configured
     │   └── ParseError              a response is malformed (names the URL and position)
-    └── RecordingError              a recording (cassette, HAR, WARC...) cannot be read
+    ├── RecordingError              a recording (cassette, HAR, WARC...) cannot be read
+    ├── InputError                  a file given to archive is missing or unreadable
+    ├── NotFoundError               no item, capture or report matches a reference
+    └── RequestError                a request to a library service is malformed (CLI exit 2)
+        └── CursorError             a pagination cursor is not one this listing issued
 """
 
 from __future__ import annotations
@@ -41,17 +45,21 @@ __all__ = [
     "BlobNotFoundError",
     "ConfigError",
     "ConsistencyProofError",
+    "CursorError",
     "EchoError",
     "EntryError",
     "EntrySchemaError",
     "EvidenceError",
     "InclusionProofError",
+    "InputError",
     "LogError",
+    "NotFoundError",
     "NoteError",
     "NoteFormatError",
     "ParseError",
     "ProofError",
     "RecordingError",
+    "RequestError",
     "RootMismatchError",
     "SignatureError",
     "SourceError",
@@ -207,3 +215,22 @@ class RecordingError(EchoError):
 
     The message names the file and, where known, the interaction or line.
     """
+
+
+class InputError(EchoError):
+    """A file given to a service (``echoctl add``) is missing, not a regular file or unreadable."""
+
+
+class NotFoundError(EchoError):
+    """No item, capture or saved report matches the reference given (HTTP 404)."""
+
+
+class RequestError(EchoError):
+    """A request to a library service is malformed: a bad time, filter, limit or reference.
+
+    The shells report it as bad usage (``echoctl`` exit 2; HTTP 400).
+    """
+
+
+class CursorError(RequestError):
+    """A pagination cursor is malformed, or was issued by a listing with other filters."""

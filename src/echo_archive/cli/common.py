@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.errors import EchoError, SourceError
-from echo_archive.vault.vault import default_vault_path
+from echo_archive.errors import EchoError, RequestError, SourceError
+from echo_archive.services.vaults import open_vault as _open_vault
+from echo_archive.vault.vault import Vault, default_vault_path
 
 __all__ = [
     "JsonOpt",
@@ -34,6 +35,7 @@ __all__ = [
     "err",
     "errors",
     "fail",
+    "open_vault",
     "out",
     "vault_dir",
 ]
@@ -59,10 +61,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """Turn ECHO errors into an error message: exit 2 for a rejected source parameter, else 1."""
+    """Turn ECHO errors into an error message: exit 2 for a bad request or parameter, else 1."""
     try:
         yield
-    except SourceError as exc:
+    except (RequestError, SourceError) as exc:
         fail(str(exc), 2)
     except EchoError as exc:
         fail(str(exc))
@@ -87,6 +89,17 @@ def vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
         return vault
     root = ctx.find_root().params.get("vault")
     return root if isinstance(root, Path) else default_vault_path()
+
+
+def open_vault(ctx: typer.Context, vault: Path | None, *, write: bool = False) -> Vault:
+    """Open the command's vault (:func:`vault_dir`): a reader, or with ``write`` the writer.
+
+    The writer honours the global ``--break-lock``. Use inside :func:`errors`.
+
+    Raises:
+        VaultError: see :func:`echo_archive.services.vaults.open_vault`.
+    """
+    return _open_vault(vault_dir(ctx, vault), write=write, break_stale=write and break_lock(ctx))
 
 
 def break_lock(ctx: typer.Context) -> bool:

@@ -30,9 +30,7 @@ from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
 from echo_archive.config import SOURCE_KINDS, FeedConfig
-from echo_archive.errors import EchoError
-from echo_archive.feeds import add_feed, check_feed, list_feeds, make_feed, remove_feed, set_enabled
-from echo_archive.vault.vault import CONFIG_FILE
+from echo_archive.services import feeds as feed_service
 
 __all__ = ["feeds_app", "parse_params"]
 
@@ -47,15 +45,6 @@ NameArg = Annotated[str, typer.Argument(help="The feed's name.")]
 _KEY_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 _SECRET_RE: Final = re.compile(r"token|secret|password|api_key|apikey", re.IGNORECASE)
 _REDACTED: Final = "***"
-
-
-def _config_path(ctx: typer.Context, vault: Path | None) -> Path:
-    """``echo.toml`` of the vault, or exit 1 naming the path when there is no vault."""
-    path = vault_dir(ctx, vault)
-    config = path / CONFIG_FILE
-    if not config.is_file():
-        _fail(f"no vault at {path} (no {CONFIG_FILE}); create one with `echoctl init {path}`")
-    return config
 
 
 # ---------------------------------------------------------------------------- --param
@@ -210,14 +199,10 @@ def add(
         params = parse_params(param or [])
     except ValueError as exc:
         _fail(str(exc), 2)
-    config = _config_path(ctx, vault)
     with _errors():
-        try:
-            feed = make_feed(name, source, interval=interval, params=params)
-        except EchoError as exc:
-            _fail(str(exc), 2)
-        check_feed(feed)
-        add_feed(config, feed)
+        feed = feed_service.add_feed(
+            vault_dir(ctx, vault), name, source, interval=interval, params=params
+        )
     if as_json:
         _emit(_to_json(feed))
     else:
@@ -232,9 +217,10 @@ def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) 
 
     Secret-looking parameters (token, api_key, password...) are shown as ***.
     """
-    config = _config_path(ctx, vault)
+    directory = vault_dir(ctx, vault)
     with _errors():
-        feeds = list_feeds(config)
+        config = feed_service.config_file(directory)
+        feeds = feed_service.list_feeds(directory)
     if as_json:
         _emit([_to_json(f) for f in feeds])
         return
@@ -259,9 +245,8 @@ def remove(
     What was already archived from the feed stays in the vault: the log is
     append-only. Only the configuration changes.
     """
-    config = _config_path(ctx, vault)
     with _errors():
-        feed = remove_feed(config, name)
+        feed = feed_service.remove_feed(vault_dir(ctx, vault), name)
     if as_json:
         _emit({"removed": name, "feed": _to_json(feed) if feed is not None else None})
     else:
@@ -269,9 +254,8 @@ def remove(
 
 
 def _set(ctx: typer.Context, name: str, enabled: bool, vault: Path | None, as_json: bool) -> None:
-    config = _config_path(ctx, vault)
     with _errors():
-        changed = set_enabled(config, name, enabled)
+        changed = feed_service.set_feed_enabled(vault_dir(ctx, vault), name, enabled).changed
     state = "enabled" if enabled else "disabled"
     if as_json:
         _emit({"name": name, "enabled": enabled, "changed": changed})

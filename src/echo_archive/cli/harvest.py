@@ -9,10 +9,7 @@ table says which and why); 3 every due feed failed; 1 the vault failed.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,29 +17,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, err, out, vault_dir
+from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, err, open_vault, out
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
-from echo_archive.cli.common import fail as _fail
-from echo_archive.harvest.engine import FetchConfig, Fetcher
-from echo_archive.harvest.job import (
-    HarvestReport,
-    HarvestRun,
-    VaultBreakerStore,
-    VaultConditionalCache,
-    due_feeds,
-)
-from echo_archive.harvest.limits import limits_from_config
-from echo_archive.harvest.transport import ReplayTransport
-from echo_archive.sources.base import Feed
-from echo_archive.sources.registry import SOURCES
-from echo_archive.vault.vault import Vault
+from echo_archive.harvest.job import HarvestReport, HarvestRun
+from echo_archive.services.harvesting import breakers as list_breakers
+from echo_archive.services.harvesting import harvest_once, reset_breaker, select_feeds
 
 __all__ = ["register_breakers", "register_harvest"]
 
 EXIT_ALL_FAILED = 3
-PARALLEL_PARSE_FEEDS = 10
-"""From this many feeds in a cycle, responses are parsed in worker processes."""
 
 
 def _statuses(requests: dict[str, int]) -> str:
@@ -129,44 +113,6 @@ def _install_signals(loop: asyncio.AbstractEventLoop, run: HarvestRun, grace: fl
         loop.add_signal_handler(sig, on_signal, sig.name)
 
 
-def _harvest(
-    vault: Vault,
-    feeds: list[Feed],
-    replay: list[Path],
-    grace: float,
-    max_requests: int,
-    progress: Callable[[str, str], None] | None,
-) -> HarvestReport:
-    async def main() -> HarvestReport:
-        transport = ReplayTransport.from_paths(replay) if replay else None
-        overrides = {
-            host: (lim.rate, lim.burst, lim.concurrency)
-            for host, lim in vault.config.limits.items()
-        }
-        fetcher = Fetcher(
-            FetchConfig(),
-            transport=transport,
-            limits=limits_from_config(overrides),
-            breakers=VaultBreakerStore(vault),
-            cache=VaultConditionalCache(vault),
-        )
-        async with fetcher:
-            # Parsing is CPU-bound: with many feeds it runs in worker processes.
-            workers = min(2, os.cpu_count() or 1) if len(feeds) >= PARALLEL_PARSE_FEEDS else 0
-            run = HarvestRun(
-                vault,
-                fetcher,
-                SOURCES,
-                max_requests=max_requests,
-                progress=progress,
-                parse_workers=workers,
-            )
-            _install_signals(asyncio.get_running_loop(), run, grace)
-            return await run.run(feeds)
-
-    return asyncio.run(main())
-
-
 def harvest(
     ctx: typer.Context,
     feed: Annotated[
@@ -213,29 +159,19 @@ def harvest(
     consistent). Exit 0 when the cycle ran (some feeds may have failed),
     3 when every feed failed, 1 when the vault failed.
     """
-    with _errors(), Vault.open(vault_dir(ctx, vault)) as v:
-        configured = [f for f in v.config.feeds if f.enabled]
-        if feed:
-            known = {f.name: f for f in v.config.feeds}
-            unknown = [n for n in feed if n not in known]
-            if unknown:
-                _fail(f"unknown feed(s): {', '.join(unknown)} (see `echoctl feeds list`)", 2)
-            configured = [known[n] for n in feed]
-        if not configured:
-            _fail("no enabled feeds to harvest (add one with `echoctl feeds add`)", 2)
-        feeds = [f.to_feed() for f in configured]
-        if not (feed or run_all):
-            feeds, waiting = due_feeds(feeds, v.harvest.feed_runs(), time.time())
-            if waiting and not as_json:
-                soonest = min(waiting, key=waiting.__getitem__)
-                err.print(
-                    f"{len(waiting)} feed(s) not due yet (next: {soonest} in "
-                    f"{waiting[soonest]:.0f} s); --all harvests them anyway"
-                )
-            if not feeds:
-                if as_json:
-                    _emit({"feeds": [], "not_due": waiting})
-                return
+    with _errors(), open_vault(ctx, vault, write=True) as v:
+        selection = select_feeds(v, feed or [], run_all=run_all)
+        waiting = dict(selection.not_due)
+        if waiting and not as_json:
+            soonest = min(waiting, key=waiting.__getitem__)
+            err.print(
+                f"{len(waiting)} feed(s) not due yet (next: {soonest} in "
+                f"{waiting[soonest]:.0f} s); --all harvests them anyway"
+            )
+        if not selection.feeds:
+            if as_json:
+                _emit({"feeds": [], "not_due": waiting})
+            return
         progress = None
         if not as_json and err.is_terminal:
 
@@ -243,7 +179,19 @@ def harvest(
                 if event in ("done", "failed"):
                     err.print(f"  {name}: {event}")
 
-        report = _harvest(v, feeds, list(replay or []), grace, max_requests, progress)
+        def on_start(run: HarvestRun) -> None:
+            _install_signals(asyncio.get_running_loop(), run, grace)
+
+        report = asyncio.run(
+            harvest_once(
+                v,
+                selection.feeds,
+                replay=list(replay or []),
+                max_requests=max_requests,
+                progress=progress,
+                on_start=on_start,
+            )
+        )
     if as_json:
         _emit(report.to_json())
     else:
@@ -263,13 +211,12 @@ def breakers(
     """List the per-host circuit breakers and their state; --reset NAME closes one."""
     with _errors():
         if reset is not None:
-            with Vault.open(vault_dir(ctx, vault)) as w:
-                if not w.harvest.delete_breaker(reset):
-                    _fail(f"no breaker named {reset!r} (see `echoctl breakers`)")
+            with open_vault(ctx, vault, write=True) as w:
+                reset_breaker(w, reset)
             out.print(f"breaker {reset} reset: closed")
             return
-        with Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-            states = v.harvest.breakers()
+        with open_vault(ctx, vault) as v:
+            states = list_breakers(v)
     if as_json:
         _emit(states)
         return

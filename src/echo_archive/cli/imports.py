@@ -12,11 +12,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, out, vault_dir
+from echo_archive.cli.common import JsonOpt, VaultOpt, open_vault, out
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
-from echo_archive.harvest.importer import ImportReport, import_files
-from echo_archive.vault.vault import Vault
+from echo_archive.harvest.importer import ImportReport
+from echo_archive.services.importing import DEFAULT_BATCH_SIZE, import_files
 
 __all__ = ["register"]
 
@@ -85,7 +85,7 @@ def import_(
     ],
     batch_size: Annotated[
         int, typer.Option(min=1, help="Exchanges of a recording archived per commit.")
-    ] = 200,
+    ] = DEFAULT_BATCH_SIZE,
     vault: VaultOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -104,7 +104,7 @@ def import_(
     with reasons. Exit 0 when every file was recognized, 1 when some file was
     not (or could not be read) or the vault failed.
     """
-    with _errors(), Vault.open(vault_dir(ctx, vault)) as v:
+    with _errors(), open_vault(ctx, vault, write=True) as v:
         report = import_files(v, files, batch_size=batch_size)
     if as_json:
         _emit(report.to_json())

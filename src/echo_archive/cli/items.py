@@ -5,20 +5,17 @@ Registered on the main app by :mod:`echo_archive.cli` (``register(app)``).
 
 from __future__ import annotations
 
-import json
 from html.parser import HTMLParser
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, out, vault_dir
+from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, open_vault, out
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
-from echo_archive.cli.common import fail as _fail
-from echo_archive.errors import LogError
-from echo_archive.vault.merkle import leaf_hash
-from echo_archive.vault.vault import Vault
+from echo_archive.services.items import ItemHistory, ItemQuery, item_history, list_items
+from echo_archive.services.paging import MAX_LIMIT
 
 __all__ = ["register"]
 
@@ -27,41 +24,75 @@ def items(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option(help="Only items of this source kind.")] = None,
     feed: Annotated[str | None, typer.Option(help="Only items of this feed.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only items in this state: active or tombstoned.")
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(
-            help="Only items whose latest version was seen at or after this RFC 3339 time."
+            help="Only items whose latest version or tombstone was seen at or after this "
+            "RFC 3339 time (with an offset: 2026-12-05T13:00:00Z, ...+01:00)."
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many items.")] = 50,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only items last seen before this RFC 3339 time (with an offset)."),
+    ] = None,
+    oldest: Annotated[
+        bool, typer.Option("--oldest", help="Oldest first (default: newest first).")
+    ] = False,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LIMIT, help="At most this many items (one page).")
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        typer.Option(help="Continue after the page that printed this cursor (same filters)."),
+    ] = None,
+    total: Annotated[bool, typer.Option("--total", help="Also count every matching item.")] = False,
     vault: VaultOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List harvested items, newest first: native id, title, versions, state, entry index."""
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-        rows = v.harvest.items(source=source, feed=feed, since=since or "", limit=limit)
-        for row in rows:
-            entry = v.entry(row["idx"])
-            doc: dict[str, Any] = {}
-            if entry.blobs:
-                doc = json.loads(v.blobs.get(entry.blobs[0].digest))
-            row["title"] = doc.get("title", "")
-            row["url"] = doc.get("url", "")
-            row["type"] = entry.type
+    """List harvested items, newest first: native id, title, versions, state, entry index.
+
+    Items are in the order they were first archived (a new version does not
+    move an item), one page of --limit at a time: when more match, the last
+    line gives the --cursor of the next page. --json prints the page as
+    {"entries": [...], "next": CURSOR or null, "total": N or null}.
+    """
+    query = ItemQuery(
+        source=source,
+        feed=feed,
+        state=state,
+        since=since,
+        until=until,
+        order="oldest" if oldest else "newest",
+        limit=limit,
+        cursor=cursor,
+        total=total,
+    )
+    with _errors(), open_vault(ctx, vault) as v:
+        page = list_items(v, query)
     if as_json:
-        _emit(rows)
+        _emit(
+            {
+                "entries": [e.to_json() for e in page.entries],
+                "next": page.next,
+                "total": page.total,
+            }
+        )
         return
+    rows = page.entries
     # One line per item: the id and title are cut with an ellipsis to fit the
     # terminal (``--json`` gives them whole); the entry index and feed never are.
     cells = [
         (
-            str(row["idx"]),
-            row["feed"],
-            row["native_id"],
-            " ".join(str(row["title"]).split()),
-            str(row["versions"]),
-            "tombstone" if row["tombstoned"] else row["type"],
-            str(row["seen_at"])[:16].replace("T", " "),
+            str(row.index),
+            row.feed,
+            row.native_id,
+            " ".join(row.title.split()),
+            str(row.versions),
+            "tombstone" if row.state == "tombstoned" else row.type,
+            row.seen_at[:16].replace("T", " "),
         )
         for row in rows
     ]
@@ -79,7 +110,8 @@ def items(
             widths[1] -= cut
             room += cut
     widths[3] = min(widths[3], max(12, room))
-    table = compact_table(f"{len(rows)} item(s), newest first")
+    counted = f" of {page.total}" if page.total is not None else ""
+    table = compact_table(f"{len(rows)}{counted} item(s), {query.order} first")
     for header, width in zip(headers, widths, strict=True):
         right = header in ("entry", "v")
         table.add_column(
@@ -92,6 +124,8 @@ def items(
     for cell in cells:
         table.add_row(*(escape(c) for c in cell))
     out.print(table)
+    if page.next is not None:
+        out.print(f"more: --cursor {page.next}", markup=False)
 
 
 def show(
@@ -101,65 +135,12 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show an item: latest content, every version and tombstone, captures and observations."""
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-        if ref.isdigit():
-            index = int(ref)
-        else:
-            parts = ref.split(":", 2)
-            if len(parts) != 3:
-                _fail(f"{ref!r}: expected an entry index or SOURCE:FEED:NATIVE_ID", 2)
-            row = v.harvest.known(*parts)
-            if row is None:
-                _fail(f"no item {ref}")
-            index = row.idx
-        entry = v.entry(index)
-        if entry.type not in ("item", "version", "tombstone"):
-            raise LogError(f"entry {index} is a {entry.type}, not an item, version or tombstone")
-        meta = entry.meta
-        latest_row = v.harvest.known(meta["source"], meta["feed"], meta["native_id"])
-        if latest_row is not None:  # an older version's index shows the whole item
-            index = latest_row.idx
-        history: list[dict[str, Any]] = []
-        cursor: int | None = index
-        while cursor is not None:
-            e = v.entry(cursor)
-            doc = json.loads(v.blobs.get(e.blobs[0].digest)) if e.blobs else None
-            history.append(
-                {
-                    "index": cursor,
-                    "type": e.type,
-                    "logged_at": e.logged_at,
-                    "meta": dict(e.meta),
-                    "item": doc,
-                    "capture_index": _capture_index(v, e, cursor),
-                }
-            )
-            previous = e.meta.get("previous")
-            cursor = previous if isinstance(previous, int) else None
-        observations = v.harvest.observations(meta["source"], meta["feed"], meta["native_id"])
-        seen_in = {o["capture_idx"] for o in observations}
-        seen_in.update(h["capture_index"] for h in history if h["capture_index"] is not None)
-        captures = v.harvest.capture_rows(seen_in)
-    data: dict[str, Any] = {
-        "history": history,
-        "observations": observations,
-        "captures": captures,
-    }
+    with _errors(), open_vault(ctx, vault) as v:
+        history = item_history(v, ref)
     if as_json:
-        _emit(data)
+        _emit(history.to_json())
         return
-    _print_item(meta, history, observations, captures)
-
-
-def _capture_index(v: Vault, entry: Any, index: int) -> int | None:
-    """The log index of the capture an item/version/tombstone entry names by leaf hash, or None."""
-    ref = entry.meta.get("capture")
-    if not isinstance(ref, str):
-        return None
-    for candidate in v.harvest.captures_before(str(entry.meta.get("feed", "")), index):
-        if "sha256:" + leaf_hash(v.entry(candidate).raw).hex() == ref:
-            return candidate
-    return None
+    _print_item(history)
 
 
 class _TextOnly(HTMLParser):
@@ -186,18 +167,14 @@ def _readable(text: str) -> str:
     return " ".join(text.split())
 
 
-def _print_item(
-    meta: Any,
-    history: list[dict[str, Any]],
-    observations: list[dict[str, Any]],
-    captures: list[dict[str, Any]],
-) -> None:
+def _print_item(item: ItemHistory) -> None:
     """The plain-text form of ``echoctl show``: content, history, captures, observations."""
-    latest = next((h["item"] for h in history if h["item"]), None) or {}
+    latest = item.latest
+    history, observations, captures = item.history, item.observations, item.captures
     out.print(f"[bold]{escape(str(latest.get('title') or '(no title)'))}[/]")
     if latest.get("url"):
         out.print(f"  {escape(str(latest['url']))}")
-    facts = [f"{meta['source']}:{meta['feed']}:{meta['native_id']}"]
+    facts = [str(item.key)]
     if latest.get("author"):
         facts.append(f"by {latest['author']}")
     if latest.get("published_at"):
@@ -206,15 +183,15 @@ def _print_item(
     text = _readable(str(latest.get("text") or ""))
     if text:
         out.print("  " + escape(text[:300] + ("…" if len(text) > 300 else "")))
-    if history[0]["type"] == "tombstone":
-        reason = history[0]["meta"].get("reason", "")
-        out.print(f"  [red]tombstoned[/] at entry {history[0]['index']}: {escape(str(reason))}")
+    if item.tombstoned:
+        reason = history[0].meta.get("reason", "")
+        out.print(f"  [red]tombstoned[/] at entry {history[0].index}: {escape(str(reason))}")
     out.print(f"\nhistory ({len(history)} entr{'y' if len(history) == 1 else 'ies'}, newest first)")
     for h in history:
-        capture = h["capture_index"]
+        capture = h.capture_index
         out.print(
-            f"  entry {h['index']}  {h['type']:<9} logged {h['logged_at']}  "
-            f"content {str(h['meta'].get('content_digest', ''))[:19]}…"
+            f"  entry {h.index}  {h.type:<9} logged {h.logged_at}  "
+            f"content {str(h.meta.get('content_digest', ''))[:19]}…"
             + (f"  from capture {capture}" if capture is not None else "")
         )
     if captures:

@@ -8,10 +8,8 @@ offline. Registered on the main app by :mod:`echo_archive.cli`
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,14 +17,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, break_lock, err, out, vault_dir
+from echo_archive.cli.common import JsonOpt, VaultOpt, err, open_vault, out, vault_dir
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
-from echo_archive.schemas import file_capture
-from echo_archive.vault.evidence import build_bundle, verify_bundle
-from echo_archive.vault.vault import Record, Vault
-from echo_archive.vault.verify import verify_vault
+from echo_archive.services import proofs
+from echo_archive.services.archive import ArchivedFile, archive_files
+from echo_archive.services.vaults import create_vault
+from echo_archive.services.verification import verify as verify_vault
+from echo_archive.services.verification import verify_evidence
 
 __all__ = ["log_app", "register"]
 
@@ -53,17 +52,13 @@ def init(
     """
     target = path if path is not None else vault_dir(ctx, None)
     with _errors():
-        v = Vault.create(target, origin=origin)
-        try:
-            info = {"vault": str(target), "origin": v.origin, "vkey": v.verifier.vkey}
-        finally:
-            v.close()
+        created = create_vault(target, origin=origin)
     if as_json:
-        _emit(info)
+        _emit({"vault": str(target), "origin": created.origin, "vkey": created.vkey})
         return
     out.print(f"Created vault {target}")
-    out.print(f"origin: {info['origin']}")
-    out.print(f"verifier key: {info['vkey']}")
+    out.print(f"origin: {created.origin}")
+    out.print(f"verifier key: {created.vkey}")
 
 
 # ---------------------------------------------------------------------------- add
@@ -82,36 +77,15 @@ def add(
     with nothing archived. Files are committed in batches of ``[log]
     batch_size``; each batch is covered by a signed checkpoint when its lines print.
     """
-    for f in files:
-        if not f.is_file():
-            _fail(f"{f}: not a regular file (missing, or a directory)")
-        if not os.access(f, os.R_OK):
-            _fail(f"{f}: not readable")
-    results: list[dict[str, Any]] = []
-    with _errors(), Vault.open(vault_dir(ctx, vault), break_stale=break_lock(ctx)) as v:
-        batch = v.config.log.batch_size
-        for start in range(0, len(files), batch):
-            chunk = files[start : start + batch]
-            records = []
-            for f in chunk:
-                st = f.stat()
-                meta = file_capture(f.name, st.st_size, st.st_mtime_ns)
-                records.append(Record(type="capture", meta=meta, blobs={"body": f}))
-            result = v.commit(records)
-            for f, receipt in zip(chunk, result.receipts, strict=True):
-                body = receipt.entry.blobs[0]
-                row = {
-                    "file": str(f),
-                    "index": receipt.index,
-                    "digest": body.digest_text,
-                    "size": body.size,
-                    "checkpoint_size": result.checkpoint.size,
-                }
-                results.append(row)
-                if not as_json:
-                    out.print(f"{receipt.index}\t{body.digest_text}\t{f}")
+
+    def printed(batch: Sequence[ArchivedFile]) -> None:
+        for a in batch:
+            out.print(f"{a.index}\t{a.digest}\t{a.file}")
+
+    with _errors(), open_vault(ctx, vault, write=True) as v:
+        archived = archive_files(v, files, on_batch=None if as_json else printed)
     if as_json:
-        _emit(results)
+        _emit([a.to_json() for a in archived])
 
 
 # ---------------------------------------------------------------------------- verify
@@ -137,9 +111,7 @@ def verify(
     consistency of each checkpoint with the next. Exit 0 when all holds, 1 with
     a list naming each failing blob, entry, node or checkpoint.
     """
-    if not 0 < sample <= 1:
-        _fail(f"--sample {sample}: must be in (0, 1]", 2)
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
+    with _errors(), open_vault(ctx, vault) as v:
         if as_json or not err.is_terminal:
             report = verify_vault(v, sample=sample)
         else:
@@ -186,31 +158,16 @@ def verify(
 # ---------------------------------------------------------------------------- checkpoint
 def checkpoint(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
     """Print the latest signed checkpoint, verbatim (C2SP tlog-checkpoint signed note)."""
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-        signed = v.latest_checkpoint()
+    with _errors(), open_vault(ctx, vault) as v:
+        signed = proofs.latest_checkpoint(v)
         vkey = v.verifier.vkey
     if as_json:
-        cp = signed.checkpoint
-        _emit(
-            {
-                "origin": cp.origin,
-                "size": cp.size,
-                "root_hash": base64.b64encode(cp.root_hash).decode(),
-                "root_hash_hex": cp.root_hash.hex(),
-                "signed_at": signed.signed_at,
-                "note": signed.note,
-                "vkey": vkey,
-            }
-        )
+        _emit(proofs.checkpoint_json(signed, vkey))
     else:
         sys.stdout.write(signed.note)
 
 
 # ---------------------------------------------------------------------------- log
-def _b64(items: list[bytes]) -> list[str]:
-    return [base64.b64encode(h).decode() for h in items]
-
-
 @log_app.command("inclusion")
 def log_inclusion(
     ctx: typer.Context,
@@ -225,24 +182,16 @@ def log_inclusion(
 
     Lines: leaf hash, tree size, root hash, then the proof hashes (base64), leaf first.
     """
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-        n = v.size if size is None else size
-        proof = v.inclusion_proof(index, n)
-        leaf = v.leaf_hash(index)
-        root = v.root_at(n)
-    hashes = _b64(proof)
-    data = {
-        "index": index,
-        "size": n,
-        "leaf_hash": _b64([leaf])[0],
-        "root_hash": _b64([root])[0],
-        "proof": hashes,
-    }
+    with _errors(), open_vault(ctx, vault) as v:
+        proof = proofs.inclusion(v, index, size)
+    data = proof.to_json()
     if as_json:
         _emit(data)
         return
-    out.print(f"index {index}\nsize {n}\nleaf {data['leaf_hash']}\nroot {data['root_hash']}")
-    for h in hashes:
+    out.print(
+        f"index {index}\nsize {proof.size}\nleaf {data['leaf_hash']}\nroot {data['root_hash']}"
+    )
+    for h in data["proof"]:
         out.print(h)
 
 
@@ -261,23 +210,14 @@ def log_consistency(
 
     Lines: both sizes and roots, then the proof hashes (base64).
     """
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-        n = v.size if new is None else new
-        proof = v.consistency_proof(old, n)
-        old_root, new_root = v.root_at(old), v.root_at(n)
-    hashes = _b64(proof)
-    data = {
-        "old_size": old,
-        "new_size": n,
-        "old_root": _b64([old_root])[0],
-        "new_root": _b64([new_root])[0],
-        "proof": hashes,
-    }
+    with _errors(), open_vault(ctx, vault) as v:
+        proof = proofs.consistency(v, old, new)
+    data = proof.to_json()
     if as_json:
         _emit(data)
         return
-    out.print(f"old {old} {data['old_root']}\nnew {n} {data['new_root']}")
-    for h in hashes:
+    out.print(f"old {old} {data['old_root']}\nnew {proof.new_size} {data['new_root']}")
+    for h in data["proof"]:
         out.print(h)
 
 
@@ -300,21 +240,18 @@ def prove(
     The bundle (JSON; the proof part is a C2SP tlog-proof) is checked offline,
     with no vault, by `echoctl verify-proof`.
     """
-    with _errors(), Vault.open(vault_dir(ctx, vault), readonly=True) as v:
-        index = v.resolve(ref)
-        bundle = build_bundle(v, index, size)
-    data = json.dumps(bundle, indent=1, sort_keys=True).encode() + b"\n"
-    tmp = out_file.with_name(out_file.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(out_file)
-    except OSError as exc:
-        _fail(f"cannot write {out_file}: {exc}")
-    summary = {"file": str(out_file), "index": index, "bytes": len(data)}
+    with _errors(), open_vault(ctx, vault) as v:
+        bundle = proofs.evidence_bundle(v, ref, size)
+    with _errors():
+        proofs.write_bundle(bundle, out_file)
+    summary = {"file": str(out_file), "index": bundle.index, "bytes": len(bundle.data)}
     if as_json:
         _emit(summary)
     else:
-        out.print(f"wrote evidence bundle for entry {index} to {out_file} ({len(data)} bytes)")
+        out.print(
+            f"wrote evidence bundle for entry {bundle.index} to {out_file} "
+            f"({len(bundle.data)} bytes)"
+        )
 
 
 def verify_proof(
@@ -340,7 +277,7 @@ def verify_proof(
     if key is not None and Path(key).is_file():
         key = Path(key).read_text(encoding="utf-8").strip()
     with _errors():
-        report = verify_bundle(data, key)
+        report = verify_evidence(data, key)
     if as_json:
         _emit(report.to_json())
     else:

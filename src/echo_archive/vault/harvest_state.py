@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS observations(
     capture_idx INTEGER NOT NULL,
     counters TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS items_first ON items(first_idx);
 CREATE INDEX IF NOT EXISTS observations_item ON observations(source, feed, native_id);
 CREATE TABLE IF NOT EXISTS captures(
     idx INTEGER PRIMARY KEY,
@@ -291,6 +292,103 @@ class HarvestState:
         )
         return [dict(zip(keys, row, strict=True)) for row in self._conn.execute(sql, args)]
 
+    def item_page(
+        self,
+        *,
+        source: str | None = None,
+        feed: str | None = None,
+        tombstoned: bool | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after: int | None = None,
+        newest_first: bool = True,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """One keyset page of items, ordered by ``first_idx`` (the item's first entry).
+
+        ``first_idx`` never changes once an item is archived (a version or a
+        tombstone moves ``idx``, not it), so walking the pages while entries
+        are appended yields every item exactly once.
+
+        Args:
+            source: only this source kind.
+            feed: only this feed.
+            tombstoned: only tombstoned (True) or live (False) items; None: both.
+            since: only items whose ``seen_at`` is at or after this canonical
+                UTC time (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the stored form).
+            until: only items whose ``seen_at`` is before this canonical UTC time.
+            after: the ``first_idx`` of the last item of the previous page.
+            newest_first: descending ``first_idx`` (else ascending).
+            limit: at most this many rows.
+
+        Returns:
+            Rows with keys ``source, feed, native_id, idx, first_idx, tombstoned,
+            versions, seen_at``.
+        """
+        where, args = self._item_filters(source, feed, tombstoned, since, until)
+        if after is not None:
+            where.append("first_idx < ?" if newest_first else "first_idx > ?")
+            args.append(after)
+        sql = (
+            "SELECT source, feed, native_id, idx, first_idx, tombstoned, versions, seen_at "
+            "FROM items"
+            + (" WHERE " + " AND ".join(where) if where else "")  # fixed clauses, "?" marks
+            + f" ORDER BY first_idx {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        )
+        args.append(limit)
+        keys = (
+            "source",
+            "feed",
+            "native_id",
+            "idx",
+            "first_idx",
+            "tombstoned",
+            "versions",
+            "seen_at",
+        )
+        rows = [dict(zip(keys, row, strict=True)) for row in self._conn.execute(sql, args)]
+        for row in rows:
+            row["tombstoned"] = bool(row["tombstoned"])
+        return rows
+
+    def count_items(
+        self,
+        *,
+        source: str | None = None,
+        feed: str | None = None,
+        tombstoned: bool | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> int:
+        """How many items match the filters of :meth:`item_page` (a count over the index)."""
+        where, args = self._item_filters(source, feed, tombstoned, since, until)
+        sql = "SELECT count(*) FROM items" + (  # noqa: S608 - fixed clauses with "?" marks
+            " WHERE " + " AND ".join(where) if where else ""
+        )
+        return int(self._conn.execute(sql, args).fetchone()[0])
+
+    @staticmethod
+    def _item_filters(
+        source: str | None,
+        feed: str | None,
+        tombstoned: bool | None,
+        since: str | None,
+        until: str | None,
+    ) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        for clause, value in (
+            ("source = ?", source),
+            ("feed = ?", feed),
+            ("tombstoned = ?", None if tombstoned is None else int(tombstoned)),
+            ("seen_at >= ?", since),
+            ("seen_at < ?", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        return where, args
+
     def observations(self, source: str, feed: str, native_id: str) -> list[dict[str, Any]]:
         """Return an item's observations, oldest first (seen_at, capture_idx, counters)."""
         rows = self._conn.execute(
@@ -389,6 +487,21 @@ class HarvestState:
             )
 
     # ------------------------------------------------------------- reports
+    def reports(self, *, before: int | None = None, limit: int = 100) -> list[tuple[int, str]]:
+        """Saved harvest reports, newest first: ``(id, started_at)`` with ``id < before``."""
+        rows = self._conn.execute(
+            "SELECT id, started_at FROM harvest_reports WHERE id < ? ORDER BY id DESC LIMIT ?",
+            (before if before is not None else 2**63 - 1, limit),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def report(self, report_id: int) -> dict[str, Any] | None:
+        """The saved harvest report ``report_id`` (its JSON), or None."""
+        row = self._conn.execute(
+            "SELECT report FROM harvest_reports WHERE id = ?", (report_id,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def save_report(self, started_at: str, report: dict[str, Any]) -> int:
         """Store a harvest report (JSON); returns its id."""
         with catalog.transaction(self._conn, "storing the harvest report"):

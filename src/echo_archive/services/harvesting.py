@@ -1,0 +1,186 @@
+"""Harvest once: pick the due feeds, run one cycle, save its report; the per-host breakers.
+
+A *cycle* fetches every chosen feed concurrently under per-host limits,
+retries and circuit breakers (:class:`~echo_archive.harvest.job.HarvestRun`),
+archives each response as a capture, parses it into items, versions and
+tombstones, and saves the cycle's report in the vault. Signals and rendering
+are the shell's: a caller that wants to stop a cycle gets its run through
+``on_start`` and calls ``run.stop()`` or ``run.abort()``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from echo_archive.errors import NotFoundError, RequestError
+from echo_archive.harvest.engine import FetchConfig, Fetcher
+from echo_archive.harvest.job import (
+    HarvestReport,
+    HarvestRun,
+    Progress,
+    VaultBreakerStore,
+    VaultConditionalCache,
+    due_feeds,
+)
+from echo_archive.harvest.limits import limits_from_config
+from echo_archive.harvest.transport import ReplayTransport
+from echo_archive.sources.base import Feed
+from echo_archive.sources.registry import SOURCES
+from echo_archive.vault.vault import Vault
+
+__all__ = [
+    "PARALLEL_PARSE_FEEDS",
+    "FeedSelection",
+    "breakers",
+    "harvest_once",
+    "reset_breaker",
+    "select_feeds",
+]
+
+PARALLEL_PARSE_FEEDS: Final = 10
+"""From this many feeds in a cycle, responses are parsed in worker processes."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSelection:
+    """The feeds a cycle runs, and those left out because they are not due.
+
+    Attributes:
+        feeds: the feeds to harvest, in ``echo.toml`` order (or as named).
+        not_due: feed name -> seconds until it is due.
+    """
+
+    feeds: Sequence[Feed]
+    not_due: Mapping[str, float] = field(default_factory=dict)
+
+
+def select_feeds(
+    vault: Vault,
+    names: Sequence[str] = (),
+    *,
+    run_all: bool = False,
+    now: float | None = None,
+) -> FeedSelection:
+    """Choose the feeds of a cycle.
+
+    With ``names``, exactly those feeds (enabled or not). Otherwise the
+    enabled feeds; unless ``run_all``, only the due ones: a feed is due when
+    ``max(interval, the poll interval its source asked for)`` seconds have
+    passed since its last cycle started (GitHub ``X-Poll-Interval``).
+
+    Args:
+        vault: an open vault (its ``echo.toml`` and feed runs are read).
+        names: feed names to run, or empty for the enabled ones.
+        run_all: run the enabled feeds whether due or not.
+        now: POSIX seconds (default: the clock).
+
+    Returns:
+        The selection (possibly with no feed: none is due).
+
+    Raises:
+        RequestError: a name is not a configured feed, or no feed is enabled.
+    """
+    configured = [f for f in vault.config.feeds if f.enabled]
+    if names:
+        known = {f.name: f for f in vault.config.feeds}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise RequestError(f"unknown feed(s): {', '.join(unknown)} (see `echoctl feeds list`)")
+        configured = [known[n] for n in names]
+    if not configured:
+        raise RequestError("no enabled feeds to harvest (add one with `echoctl feeds add`)")
+    feeds = [f.to_feed() for f in configured]
+    if names or run_all:
+        return FeedSelection(feeds)
+    due, waiting = due_feeds(feeds, vault.harvest.feed_runs(), time.time() if now is None else now)
+    return FeedSelection(due, waiting)
+
+
+async def harvest_once(
+    vault: Vault,
+    feeds: Sequence[Feed],
+    *,
+    replay: Sequence[Path] = (),
+    max_requests: int = 500,
+    progress: Progress | None = None,
+    on_start: Callable[[HarvestRun], None] | None = None,
+    parse_workers: int | None = None,
+) -> HarvestReport:
+    """Harvest ``feeds`` once and save the report in the vault (``harvest_reports``).
+
+    Args:
+        vault: the writer.
+        feeds: the feeds (see :func:`select_feeds`).
+        replay: answer from these recordings (cassettes, HAR, WARC) instead
+            of the network; an unrecorded request fails with "not recorded".
+        max_requests: requests per feed per cycle, follow-ups included (>= 1).
+        progress: optional callback ``(feed name, event)``.
+        on_start: called with the run before it starts (to stop or abort it).
+        parse_workers: processes parsing responses; None: up to 2 from
+            :data:`PARALLEL_PARSE_FEEDS` feeds on, else none.
+
+    Returns:
+        The cycle's report (also saved in the vault).
+
+    Raises:
+        RequestError: ``max_requests`` below 1.
+        RecordingError: a replay recording cannot be read.
+        StorageError: the vault failed (what was committed stays archived).
+    """
+    if max_requests < 1:
+        raise RequestError(f"max_requests {max_requests}: must be at least 1")
+    transport = ReplayTransport.from_paths(list(replay)) if replay else None
+    overrides = {
+        host: (lim.rate, lim.burst, lim.concurrency) for host, lim in vault.config.limits.items()
+    }
+    fetcher = Fetcher(
+        FetchConfig(),
+        transport=transport,
+        limits=limits_from_config(overrides),
+        breakers=VaultBreakerStore(vault),
+        cache=VaultConditionalCache(vault),
+    )
+    if parse_workers is None:
+        # Parsing is CPU-bound: with many feeds it runs in worker processes.
+        parse_workers = min(2, os.cpu_count() or 1) if len(feeds) >= PARALLEL_PARSE_FEEDS else 0
+    async with fetcher:
+        run = HarvestRun(
+            vault,
+            fetcher,
+            SOURCES,
+            max_requests=max_requests,
+            progress=progress,
+            parse_workers=parse_workers,
+        )
+        if on_start is not None:
+            on_start(run)
+        return await run.run(feeds)
+
+
+def breakers(vault: Vault) -> dict[str, dict[str, Any]]:
+    """Every stored per-host circuit-breaker state, by breaker name (host).
+
+    Each state is the breaker's JSON (``state``: CLOSED, OPEN, HALF_OPEN,
+    FORCED_OPEN or DISABLED, resilience4j's names; ``opened_at``...).
+    """
+    return vault.harvest.breakers()
+
+
+def reset_breaker(vault: Vault, name: str) -> None:
+    """Close breaker ``name``: forget its state, so it starts CLOSED.
+
+    Args:
+        vault: the writer.
+        name: the breaker's name (see :func:`breakers`).
+
+    Raises:
+        NotFoundError: no breaker has that name.
+        StorageError: the catalog cannot be written.
+    """
+    if not vault.harvest.delete_breaker(name):
+        raise NotFoundError(f"no breaker named {name!r} (see `echoctl breakers`)")

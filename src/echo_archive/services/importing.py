@@ -1,0 +1,54 @@
+"""Import files: backfill the vault from recordings, GH Archive hours and feed documents.
+
+Each file is recognized from its content and archived as a live harvest
+would archive it (see :mod:`echo_archive.harvest.importer` for the formats,
+the routing of recorded URLs to sources, and the meaning of ``recorded_at``
+beside ``logged_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from echo_archive.errors import RequestError
+from echo_archive.harvest.importer import DEFAULT_BATCH_SIZE, ImportReport
+from echo_archive.harvest.importer import import_files as _import_files
+from echo_archive.vault.vault import Vault
+
+__all__ = ["DEFAULT_BATCH_SIZE", "import_files"]
+
+
+def import_files(
+    vault: Vault,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import recordings, GH Archive hour files and saved feed documents, in order.
+
+    A file that is not recognized or cannot be read is reported (with
+    reasons) and the others carry on; ``report.all_recognized`` says whether
+    every file was.
+
+    Args:
+        vault: the writer.
+        paths: the files, imported in this order (the log order follows it).
+        batch_size: exchanges of a recording archived per commit (>= 1).
+        workers: processes reading files ahead of the commits (0: none;
+            None: one per CPU, at most 4).
+
+    Returns:
+        The report: one file report per path, and totals.
+
+    Raises:
+        RequestError: ``batch_size`` below 1 or ``workers`` negative.
+        VaultError: the vault is open read-only.
+        StorageError: the vault failed; what was committed before stays archived.
+    """
+    if batch_size < 1:
+        raise RequestError(f"batch_size {batch_size}: must be at least 1")
+    if workers is not None and workers < 0:
+        raise RequestError(f"workers {workers}: must be 0 or more")
+    return _import_files(vault, paths, batch_size=batch_size, workers=workers)

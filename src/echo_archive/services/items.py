@@ -1,0 +1,392 @@
+"""Items: list them (filters, keyset pages) and give one item's whole history.
+
+An *item* is what a source published under one native id in one feed; its
+entries in the log are an ``item`` entry, then a ``version`` entry for each
+change and a ``tombstone`` when the source deleted it, each naming the one
+before (``meta.previous``) and the capture it was parsed from
+(``meta.capture``, the capture entry's leaf hash). The item index
+(``items`` table) holds each item's latest entry; observations hold the
+volatile counters of every sighting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from echo_archive.errors import LogError, NotFoundError, RequestError
+from echo_archive.services.paging import (
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+    parse_instant,
+)
+from echo_archive.vault.entry import Entry
+from echo_archive.vault.merkle import leaf_hash
+from echo_archive.vault.vault import Vault
+
+__all__ = [
+    "ITEM_ENTRY_TYPES",
+    "STATES",
+    "HistoryEntry",
+    "ItemHistory",
+    "ItemKey",
+    "ItemQuery",
+    "ItemSummary",
+    "capture_of",
+    "item_history",
+    "list_items",
+    "parse_item_ref",
+]
+
+ITEM_ENTRY_TYPES: Final = ("item", "version", "tombstone")
+"""The entry types that make an item's history."""
+
+STATES: Final = ("active", "tombstoned")
+"""An item's state filter: ``active`` (its latest entry is content), ``tombstoned``."""
+
+_CAPTURE_SEARCH: Final = 64
+"""How many earlier captures of the feed :func:`capture_of` hashes at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKey:
+    """The identity of an item: source kind, feed name, the source's native id."""
+
+    source: str
+    feed: str
+    native_id: str
+
+    def __str__(self) -> str:
+        """``SOURCE:FEED:NATIVE_ID``, the reference ``echoctl show`` takes."""
+        return f"{self.source}:{self.feed}:{self.native_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemQuery:
+    """Which items to list, and which page.
+
+    Attributes:
+        source: only items of this source kind.
+        feed: only items of this feed.
+        state: ``"active"`` or ``"tombstoned"`` only; None: both.
+        since: only items whose latest version or tombstone was seen at or
+            after this RFC 3339 date-time (an offset is required; compared as
+            instants).
+        until: only items last seen *before* this RFC 3339 date-time.
+        order: ``"newest"`` (the item archived last first) or ``"oldest"``.
+        limit: entries per page, 1 to :data:`~echo_archive.services.paging.MAX_LIMIT`.
+        cursor: the ``next`` of the previous page, None for the first page.
+        total: also count every match (a count over the whole index).
+    """
+
+    source: str | None = None
+    feed: str | None = None
+    state: str | None = None
+    since: str | None = None
+    until: str | None = None
+    order: Literal["newest", "oldest"] = "newest"
+    limit: int = 50
+    cursor: str | None = None
+    total: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSummary:
+    """An item as listed: its latest state and what its latest entry's blob says.
+
+    Attributes:
+        index: the log index of the item's latest entry (item, version or tombstone).
+        first_index: the log index of its first entry (the listing's sort key).
+        source, feed, native_id: the item's identity.
+        type: the latest entry's type (``item``, ``version``, ``tombstone``).
+        state: ``active`` or ``tombstoned``.
+        versions: how many contents the item had (item + versions).
+        seen_at: when its latest entry's capture was fetched (RFC 3339 UTC).
+        title, url: from the latest entry's item blob (``""`` for a tombstone).
+    """
+
+    index: int
+    first_index: int
+    source: str
+    feed: str
+    native_id: str
+    type: str
+    state: str
+    versions: int
+    seen_at: str
+    title: str
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping (the attribute names as keys)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One entry of an item's history.
+
+    Attributes:
+        index: its log index.
+        type: ``item``, ``version`` or ``tombstone``.
+        logged_at: when it joined the log (RFC 3339 UTC; attested by a checkpoint).
+        meta: the entry's metadata (source, feed, native_id, capture,
+            content_digest, previous; a tombstone's reason).
+        item: the item blob (the normalized content), None for a tombstone.
+        capture_index: the log index of the capture it was parsed from, or
+            None when that capture cannot be found.
+    """
+
+    index: int
+    type: str
+    logged_at: str
+    meta: Mapping[str, Any]
+    item: Mapping[str, Any] | None
+    capture_index: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping (the attribute names as keys)."""
+        return {
+            "index": self.index,
+            "type": self.type,
+            "logged_at": self.logged_at,
+            "meta": dict(self.meta),
+            "item": None if self.item is None else dict(self.item),
+            "capture_index": self.capture_index,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHistory:
+    """An item's whole history.
+
+    Attributes:
+        key: the item's identity.
+        history: its entries, newest first (the latest is ``history[0]``).
+        observations: its sightings' counters, oldest first (``seen_at``,
+            ``capture_idx``, ``counters``).
+        captures: the captures it was parsed from or seen in, ascending
+            (``index, feed, url, status, fetched_at, error``).
+    """
+
+    key: ItemKey
+    history: Sequence[HistoryEntry]
+    observations: Sequence[Mapping[str, Any]]
+    captures: Sequence[Mapping[str, Any]]
+
+    @property
+    def latest(self) -> Mapping[str, Any]:
+        """The newest item blob in the history (a tombstone has none), or ``{}``."""
+        return next((h.item for h in self.history if h.item), None) or {}
+
+    @property
+    def tombstoned(self) -> bool:
+        """True when the latest entry is a tombstone."""
+        return self.history[0].type == "tombstone"
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"history": [...], "observations": [...], "captures": [...]}``."""
+        return {
+            "history": [h.to_json() for h in self.history],
+            "observations": [dict(o) for o in self.observations],
+            "captures": [dict(c) for c in self.captures],
+        }
+
+
+def _item_doc(vault: Vault, entry: Entry) -> dict[str, Any] | None:
+    """The item blob an entry names (JSON), or None when it names none (a tombstone)."""
+    if not entry.blobs:
+        return None
+    doc = json.loads(vault.blobs.get(entry.blobs[0].digest))
+    return doc if isinstance(doc, dict) else None
+
+
+def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
+    """One page of items matching ``query``, ordered by when each was first archived.
+
+    The sort key is the log index of the item's first entry, which a later
+    version or tombstone does not change: walking the pages with ``next``
+    while entries are appended yields every item that existed when the walk
+    began exactly once, in order (with ``order="oldest"``, items archived
+    during the walk follow at its end). Filters on ``state`` and ``since``/
+    ``until`` use the item's latest state, which a concurrent version or
+    tombstone may change.
+
+    Args:
+        vault: an open vault (a reader is enough).
+        query: the filters, order, page size and cursor.
+
+    Returns:
+        The page: its items, the ``next`` cursor (None on the last page), and
+        ``total`` when ``query.total``.
+
+    Raises:
+        RequestError: a bad ``state``, ``order``, ``limit`` or time (the
+            message names the parameter and the expected form).
+        CursorError: the cursor is malformed or was issued for other filters.
+    """
+    limit = check_limit(query.limit)
+    if query.state is not None and query.state not in STATES:
+        raise RequestError(f"state {query.state!r}: expected one of {', '.join(STATES)}")
+    if query.order not in ("newest", "oldest"):
+        raise RequestError(f"order {query.order!r}: expected newest or oldest")
+    since = None if query.since is None else parse_instant(query.since, "since")
+    until = None if query.until is None else parse_instant(query.until, "until")
+    filters = {
+        "source": query.source,
+        "feed": query.feed,
+        "state": query.state,
+        "since": since,
+        "until": until,
+        "order": query.order,
+    }
+    tag = fingerprint(filters)
+    after = None if query.cursor is None else decode_cursor(query.cursor, tag)
+    selection: dict[str, Any] = {
+        "source": query.source,
+        "feed": query.feed,
+        "tombstoned": None if query.state is None else query.state == "tombstoned",
+        "since": since,
+        "until": until,
+    }
+    state = vault.harvest
+    rows = state.item_page(
+        **selection, after=after, newest_first=query.order == "newest", limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries: list[ItemSummary] = []
+    for row in rows:
+        entry = vault.entry(int(row["idx"]))
+        doc = _item_doc(vault, entry) or {}
+        entries.append(
+            ItemSummary(
+                index=int(row["idx"]),
+                first_index=int(row["first_idx"]),
+                source=str(row["source"]),
+                feed=str(row["feed"]),
+                native_id=str(row["native_id"]),
+                type=entry.type,
+                state="tombstoned" if row["tombstoned"] else "active",
+                versions=int(row["versions"]),
+                seen_at=str(row["seen_at"]),
+                title=str(doc.get("title") or ""),
+                url=str(doc.get("url") or ""),
+            )
+        )
+    token = encode_cursor(entries[-1].first_index, tag) if more and entries else None
+    total = state.count_items(**selection) if query.total else None
+    return Page(entries=entries, next=token, total=total)
+
+
+def parse_item_ref(ref: str) -> int | ItemKey:
+    """Read an item reference: an entry index, or ``SOURCE:FEED:NATIVE_ID``.
+
+    Args:
+        ref: ``"42"`` or ``"hn:hn-top:8863"`` (the native id may hold ``:``).
+
+    Returns:
+        The entry index, or the item's key.
+
+    Raises:
+        RequestError: neither form.
+    """
+    text = ref.strip()
+    if text.isdigit():
+        return int(text)
+    parts = text.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise RequestError(f"{ref!r}: expected an entry index or SOURCE:FEED:NATIVE_ID")
+    return ItemKey(*parts)
+
+
+def capture_of(vault: Vault, entry: Entry, index: int) -> int | None:
+    """The log index of the capture an item, version or tombstone entry was parsed from.
+
+    The entry names its capture by leaf hash (``meta.capture``, ``sha256:<hex>``).
+    The capture was committed in the same batch, before it: this looks among
+    the feed's last :data:`_CAPTURE_SEARCH` captures before ``index`` and
+    confirms each candidate by hashing it (RFC 9162 §2.1.1 leaf hash). This is
+    the one place that finds a capture from its leaf hash, to be replaced by a
+    stored leaf-hash -> index lookup.
+
+    Args:
+        vault: an open vault.
+        entry: the entry (its ``meta.capture`` and ``meta.feed`` are read).
+        index: the entry's log index.
+
+    Returns:
+        The capture's index, or None when the entry names none or it is not found.
+    """
+    ref = entry.meta.get("capture")
+    if not isinstance(ref, str):
+        return None
+    feed = str(entry.meta.get("feed", ""))
+    for candidate in vault.harvest.captures_before(feed, index, _CAPTURE_SEARCH):
+        if "sha256:" + leaf_hash(vault.entry(candidate).raw).hex() == ref:
+            return candidate
+    return None
+
+
+def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
+    """An item's whole history from any of its entries or its key.
+
+    From the latest entry the walk follows ``meta.previous`` back to the
+    first; an older version's index gives the same whole history.
+
+    Args:
+        vault: an open vault (a reader is enough).
+        ref: an entry index (of any item, version or tombstone entry of the
+            item), an :class:`ItemKey`, or a reference text for
+            :func:`parse_item_ref`.
+
+    Returns:
+        The history, its observations and captures.
+
+    Raises:
+        RequestError: ``ref`` is text in neither form.
+        NotFoundError: no item has that key.
+        LogError: the index is beyond the log, or its entry is not an item,
+            version or tombstone.
+    """
+    target = parse_item_ref(ref) if isinstance(ref, str) else ref
+    if isinstance(target, ItemKey):
+        row = vault.harvest.known(target.source, target.feed, target.native_id)
+        if row is None:
+            raise NotFoundError(f"no item {target}")
+        index = row.idx
+    else:
+        index = target
+    entry = vault.entry(index)
+    if entry.type not in ITEM_ENTRY_TYPES:
+        raise LogError(f"entry {index} is a {entry.type}, not an item, version or tombstone")
+    key = ItemKey(str(entry.meta["source"]), str(entry.meta["feed"]), str(entry.meta["native_id"]))
+    latest_row = vault.harvest.known(key.source, key.feed, key.native_id)
+    if latest_row is not None:  # an older version's index shows the whole item
+        index = latest_row.idx
+    history: list[HistoryEntry] = []
+    cursor: int | None = index
+    while cursor is not None:
+        e = vault.entry(cursor)
+        history.append(
+            HistoryEntry(
+                index=cursor,
+                type=e.type,
+                logged_at=e.logged_at,
+                meta=dict(e.meta),
+                item=_item_doc(vault, e),
+                capture_index=capture_of(vault, e, cursor),
+            )
+        )
+        previous = e.meta.get("previous")
+        cursor = previous if isinstance(previous, int) and previous < cursor else None
+    observations = vault.harvest.observations(key.source, key.feed, key.native_id)
+    seen_in = {int(o["capture_idx"]) for o in observations}
+    seen_in.update(h.capture_index for h in history if h.capture_index is not None)
+    captures = vault.harvest.capture_rows(seen_in)
+    return ItemHistory(key=key, history=history, observations=observations, captures=captures)

@@ -1,0 +1,201 @@
+"""Pages of a listing: keyset pagination with opaque cursor tokens, and request times.
+
+A listing returns a :class:`Page`: its ``entries``, the ``next`` cursor
+(``None`` on the last page) and, when asked for, the ``total`` number of
+matches (the shapes of Miniflux's ``{total, entries}`` and datasette's
+``next`` token). A cursor is *keyset* pagination: it holds the sort key of the
+last entry returned, not an offset, so a deep page costs what the first does
+and appends made while a client walks the pages never shift it.
+
+The token is opaque to callers: URL-safe base64 (RFC 4648 §5, no padding) of
+a small JSON object ``{"v": 1, "k": <key>, "q": <fingerprint>}`` where the
+fingerprint is a hash of the listing's filters and order, so a cursor handed
+to a listing with other filters is refused (:class:`~echo_archive.errors.CursorError`)
+instead of silently returning the wrong rows.
+
+Times in requests (``since``, ``until``) are RFC 3339 ``date-time`` values
+(RFC 3339 §5.6: a ``Z`` or ``±hh:mm`` offset is required) and are compared as
+instants: they are converted to the catalog's canonical UTC form
+(``YYYY-MM-DDTHH:MM:SS.ffffffZ``, fixed width, so text order is time order).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Generic, TypeVar
+
+from echo_archive.errors import CursorError, RequestError
+
+__all__ = [
+    "MAX_LIMIT",
+    "Page",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "fingerprint",
+    "parse_instant",
+]
+
+T = TypeVar("T")
+
+MAX_LIMIT: Final = 1000
+"""The most entries one page holds (the limit of the coming ``/v1`` API)."""
+
+_CURSOR_VERSION: Final = 1
+_MAX_CURSOR_CHARS: Final = 512
+
+# RFC 3339 §5.6 date-time; "T"/"t"/" " between date and time (§5.6 NOTE), "Z"/"z" or an offset.
+_DATE_TIME: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing.
+
+    Attributes:
+        entries: the page's entries, in the listing's order.
+        next: the cursor of the next page, or None when this is the last.
+        total: how many entries match the filters in all, when it was asked
+            for (it costs a count over the whole index), else None.
+    """
+
+    entries: Sequence[T]
+    next: str | None
+    total: int | None = None
+
+
+def check_limit(limit: int) -> int:
+    """Return ``limit`` when it is a page size this library serves (1 to :data:`MAX_LIMIT`).
+
+    Raises:
+        RequestError: ``limit`` is below 1 or above :data:`MAX_LIMIT`.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise RequestError(f"limit {limit}: must be 1 to {MAX_LIMIT}")
+    return limit
+
+
+def fingerprint(filters: Mapping[str, Any]) -> str:
+    """A short hash of a listing's filters and order, which a cursor carries.
+
+    Args:
+        filters: the filters (JSON-ready values).
+
+    Returns:
+        16 hex characters (SHA-256 of the sorted-key JSON of ``filters``).
+    """
+    text = json.dumps(filters, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode_cursor(key: int, query: str) -> str:
+    """The opaque cursor of the page after the entry whose sort key is ``key``.
+
+    Args:
+        key: the sort key of the last entry of the page (a non-negative integer).
+        query: the listing's :func:`fingerprint`.
+
+    Returns:
+        The token (URL-safe base64 without padding; safe in a URL query).
+    """
+    doc = {"v": _CURSOR_VERSION, "k": key, "q": query}
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(token: str, query: str) -> int:
+    """The sort key held by a cursor from :func:`encode_cursor` of the same listing.
+
+    Args:
+        token: the cursor as the caller gave it back.
+        query: the listing's :func:`fingerprint` (the filters of this request).
+
+    Returns:
+        The key of the last entry of the previous page.
+
+    Raises:
+        CursorError: the token is not base64 JSON of a version-1 cursor, its key
+            is not a non-negative integer, or it was issued by a listing with
+            other filters or order (the message says which).
+    """
+    shown = token if len(token) <= 40 else token[:37] + "..."
+    if not token or len(token) > _MAX_CURSOR_CHARS or not token.isascii():
+        raise CursorError(f"cursor {shown!r}: not a cursor this listing issued")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        doc = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise CursorError(f"cursor {shown!r}: not a cursor this listing issued") from exc
+    if not isinstance(doc, dict) or doc.get("v") != _CURSOR_VERSION or set(doc) != {"v", "k", "q"}:
+        raise CursorError(f"cursor {shown!r}: not a version-{_CURSOR_VERSION} cursor")
+    key = doc["k"]
+    if isinstance(key, bool) or not isinstance(key, int) or key < 0:
+        raise CursorError(f"cursor {shown!r}: its position is not an entry index")
+    if doc["q"] != query:
+        raise CursorError(
+            f"cursor {shown!r}: issued by a listing with other filters or order; "
+            "start again without a cursor"
+        )
+    return key
+
+
+def parse_instant(text: str, what: str = "time") -> str:
+    """An RFC 3339 date-time as the catalog's canonical UTC text, rounded up to microseconds.
+
+    The offset is applied (``2026-12-05T13:00:00+01:00`` is
+    ``2026-12-05T12:00:00.000000Z``); a fraction finer than microseconds is
+    rounded *up*, so ``seen_at >= since`` and ``seen_at < until`` on the
+    stored microsecond times mean the same as on the exact instants. A leap
+    second (``:60``) is the instant after ``:59`` (as POSIX time counts it).
+
+    Args:
+        text: the date-time (RFC 3339 §5.6 ``date-time``: an offset is required).
+        what: the name of the parameter, for the error message.
+
+    Returns:
+        ``YYYY-MM-DDTHH:MM:SS.ffffffZ``.
+
+    Raises:
+        RequestError: ``text`` is not an RFC 3339 date-time with an offset, or
+            names a date or time that does not exist.
+    """
+    match = _DATE_TIME.fullmatch(text.strip())
+    if match is None:
+        raise RequestError(
+            f"{what} {text!r}: expected an RFC 3339 date-time with an offset, "
+            "e.g. 2026-12-05T13:00:00Z or 2026-12-05T14:00:00+01:00"
+        )
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zulu, sign, off_h, off_m = match.groups()[6:]
+    leap = second == 60
+    try:
+        moment = datetime(year, month, day, hour, minute, 59 if leap else second, tzinfo=UTC)
+        if not zulu:
+            offset = timedelta(hours=int(off_h), minutes=int(off_m))
+            if int(off_h) > 23 or int(off_m) > 59:
+                raise ValueError("offset out of range")
+            moment -= offset if sign == "+" else -offset
+    except (ValueError, OverflowError) as exc:
+        raise RequestError(f"{what} {text!r}: not a real date and time ({exc})") from exc
+    digits = fraction or ""
+    micros = int((digits + "000000")[:6])
+    if digits[6:].strip("0"):
+        micros += 1  # round up: the stored times have microseconds
+    try:
+        moment += timedelta(seconds=1 if leap else 0, microseconds=micros)
+    except OverflowError as exc:
+        raise RequestError(f"{what} {text!r}: outside the years 0001 to 9999") from exc
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
+    )

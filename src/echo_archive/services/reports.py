@@ -1,0 +1,76 @@
+"""Saved harvest reports: the report of every cycle, kept in the vault (operational state).
+
+Each :func:`~echo_archive.services.harvesting.harvest_once` saves its report
+(:meth:`echo_archive.harvest.job.HarvestReport.to_json`) with an id that
+grows with each cycle. They are listed newest first, in keyset pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from echo_archive.errors import NotFoundError
+from echo_archive.services.paging import (
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+)
+from echo_archive.vault.vault import Vault
+
+__all__ = ["ReportSummary", "SavedReport", "get_report", "list_reports"]
+
+_QUERY = fingerprint({"listing": "harvest_reports", "order": "newest"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    """A saved report as listed: its id and when its cycle started (RFC 3339 UTC)."""
+
+    id: int
+    started_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SavedReport:
+    """A saved report: its id and the report's JSON (``started_at``, ``feeds``, ...)."""
+
+    id: int
+    report: Mapping[str, Any]
+
+
+def list_reports(
+    vault: Vault, *, limit: int = 50, cursor: str | None = None
+) -> Page[ReportSummary]:
+    """One page of saved reports, newest first.
+
+    Args:
+        vault: an open vault (a reader is enough).
+        limit: entries per page, 1 to :data:`~echo_archive.services.paging.MAX_LIMIT`.
+        cursor: the ``next`` of the previous page.
+
+    Raises:
+        RequestError: a bad ``limit``.
+        CursorError: the cursor is malformed or is another listing's.
+    """
+    check_limit(limit)
+    before = None if cursor is None else decode_cursor(cursor, _QUERY)
+    rows = vault.harvest.reports(before=before, limit=limit + 1)
+    entries = [ReportSummary(i, started) for i, started in rows[:limit]]
+    token = encode_cursor(entries[-1].id, _QUERY) if len(rows) > limit else None
+    return Page(entries=entries, next=token)
+
+
+def get_report(vault: Vault, report_id: int) -> SavedReport:
+    """The saved report ``report_id``.
+
+    Raises:
+        NotFoundError: no report has that id.
+    """
+    report = vault.harvest.report(report_id)
+    if report is None:
+        raise NotFoundError(f"no saved harvest report {report_id}")
+    return SavedReport(report_id, report)

@@ -1,0 +1,61 @@
+"""Create and open vaults: the handle every other service takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from echo_archive.vault.vault import Vault
+
+__all__ = ["VaultInfo", "create_vault", "open_vault"]
+
+
+@dataclass(frozen=True, slots=True)
+class VaultInfo:
+    """A vault's identity: where it is, its log origin and its verifier key (to publish)."""
+
+    path: Path
+    origin: str
+    vkey: str
+
+
+def create_vault(path: Path, *, origin: str | None = None) -> VaultInfo:
+    """Create a vault: config, Ed25519 signing key (0600), verifier key, catalog, blob store.
+
+    Args:
+        path: the directory (created; it must not exist or be empty).
+        origin: the log origin (default: a unique ``echo.archive/<16 hex>``); never changes.
+
+    Returns:
+        Its path, origin and verifier key.
+
+    Raises:
+        VaultExistsError: a vault or other files are already there (nothing changed).
+        StorageError: the files cannot be written.
+    """
+    v = Vault.create(path, origin=origin)
+    try:
+        return VaultInfo(path, v.origin, v.verifier.vkey)
+    finally:
+        v.close()
+
+
+def open_vault(path: Path, *, write: bool = False, break_stale: bool = False) -> Vault:
+    """Open the vault at ``path``, as a reader (the default) or as the writer.
+
+    A reader takes no lock and never waits; the writer takes the vault's
+    writer lock (and completes an unsealed tail left by a crash). Use it as a
+    context manager, or close it.
+
+    Args:
+        path: the vault directory.
+        write: open as the writer.
+        break_stale: take over a lock left by a writer on another host.
+
+    Raises:
+        VaultNotFoundError: no vault at ``path``.
+        VaultLockedError: another live writer holds the lock (writers only).
+        ConfigError: ``echo.toml`` is invalid.
+        StorageError: a file cannot be read.
+    """
+    return Vault.open(path, readonly=not write, break_stale=break_stale)
