@@ -54,7 +54,8 @@ _MAX_CURSOR_CHARS: Final = 512
 # RFC 3339 §5.6 date-time; "T"/"t"/" " between date and time (§5.6 NOTE), "Z"/"z" or an offset.
 _DATE_TIME: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,  # \d is 0-9 only: RFC 3339 DIGIT (RFC 5234 B.1)
 )
 
 
