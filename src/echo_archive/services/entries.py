@@ -95,7 +95,7 @@ def get_capture(vault: Vault, index: int) -> Capture:
     """
     entry = vault.entry(index)
     if entry.type != "capture":
-        raise NotFoundError(f"entry {index} is a {entry.type}, not a capture")
+        raise NotFoundError(f"entry {index} is not a capture (type {entry.type!r})")
     body = next((b for b in entry.blobs if b.role == "body"), None)
     return Capture(index, entry.logged_at, dict(entry.meta), body)
 
