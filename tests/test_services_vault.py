@@ -58,8 +58,8 @@ def test_create_open_and_archive_files_in_batches(tmp_path: Path, files: list[Pa
     config.write_text(config.read_text().replace("batch_size = 1000", "batch_size = 2"))
     batches: list[list[ArchivedFile]] = []
     with open_vault(path, write=True) as w:
-        with pytest.raises(VaultLockedError):
-            open_vault(path, write=True)
+        with w.writing(), pytest.raises(VaultLockedError):  # a write holds the lock
+            open_vault(path, write=True, wait=0)
         done = archive_files(w, files, on_batch=lambda b: batches.append(list(b)))
     assert [len(b) for b in batches] == [2, 2, 1]
     assert [a.index for a in done] == [0, 1, 2, 3, 4]

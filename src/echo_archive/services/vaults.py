@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from echo_archive.vault.lock import DEFAULT_WAIT
 from echo_archive.vault.vault import Vault
 
 __all__ = ["VaultInfo", "create_vault", "open_vault"]
@@ -40,22 +41,26 @@ def create_vault(path: Path, *, origin: str | None = None) -> VaultInfo:
         v.close()
 
 
-def open_vault(path: Path, *, write: bool = False, break_stale: bool = False) -> Vault:
+def open_vault(
+    path: Path, *, write: bool = False, break_stale: bool = False, wait: float = DEFAULT_WAIT
+) -> Vault:
     """Open the vault at ``path``, as a reader (the default) or as the writer.
 
     A reader takes no lock and never waits; the writer takes the vault's
-    writer lock (and completes an unsealed tail left by a crash). Use it as a
+    writer lock for each write, waiting up to ``wait`` seconds for another
+    process's (and completes an unsealed tail left by a crash). Use it as a
     context manager, or close it.
 
     Args:
         path: the vault directory.
         write: open as the writer.
         break_stale: take over a lock left by a writer on another host.
+        wait: seconds each write waits for another process's writer lock.
 
     Raises:
         VaultNotFoundError: no vault at ``path``.
-        VaultLockedError: another live writer holds the lock (writers only).
+        VaultLockedError: another live writer kept the lock past ``wait`` (writers only).
         ConfigError: ``echo.toml`` is invalid.
         StorageError: a file cannot be read.
     """
-    return Vault.open(path, readonly=not write, break_stale=break_stale)
+    return Vault.open(path, readonly=not write, break_stale=break_stale, wait=wait)
