@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from echo_archive.errors import CursorError, LogError, NotFoundError, RequestError
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.pipeline.batch import Sighting, commit_batch
+from echo_archive.schemas import file_capture
 from echo_archive.services.items import (
     ItemKey,
     ItemQuery,
@@ -427,7 +428,7 @@ def test_history_errors(items_vault: Path) -> None:
 def test_entries_that_are_not_items_are_never_listed(tmp_path: Path) -> None:
     path = tmp_path / "vault"
     with Vault.create(path) as v:
-        v.commit([Record("capture", {"kind": "file", "name": "x"}, {"body": b"x"})])
+        v.commit([Record("capture", file_capture("x", 1, 0), {"body": b"x"})])
         _commit(v, "a", [("n0", "t")])
     with Vault.open(path, readonly=True) as r:
         page = list_items(r, ItemQuery(total=True))
