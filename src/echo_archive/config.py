@@ -39,14 +39,18 @@ source's business (``plan()`` raises :class:`~echo_archive.errors.SourceError`
 naming the parameter), checked by :mod:`echo_archive.feeds` when a feed is
 added and by the harvester for each feed, so one bad feed never stops the
 vault from opening or the other feeds from running (DESIGN.md invariant 7).
-The module imports no source: the vault reads ``echo.toml`` and sits below
-the sources layer. :data:`SOURCE_KINDS` mirrors
-:data:`echo_archive.sources.registry.SOURCES` (a test keeps them equal).
+The source kinds (:data:`SOURCE_KINDS`) and their default intervals
+(:data:`DEFAULT_INTERVALS`) are read from the registry
+(:mod:`echo_archive.sources.registry`, the only list of sources), on first
+use: importing this module loads no source (the vault reads ``echo.toml``
+and must not load the sources layer), so they and :data:`DEFAULT_FEEDS` are
+computed when first asked for (PEP 562 module ``__getattr__``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import tomllib
@@ -60,9 +64,6 @@ from tomlkit.items import Item, Table
 
 from echo_archive import __version__
 from echo_archive.errors import ConfigError
-
-if TYPE_CHECKING:
-    from echo_archive.sources.base import Feed
 
 __all__ = [
     "DEFAULT_FEEDS",
@@ -86,17 +87,47 @@ __all__ = [
     "render",
 ]
 
-SOURCE_KINDS: Final[tuple[str, ...]] = ("rss", "hn", "reddit", "github", "fred")
-"""The source kinds a feed may name (the keys of ``sources.registry.SOURCES``)."""
+if TYPE_CHECKING:
+    from echo_archive.sources.base import Feed
 
-DEFAULT_INTERVALS: Final[Mapping[str, int]] = {
-    "rss": 3600,  # feeds change a few times an hour at most; conditional GETs keep it cheap
-    "hn": 900,  # the top list moves within minutes; 1 + limit requests a cycle
-    "reddit": 900,  # 10 queries a minute without OAuth are shared by every reddit feed
-    "github": 300,  # the events API asks for >= 60 s (X-Poll-Interval); 60 requests/h keyless
-    "fred": 86400,  # series are published at most daily
-}
-"""Seconds between harvests of a feed that names no ``interval``, by source kind."""
+    SOURCE_KINDS: tuple[str, ...]
+    """The source kinds a feed may name: the keys of ``sources.registry.SOURCES``."""
+
+    DEFAULT_INTERVALS: Mapping[str, int]
+    """Seconds between harvests of a feed that names no ``interval``, by source kind.
+
+    Each source declares its own (``default_interval``, with the reason beside it).
+    """
+
+
+def _source_kinds() -> tuple[str, ...]:
+    """The registry's source kinds, in registry order (loads the sources layer)."""
+    from echo_archive.sources.registry import SOURCES
+
+    return tuple(SOURCES)
+
+
+def _default_intervals() -> Mapping[str, int]:
+    """The registry's default intervals by source kind (loads the sources layer)."""
+    from echo_archive.sources.registry import DEFAULT_INTERVALS as INTERVALS
+
+    return INTERVALS
+
+
+def __getattr__(name: str) -> Any:
+    """Compute :data:`SOURCE_KINDS`, :data:`DEFAULT_INTERVALS` and :data:`DEFAULT_FEEDS` on use.
+
+    Raises:
+        AttributeError: no such name in this module.
+    """
+    if name == "SOURCE_KINDS":
+        return _source_kinds()
+    if name == "DEFAULT_INTERVALS":
+        return _default_intervals()
+    if name == "DEFAULT_FEEDS":
+        return _default_feeds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MIN_INTERVAL: Final = 60
 """The shortest ``interval`` allowed, in seconds (no source wants to be polled faster)."""
@@ -202,8 +233,9 @@ class FeedConfig(_Strict):
         """Fill a missing (or None) ``interval`` with the source's default."""
         if isinstance(data, Mapping) and data.get("interval") is None:
             source = data.get("source")
-            if isinstance(source, str) and source in DEFAULT_INTERVALS:
-                return {**data, "interval": DEFAULT_INTERVALS[source]}
+            intervals = _default_intervals()
+            if isinstance(source, str) and source in intervals:
+                return {**data, "interval": intervals[source]}
         return data
 
     @field_validator("name")
@@ -219,8 +251,9 @@ class FeedConfig(_Strict):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        if value not in SOURCE_KINDS:
-            raise ValueError(f"unknown source {value!r} (known: {', '.join(sorted(SOURCE_KINDS))})")
+        kinds = _source_kinds()
+        if value not in kinds:
+            raise ValueError(f"unknown source {value!r} (known: {', '.join(sorted(kinds))})")
         return value
 
     @field_validator("params")
@@ -371,53 +404,63 @@ def _reddit_user_agent() -> dict[str, str]:
     }
 
 
-DEFAULT_FEEDS: Final[list[FeedConfig]] = [
-    FeedConfig(
-        name="bbc-world",
-        source="rss",
-        params={"url": "https://feeds.bbci.co.uk/news/world/rss.xml"},
-    ),
-    FeedConfig(
-        name="guardian-world",
-        source="rss",
-        params={"url": "https://www.theguardian.com/world/rss"},
-    ),
-    FeedConfig(
-        name="npr-news",
-        source="rss",
-        params={"url": "https://feeds.npr.org/1001/rss.xml"},
-    ),
-    FeedConfig(name="hn-top", source="hn", params={"list": "top", "limit": 30}),
-    FeedConfig(
-        name="r-python-new",
-        source="reddit",
-        params={"subreddit": "python", "listing": "new", "user_agent": _reddit_user_agent()},
-    ),
-    FeedConfig(
-        name="r-worldnews-new",
-        source="reddit",
-        params={"subreddit": "worldnews", "listing": "new", "user_agent": _reddit_user_agent()},
-    ),
-    FeedConfig(
-        name="gh-python-cpython",
-        source="github",
-        params={"repo": "python/cpython", "kind": "events"},
-    ),
-    FeedConfig(
-        name="gh-torvalds-linux",
-        source="github",
-        params={"repo": "torvalds/linux", "kind": "events"},
-    ),
-    FeedConfig(name="fred-dgs10", source="fred", params={"series_id": "DGS10"}),
-]
-"""The feeds of a new vault: real public feeds, so a first harvest archives real data.
+if TYPE_CHECKING:
+    DEFAULT_FEEDS: list[FeedConfig]
+    """The feeds of a new vault (see :func:`_default_feeds`)."""
 
-Three news feeds (BBC World, The Guardian World, NPR News), the Hacker News
-top 30, the new posts of r/python and r/worldnews (anonymous, 10 queries a
-minute; the User-Agent's username is a placeholder to replace), the public
-events of python/cpython and torvalds/linux, and the FRED 10-year Treasury
-constant-maturity yield (DGS10) through the keyless CSV download.
-"""
+
+@functools.cache
+def _default_feeds() -> list[FeedConfig]:
+    """The feeds of a new vault: real public feeds, so a first harvest archives real data.
+
+    Three news feeds (BBC World, The Guardian World, NPR News), the Hacker News
+    top 30, the new posts of r/python and r/worldnews (anonymous, 10 queries a
+    minute; the User-Agent's username is a placeholder to replace), the public
+    events of python/cpython and torvalds/linux, and the FRED 10-year Treasury
+    constant-maturity yield (DGS10) through the keyless CSV download.
+
+    Returns:
+        The list (shared: copy a feed before changing it; :func:`new_config` does).
+    """
+    return [
+        FeedConfig(
+            name="bbc-world",
+            source="rss",
+            params={"url": "https://feeds.bbci.co.uk/news/world/rss.xml"},
+        ),
+        FeedConfig(
+            name="guardian-world",
+            source="rss",
+            params={"url": "https://www.theguardian.com/world/rss"},
+        ),
+        FeedConfig(
+            name="npr-news",
+            source="rss",
+            params={"url": "https://feeds.npr.org/1001/rss.xml"},
+        ),
+        FeedConfig(name="hn-top", source="hn", params={"list": "top", "limit": 30}),
+        FeedConfig(
+            name="r-python-new",
+            source="reddit",
+            params={"subreddit": "python", "listing": "new", "user_agent": _reddit_user_agent()},
+        ),
+        FeedConfig(
+            name="r-worldnews-new",
+            source="reddit",
+            params={"subreddit": "worldnews", "listing": "new", "user_agent": _reddit_user_agent()},
+        ),
+        FeedConfig(
+            name="gh-python-cpython",
+            source="github",
+            params={"repo": "python/cpython", "kind": "events"},
+        ),
+        FeedConfig(
+            name="gh-torvalds-linux",
+            source="github",
+            params={"repo": "torvalds/linux", "kind": "events"},
+        ),
+        FeedConfig(name="fred-dgs10", source="fred", params={"series_id": "DGS10"}),
+    ]
 
 
 def new_config(origin: str, created: str) -> EchoConfig:
@@ -433,7 +476,7 @@ def new_config(origin: str, created: str) -> EchoConfig:
     """
     return EchoConfig(
         vault=VaultSection(origin=origin, created=created),
-        feeds=[feed.model_copy(deep=True) for feed in DEFAULT_FEEDS],
+        feeds=[feed.model_copy(deep=True) for feed in _default_feeds()],
     )
 
 

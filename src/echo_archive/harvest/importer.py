@@ -114,7 +114,6 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from echo_archive import __version__
 from echo_archive.errors import (
     EntryError,
     ParseError,
@@ -135,7 +134,7 @@ from echo_archive.pipeline.batch import (
 from echo_archive.pipeline.versioning import content_document
 from echo_archive.sources import gharchive
 from echo_archive.sources.base import Feed
-from echo_archive.sources.registry import SOURCES
+from echo_archive.sources.registry import SOURCES, source_for_url
 from echo_archive.sources.rss import MAX_DECOMPRESSED_BYTES, ParsedFeed, parse_document
 from echo_archive.vault.entry import canonical_json, format_timestamp
 from echo_archive.vault.vault import Vault
@@ -169,15 +168,6 @@ _HEAD_SIZE: Final = 64 * 1024
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _EVENT_START_RE: Final = re.compile(rb'\s*\{\s*"id"\s*:\s*"\d+"')
 _LINE_RE: Final = re.compile(r"\bline (\d+)")
-_REPO_PATH: Final = r"^/(?:repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)|repositories/(?P<rid>\d+))"
-_GH_ISSUES_RE: Final = re.compile(_REPO_PATH + r"/issues(?:/\d+)?/?$")
-_GH_RELEASES_RE: Final = re.compile(_REPO_PATH + r"/releases(?:/latest|/\d+|/tags/[^/]+)?/?$")
-_GH_EVENTS_RE: Final = re.compile(
-    r"/(?:events(?:/public)?|received_events(?:/public)?|events/orgs/[^/]+)/?$"
-)
-_GH_ISSUE_EVENTS_RE: Final = re.compile(r"/issues(?:/\d+)?/events/?$")
-_HN_PATH_RE: Final = re.compile(r"/(?:item/\d+|\w+stories)\.json$")
-_REDDIT_AGENT: Final = {"app_id": "echo_archive", "version": __version__, "username": "echo-import"}
 _FEED_TYPES: Final = (
     ("atom", "application/atom+xml"),
     ("rss090", "application/rdf+xml"),
@@ -363,6 +353,9 @@ class ImportReport:
 def route(url: str) -> str | None:
     """Return the source kind that reads responses from ``url``, by its host.
 
+    The registry answers (:func:`~echo_archive.sources.registry.source_for_url`:
+    each source's ``recorded_hosts``).
+
     Args:
         url: the request URL of a recorded exchange.
 
@@ -372,44 +365,20 @@ def route(url: str) -> str | None:
         ``fred`` for ``api.stlouisfed.org`` and ``fred.stlouisfed.org``; None
         for any other host (the response may still be a feed document).
     """
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "hacker-news.firebaseio.com":
-        return "hn"
-    if host == "reddit.com" or host.endswith(".reddit.com"):
-        return "reddit"
-    if host == "api.github.com":
-        return "github"
-    if host in ("api.stlouisfed.org", "fred.stlouisfed.org"):
-        return "fred"
-    return None
-
-
-def _github_feed(path: str) -> Feed | None:
-    """The import feed of a GitHub response by its path, or None for an endpoint not read."""
-    for kind, pattern in (("issues", _GH_ISSUES_RE), ("releases", _GH_RELEASES_RE)):
-        match = pattern.match(path)
-        if match is None:
-            continue
-        if match["rid"]:
-            repo = f"repositories/{match['rid']}"
-        else:
-            repo = f"{match['owner']}/{match['repo']}".lower()
-        name = f"import-github/{repo}" if kind == "issues" else "import-github"
-        return Feed(name, "github", {"repo": repo, "kind": kind})
-    if _GH_EVENTS_RE.search(path) and not _GH_ISSUE_EVENTS_RE.search(path):
-        return Feed("import-github", "github", {"user": "echo-import", "kind": "events"})
-    return None
+    source = source_for_url(url)
+    return None if source is None else source.kind
 
 
 def feed_for(url: str) -> Feed | None:
     """The synthetic import feed whose source reads responses from ``url``, if any.
 
-    The host picks the source (:func:`route`); the path must be an endpoint
-    that source reads: an item or a story list (``hn``); an events, issues or
-    releases listing (``github``); ``series/observations`` or a ``.csv``
-    download (``fred``); any path (``reddit``, whose responses are told apart
-    by their shape). Parameters are the minimum each source's ``parse``
-    needs (see the module docstring).
+    The host picks the source (:func:`route`); the source says whether it
+    reads that endpoint and into which feed (its ``import_feed``): an item or
+    a story list (``hn``); an events, issues or releases listing
+    (``github``); ``series/observations`` or a ``.csv`` download (``fred``);
+    any path (``reddit``, whose responses are told apart by their shape).
+    Parameters are the minimum each source's ``parse`` needs (see the module
+    docstring).
 
     Args:
         url: the request URL of a recorded exchange.
@@ -419,18 +388,8 @@ def feed_for(url: str) -> Feed | None:
         endpoint of a known host that no source reads: ``/rate_limit``,
         ``fred/series/tags``...).
     """
-    kind = route(url)
-    path = urlsplit(url).path
-    if kind == "hn":
-        return Feed("import-hn", "hn") if _HN_PATH_RE.search(path) else None
-    if kind == "fred":
-        reads = path.endswith(("/series/observations", ".csv"))
-        return Feed("import-fred", "fred") if reads else None
-    if kind == "github":
-        return _github_feed(path)
-    if kind == "reddit":
-        return Feed("import-reddit", "reddit", {"front": True, "user_agent": dict(_REDDIT_AGENT)})
-    return None
+    source = source_for_url(url)
+    return None if source is None else source.import_feed(url)
 
 
 def _rss_feed(parsed: ParsedFeed | None, url: str) -> Feed:

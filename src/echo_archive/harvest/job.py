@@ -4,11 +4,13 @@ Feeds run concurrently on one event loop; the fetch engine enforces the
 per-host limits, retries and breakers, so feeds on one host queue politely
 while others proceed. For each feed:
 
-1. its source plans the first requests (credentials from the environment are
-   added here: ``FRED_API_KEY`` or the feed's ``api_key_env``, a GitHub token
-   from ``GITHUB_TOKEN``, and for a Reddit feed with ``oauth = true`` an
-   application-only OAuth token obtained with ``REDDIT_CLIENT_ID`` and
-   ``REDDIT_CLIENT_SECRET``);
+1. its source plans the first requests, with the credentials it names
+   (:meth:`~echo_archive.sources.base.Source.credential_env`: ``FRED_API_KEY``
+   or the feed's ``api_key_env``, ``GITHUB_TOKEN``, ``REDDIT_CLIENT_ID`` and
+   ``REDDIT_CLIENT_SECRET``) read from the environment and applied by the
+   source; a token exchange the source plans (Reddit's application-only
+   OAuth) is sent first, its answer parsed by the source, and neither is
+   archived nor logged;
 2. each request is fetched; follow-up requests (pages, items, comments) join
    the feed's queue, up to ``max_requests`` per feed per cycle;
 3. each exchange received (except a 304, which adds nothing) is parsed, and
@@ -30,8 +32,6 @@ finish, and archives everything already fetched.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import time
 from collections import Counter, deque
@@ -229,29 +229,9 @@ class HarvestReport:
         return data
 
 
-def _with_credentials(feed: Feed, env: Mapping[str, str]) -> Feed:
-    if feed.source == "fred" and "api_key" not in feed.params:
-        key = env.get(str(feed.params.get("api_key_env", "FRED_API_KEY")))
-        if key:
-            return replace(feed, params={**feed.params, "api_key": key})
-    return feed
-
-
-def _authorize(
-    request: Request, feed: Feed, env: Mapping[str, str], reddit_token: str | None = None
-) -> Request:
-    token = env.get("GITHUB_TOKEN")
-    if feed.source == "github" and token and "api.github.com" in request.url:
-        return replace(request, headers=(*request.headers, ("Authorization", f"Bearer {token}")))
-    if feed.source == "reddit" and reddit_token:
-        return replace(
-            request, headers=(*request.headers, ("Authorization", f"bearer {reddit_token}"))
-        )
-    return request
-
-
-REDDIT_TOKEN_URL = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 - a URL, not a secret
-"""Reddit's OAuth2 token endpoint (Reddit OAuth2 wiki, "Application Only OAuth")."""
+def _secrets(source: Source, feed: Feed, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables ``source`` names for ``feed`` that are set (nothing else)."""
+    return {name: env[name] for name in source.credential_env(feed) if env.get(name)}
 
 
 def due_feeds(
@@ -304,7 +284,10 @@ class HarvestRun:
         batch_size: exchanges per commit.
         env: where credentials are read from (default ``os.environ``).
         progress: optional callback ``(feed name, event)``.
-        reddit_token_url: Reddit's OAuth2 token endpoint (tests point it elsewhere).
+        reddit_token_url: Reddit's OAuth2 token endpoint (tests point it
+            elsewhere); the same as ``token_urls={"reddit": url}``.
+        token_urls: source kind → the URL its token requests go to instead
+            of the one the source plans (tests).
         parse_workers: processes that parse responses beside the event loop
             (feedparser and JSON decoding are CPU-bound and hold the GIL); 0
             parses on the loop. The sources must be the registry's (the
@@ -321,7 +304,8 @@ class HarvestRun:
         batch_size: int = 50,
         env: Mapping[str, str] | None = None,
         progress: Progress | None = None,
-        reddit_token_url: str = REDDIT_TOKEN_URL,
+        reddit_token_url: str | None = None,
+        token_urls: Mapping[str, str] | None = None,
         parse_workers: int = 0,
     ) -> None:
         self._target = vault
@@ -333,14 +317,16 @@ class HarvestRun:
         self.progress = progress
         self._stopping = False
         self._tasks: list[asyncio.Future[None]] = []
-        self._reddit_tokens: dict[str, str] = {}
+        self._tokens: dict[tuple[str, str, tuple[tuple[str, str], ...], bytes], str] = {}
         self._pool: ProcessPoolExecutor | None = None
         if parse_workers > 0:
             try:
                 self._pool = parse_pool(parse_workers)
             except (OSError, RuntimeError, ValueError, NotImplementedError) as exc:
                 log.warning("harvest.parse_workers_unavailable", error=str(exc))
-        self.reddit_token_url = reddit_token_url
+        self.token_urls = dict(token_urls or {})
+        if reddit_token_url is not None:
+            self.token_urls["reddit"] = reddit_token_url
 
     def stop(self) -> None:
         """Stop starting requests; in-flight ones finish and fetched data is archived."""
@@ -431,18 +417,14 @@ class HarvestRun:
         if source is None:
             report.failed, report.error = True, f"unknown source kind {feed.source!r}"
             return
-        feed = _with_credentials(feed, self.env)
+        secrets = _secrets(source, feed, self.env)
         try:
+            feed = source.with_credentials(feed, secrets)
             queue = deque(source.plan(feed))
+            token = await self._token(source, feed, secrets)
         except EchoError as exc:
             report.failed, report.error = True, str(exc)
             return
-        reddit_token = None
-        if feed.source == "reddit" and feed.params.get("oauth") is True:
-            reddit_token, problem = await self._reddit_token(feed, queue)
-            if reddit_token is None:
-                report.failed, report.error = True, problem
-                return
         statuses: Counter[str] = Counter()
         pending: list[Sighting] = []
         errors: list[str] = []
@@ -450,7 +432,7 @@ class HarvestRun:
         hosts: set[str] = set()
         try:
             received = await self._drain(
-                feed, source, queue, statuses, pending, errors, hosts, report, reddit_token
+                feed, source, queue, statuses, pending, errors, hosts, report, secrets, token
             )
         except asyncio.CancelledError:
             report.requests = dict(statuses)
@@ -477,7 +459,8 @@ class HarvestRun:
         errors: list[str],
         hosts: set[str],
         report: FeedReport,
-        reddit_token: str | None = None,
+        secrets: Mapping[str, str],
+        token: str | None,
     ) -> int:
         """Fetch the feed's queue; returns how many responses were received."""
         received = 0
@@ -485,7 +468,7 @@ class HarvestRun:
             if sum(statuses.values()) >= self.max_requests:
                 errors.append(f"stopped at the cap of {self.max_requests} requests per cycle")
                 break
-            request = _authorize(queue.popleft(), feed, self.env, reddit_token)
+            request = source.authorize(feed, queue.popleft(), secrets, token)
             hosts.add(host_key(request.url))
             if self.progress:
                 self.progress(feed.name, "request")
@@ -512,55 +495,41 @@ class HarvestRun:
                 pending.clear()
         return received
 
-    async def _reddit_token(self, feed: Feed, queue: deque[Request]) -> tuple[str | None, str]:
-        """Get an application-only OAuth2 token for a Reddit feed with ``oauth = true``.
+    async def _token(self, source: Source, feed: Feed, secrets: Mapping[str, str]) -> str | None:
+        """Run the token exchange ``source`` plans for ``feed``, if any, and return the token.
 
-        Reddit OAuth2 wiki, "Application Only OAuth": ``POST`` to the token
-        endpoint with HTTP Basic credentials (``REDDIT_CLIENT_ID``,
-        ``REDDIT_CLIENT_SECRET`` from the environment) and
-        ``grant_type=client_credentials``; the answer's ``access_token`` is sent
-        as ``Authorization: bearer <token>`` to ``oauth.reddit.com``. The token
-        exchange is never archived (its body is a credential). Tokens are kept
-        for the run, per client id.
+        The source plans the request (:meth:`~echo_archive.sources.base.Source.token_request`)
+        and reads the answer (:meth:`~echo_archive.sources.base.Source.parse_token`);
+        this sends it. The exchange is never archived and neither it nor the
+        token is logged (the body is a credential). Tokens are kept for the
+        run, per token request (so per client).
 
         Returns:
-            ``(token, "")``, or ``(None, the problem in plain words)``.
+            The token, or None when the source plans no token request.
+
+        Raises:
+            SourceError: the credentials are missing (names the variables).
+            ParseError: the exchange failed or its answer holds no token.
         """
-        client_id = self.env.get("REDDIT_CLIENT_ID")
-        secret = self.env.get("REDDIT_CLIENT_SECRET")
-        if not client_id or not secret:
-            return None, (
-                "reddit oauth = true needs REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET in the "
-                "environment (an app-only OAuth client)"
-            )
-        cached = self._reddit_tokens.get(client_id)
+        request = source.token_request(feed, secrets)
+        if request is None:
+            return None
+        if source.kind in self.token_urls:
+            request = replace(request, url=self.token_urls[source.kind])
+        key = (source.kind, request.url, request.headers, request.body)
+        cached = self._tokens.get(key)
         if cached:
-            return cached, ""
-        agent = next((v for k, v in queue[0].headers if k.lower() == "user-agent"), "")
-        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
-        request = Request(
-            url=self.reddit_token_url,
-            method="POST",
-            headers=(
-                ("Authorization", f"Basic {basic}"),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("User-Agent", agent),
-            ),
-            body=b"grant_type=client_credentials",
-        )
-        outcome = await self.fetcher.fetch(request, source_kind="reddit")
+            return cached
+        outcome = await self.fetcher.fetch(request, source_kind=source.kind)
         exchange = outcome.exchange
-        if exchange is None or exchange.status != 200:
-            why = outcome.error or (f"HTTP {exchange.status}" if exchange else "no response")
-            return None, f"reddit OAuth token request failed: {why}"
-        try:
-            token = json.loads(exchange.body).get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            return None, "reddit OAuth token response holds no access_token"
-        self._reddit_tokens[client_id] = token
-        return token, ""
+        if exchange is None:
+            raise ParseError(
+                f"{source.kind} token request failed: {outcome.error or 'no response'}",
+                request.url,
+            )
+        token = source.parse_token(feed, request, exchange)
+        self._tokens[key] = token
+        return token
 
     async def _parse(
         self,

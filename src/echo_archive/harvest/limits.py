@@ -14,9 +14,10 @@ token bucket
     wait for it, so concurrent callers queue in order.
 limit profile
     A named :class:`LimitConfig` (``fred``, ``reddit``, ``reddit-oauth``,
-    ``github``, ``hn``, ``rss``); :data:`DEFAULT_LIMITS` holds the defaults,
-    each with the rule it follows, and :data:`DEFAULT_HOSTS` maps the known API
-    hosts to them. Any other host is a generic feed host (``rss``).
+    ``github``, ``hn``, ``rss``), declared by its source
+    (:class:`~echo_archive.sources.base.HostProfile`, with the rule it
+    follows); :data:`DEFAULT_LIMITS` and :data:`DEFAULT_HOSTS` are read from
+    the registry. Any other host is a generic feed host (``rss``).
 rate-limit headers
     What a server says about its budget: GitHub and Reddit send
     ``x-ratelimit-*`` headers with *different* meanings of ``reset`` (epoch
@@ -30,19 +31,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 
 from echo_archive.errors import ConfigError
 from echo_archive.sources.ratelimits import (
     GITHUB_ASSUMED_RESET,
     REDDIT_ASSUMED_RESET,
     Headers,
+    LimitConfig,
     RateLimitInfo,
+    check_rate,
     pace,
     parse_poll_interval,
     parse_rate_limit,
 )
+from echo_archive.sources.registry import DEFAULT_PROFILE, LIMIT_PROFILES, PROFILE_HOSTS
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -81,7 +83,7 @@ class TokenBucket:
     """
 
     def __init__(self, rate: float, burst: float) -> None:
-        _check_rate(rate)
+        check_rate(rate)
         if not (math.isfinite(burst) and burst >= 1):
             raise ConfigError(f"token bucket burst must be >= 1, got {burst!r}")
         self._rate = float(rate)
@@ -167,7 +169,7 @@ class TokenBucket:
         Raises:
             ConfigError: ``rate`` is not a positive finite number.
         """
-        _check_rate(rate)
+        check_rate(rate)
         if now is not None:
             self._refill(now)
         self._rate = float(rate)
@@ -193,81 +195,11 @@ class TokenBucket:
         return max(0.0, self._paused_until - now)
 
 
-def _check_rate(rate: float) -> None:
-    if not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"rate must be a positive number of requests/s, got {rate!r}")
+DEFAULT_LIMITS: Mapping[str, LimitConfig] = LIMIT_PROFILES
+"""The default limit profiles, by name: every source's ``host_profiles`` (each cites its rule)."""
 
-
-@dataclass(frozen=True, slots=True)
-class LimitConfig:
-    """How hard ECHO may hit one host.
-
-    Attributes:
-        rate: steady request rate in requests/s (> 0); live rate-limit headers
-            can only lower it (:meth:`HostLimits.observe`).
-        burst: requests that may leave back to back (token bucket capacity, >= 1).
-        concurrency: requests in flight at once (>= 1).
-        rate_limit_headers: which ``x-ratelimit-*`` dialect the host speaks
-            (``"github"``, ``"reddit"``), or None to ignore such headers.
-
-    Raises:
-        ConfigError: a value is out of range (the message names the field).
-    """
-
-    rate: float
-    burst: float = 1.0
-    concurrency: int = 1
-    rate_limit_headers: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_rate(self.rate)
-        if not (math.isfinite(self.burst) and self.burst >= 1):
-            raise ConfigError(f"limit burst must be >= 1, got {self.burst!r}")
-        if self.concurrency < 1:
-            raise ConfigError(f"limit concurrency must be >= 1, got {self.concurrency!r}")
-        if self.rate_limit_headers not in (None, "github", "reddit"):
-            raise ConfigError(
-                f"limit rate_limit_headers must be 'github', 'reddit' or None, "
-                f"got {self.rate_limit_headers!r}"
-            )
-
-
-DEFAULT_LIMITS: Mapping[str, LimitConfig] = MappingProxyType(
-    {
-        # FRED API terms of use / DESIGN.md "Source API rules": at most 1 request/s.
-        "fred": LimitConfig(rate=1.0, burst=1.0, concurrency=1),
-        # Reddit Data API wiki: 10 QPM without OAuth (www.reddit.com ``.json``).
-        "reddit": LimitConfig(rate=10 / 60, burst=1.0, concurrency=1, rate_limit_headers="reddit"),
-        # Reddit Data API wiki: 100 QPM per OAuth client id, "averaged over a time
-        # window (currently 10 minutes) to support bursty requests" → a small burst.
-        "reddit-oauth": LimitConfig(
-            rate=100 / 60, burst=10.0, concurrency=1, rate_limit_headers="reddit"
-        ),
-        # GitHub has no fixed request rate: the x-ratelimit-* budget paces us
-        # (60/h anonymous, 5000/h authenticated). 1 req/s is only the ceiling until
-        # the first response; GitHub best practices: "make requests serially
-        # instead of concurrently" → 1 in flight.
-        "github": LimitConfig(rate=1.0, burst=1.0, concurrency=1, rate_limit_headers="github"),
-        # HN Firebase API documents no rate limit: a polite default.
-        "hn": LimitConfig(rate=10.0, burst=10.0, concurrency=4),
-        # Generic feed hosts (RSS/Atom/JSON Feed): 1 req/s, 2 in flight.
-        "rss": LimitConfig(rate=1.0, burst=1.0, concurrency=2),
-    }
-)
-"""The default limit profiles, by name (see each entry's comment for its rule)."""
-
-DEFAULT_HOSTS: Mapping[str, str] = MappingProxyType(
-    {
-        "api.stlouisfed.org": "fred",
-        "www.reddit.com": "reddit",
-        "reddit.com": "reddit",
-        "old.reddit.com": "reddit",
-        "oauth.reddit.com": "reddit-oauth",
-        "api.github.com": "github",
-        "hacker-news.firebaseio.com": "hn",
-    }
-)
-"""Known API hosts → limit profile; any other host uses the ``rss`` profile."""
+DEFAULT_HOSTS: Mapping[str, str] = PROFILE_HOSTS
+"""Known API hosts → limit profile, from the sources; any other host uses the ``rss`` profile."""
 
 
 def limits_from_config(overrides: Mapping[str, tuple[float, float, int]]) -> HostLimits:
@@ -312,7 +244,7 @@ class HostLimits:
         *,
         hosts: Mapping[str, str] = DEFAULT_HOSTS,
         profiles: Mapping[str, LimitConfig] = DEFAULT_LIMITS,
-        default_profile: str = "rss",
+        default_profile: str = DEFAULT_PROFILE,
     ) -> None:
         for host, profile in [*hosts.items(), ("(any other host)", default_profile)]:
             if profile not in profiles:

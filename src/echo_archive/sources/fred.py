@@ -66,7 +66,9 @@ import csv
 import io
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
+from types import MappingProxyType
 from typing import Any, ClassVar, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from xml.etree.ElementTree import ParseError as XmlParseError
@@ -76,8 +78,9 @@ from defusedxml import DefusedXmlException
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request
-from echo_archive.sources.base import Feed
+from echo_archive.sources.base import BaseSource, Feed, HostProfile, Secrets
 from echo_archive.sources.jsonbody import load_json
+from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
     "DEFAULT_API_KEY_ENV",
@@ -153,7 +156,7 @@ def redact_url(url: str) -> str:
     return _API_KEY_RE.sub(rf"\g<1>{_REDACTED}", url)
 
 
-class FredSource:
+class FredSource(BaseSource):
     """The ``fred`` source kind (implements :class:`~echo_archive.sources.base.Source`).
 
     Feed parameters:
@@ -176,9 +179,85 @@ class FredSource:
         base_url: the API root (default ``https://api.stlouisfed.org/fred``).
         csv_base_url: the site root for CSV downloads (default
             ``https://fred.stlouisfed.org``).
+
+    Both FRED hosts, the API and the site serving the keyless CSV download,
+    share the ``fred`` limit profile. Recorded ``series/observations`` and
+    ``.csv`` responses from them are imported into the feed ``import-fred``
+    (no parameters: the series and vintage come from the recorded URL).
     """
 
     kind: ClassVar[str] = "fred"
+    # Series are published at most daily.
+    default_interval: ClassVar[int] = 86400
+    host_profiles: ClassVar[tuple[HostProfile, ...]] = (
+        # FRED API terms of use / DESIGN.md "Source API rules": at most 1 request/s,
+        # for the API and the fredgraph.csv download alike, one at a time.
+        HostProfile(
+            "fred",
+            ("api.stlouisfed.org", "fred.stlouisfed.org"),
+            LimitConfig(rate=1.0, burst=1.0, concurrency=1),
+        ),
+    )
+    params: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "series_id": "a series id, or several (a list or comma-separated) (required)",
+            "api_key": "the FRED API key (normally read from api_key_env at harvest time)",
+            "api_key_env": f"the environment variable holding the API key ({DEFAULT_API_KEY_ENV})",
+            "observation_start": "YYYY-MM-DD: the first observation date",
+            "observation_end": "YYYY-MM-DD: the last observation date",
+            "realtime_start": "YYYY-MM-DD: ask for vintages from this date (API only)",
+            "realtime_end": "YYYY-MM-DD: the end of the real-time period (API only)",
+            "units": "a transformation: lin, chg, pch... (API only)",
+            "output_type": "1 (by real-time period) or 4 (initial release only) (API only)",
+            "limit": "page size, 1 to 100000 (API only)",
+            "base_url": f"the API root (default {DEFAULT_BASE_URL})",
+            "csv_base_url": f"the site root of CSV downloads (default {DEFAULT_CSV_BASE_URL})",
+        }
+    )
+    recorded_hosts: ClassVar[tuple[str, ...]] = ("api.stlouisfed.org", "fred.stlouisfed.org")
+
+    def import_feed(self, url: str) -> Feed | None:
+        """``import-fred`` for ``series/observations`` and ``.csv`` URLs, else None.
+
+        Args:
+            url: the recorded request URL (its host is in ``recorded_hosts``).
+
+        Returns:
+            The synthetic feed (no parameters), or None for an endpoint not
+            read (``series/tags``...).
+        """
+        reads = urlsplit(url).path.endswith(("/series/observations", ".csv"))
+        return Feed("import-fred", self.kind) if reads else None
+
+    def credential_env(self, feed: Feed) -> tuple[str, ...]:
+        """The variable holding the API key: ``params.api_key_env``, default ``FRED_API_KEY``.
+
+        Args:
+            feed: the configured feed.
+
+        Returns:
+            One name; none when the feed carries ``api_key`` itself.
+        """
+        return () if "api_key" in feed.params else (_api_key_env(feed),)
+
+    def with_credentials(self, feed: Feed, secrets: Secrets) -> Feed:
+        """Put the API key in ``params.api_key``, where :meth:`plan` reads it.
+
+        The key goes in the query string (the API takes it nowhere else);
+        every URL shown or stored is redacted (:func:`redact_url`).
+
+        Args:
+            feed: the configured feed.
+            secrets: the variables named by :meth:`credential_env` that are set.
+
+        Returns:
+            The feed with ``api_key``, or unchanged when no key is set (the
+            keyless CSV download is planned then).
+        """
+        for name in self.credential_env(feed):
+            if secrets.get(name):
+                return replace(feed, params={**feed.params, "api_key": secrets[name]})
+        return feed
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the first observations request of each series.

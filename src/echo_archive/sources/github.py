@@ -3,9 +3,9 @@
 A feed of this source is one listing of the GitHub REST API (API version
 ``2022-11-28``, https://docs.github.com/rest). The module is pure: it builds
 :class:`~echo_archive.model.Request` objects and turns recorded or received
-:class:`~echo_archive.model.Exchange` objects into items. Authentication (the
-``token`` parameter), ETags / ``If-None-Match``, redirects, rate-limit pauses
-and retries belong to the fetch engine.
+:class:`~echo_archive.model.Exchange` objects into items. The token (``GITHUB_TOKEN``) is
+applied by :meth:`GithubSource.authorize`; ETags / ``If-None-Match``,
+redirects, rate-limit pauses and retries belong to the fetch engine.
 
 Feed parameters (``echo.toml``):
 
@@ -81,22 +81,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any, ClassVar, Final
 from urllib.parse import quote, urljoin, urlsplit
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request
-from echo_archive.sources.base import Feed
-from echo_archive.sources.ratelimits import parse_poll_interval, parse_rate_limit
+from echo_archive.sources.base import BaseSource, Feed, HostProfile, Secrets, url_host
+from echo_archive.sources.ratelimits import LimitConfig, parse_poll_interval, parse_rate_limit
 
 __all__ = [
     "API_VERSION",
     "DEFAULT_BASE_URL",
     "KINDS",
     "REQUEST_HEADERS",
+    "TOKEN_ENV",
     "GithubPage",
     "GithubSource",
     "Link",
@@ -125,7 +127,20 @@ REQUEST_HEADERS: Final[tuple[tuple[str, str], ...]] = (
 KINDS: Final[tuple[str, ...]] = ("events", "issues", "releases")
 """The listings a feed can follow (``params.kind``)."""
 
+TOKEN_ENV: Final = "GITHUB_TOKEN"  # noqa: S105 - a variable name, not a secret
+"""The environment variable a GitHub token is read from."""
+
 _SOURCE: Final = "github"
+_API_HOST: Final = "api.github.com"
+_RECORDED_REPO: Final = r"^/(?:repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)|repositories/(?P<rid>\d+))"
+_RECORDED_ISSUES_RE: Final = re.compile(_RECORDED_REPO + r"/issues(?:/\d+)?/?$")
+_RECORDED_RELEASES_RE: Final = re.compile(
+    _RECORDED_REPO + r"/releases(?:/latest|/\d+|/tags/[^/]+)?/?$"
+)
+_RECORDED_EVENTS_RE: Final = re.compile(
+    r"/(?:events(?:/public)?|received_events(?:/public)?|events/orgs/[^/]+)/?$"
+)
+_RECORDED_ISSUE_EVENTS_RE: Final = re.compile(r"/issues(?:/\d+)?/events/?$")
 _HTML_ROOT: Final = "https://github.com"
 _STATES: Final = ("open", "closed", "all")
 _MAX_PER_PAGE: Final = 100
@@ -156,14 +171,99 @@ class _Settings:
     base_url: str
 
 
-class GithubSource:
+class GithubSource(BaseSource):
     """The ``github`` source kind (implements :class:`~echo_archive.sources.base.Source`).
 
-    Feed parameters are listed in the module docstring; parameters this
-    source does not know (``token``, added by the engine) are ignored.
+    Feed parameters are listed in the module docstring. Credentials: a token
+    in ``GITHUB_TOKEN`` is sent as ``Authorization: Bearer`` to
+    ``api.github.com`` only (:meth:`authorize`). Recordings: events, issues
+    and releases listings from ``api.github.com`` are imported
+    (:meth:`import_feed`).
     """
 
     kind: ClassVar[str] = _SOURCE
+    # The events API asks for >= 60 s between polls (X-Poll-Interval); 60 requests/h keyless.
+    default_interval: ClassVar[int] = 300
+    host_profiles: ClassVar[tuple[HostProfile, ...]] = (
+        # GitHub has no fixed request rate: the x-ratelimit-* budget paces us
+        # (60/h anonymous, 5000/h authenticated). 1 req/s is only the ceiling until
+        # the first response; GitHub best practices: "make requests serially
+        # instead of concurrently" → 1 in flight.
+        HostProfile(
+            "github",
+            (_API_HOST,),
+            LimitConfig(rate=1.0, burst=1.0, concurrency=1, rate_limit_headers="github"),
+        ),
+    )
+    params: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "repo": "owner/name (one of repo, org, user)",
+            "org": "an organisation login (events only)",
+            "user": "a user login (events only)",
+            "kind": "events (default), issues or releases",
+            "state": "for issues: open (default), closed or all",
+            "per_page": "objects per page, 1..100 (default 100)",
+            "pages": "pages one harvest may read (default 1)",
+            "base_url": f"the API root (default {DEFAULT_BASE_URL})",
+        }
+    )
+    recorded_hosts: ClassVar[tuple[str, ...]] = (_API_HOST,)
+
+    def import_feed(self, url: str) -> Feed | None:
+        """The import feed of a recorded GitHub response by its path, or None (endpoint not read).
+
+        Events listings go to ``import-github``, releases too (their ids are
+        unique across GitHub); issues are numbered per repository, so they go
+        to ``import-github/<owner>/<repo>`` (lowercased), one feed per
+        repository as a configured issues feed is.
+
+        Args:
+            url: the recorded request URL (its host is in ``recorded_hosts``).
+
+        Returns:
+            The synthetic feed, or None (``/rate_limit``, issue events...).
+        """
+        path = urlsplit(url).path
+        for kind, pattern in (("issues", _RECORDED_ISSUES_RE), ("releases", _RECORDED_RELEASES_RE)):
+            match = pattern.match(path)
+            if match is None:
+                continue
+            if match["rid"]:
+                repo = f"repositories/{match['rid']}"
+            else:
+                repo = f"{match['owner']}/{match['repo']}".lower()
+            name = f"import-github/{repo}" if kind == "issues" else "import-github"
+            return Feed(name, self.kind, {"repo": repo, "kind": kind})
+        if _RECORDED_EVENTS_RE.search(path) and not _RECORDED_ISSUE_EVENTS_RE.search(path):
+            return Feed("import-github", self.kind, {"user": "echo-import", "kind": "events"})
+        return None
+
+    def credential_env(self, feed: Feed) -> tuple[str, ...]:
+        """``GITHUB_TOKEN``: a token raises the rate limit from 60 to 5,000 requests an hour."""
+        return (TOKEN_ENV,)
+
+    def authorize(
+        self, feed: Feed, request: Request, secrets: Secrets, token: str | None
+    ) -> Request:
+        """Add ``Authorization: Bearer <GITHUB_TOKEN>`` to requests to ``api.github.com``.
+
+        GitHub REST docs, "Authenticating to the REST API". The token goes to
+        the public API host only, never to a ``base_url`` elsewhere nor to a
+        followed link on another host.
+
+        Args:
+            feed: the feed.
+            request: a planned or follow-up request.
+            secrets: the variables named by :meth:`credential_env` that are set.
+            token: unused (GitHub needs no token exchange).
+
+        Returns:
+            The request, with the header when a token is set and the host is the API's.
+        """
+        value = secrets.get(TOKEN_ENV)
+        if not value or url_host(request.url) != _API_HOST:
+            return request
+        return replace(request, headers=(*request.headers, ("Authorization", f"Bearer {value}")))
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the request of the listing's first page.

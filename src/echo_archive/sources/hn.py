@@ -62,13 +62,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeGuard
 from urllib.parse import urlsplit
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
-from echo_archive.sources.base import Feed
+from echo_archive.sources.base import BaseSource, Feed, HostProfile
 from echo_archive.sources.jsonbody import load_json
+from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -99,6 +101,8 @@ _ACCEPT: Final = (("Accept", "application/json"),)
 _ITEM_PATH_RE: Final = re.compile(r"/item/(\d+)\.json$")
 _LIST_PATH_RE: Final = re.compile(r"/(\w+stories)\.json$")
 _GONE_STATUSES: Final = frozenset({404, 410})
+_RECORDED_PATH_RE: Final = re.compile(r"/(?:item/\d+|\w+stories)\.json$")
+KIND: Final = "hn"
 
 
 def item_page_url(item_id: int | str) -> str:
@@ -113,7 +117,7 @@ def item_page_url(item_id: int | str) -> str:
     return _ITEM_PAGE.format(id=item_id)
 
 
-class HnSource:
+class HnSource(BaseSource):
     """The ``hn`` source kind (implements :class:`~echo_archive.sources.base.Source`).
 
     Feed parameters:
@@ -125,9 +129,41 @@ class HnSource:
             default 0 = no comments; 1 = direct comments; n = n levels).
         base_url: the API root, default ``https://hacker-news.firebaseio.com/v0``
             (for tests and replay).
+
+    Recordings: responses from ``hacker-news.firebaseio.com`` for an item or
+    a story list are imported into the feed ``import-hn`` (no parameters: a
+    list gives follow-ups only, which an import ignores).
     """
 
     kind: ClassVar[str] = "hn"
+    # The top list moves within minutes; a cycle is 1 + limit requests.
+    default_interval: ClassVar[int] = 900
+    host_profiles: ClassVar[tuple[HostProfile, ...]] = (
+        # The HN Firebase API documents no rate limit: a polite default.
+        HostProfile(
+            "hn", ("hacker-news.firebaseio.com",), LimitConfig(rate=10.0, burst=10.0, concurrency=4)
+        ),
+    )
+    params: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "list": "top, new, best, ask, show or job (required)",
+            "limit": "how many ids of the list become item requests (default 30)",
+            "comment_depth": "how many comment levels to follow (default 0)",
+            "base_url": "the API root (default https://hacker-news.firebaseio.com/v0)",
+        }
+    )
+    recorded_hosts: ClassVar[tuple[str, ...]] = ("hacker-news.firebaseio.com",)
+
+    def import_feed(self, url: str) -> Feed | None:
+        """``import-hn`` for an item or story-list URL, else None (not an endpoint read).
+
+        Args:
+            url: the recorded request URL (its host is in ``recorded_hosts``).
+
+        Returns:
+            The synthetic feed, or None.
+        """
+        return Feed("import-hn", KIND) if _RECORDED_PATH_RE.search(urlsplit(url).path) else None
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the request of the feed's story list.

@@ -11,11 +11,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from echo_archive.errors import ConfigError
+
 __all__ = [
+    "DIALECTS",
     "GITHUB_ASSUMED_RESET",
     "REDDIT_ASSUMED_RESET",
     "Headers",
+    "LimitConfig",
     "RateLimitInfo",
+    "check_rate",
     "pace",
     "parse_poll_interval",
     "parse_rate_limit",
@@ -38,6 +43,57 @@ REDDIT_ASSUMED_RESET = 600.0
 Reddit Data API wiki: the per-client QPM limit is "averaged over a time window
 (currently 10 minutes)".
 """
+
+
+DIALECTS = ("github", "reddit")
+"""The ``x-ratelimit-*`` header dialects :func:`parse_rate_limit` reads (``reset`` differs)."""
+
+
+def check_rate(rate: float) -> None:
+    """Check a request rate.
+
+    Args:
+        rate: requests per second.
+
+    Raises:
+        ConfigError: ``rate`` is not a positive finite number.
+    """
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"rate must be a positive number of requests/s, got {rate!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitConfig:
+    """How hard ECHO may hit one host.
+
+    Attributes:
+        rate: steady request rate in requests/s (> 0); live rate-limit headers
+            can only lower it (:meth:`HostLimits.observe`).
+        burst: requests that may leave back to back (token bucket capacity, >= 1).
+        concurrency: requests in flight at once (>= 1).
+        rate_limit_headers: which ``x-ratelimit-*`` dialect the host speaks
+            (``"github"``, ``"reddit"``), or None to ignore such headers.
+
+    Raises:
+        ConfigError: a value is out of range (the message names the field).
+    """
+
+    rate: float
+    burst: float = 1.0
+    concurrency: int = 1
+    rate_limit_headers: str | None = None
+
+    def __post_init__(self) -> None:
+        check_rate(self.rate)
+        if not (math.isfinite(self.burst) and self.burst >= 1):
+            raise ConfigError(f"limit burst must be >= 1, got {self.burst!r}")
+        if self.concurrency < 1:
+            raise ConfigError(f"limit concurrency must be >= 1, got {self.concurrency!r}")
+        if self.rate_limit_headers not in (None, *DIALECTS):
+            raise ConfigError(
+                f"limit rate_limit_headers must be 'github', 'reddit' or None, "
+                f"got {self.rate_limit_headers!r}"
+            )
 
 
 def _header(headers: Headers, name: str) -> str | None:

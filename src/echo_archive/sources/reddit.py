@@ -166,24 +166,29 @@ raises :class:`~echo_archive.errors.ParseError` with the position.
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import http.client
 import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 from urllib.parse import urlencode, urlsplit
 
+from echo_archive import __version__
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
-from echo_archive.sources.base import Feed
+from echo_archive.sources.base import BaseSource, Feed, HostProfile, Secrets
+from echo_archive.sources.jsonbody import load_json
+from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
+    "CLIENT_ENV",
     "COMMENT_COUNTERS",
     "COMMENT_DEPTH",
     "COMMENT_EXTRA",
@@ -194,6 +199,7 @@ __all__ = [
     "MORECHILDREN_BATCH",
     "OAUTH_BASE",
     "TIME_FILTERS",
+    "TOKEN_URL",
     "WEB_BASE",
     "RedditConfig",
     "RedditPage",
@@ -203,8 +209,12 @@ __all__ = [
 
 #: The public web host: item URLs, and the API host without OAuth (``.json`` paths).
 WEB_BASE: Final = "https://www.reddit.com"
-#: The API host for OAuth clients (the engine adds ``Authorization: bearer ...``).
+#: The API host for OAuth clients (:meth:`RedditSource.authorize` adds the token).
 OAUTH_BASE: Final = "https://oauth.reddit.com"
+#: The OAuth2 token endpoint (Reddit OAuth2 wiki, "Application Only OAuth").
+TOKEN_URL: Final = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 - a URL
+#: The environment variables of an app-only OAuth client: its id and its secret.
+CLIENT_ENV: Final = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET")
 #: Listing sorts (``/r/{sub}/{listing}``); ``best`` exists for the front page only.
 LISTINGS: Final = ("hot", "new", "rising", "controversial", "top", "best")
 #: Values of ``t``, the time filter of the ``top`` and ``controversial`` listings.
@@ -257,22 +267,24 @@ LINK_COUNTERS: Final = ("score", "ups", "num_comments", "upvote_ratio")
 #: ``t1`` volatile numbers kept in ``Item.counters``.
 COMMENT_COUNTERS: Final = ("score", "ups", "controversiality")
 
-_PARAMS: Final = frozenset(
+_PARAMS: Final[Mapping[str, str]] = MappingProxyType(
     {
-        "subreddit",
-        "user",
-        "front",
-        "listing",
-        "t",
-        "limit",
-        "pages",
-        "comments",
-        "more_budget",
-        "oauth",
-        "user_agent",
-        "base_url",
+        "subreddit": "a subreddit name (python, r/python, python+rust)",
+        "user": "a username: their overview of posts and comments",
+        "front": "true for the front page (one of subreddit, user, front)",
+        "listing": "hot, new (default), rising, controversial, top or best",
+        "t": "hour, day, week, month, year or all (top and controversial only)",
+        "limit": "things per page, 1..100 (default 100)",
+        "pages": "the most pages to follow via after (default 1)",
+        "comments": "fetch each post's comment tree (default false)",
+        "more_budget": "the most morechildren calls per cycle (default 5)",
+        "oauth": "use oauth.reddit.com with an app-only token (default false)",
+        "user_agent": "a table {app_id, version, username} (required)",
+        "base_url": "another API base URL (tests, proxies)",
     }
 )
+_IMPORT_AGENT: Final = {"app_id": "echo_archive", "version": __version__, "username": "echo-import"}
+_REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
 _GONE_TEXTS: Final = ("[deleted]", "[removed]")
 _ID36_RE: Final = re.compile(r"[0-9a-z]{1,16}")
 _SUBREDDIT_RE: Final = re.compile(
@@ -336,7 +348,7 @@ class RedditConfig:
         comments: fetch each post's comment tree.
         more_budget: the most ``api/morechildren`` (and continue-this-thread)
             calls per harvest cycle, >= 0.
-        oauth: use ``https://oauth.reddit.com`` (the engine adds the token).
+        oauth: use ``https://oauth.reddit.com`` (:meth:`RedditSource.authorize` adds the token).
         user_agent: the User-Agent header value.
         base: the API base URL (no trailing slash).
     """
@@ -584,7 +596,7 @@ class RedditPage:
     skipped: Mapping[str, int] = field(default_factory=dict)
 
 
-class RedditSource:
+class RedditSource(BaseSource):
     """The ``reddit`` source kind (implements :class:`~echo_archive.sources.base.Source`).
 
     Feed parameters:
@@ -605,9 +617,141 @@ class RedditSource:
             with ``.json`` paths).
         user_agent: a table ``{app_id, version, username}`` (required).
         base_url: another API base URL (tests, proxies).
+
+    Credentials: with ``oauth = true``, an application-only OAuth token
+    (Reddit OAuth2 wiki, "Application Only OAuth"): :meth:`token_request`
+    plans the ``POST`` to :data:`TOKEN_URL` with HTTP Basic credentials
+    from ``REDDIT_CLIENT_ID`` and ``REDDIT_CLIENT_SECRET``,
+    :meth:`parse_token` reads its ``access_token``, and :meth:`authorize`
+    sends it as ``Authorization: bearer <token>``. Recordings: any response
+    from ``reddit.com`` or a subdomain is imported into ``import-reddit``
+    (responses are told apart by their shape).
     """
 
     kind: ClassVar[str] = "reddit"
+    # 10 queries a minute without OAuth are shared by every reddit feed.
+    default_interval: ClassVar[int] = 900
+    host_profiles: ClassVar[tuple[HostProfile, ...]] = (
+        # Reddit Data API wiki: 10 QPM without OAuth (www.reddit.com ``.json``).
+        HostProfile(
+            "reddit",
+            ("www.reddit.com", "reddit.com", "old.reddit.com"),
+            LimitConfig(rate=10 / 60, burst=1.0, concurrency=1, rate_limit_headers="reddit"),
+        ),
+        # Reddit Data API wiki: 100 QPM per OAuth client id, "averaged over a time
+        # window (currently 10 minutes) to support bursty requests" → a small burst.
+        HostProfile(
+            "reddit-oauth",
+            ("oauth.reddit.com",),
+            LimitConfig(rate=100 / 60, burst=10.0, concurrency=1, rate_limit_headers="reddit"),
+        ),
+    )
+    params: ClassVar[Mapping[str, str]] = _PARAMS
+    recorded_hosts: ClassVar[tuple[str, ...]] = ("reddit.com", ".reddit.com")
+
+    def import_feed(self, url: str) -> Feed | None:
+        """``import-reddit``, whatever the path (responses are told apart by their shape).
+
+        Args:
+            url: the recorded request URL (its host is in ``recorded_hosts``).
+
+        Returns:
+            The synthetic feed: the front page with an import User-Agent
+            (:class:`RedditConfig` insists on both; neither changes how a
+            response parses).
+        """
+        return Feed("import-reddit", self.kind, {"front": True, "user_agent": dict(_IMPORT_AGENT)})
+
+    def credential_env(self, feed: Feed) -> tuple[str, ...]:
+        """``REDDIT_CLIENT_ID`` and ``REDDIT_CLIENT_SECRET`` for ``oauth = true``, else none."""
+        return CLIENT_ENV if feed.params.get("oauth") is True else ()
+
+    def token_request(self, feed: Feed, secrets: Secrets) -> Request | None:
+        """Plan the app-only OAuth token request of an ``oauth = true`` feed.
+
+        Reddit OAuth2 wiki, "Application Only OAuth": ``POST`` to
+        :data:`TOKEN_URL`, HTTP Basic ``client_id:client_secret`` (RFC 7617),
+        body ``grant_type=client_credentials`` (RFC 6749 §4.4), with the
+        feed's User-Agent. The harvest layer sends it and never archives it.
+
+        Args:
+            feed: the configured feed.
+            secrets: the variables named by :meth:`credential_env` that are set.
+
+        Returns:
+            The request, or None for a feed without ``oauth = true``.
+
+        Raises:
+            SourceError: a variable is missing (names both, never a value),
+                or the feed's parameters are invalid.
+        """
+        if feed.params.get("oauth") is not True:
+            return None
+        client_id, secret = (secrets.get(name) for name in CLIENT_ENV)
+        if not client_id or not secret:
+            raise SourceError(
+                f"feed {feed.name!r}: reddit oauth = true needs {CLIENT_ENV[0]} and "
+                f"{CLIENT_ENV[1]} in the environment (an app-only OAuth client)"
+            )
+        agent = RedditConfig.from_feed(feed).user_agent
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
+        return Request(
+            url=TOKEN_URL,
+            method="POST",
+            headers=(
+                ("Authorization", f"Basic {basic}"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("User-Agent", agent),
+            ),
+            body=b"grant_type=client_credentials",
+            purpose={"kind": "token"},
+        )
+
+    def parse_token(self, feed: Feed, request: Request, exchange: Exchange) -> str:
+        """Read ``access_token`` from the token endpoint's answer (RFC 6749 §5.1).
+
+        Args:
+            feed: the feed.
+            request: the token request.
+            exchange: its answer.
+
+        Returns:
+            The access token.
+
+        Raises:
+            ParseError: the status is not 200, the body is not a JSON object,
+                or it holds no non-empty ``access_token``. Messages never
+                quote the body (it may hold the token).
+        """
+        url = request.url
+        if exchange.status != 200:
+            raise ParseError(f"reddit OAuth token request failed: HTTP {exchange.status}", url)
+        try:
+            answer = load_json(exchange.body, url)
+        except ParseError:
+            answer = None
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ParseError("reddit OAuth token response holds no access_token", url)
+        return token
+
+    def authorize(
+        self, feed: Feed, request: Request, secrets: Secrets, token: str | None
+    ) -> Request:
+        """Add ``Authorization: bearer <token>`` when the feed has a token.
+
+        Args:
+            feed: the feed.
+            request: a planned or follow-up request.
+            secrets: unused (the client secret goes only to the token endpoint).
+            token: the token :meth:`parse_token` read, or None.
+
+        Returns:
+            The request, with the header when there is a token.
+        """
+        if not token:
+            return request
+        return replace(request, headers=(*request.headers, ("Authorization", f"bearer {token}")))
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the first listing page's request.
@@ -1097,7 +1241,7 @@ def _clip(text: str, limit: int = 200) -> str:
 def _status_message(exchange: Exchange) -> str:
     """Describe a non-2xx response: status, reason, Reddit's error fields or the content type."""
     status = exchange.status
-    reason = http.client.responses.get(status, "")
+    reason = _REASONS.get(status, "")
     parts = [f"HTTP {status}" + (f" {reason}" if reason else "")]
     body = exchange.body
     content_type = exchange.content_type or "untyped"

@@ -114,12 +114,15 @@ outside it imports them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.model import Exchange, ParseResult, Request
-from echo_archive.sources.base import Feed
+from echo_archive.sources.base import BaseSource, Feed, HostProfile
+from echo_archive.sources.ratelimits import LimitConfig
 from echo_archive.sources.rss.items import KIND, ParsedFeed
 from echo_archive.sources.rss.jsonfeed import _parse_json_feed
 from echo_archive.sources.rss.sniff import (
@@ -152,14 +155,28 @@ ACCEPT = (
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 
 
-class RssSource:
+class RssSource(BaseSource):
     """The ``rss`` source kind (implements :class:`~echo_archive.sources.base.Source`).
 
     Feed parameters:
         url: the feed document's absolute ``http`` or ``https`` URL.
+
+    Any host no other source's profile names is a feed host, limited by the
+    ``rss`` profile. Recorded responses from such hosts are imported when
+    their body is a feed document (the importer's fallback), so
+    ``recorded_hosts`` is empty.
     """
 
     kind: ClassVar[str] = KIND
+    # Feeds change a few times an hour at most; conditional GETs keep polling cheap.
+    default_interval: ClassVar[int] = 3600
+    host_profiles: ClassVar[tuple[HostProfile, ...]] = (
+        # Generic feed hosts (RSS/Atom/JSON Feed): 1 req/s, 2 in flight.
+        HostProfile("rss", (), LimitConfig(rate=1.0, burst=1.0, concurrency=2)),
+    )
+    params: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"url": "the feed document's absolute http(s) URL (required)"}
+    )
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the one ``GET`` of the feed document.
