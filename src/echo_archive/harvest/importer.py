@@ -134,7 +134,7 @@ from echo_archive.pipeline.batch import (
 from echo_archive.pipeline.versioning import content_document
 from echo_archive.sources import gharchive
 from echo_archive.sources.base import Feed
-from echo_archive.sources.registry import SOURCES, source_for_url
+from echo_archive.sources.registry import source_for_url
 from echo_archive.sources.rss import MAX_DECOMPRESSED_BYTES, ParsedFeed, parse_document
 from echo_archive.vault.entry import canonical_json, format_timestamp
 from echo_archive.vault.vault import Vault
@@ -577,17 +577,18 @@ class _FileReader:
         if not exchange.fetched_at:
             exchange = replace(exchange, fetched_at=now)
         request = Request(url=url, method=exchange.method)
-        kind = route(url)
-        if kind is None:
+        source = source_for_url(url)
+        if source is None:
             return self._feed_exchange(exchange, request)
-        feed = feed_for(url)
+        kind = source.kind
+        feed = source.import_feed(url)
         if feed is None:
             report.not_recognized(
                 f"GET {redact_url(url)}: an endpoint the {kind} source does not read"
             )
             return None
         try:
-            result = SOURCES[kind].parse(feed, request, exchange)
+            result = source.parse(feed, request, exchange)
         except SourceError as exc:  # ParseError included: kept on the capture, raw first
             if kind == "reddit" and 200 <= exchange.status < 300 and isinstance(exc, ParseError):
                 message = _message(exc)

@@ -36,6 +36,7 @@ __all__ = [
     "PROFILE_HOSTS",
     "SOURCES",
     "get_source",
+    "limit_profiles",
     "source_for_url",
 ]
 
@@ -57,8 +58,17 @@ DEFAULT_PROFILE: Final = "rss"
 """The limit profile of a host no profile names (a generic feed host)."""
 
 
-def _profiles(sources: Mapping[str, Source]) -> tuple[dict[str, LimitConfig], dict[str, str]]:
-    """Collect the sources' host profiles: ``(name → limits, host → name)``.
+def limit_profiles(
+    sources: Mapping[str, Source],
+) -> tuple[dict[str, LimitConfig], dict[str, str]]:
+    """Collect the host profiles of ``sources``: ``(profile name → limits, host → profile name)``.
+
+    Args:
+        sources: source kind → source (:data:`SOURCES`, or a registry under test).
+
+    Returns:
+        The two maps :class:`~echo_archive.harvest.limits.HostLimits` takes
+        (``profiles`` and ``hosts``); hosts are lowercase.
 
     Raises:
         SourceError: two profiles share a name or a host, or no source
@@ -82,7 +92,7 @@ def _profiles(sources: Mapping[str, Source]) -> tuple[dict[str, LimitConfig], di
     return limits, hosts
 
 
-_LIMITS, _HOSTS = _profiles(SOURCES)
+_LIMITS, _HOSTS = limit_profiles(SOURCES)
 
 LIMIT_PROFILES: Final[Mapping[str, LimitConfig]] = MappingProxyType(_LIMITS)
 """Limit profile name → limits, from every source's ``host_profiles``."""
@@ -117,19 +127,20 @@ def get_source(kind: str) -> Source:
         ) from None
 
 
-def source_for_url(url: str, sources: Mapping[str, Source] = SOURCES) -> Source | None:
+def source_for_url(url: str, sources: Mapping[str, Source] | None = None) -> Source | None:
     """The source whose ``recorded_hosts`` hold the host of ``url``, or None.
 
     Args:
         url: the request URL of a recorded exchange.
-        sources: the registry to ask (default :data:`SOURCES`).
+        sources: the sources to ask (default: :data:`SOURCES`, looked up at
+            each call).
 
     Returns:
         The first source (in registry order) that reads that host; None for
         any other host (the response may still be a feed document).
     """
     host = url_host(url)
-    for source in sources.values():
+    for source in (SOURCES if sources is None else sources).values():
         if host_matches(host, source.recorded_hosts):
             return source
     return None
