@@ -196,7 +196,7 @@ def test_report_table_fits_80_columns_and_keeps_feed_names_whole(tmp_path: Path)
     real = cli_harvest.out
     cli_harvest.out = console
     try:
-        cli_harvest._print_report(report)
+        cli_harvest.print_report(report)
     finally:
         cli_harvest.out = real
     text = console.export_text()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from echo_archive.errors import CursorError, LogError, NotFoundError, RequestError
-from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
-from echo_archive.pipeline.batch import Sighting, commit_batch
 from echo_archive.schemas import file_capture
 from echo_archive.services.items import (
     ItemKey,
@@ -30,46 +27,17 @@ from echo_archive.services.items import (
     parse_item_ref,
 )
 from echo_archive.services.paging import MAX_LIMIT, Page, encode_cursor, parse_instant
-from echo_archive.sources.base import Feed
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.vault import Record, Vault
+
+from .itemdata import at as _at
+from .itemdata import commit_items as _commit
 
 SETTINGS = settings(
     max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-T0 = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
-
-
-def _at(seconds: float) -> str:
-    return format_timestamp(int((T0 + timedelta(seconds=seconds)).timestamp() * 1e9))
-
-
-def _commit(
-    v: Vault,
-    feed: str,
-    items: Sequence[tuple[str, str]] = (),
-    tombstones: Sequence[str] = (),
-    seen_at: str | None = None,
-    source: str = "rss",
-) -> None:
-    """Commit one capture of ``feed`` with these (native id, title) items and tombstones."""
-    url = f"https://example.org/{feed}.xml"
-    result = ParseResult(
-        items=tuple(
-            Item(source, feed, nid, url=f"https://example.org/{nid}", title=title)
-            for nid, title in items
-        ),
-        tombstones=tuple(Tombstone(source, feed, nid, "gone at the source") for nid in tombstones),
-    )
-    body = json.dumps([list(i) for i in items] + list(tombstones)).encode()
-    exchange = Exchange(
-        "GET", url, 200, (("content-type", "application/json"),), body, fetched_at=seen_at or _at(0)
-    )
-    sighting = Sighting(Feed(feed, source, {"url": url}), Request(url), exchange, result)
-    commit_batch(v, [sighting], format_timestamp(1_765_000_000_000_000_000))
 
 
 def _walk(v: Vault, query: ItemQuery) -> list[ItemSummary]:

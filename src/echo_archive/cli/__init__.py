@@ -10,6 +10,7 @@ module per command group:
 - :mod:`echo_archive.cli.feeds`: ``feeds add|list|remove|enable|disable``;
 - :mod:`echo_archive.cli.harvest`: ``harvest``, ``breakers``;
 - :mod:`echo_archive.cli.items`: ``items``, ``show``;
+- :mod:`echo_archive.cli.reports`: ``reports``;
 - :mod:`echo_archive.cli.imports`: ``import``.
 
 Every command takes ``--vault PATH`` (default ``echoctl --vault``, else
@@ -32,6 +33,7 @@ from echo_archive import __version__
 from echo_archive.cli import harvest as _harvest
 from echo_archive.cli import imports as _imports
 from echo_archive.cli import items as _items
+from echo_archive.cli import reports as _reports
 from echo_archive.cli import vault as _vault
 from echo_archive.cli.common import VaultOpt, fail, out
 from echo_archive.cli.feeds import feeds_app
@@ -52,6 +54,7 @@ app.add_typer(feeds_app, name="feeds")
 _harvest.register_harvest(app)
 _items.register(app)
 _harvest.register_breakers(app)
+_reports.register(app)
 _imports.register(app)
 _vault.register(app)
 

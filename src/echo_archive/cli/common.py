@@ -40,8 +40,8 @@ __all__ = [
     "vault_dir",
 ]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)  # ":a:" in an id stays text
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 VaultOpt = Annotated[
     Path | None,

@@ -56,7 +56,8 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _print_report(report: HarvestReport) -> None:
+def print_report(report: HarvestReport) -> None:
+    """Print a harvest report: a table of its feeds, their errors, and a summary line."""
     # No vertical rules, so the ten columns fit in 80 characters; a feed name
     # is never cut (it is what a user types next).
     table = compact_table(f"harvest {report.started_at} ({report.seconds:.1f} s)")
@@ -195,7 +196,7 @@ def harvest(
     if as_json:
         _emit(report.to_json())
     else:
-        _print_report(report)
+        print_report(report)
     if report.all_failed:
         raise typer.Exit(EXIT_ALL_FAILED)
 

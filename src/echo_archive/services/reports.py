@@ -8,10 +8,11 @@ grows with each cycle. They are listed newest first, in keyset pages.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from echo_archive.errors import NotFoundError
+from echo_archive.harvest.job import FeedReport, HarvestReport
 from echo_archive.services.paging import (
     Page,
     check_limit,
@@ -28,10 +29,27 @@ _QUERY = fingerprint({"listing": "harvest_reports", "order": "newest"})
 
 @dataclass(frozen=True, slots=True)
 class ReportSummary:
-    """A saved report as listed: its id and when its cycle started (RFC 3339 UTC)."""
+    """A saved report as listed.
+
+    Attributes:
+        id: the report's id (grows with each cycle).
+        started_at: when its cycle started (RFC 3339 UTC).
+        feeds: how many feeds the cycle ran.
+        failed: how many of them failed.
+        seconds: the cycle's wall time.
+        interrupted: True when a stop signal cut it short.
+    """
 
     id: int
     started_at: str
+    feeds: int
+    failed: int
+    seconds: float
+    interrupted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping (the attribute names as keys)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +58,35 @@ class SavedReport:
 
     id: int
     report: Mapping[str, Any]
+
+    def harvest_report(self) -> HarvestReport:
+        """The report as a :class:`~echo_archive.harvest.job.HarvestReport` (to render it).
+
+        Keys the dataclasses do not know (from a later version) are left out;
+        missing ones take their defaults.
+        """
+        feed_keys = {f.name for f in fields(FeedReport)}
+        top_keys = {f.name for f in fields(HarvestReport)} - {"feeds"}
+        feeds = [
+            FeedReport(**{k: v for k, v in f.items() if k in feed_keys})
+            for f in self.report.get("feeds", [])
+            if isinstance(f, Mapping) and "name" in f and "source" in f
+        ]
+        top = {k: v for k, v in self.report.items() if k in top_keys}
+        top.setdefault("started_at", "")
+        return HarvestReport(**top, feeds=feeds)
+
+
+def _summary(report_id: int, started_at: str, doc: Mapping[str, Any] | None) -> ReportSummary:
+    feeds = [f for f in (doc or {}).get("feeds", []) if isinstance(f, Mapping)]
+    return ReportSummary(
+        id=report_id,
+        started_at=started_at,
+        feeds=len(feeds),
+        failed=sum(bool(f.get("failed")) for f in feeds),
+        seconds=float((doc or {}).get("seconds") or 0.0),
+        interrupted=bool((doc or {}).get("interrupted")),
+    )
 
 
 def list_reports(
@@ -59,7 +106,7 @@ def list_reports(
     check_limit(limit)
     before = None if cursor is None else decode_cursor(cursor, _QUERY)
     rows = vault.harvest.reports(before=before, limit=limit + 1)
-    entries = [ReportSummary(i, started) for i, started in rows[:limit]]
+    entries = [_summary(i, started, vault.harvest.report(i)) for i, started in rows[:limit]]
     token = encode_cursor(entries[-1].id, _QUERY) if len(rows) > limit else None
     return Page(entries=entries, next=token)
 

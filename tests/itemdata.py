@@ -1,0 +1,45 @@
+"""Items committed through the real harvest commit path, for the services and CLI tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
+from echo_archive.pipeline.batch import Sighting, commit_batch
+from echo_archive.sources.base import Feed
+from echo_archive.vault.entry import format_timestamp
+from echo_archive.vault.vault import Vault
+
+T0 = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> str:
+    """RFC 3339 UTC text of ``seconds`` after 2026-12-05T12:00:00Z."""
+    return format_timestamp(int((T0 + timedelta(seconds=seconds)).timestamp() * 1e9))
+
+
+def commit_items(
+    v: Vault,
+    feed: str,
+    items: Sequence[tuple[str, str]] = (),
+    tombstones: Sequence[str] = (),
+    seen_at: str | None = None,
+    source: str = "rss",
+) -> None:
+    """Commit one capture of ``feed`` with these (native id, title) items and tombstones."""
+    url = f"https://example.org/{feed}.xml"
+    result = ParseResult(
+        items=tuple(
+            Item(source, feed, nid, url=f"https://example.org/{nid}", title=title)
+            for nid, title in items
+        ),
+        tombstones=tuple(Tombstone(source, feed, nid, "gone at the source") for nid in tombstones),
+    )
+    body = json.dumps([list(i) for i in items] + list(tombstones)).encode()
+    exchange = Exchange(
+        "GET", url, 200, (("content-type", "application/json"),), body, fetched_at=seen_at or at(0)
+    )
+    sighting = Sighting(Feed(feed, source, {"url": url}), Request(url), exchange, result)
+    commit_batch(v, [sighting], format_timestamp(1_765_000_000_000_000_000))
