@@ -12,6 +12,7 @@ and every error names the file and the key path that was wrong
     created = "2026-11-22T01:41:19.123456Z"
 
     [blobs]
+    backend = "sqlite"           # "sqlite" or "directory"; chosen at init, never changed
     large_threshold = 16777216   # bytes; larger blobs are stored as files
     zstd_level = 3
 
@@ -56,7 +57,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -170,11 +171,16 @@ class BlobSection(_Strict):
     """``[blobs]``: blob store settings.
 
     Attributes:
+        backend: the blob store backend, ``"sqlite"`` (rows in ``blobs/blobs.sqlite``)
+            or ``"directory"`` (one file per blob under ``blobs/``); set by
+            ``echoctl init`` and fixed for the vault's life (the store on disk is
+            of that backend; opening it as the other is refused).
         large_threshold: blobs above this many bytes are stored as separate files.
         zstd_level: zstd compression level (1-19).
 
     """
 
+    backend: Literal["sqlite", "directory"] = "sqlite"
     large_threshold: int = Field(default=16 * 2**20, ge=1024)
     zstd_level: int = Field(default=3, ge=1, le=19)
 
@@ -463,12 +469,15 @@ def _default_feeds() -> list[FeedConfig]:
     ]
 
 
-def new_config(origin: str, created: str) -> EchoConfig:
+def new_config(
+    origin: str, created: str, blobs_backend: Literal["sqlite", "directory"] = "sqlite"
+) -> EchoConfig:
     """Return the configuration of a new vault: default settings and :data:`DEFAULT_FEEDS`.
 
     Args:
         origin: the log origin.
         created: RFC 3339 UTC time of creation.
+        blobs_backend: the blob store backend (``[blobs] backend``).
 
     Returns:
         The configuration ``echoctl init`` writes.
@@ -476,6 +485,7 @@ def new_config(origin: str, created: str) -> EchoConfig:
     """
     return EchoConfig(
         vault=VaultSection(origin=origin, created=created),
+        blobs=BlobSection(backend=blobs_backend),
         feeds=[feed.model_copy(deep=True) for feed in _default_feeds()],
     )
 
@@ -554,6 +564,7 @@ def render(config: EchoConfig) -> str:
     _add(vault, "created", v.created)
     doc.add("vault", vault)
     blobs = tomlkit.table()
+    _add(blobs, "backend", b.backend, '"sqlite" or "directory"; chosen at init, never changed')
     _add(blobs, "large_threshold", b.large_threshold, "bytes; larger blobs are stored as files")
     _add(blobs, "zstd_level", b.zstd_level)
     doc.add("blobs", blobs)

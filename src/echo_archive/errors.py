@@ -13,6 +13,7 @@ wrong and where (a path, an entry index, a digest, a line of a note).
     │   ├── VaultExistsError        `init` over an existing vault
     │   ├── VaultNotFoundError      no vault at the path
     │   ├── VaultLockedError        another live writer holds the lock
+    │   ├── VaultFormatError        a catalog that is empty, foreign, newer or older
     │   ├── StorageError            an OS or SQLite write/read failed (ENOSPC, EIO...)
     │   ├── BlobError
     │   │   ├── BlobNotFoundError   no blob with that digest
@@ -66,6 +67,7 @@ __all__ = [
     "StorageError",
     "VaultError",
     "VaultExistsError",
+    "VaultFormatError",
     "VaultLockedError",
     "VaultNotFoundError",
 ]
@@ -103,6 +105,14 @@ class VaultLockedError(VaultError):
     def __init__(self, message: str, holder: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.holder: dict[str, object] = dict(holder or {})
+
+
+class VaultFormatError(VaultError):
+    """A vault file is not of a format this version knows (empty, foreign, newer or older).
+
+    Nothing is changed when this is raised; the message names the file, what
+    was found in it, and what to do (``echoctl migrate`` for an older format).
+    """
 
 
 class StorageError(VaultError):

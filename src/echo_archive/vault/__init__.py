@@ -45,7 +45,9 @@ orphan
 
 Modules: :mod:`.merkle` (pure hashing and proofs), :mod:`.note`,
 :mod:`.checkpoint`, :mod:`.tlogproof` (C2SP formats), :mod:`.entry`,
-:mod:`.blobs` (blob store), :mod:`.catalog` and :mod:`.log` (SQLite catalog
-and tiles), :mod:`.lock` (writer lock), :mod:`.vault` (the commit protocol),
+:mod:`.blobs` (blob store interface, SQLite backend), :mod:`.blobdir`
+(directory backend), :mod:`.catalog` and :mod:`.log` (SQLite catalog, its
+format version, and tiles), :mod:`.signing` (checkpoint signers), :mod:`.lock`
+(writer lock), :mod:`.vault` (the commit protocol),
 :mod:`.verify` (whole-vault verification), :mod:`.evidence` (bundles).
 """

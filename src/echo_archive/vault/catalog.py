@@ -17,6 +17,15 @@ The catalog (``catalog.sqlite``, WAL mode) holds, for the embedded backend:
   issued, verbatim;
 * ``meta(key, value)``: schema version and the vault origin.
 
+**Format version.** The catalog says what it is in its SQLite header:
+``PRAGMA application_id`` = :data:`APPLICATION_ID` (``"ECHC"``) and ``PRAGMA
+user_version`` = the on-disk format, :data:`FORMAT_VERSION`, also kept as the
+``meta`` row ``schema_version``. :func:`check_format` runs before a vault is
+opened and refuses (changing nothing) a 0-byte file, a file that is not an
+SQLite database, a foreign SQLite database and a newer format. Catalogs
+written before the format was recorded in the header (application_id 0) are
+recognised as format 1 by their ``meta`` row and tables.
+
 The writer commits entries, tiles and ``log_state`` in one transaction, so the
 hashes always describe exactly the entries present. Readers use separate
 read-only connections and never block the writer (SQLite WAL).
@@ -29,11 +38,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from echo_archive.errors import StorageError, VaultNotFoundError
+from echo_archive.errors import StorageError, VaultFormatError, VaultNotFoundError
 
-__all__ = ["SCHEMA_VERSION", "as_bytes", "connect", "create_schema", "transaction"]
+__all__ = [
+    "APPLICATION_ID",
+    "FORMAT_VERSION",
+    "SCHEMA_VERSION",
+    "as_bytes",
+    "check_format",
+    "connect",
+    "create_schema",
+    "transaction",
+]
 
-SCHEMA_VERSION = 1
+FORMAT_VERSION = 1
+"""The on-disk format of catalogs this code writes (``PRAGMA user_version``)."""
+
+SCHEMA_VERSION = FORMAT_VERSION  # the name the ``meta`` row has always used
+
+APPLICATION_ID = 0x45434843
+"""``PRAGMA application_id`` of a catalog: ``"ECHC"`` (SQLite file header, offset 68)."""
+
+KNOWN_FORMATS = frozenset({1})
+"""The formats this code opens."""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_CORE_TABLES = frozenset({"meta", "entries", "entry_blobs", "tiles", "log_state", "checkpoints"})
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -134,7 +164,13 @@ def create_schema(path: Path, origin: str) -> None:
             conn.execute("PRAGMA page_size = 8192")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            conn.executescript(
+                "BEGIN;"
+                + _SCHEMA
+                + f"PRAGMA application_id = {APPLICATION_ID};"
+                + f"PRAGMA user_version = {FORMAT_VERSION};"
+                + "COMMIT;"
+            )
             with transaction(conn, "writing catalog metadata"):
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?), ('origin', ?)",
@@ -144,6 +180,106 @@ def create_schema(path: Path, origin: str) -> None:
             conn.close()
     except sqlite3.Error as exc:
         raise StorageError(f"cannot create catalog {path}: {exc}") from exc
+
+
+def check_format(path: Path) -> tuple[int, str]:
+    """Say which ECHO catalog format ``path`` holds, refusing anything else.
+
+    Reads the SQLite file header (https://www.sqlite.org/fileformat.html §1.3:
+    the magic string, ``application_id`` at offset 68, ``user_version`` at 60)
+    and then, read-only, the ``meta`` rows. Nothing is written.
+
+    Args:
+        path: ``catalog.sqlite``.
+
+    Returns:
+        ``(format, origin)``: the format version (one of :data:`KNOWN_FORMATS`)
+        and the origin recorded in the catalog.
+
+    Raises:
+        VaultNotFoundError: the file does not exist.
+        VaultFormatError: the file is empty, not an SQLite database, a foreign
+            SQLite database, or an ECHO catalog of an unknown (e.g. newer)
+            format; the message names the file and what it found.
+        StorageError: the file cannot be read.
+
+    """
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except FileNotFoundError:
+        raise VaultNotFoundError(f"no catalog at {path}") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read catalog {path}: {exc}") from exc
+    if not header:
+        raise VaultFormatError(f"{path} is a 0-byte file, not an ECHO catalog; nothing was changed")
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise VaultFormatError(
+            f"{path} is not an SQLite database (it starts with {header[:16]!r}), so not an "
+            "ECHO catalog; nothing was changed"
+        )
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id not in (0, APPLICATION_ID):
+        raise VaultFormatError(
+            f"{path} is a foreign SQLite database (application_id {app_id:#010x}, an ECHO "
+            f"catalog has {APPLICATION_ID:#010x}); nothing was changed"
+        )
+    # With no write-ahead log the main file is the whole database: read it as immutable,
+    # so SQLite creates no -shm/-wal beside a file that may not be ours.
+    try:
+        quiet = Path(f"{path}-wal").stat().st_size == 0
+    except FileNotFoundError:
+        quiet = True
+    except OSError as exc:
+        raise StorageError(f"cannot read catalog {path}: {exc}") from exc
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if quiet else "")
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            app_id, version = (
+                conn.execute("PRAGMA application_id").fetchone()[0],
+                conn.execute("PRAGMA user_version").fetchone()[0],
+            )
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            meta: dict[str, str] = {}
+            if "meta" in tables:
+                meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise VaultFormatError(
+            f"{path} cannot be read as an SQLite database ({exc}); nothing was changed"
+        ) from exc
+    if app_id == 0:  # written before the header recorded the format: format 1 if it looks so
+        missing = sorted(_CORE_TABLES - tables)
+        if missing or meta.get("schema_version") != "1" or "origin" not in meta:
+            found = ", ".join(sorted(t for t in tables if not t.startswith("sqlite_"))) or "none"
+            raise VaultFormatError(
+                f"{path} is an SQLite database but not an ECHO catalog (no application_id; "
+                f"tables: {found}); nothing was changed"
+            )
+        return 1, meta["origin"]
+    if app_id != APPLICATION_ID:
+        raise VaultFormatError(f"{path}: application_id changed to {app_id:#010x} while reading")
+    if version not in KNOWN_FORMATS:
+        newer = version > max(KNOWN_FORMATS)
+        raise VaultFormatError(
+            f"{path} is an ECHO catalog of format {version}, "
+            + (
+                f"newer than this echo-archive knows (up to {max(KNOWN_FORMATS)}): upgrade "
+                "echo-archive to open it"
+                if newer
+                else f"which this echo-archive cannot open (it knows {sorted(KNOWN_FORMATS)})"
+            )
+            + "; nothing was changed"
+        )
+    if "origin" not in meta or _CORE_TABLES - tables:
+        raise VaultFormatError(
+            f"{path} says it is an ECHO catalog of format {version} but lacks "
+            f"{', '.join(sorted(_CORE_TABLES - tables)) or 'its origin row'}; nothing was changed"
+        )
+    return int(version), meta["origin"]
 
 
 @contextmanager

@@ -7,8 +7,10 @@ On disk (embedded default)::
       keys/signing.key       Ed25519 signing key, mode 0600 (never printed or logged)
       keys/verifier.vkey     the C2SP signed-note verifier key (public)
       catalog.sqlite         entries, log tiles, checkpoints (SQLite, WAL)
-      blobs/blobs.sqlite     small blobs, zstd-compressed rows (SQLite, WAL)
-      blobs/large/..         large blobs, one zstd file each
+      blobs/                 the blob store, of the backend echo.toml names:
+        blobs.sqlite         "sqlite" (default): small blobs as zstd rows (SQLite, WAL),
+        large/..               large blobs one zstd file each (vault.blobs);
+        FORMAT, ab/..        "directory": one zstd file per blob (vault.blobdir)
       lock                   the writer lock (holder host, pid, since), held while writing
 
 Commit protocol (DESIGN.md invariant 2; restic/borg write ordering):
@@ -60,12 +62,14 @@ from echo_archive.errors import (
     StorageError,
     VaultError,
     VaultExistsError,
+    VaultFormatError,
     VaultNotFoundError,
 )
 from echo_archive.schemas import EntryMeta
 from echo_archive.vault import catalog
-from echo_archive.vault.blobs import SQLiteBlobStore, parse_digest
-from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from echo_archive.vault.blobdir import BackendName, create_blob_store, open_blob_store
+from echo_archive.vault.blobs import BlobStore, parse_digest
+from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint
 from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
 from echo_archive.vault.harvest_state import HarvestState, ensure_harvest_schema
 from echo_archive.vault.lock import DEFAULT_WAIT, WriterLock
@@ -82,9 +86,9 @@ from echo_archive.vault.note import (
     Verifier,
     format_signer_key,
     generate_signer,
-    parse_signer_key,
     parse_vkey,
 )
+from echo_archive.vault.signing import CheckpointSigner, KeySigner, load_key_signer
 
 __all__ = [
     "CommitResult",
@@ -198,11 +202,12 @@ class Vault:
         config: EchoConfig,
         verifier: Verifier,
         conn: sqlite3.Connection,
-        blobs: SQLiteBlobStore,
+        blobs: BlobStore,
         *,
-        signer: Signer | None,
+        signer: CheckpointSigner | None,
         break_stale: bool = False,
         wait: float = DEFAULT_WAIT,
+        readonly: bool | None = None,
     ) -> None:
         self.path = path
         self.config = config
@@ -211,6 +216,7 @@ class Vault:
         self.wait = wait
         self._conn = conn
         self._signer = signer
+        self._writable = signer is not None if readonly is None else not readonly
         self._break_stale = break_stale
         self._lock: WriterLock | None = None
         self._depth = 0
@@ -220,7 +226,14 @@ class Vault:
 
     # ------------------------------------------------------------------ life cycle
     @classmethod
-    def create(cls, path: Path, *, origin: str | None = None) -> Vault:
+    def create(
+        cls,
+        path: Path,
+        *,
+        origin: str | None = None,
+        blobs_backend: BackendName = "sqlite",
+        signer: CheckpointSigner | None = None,
+    ) -> Vault:
         """Create a new vault at ``path`` and open it as the writer.
 
         Creates the configuration, a fresh Ed25519 signing key (file mode 0600)
@@ -231,47 +244,122 @@ class Vault:
 
         Args:
             path: the vault directory; must not exist, or be an empty directory.
-            origin: the log origin (default: random, ``echo.archive/<16 hex>``).
+            origin: the log origin (default: random, ``echo.archive/<16 hex>``,
+                or the name of ``signer``'s key).
+            blobs_backend: the blob store backend, ``"sqlite"`` or ``"directory"``
+                (recorded as ``[blobs] backend`` in ``echo.toml``).
+            signer: sign checkpoints with this instead of a new key: only its
+                verifier key is written (no ``keys/signing.key``), and a writer
+                must pass it to :meth:`open` to commit.
 
         Raises:
             VaultExistsError: ``path`` exists and is not an empty directory.
+            VaultError: ``origin`` is not the name of ``signer``'s key.
             StorageError: a file cannot be written.
 
         """
+        key = None
+        if signer is None:
+            origin = origin or f"echo.archive/{secrets.token_hex(8)}"
+            key = generate_signer(origin)
+            own: CheckpointSigner = KeySigner(key)
+        else:
+            if origin not in (None, signer.verifier.name):
+                raise VaultError(
+                    f"origin {origin!r} is not the name of the signer's key "
+                    f"{signer.verifier.name!r}"
+                )
+            origin, own = signer.verifier.name, signer
+        empty = own.sign(Checkpoint(origin=origin, size=0, root_hash=EMPTY_ROOT))
+        cls._build(path, origin, own.verifier, key, empty, blobs_backend)
+        return cls.open(path, signer=signer)
+
+    @classmethod
+    def create_replica(
+        cls,
+        path: Path,
+        *,
+        verifier_key: str,
+        checkpoint: str,
+        blobs_backend: BackendName = "sqlite",
+    ) -> Vault:
+        """Create a replica of another log at ``path`` and open it as the writer.
+
+        A replica has no signing key: it holds its primary's verifier key and
+        stores the primary's signed checkpoints, appended with the primary's
+        entries (:meth:`append` with ``checkpoint=``). Its origin is the
+        primary's.
+
+        Args:
+            path: the vault directory; must not exist, or be an empty directory.
+            verifier_key: the primary's verifier key (C2SP signed-note vkey).
+            checkpoint: the primary's signed checkpoint of the empty tree (size 0;
+                an ECHO vault issues it at ``init``: ``checkpoint_at(0).note``).
+            blobs_backend: as for :meth:`create`.
+
+        Raises:
+            VaultExistsError: ``path`` exists and is not an empty directory.
+            VaultError: the key is malformed, or ``checkpoint`` does not verify
+                with it or is not of the empty tree.
+            StorageError: a file cannot be written.
+
+        """
+        try:
+            verifier = parse_vkey(verifier_key.strip())
+            cp = open_checkpoint(checkpoint, verifier)
+        except NoteError as exc:
+            raise VaultError(f"cannot start a replica at {path}: {exc}") from exc
+        if cp.size != 0 or cp.root_hash != EMPTY_ROOT:
+            raise VaultError(
+                f"a replica starts from its primary's checkpoint of the empty tree; "
+                f"this one is of size {cp.size}"
+            )
+        cls._build(path, cp.origin, verifier, None, checkpoint, blobs_backend)
+        return cls.open(path)
+
+    @classmethod
+    def _build(
+        cls,
+        path: Path,
+        origin: str,
+        verifier: Verifier,
+        key: Signer | None,
+        empty_note: str,
+        blobs_backend: BackendName,
+    ) -> None:
+        """Lay out a new vault in a temporary sibling and rename it to ``path``."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             what = "a vault" if (path / CONFIG_FILE).exists() else "a non-empty path"
             raise VaultExistsError(f"{path} already holds {what}; refusing to initialize over it")
-        origin = origin or f"echo.archive/{secrets.token_hex(8)}"
         parent = path.absolute().parent
         tmp = parent / f".{path.name}.init-{secrets.token_hex(4)}"
         try:
             parent.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
             (tmp / "keys").mkdir(mode=0o700)
-            signer = generate_signer(origin)
-            key_path = tmp / SIGNING_KEY_FILE
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(format_signer_key(signer) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            (tmp / VKEY_FILE).write_text(signer.verifier.vkey + "\n", encoding="utf-8")
+            if key is not None:
+                key_path = tmp / SIGNING_KEY_FILE
+                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(format_signer_key(key) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            (tmp / VKEY_FILE).write_text(verifier.vkey + "\n", encoding="utf-8")
             created = format_timestamp(time.time_ns())
-            config = new_config(origin, created)
+            config = new_config(origin, created, blobs_backend)
             (tmp / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
             catalog.create_schema(tmp / CATALOG_FILE, origin)
-            SQLiteBlobStore.create(tmp / BLOBS_DIR).close()
+            create_blob_store(blobs_backend, tmp / BLOBS_DIR).close()
             conn = catalog.connect(tmp / CATALOG_FILE, readonly=False)
             try:
                 with catalog.transaction(conn, "writing the empty tree"):
                     conn.execute(
                         "INSERT INTO log_state(id, size, root) VALUES (1, 0, ?)", (EMPTY_ROOT,)
                     )
-                    cp = Checkpoint(origin=origin, size=0, root_hash=EMPTY_ROOT)
                     conn.execute(
                         "INSERT INTO checkpoints(size, root, note, signed_at) VALUES (?, ?, ?, ?)",
-                        (0, EMPTY_ROOT, sign_checkpoint(cp, signer), created),
+                        (0, EMPTY_ROOT, empty_note, created),
                     )
             finally:
                 conn.close()
@@ -287,8 +375,7 @@ class Vault:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        log.info("vault.created", path=str(path), origin=origin)
-        return cls.open(path)
+        log.info("vault.created", path=str(path), origin=origin, signing_key=key is not None)
 
     @classmethod
     def open(
@@ -298,6 +385,7 @@ class Vault:
         readonly: bool = False,
         break_stale: bool = False,
         wait: float = DEFAULT_WAIT,
+        signer: CheckpointSigner | None = None,
     ) -> Vault:
         """Open the vault at ``path``.
 
@@ -313,9 +401,14 @@ class Vault:
             wait: seconds a write waits for the lock held by another process
                 (:data:`~echo_archive.vault.lock.DEFAULT_WAIT` by default; 0
                 does not wait); kept as :attr:`wait` for every later write.
+            signer: sign checkpoints with this (writers; its verifier key must be
+                the vault's). Default: the key in ``keys/signing.key`` if there is
+                one, else none (a replica: it stores checkpoints signed elsewhere).
 
         Raises:
             VaultNotFoundError: no vault at ``path``.
+            VaultFormatError: ``catalog.sqlite`` is not an ECHO catalog of a known
+                format (0-byte, foreign, newer), or is another log's; nothing is changed.
             VaultLockedError: another live writer still held the lock after
                 ``wait`` seconds (writers only); the message names it.
             ConfigError: ``echo.toml`` is invalid.
@@ -342,12 +435,25 @@ class Vault:
                 f"{path / VKEY_FILE} names key {verifier.name!r} but the vault origin is "
                 f"{config.vault.origin!r}"
             )
-        signer = None
-        if not readonly:
-            signer = _load_signer(path / SIGNING_KEY_FILE, verifier)
+        _, catalog_origin = catalog.check_format(path / CATALOG_FILE)  # before anything is written
+        if catalog_origin != config.vault.origin:
+            raise VaultFormatError(
+                f"{path / CATALOG_FILE} is the catalog of log {catalog_origin!r} but "
+                f"{path / CONFIG_FILE} names origin {config.vault.origin!r}; nothing was changed"
+            )
+        if signer is not None and signer.verifier.vkey != verifier.vkey:
+            raise VaultError(
+                f"the signer's key {signer.verifier.vkey!r} is not the vault's verifier "
+                f"key {verifier.vkey!r} ({path / VKEY_FILE})"
+            )
+        if readonly:
+            signer = None
+        elif signer is None and (path / SIGNING_KEY_FILE).exists():
+            signer = load_key_signer(path / SIGNING_KEY_FILE, verifier)
         conn = catalog.connect(path / CATALOG_FILE, readonly=readonly)
         try:
-            blobs = SQLiteBlobStore(
+            blobs = open_blob_store(
+                config.blobs.backend,
                 path / BLOBS_DIR,
                 readonly=readonly,
                 large_threshold=config.blobs.large_threshold,
@@ -357,7 +463,15 @@ class Vault:
             conn.close()
             raise
         vault = cls(
-            path, config, verifier, conn, blobs, signer=signer, break_stale=break_stale, wait=wait
+            path,
+            config,
+            verifier,
+            conn,
+            blobs,
+            signer=signer,
+            break_stale=break_stale,
+            wait=wait,
+            readonly=readonly,
         )
         if not readonly:
             try:
@@ -465,7 +579,12 @@ class Vault:
     @property
     def readonly(self) -> bool:
         """True when opened as a reader."""
-        return self._signer is None
+        return not self._writable
+
+    @property
+    def signer(self) -> CheckpointSigner | None:
+        """The checkpoint signer of a writer, or None (a reader, or a replica)."""
+        return self._signer
 
     # ------------------------------------------------------------------ state
     def log_state(self) -> tuple[int, bytes]:
@@ -518,9 +637,18 @@ class Vault:
         return SignedCheckpoint(cp, note, signed_at)
 
     # ------------------------------------------------------------------ writing
-    def _require_writer(self) -> Signer:
-        if self._signer is None:
+    def _require_writer(self) -> None:
+        if not self._writable:
             raise VaultError(f"vault {self.path} is open read-only")
+
+    def _require_signer(self) -> CheckpointSigner:
+        self._require_writer()
+        if self._signer is None:
+            raise VaultError(
+                f"vault {self.path} has no checkpoint signer (no {SIGNING_KEY_FILE}, none "
+                f"passed to open): it stores checkpoints signed by {self.verifier.name!r}; "
+                "append entries with their signed checkpoint (Vault.append(..., checkpoint=))"
+            )
         return self._signer
 
     def _tile_writer(self) -> TileWriter:
@@ -542,7 +670,7 @@ class Vault:
             A receipt per record (index, leaf hash, entry) and the checkpoint.
 
         Raises:
-            VaultError: the vault is open read-only.
+            VaultError: the vault is open read-only, or has no signer (a replica).
             VaultLockedError: another process held the writer lock for longer
                 than :attr:`wait` (nothing is written).
             EntryError: a record does not make a valid entry (nothing is logged).
@@ -550,7 +678,7 @@ class Vault:
                 came after the catalog transaction, the entries are logged but
                 unsealed; the next commit or :meth:`seal` covers them.
         """
-        self._require_writer()
+        self._require_signer()
         if not records:
             return CommitResult([], self.latest_checkpoint())
         with self.writing():
@@ -578,7 +706,11 @@ class Vault:
         return self._append(entries)
 
     def append(
-        self, entries: Sequence[Entry], *, derived: DerivedWriter | None = None
+        self,
+        entries: Sequence[Entry],
+        *,
+        derived: DerivedWriter | None = None,
+        checkpoint: str | None = None,
     ) -> CommitResult:
         """Append already-built entries whose blobs are already in the store.
 
@@ -593,27 +725,41 @@ class Vault:
                 transaction that appends the entries, to write catalog rows
                 derived from them (the harvest state: item index, observations)
                 so they commit or roll back together with the entries.
+            checkpoint: a checkpoint note for the tree after the append, signed
+                elsewhere (a replica appending its primary's entries with the
+                primary's checkpoint). It must verify with the vault's verifier
+                key, name its origin, and commit to exactly the size and root
+                recomputed from the stored log plus ``entries``; it is then
+                stored in the same transaction as the entries. Without it the
+                vault's signer signs a new checkpoint.
 
         Returns:
             A receipt per entry and the checkpoint.
 
         Raises:
-            VaultError: the vault is open read-only.
+            VaultError: the vault is open read-only, or has no signer and no
+                ``checkpoint`` is given.
             VaultLockedError: as for :meth:`commit`.
             BlobNotFoundError: an entry names a blob the store does not hold
                 (nothing is written).
+            NoteError: ``checkpoint`` is malformed or does not verify with the
+                vault's verifier key (nothing is written).
             LogError: the log grew under this writer (another writer appended
-                without the lock; nothing is written).
+                without the lock), or ``checkpoint`` is of another tree size or
+                root than the log with ``entries`` appended (nothing is written).
             StorageError: as for :meth:`commit`.
         """
-        self._require_writer()
+        if checkpoint is None:
+            self._require_signer()
+        else:
+            self._require_writer()
         if not entries:
             return CommitResult([], self.latest_checkpoint())
         with self.writing():
-            return self._append_checked(entries, derived)
+            return self._append_checked(entries, derived, checkpoint)
 
     def _append_checked(
-        self, entries: Sequence[Entry], derived: DerivedWriter | None
+        self, entries: Sequence[Entry], derived: DerivedWriter | None, note: str | None = None
     ) -> CommitResult:
         named = {b.digest: i for i, e in enumerate(entries) for b in e.blobs}
         missing = self.blobs.missing(named)
@@ -623,17 +769,27 @@ class Vault:
                 f"entry {named[first]} of the batch names blob sha256:{first.hex()}, which the "
                 f"store does not hold ({len(missing)} missing in all); nothing was appended"
             )
-        return self._append(entries, derived)
+        return self._append(entries, derived, note)
 
     def _append(
-        self, entries: Sequence[Entry], derived: DerivedWriter | None = None
+        self,
+        entries: Sequence[Entry],
+        derived: DerivedWriter | None = None,
+        note: str | None = None,
     ) -> CommitResult:
-        """Steps 2 and 3 of the commit protocol for entries whose blobs are durable."""
-        signer = self._require_writer()
+        """Steps 2 and 3 of the commit protocol for entries whose blobs are durable.
+
+        With ``note`` (a checkpoint signed elsewhere), step 3 is checking it
+        against the recomputed tree before step 2 and storing it inside step 2's
+        transaction.
+        """
+        signer = self._require_signer() if note is None else None
+        self._require_writer()
         leaves = [leaf_hash(e.raw) for e in entries]
         tiles = self._tile_writer()
         start = tiles.size
         pending = tiles.prepare(leaves)
+        given = None if note is None else self._check_note(note, pending.size, pending.root)
         # 2. entries, blob index, tiles, log state: one transaction.
         with catalog.transaction(self._conn, f"appending entries {start}..{pending.size - 1}"):
             faults.point("catalog.begin")
@@ -656,31 +812,58 @@ class Vault:
             TileWriter.write(self._conn, pending)
             if derived is not None:
                 derived(self._conn, start)
+            if given is not None:
+                self._store_checkpoint(given)
             faults.point("catalog.commit")
         tiles.accept(pending)
         # 3. checkpoint.
-        checkpoint = self._sign_and_store(signer, pending.size, pending.root)
+        if given is not None:
+            checkpoint = given
+        else:
+            assert signer is not None
+            checkpoint = self._sign_and_store(signer, pending.size, pending.root)
         receipts = [
             Receipt(start + i, leaf, e)
             for i, (leaf, e) in enumerate(zip(leaves, entries, strict=True))
         ]
         return CommitResult(receipts, checkpoint)
 
-    def _sign_and_store(self, signer: Signer, size: int, root: bytes) -> SignedCheckpoint:
+    def _check_note(self, note: str, size: int, root: bytes) -> SignedCheckpoint:
+        """Verify a checkpoint note against the verifier key and the tree ``(size, root)``."""
+        cp = open_checkpoint(note, self.verifier, self.origin)
+        if cp.size != size or cp.root_hash != root:
+            raise LogError(
+                f"checkpoint note of {cp.origin!r} commits to size {cp.size} root "
+                f"{cp.root_hash.hex()}, but the log with these entries has size {size} root "
+                f"{root.hex()}; nothing was appended"
+            )
+        return SignedCheckpoint(cp, note, format_timestamp(time.time_ns()))
+
+    def _store_checkpoint(self, checkpoint: SignedCheckpoint) -> None:
+        """Insert a verified checkpoint's row (inside the caller's transaction)."""
+        self._conn.execute(
+            "INSERT INTO checkpoints(size, root, note, signed_at) VALUES (?, ?, ?, ?)",
+            (
+                checkpoint.size,
+                checkpoint.checkpoint.root_hash,
+                checkpoint.note,
+                checkpoint.signed_at,
+            ),
+        )
+
+    def _sign_and_store(self, signer: CheckpointSigner, size: int, root: bytes) -> SignedCheckpoint:
+        cp = Checkpoint(origin=self.origin, size=size, root_hash=root)
         try:
             faults.point("checkpoint.sign")
+            note = signer.sign(cp)
         except OSError as exc:
             raise StorageError(f"signing the checkpoint of size {size} failed: {exc}") from exc
-        cp = Checkpoint(origin=self.origin, size=size, root_hash=root)
-        note = sign_checkpoint(cp, signer)
-        signed_at = format_timestamp(time.time_ns())
+        # The signer is pluggable: store only a note that verifies and says what was asked.
+        checkpoint = self._check_note(note, size, root)
         with catalog.transaction(self._conn, f"storing the checkpoint of size {size}"):
             faults.point("checkpoint.write")
-            self._conn.execute(
-                "INSERT INTO checkpoints(size, root, note, signed_at) VALUES (?, ?, ?, ?)",
-                (size, root, note, signed_at),
-            )
-        return SignedCheckpoint(cp, note, signed_at)
+            self._store_checkpoint(checkpoint)
+        return checkpoint
 
     def seal(self) -> SignedCheckpoint | None:
         """Sign a checkpoint covering entries committed but not yet covered (after a crash).
@@ -689,7 +872,7 @@ class Vault:
             The new checkpoint, or None when the latest checkpoint already covers the log.
 
         Raises:
-            VaultError: read-only vault.
+            VaultError: read-only vault, or an unsealed tail and no signer.
             VaultLockedError: as for :meth:`commit`.
             LogError: the stored tiles do not agree with the log state.
             StorageError: the checkpoint cannot be stored.
@@ -702,7 +885,7 @@ class Vault:
             return self._sealed_on_taking
 
     def _seal(self) -> SignedCheckpoint | None:
-        signer = self._require_writer()
+        self._require_writer()
         size, root = self.log_state()
         latest = self.latest_checkpoint()
         if latest.size == size:
@@ -718,6 +901,7 @@ class Vault:
                 f"stored log hashes do not give the recorded root at size {size}; "
                 "run `echoctl verify`"
             )
+        signer = self._require_signer()
         log.warning(
             "vault.sealing_unsealed_tail", first=latest.size, last=size - 1, path=str(self.path)
         )
@@ -811,20 +995,3 @@ class Vault:
         """The root hash of the tree of the first ``size`` entries, from stored hashes."""
         self._check_size(size)
         return EMPTY_ROOT if size == 0 else subtree_hash(0, size, self._reader)
-
-
-def _load_signer(path: Path, verifier: Verifier) -> Signer:
-    try:
-        mode = path.stat().st_mode & 0o777
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise StorageError(f"cannot read signing key {path}: {exc}") from exc
-    if mode & 0o077:
-        log.warning("vault.signing_key_mode", path=str(path), mode=oct(mode))
-    try:
-        signer = parse_signer_key(text)
-    except NoteError as exc:
-        raise VaultError(f"signing key {path} is unusable: {exc}") from exc
-    if signer.verifier.vkey != verifier.vkey:
-        raise VaultError(f"signing key {path} does not match verifier key in the vault")
-    return signer
