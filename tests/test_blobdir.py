@@ -40,8 +40,10 @@ from echo_archive.vault.blobs import BlobStats, BlobStore, SQLiteBlobStore
 
 if TYPE_CHECKING or not __package__:
     from blobstore_suite import BlobStoreSuite, json_blob, sha, write_file
+    from conftest import file_meta
 else:
     from .blobstore_suite import BlobStoreSuite, json_blob, sha, write_file
+    from .conftest import file_meta
 
 THRESHOLD = 64 * 1024  # bytes: small, so large-blob tests stay fast
 
@@ -239,8 +241,13 @@ def test_vault_on_the_directory_backend(tmp_path: Path) -> None:
     with Vault.create(path, blobs_backend="directory") as v:
         assert isinstance(v.blobs, DirectoryBlobStore)
         result = v.commit(
-            [Record("capture", {"n": i}, {"body": json_blob(i)}) for i in range(20)]
-            + [Record("capture", {"n": 20}, {"body": big})]
+            [
+                Record(
+                    "capture", file_meta(f"doc-{i}.json", len(json_blob(i))), {"body": json_blob(i)}
+                )
+                for i in range(20)
+            ]
+            + [Record("capture", file_meta("big.bin", len(data)), {"body": big})]
         )
         assert result.checkpoint.size == 21
     assert 'backend = "directory"' in (path / "echo.toml").read_text()
@@ -257,3 +264,33 @@ def test_vault_on_the_directory_backend(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text().replace('backend = "directory"', 'backend = "sqlite"'))
     with pytest.raises(BlobError, match=r'directory blob store.*backend = "sqlite"'):
         Vault.open(path, readonly=True)
+
+
+def test_echoctl_init_with_the_directory_backend(tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    env = dict(os.environ)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "echo_archive", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    r = run("init", str(vault), "--blobs", "directory")
+    assert r.returncode == 0, r.stderr
+    assert (vault / "blobs" / FORMAT_FILE).is_file()
+    doc = tmp_path / "doc.txt"
+    doc.write_text("evidence\n")
+    r = run("--vault", str(vault), "add", str(doc))
+    assert r.returncode == 0, r.stderr
+    assert DirectoryBlobStore(vault / "blobs").get(sha(b"evidence\n")) == b"evidence\n"
+    r = run("--vault", str(vault), "verify")
+    assert r.returncode == 0, r.stderr
+    r = run("init", str(tmp_path / "w"), "--blobs", "s3")
+    assert r.returncode == 2
+    assert "s3" in r.stderr
+    assert not (tmp_path / "w").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from echo_archive.services.archive import ArchivedFile, archive_files
 from echo_archive.services.vaults import create_vault
 from echo_archive.services.verification import verify as verify_vault
 from echo_archive.services.verification import verify_evidence
+from echo_archive.vault.blobdir import BackendName
 
 __all__ = ["log_app", "register"]
 
@@ -33,6 +35,13 @@ log_app = typer.Typer(help="Merkle proofs from the log (RFC 9162), for machines 
 
 
 # ---------------------------------------------------------------------------- init
+class BlobsBackend(StrEnum):
+    """The ``--blobs`` choices: the blob backends of :mod:`echo_archive.vault.blobdir`."""
+
+    sqlite = "sqlite"
+    directory = "directory"
+
+
 def init(
     ctx: typer.Context,
     path: Annotated[
@@ -42,6 +51,14 @@ def init(
         str | None,
         typer.Option(help="Log origin (default: a unique echo.archive/<16 hex>); never changes."),
     ] = None,
+    blobs: Annotated[
+        BlobsBackend,
+        typer.Option(
+            "--blobs",
+            help="Blob store backend: sqlite (rows in one database) or directory "
+            "(one file per blob); fixed for the vault's life.",
+        ),
+    ] = BlobsBackend.sqlite,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a new vault: config, Ed25519 signing key (0600), verifier key, catalog, blob store.
@@ -52,7 +69,8 @@ def init(
     """
     target = path if path is not None else vault_dir(ctx, None)
     with _errors():
-        created = create_vault(target, origin=origin)
+        backend: BackendName = "directory" if blobs is BlobsBackend.directory else "sqlite"
+        created = create_vault(target, origin=origin, blobs_backend=backend)
     if as_json:
         _emit({"vault": str(target), "origin": created.origin, "vkey": created.vkey})
         return

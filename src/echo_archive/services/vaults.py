@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from echo_archive.vault.blobdir import BackendName
 from echo_archive.vault.lock import DEFAULT_WAIT
 from echo_archive.vault.vault import Vault
 
@@ -20,12 +21,16 @@ class VaultInfo:
     vkey: str
 
 
-def create_vault(path: Path, *, origin: str | None = None) -> VaultInfo:
+def create_vault(
+    path: Path, *, origin: str | None = None, blobs_backend: BackendName = "sqlite"
+) -> VaultInfo:
     """Create a vault: config, Ed25519 signing key (0600), verifier key, catalog, blob store.
 
     Args:
         path: the directory (created; it must not exist or be empty).
         origin: the log origin (default: a unique ``echo.archive/<16 hex>``); never changes.
+        blobs_backend: the blob store backend, ``"sqlite"`` or ``"directory"``
+            (``[blobs] backend``; fixed for the vault's life).
 
     Returns:
         Its path, origin and verifier key.
@@ -34,7 +39,7 @@ def create_vault(path: Path, *, origin: str | None = None) -> VaultInfo:
         VaultExistsError: a vault or other files are already there (nothing changed).
         StorageError: the files cannot be written.
     """
-    v = Vault.create(path, origin=origin)
+    v = Vault.create(path, origin=origin, blobs_backend=blobs_backend)
     try:
         return VaultInfo(path, v.origin, v.verifier.vkey)
     finally:
