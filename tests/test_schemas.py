@@ -127,6 +127,12 @@ def test_valid_metas_round_trip_through_build_and_parse(
     )
     full = {**meta, "parse_warning": meta.get("parse_warning")} if cls is HttpCapture else meta
     assert typed.raw == _build(cls, full).raw
+    # to_meta's copy of the field values is model_dump (the fast path, proven here)
+    instance = cls(**meta)
+    assert instance.to_meta() == instance.model_dump() == full
+    assert [type(v) for v in instance.to_meta().values()] == [
+        type(v) for v in instance.model_dump().values()
+    ]
 
 
 def _mutations(meta: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -367,3 +373,34 @@ def test_reference_check_fails_on_a_stale_page(tmp_path: Path) -> None:
     assert schemas_main(["--check", str(stale)]) == 0
     for cls in entry_classes():
         assert f"(`{cls.__name__}`)" in render()
+
+
+def _item_entry(v: Vault, doc: dict[str, Any]) -> None:
+    """Store ``doc`` as an item blob (canonical JSON, bypassing item_blob) and log its item."""
+    blob = rfc8785.dumps(doc)
+    (digest,) = v.blobs.put_many([blob])
+    meta = ItemMeta(
+        source=doc["source"],
+        feed=doc["feed"],
+        native_id=doc["native_id"],
+        capture=doc["capture"],
+        content_digest="sha256:" + "cd" * 32,
+        previous=None,
+    )
+    with v.writing():
+        v.append([Entry.build("item", TS, {"item": (digest, len(blob))}, meta)])
+
+
+def test_verify_names_an_item_blob_that_breaks_its_schema(vault_path: Path) -> None:
+    good = json.loads(item_blob(Item("hn", "hn-top", "1", title="ok"), "sha256:" + "0" * 64, TS))
+    with Vault.open(vault_path) as v:
+        _item_entry(v, good)
+        _item_entry(v, {**good, "native_id": "2", "published_at": "yesterday"})
+        _item_entry(v, {**good, "native_id": "3", "surprise": True})
+    with Vault.open(vault_path, readonly=True) as v:
+        report = verify_vault(v)
+    found = sorted((p.ref, p.message.split(": ", 1)[1]) for p in report.problems)
+    assert [ref for ref, _ in found] == ["entry 1", "entry 2"]
+    assert [p.kind for p in report.problems] == ["schema", "schema"]
+    assert "blob document (ItemBlob v1): field published_at" in found[0][1]
+    assert "field surprise: Extra inputs are not permitted" in found[1][1]

@@ -233,8 +233,13 @@ class EntryMeta(BaseModel):
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     def to_meta(self) -> dict[str, Any]:
-        """The meta as a JSON-ready dict (every field, ``None`` as ``null``)."""
-        return self.model_dump()
+        """The meta as a JSON-ready dict (every field, ``None`` as ``null``).
+
+        The instance's own field values, copied: equal to ``model_dump()`` for
+        these flat schemas (no nested models; ``tests/test_schemas.py`` proves
+        it on generated metas of every registered class), at a tenth of its cost.
+        """
+        return dict(self.__dict__)
 
 
 class BlobDocument(BaseModel):
@@ -251,6 +256,8 @@ class BlobDocument(BaseModel):
 
 _REGISTRY: dict[str, dict[tuple[str | None, int], type[EntryMeta]]] = {}
 _M = TypeVar("_M", bound=EntryMeta)
+_LATEST_V1: dict[tuple[str, str | None], type[EntryMeta]] = {}
+"""(type, kind) -> its version-1 class: :func:`validate_meta` finds most metas in one lookup."""
 
 
 def _literal(cls: type[BaseModel], field: str) -> tuple[Any, ...] | None:
@@ -287,6 +294,8 @@ def register(cls: type[_M]) -> type[_M]:
     if key in versions:
         raise TypeError(f"{name}: {cls.entry_type} {key} is already {versions[key].__name__}")
     versions[key] = cls
+    if cls.schema_version == 1:
+        _LATEST_V1[cls.entry_type, cls.kind_value] = cls
     return cls
 
 
@@ -361,7 +370,12 @@ def validate_meta(
     Raises:
         EntrySchemaError: naming the entry, its type and the field that is wrong.
     """
-    cls = schema_for(entry_type, meta, where)
+    kind = meta.get("kind")
+    cls = None
+    if (kind is None or type(kind) is str) and "v" not in meta:  # the common case: one lookup
+        cls = _LATEST_V1.get((entry_type, kind))
+    if cls is None:
+        cls = schema_for(entry_type, meta, where)
     try:
         cls.__pydantic_validator__.validate_python(meta)
     except ValidationError as exc:

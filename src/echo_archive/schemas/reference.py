@@ -35,8 +35,9 @@ Every record in the log is an *entry*: an RFC 8785 canonical JSON object whose
 leaf hash is `SHA-256(0x00 || entry)` (RFC 9162 §2.1.1). The vault checks every
 entry against the envelope and against its type's schema below when the entry
 is built, when it is parsed, and in `echoctl verify` (a `schema` problem
-naming the entry and the field). Unknown types, kinds, versions and keys are
-rejected.
+naming the entry and the field). Blob documents (the item blob) are checked
+when they are built and by `verify` (for its `--sample` of blobs). Unknown
+types, kinds, versions and keys are rejected.
 
 ## The envelope (`v` 1)
 

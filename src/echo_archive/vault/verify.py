@@ -9,9 +9,10 @@ it with what is stored and signed:
 * **entries**: indexes contiguous from 0 to the log size; each entry RFC 8785
   canonical JSON of the entry schema, its ``meta`` and blob roles of its type's
   schema (:mod:`echo_archive.schemas`; a failure is a ``schema`` problem naming
-  the entry and the field); its leaf hash (RFC 9162 §2.1.1) equal to
-  the stored level-0 hash; its blob index rows equal to the blobs it names; every
-  blob it names present in the blob store;
+  the entry and the field), and the blob documents it names (the item blob) of
+  their schema, for a ``sample`` of them as for the blobs; its leaf hash
+  (RFC 9162 §2.1.1) equal to the stored level-0 hash; its blob index rows
+  equal to the blobs it names; every blob it names present in the blob store;
 * **log hashes**: every stored node hash equal to the one recomputed from the
   entries; the recomputed root at each checkpoint's size equal to the signed
   root; the final root equal to the recorded log state;
@@ -36,10 +37,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from echo_archive.errors import EchoError, EntryError, EntrySchemaError, NoteError
+from echo_archive.errors import BlobError, EchoError, EntryError, EntrySchemaError, NoteError
+from echo_archive.schemas import BlobDocument, entry_classes, validate_blob_document
 from echo_archive.vault.catalog import as_bytes
 from echo_archive.vault.checkpoint import open_checkpoint
-from echo_archive.vault.entry import parse_entry
+from echo_archive.vault.entry import Entry, parse_entry
 from echo_archive.vault.log import TileReader, iter_level
 from echo_archive.vault.merkle import EMPTY_ROOT, CompactRange, consistency_proof, leaf_hash
 from echo_archive.vault.merkle import verify_consistency as check_consistency
@@ -139,8 +141,9 @@ def verify_vault(
 
     Args:
         vault: an open vault (a reader is enough; nothing is written).
-        sample: fraction of blobs to re-hash, in (0, 1]; every entry, hash and
-            checkpoint is always checked.
+        sample: fraction of blobs to re-hash, and of blob documents (item
+            blobs) to validate against their schema, in (0, 1]; every entry,
+            hash and checkpoint is always checked.
         progress: optional callback ``(phase, done, total)``.
 
     Returns:
@@ -159,7 +162,7 @@ def verify_vault(
     conn.execute("BEGIN")  # one snapshot for the whole walk
     try:
         roots = _check_checkpoints(vault, report)
-        _check_entries(vault, report, roots, progress)
+        _check_entries(vault, report, roots, progress, sample)
         _check_consistency(vault, report, roots)
     finally:
         conn.execute("ROLLBACK")
@@ -194,7 +197,11 @@ def _check_checkpoints(vault: Vault, report: VerifyReport) -> dict[int, bytes | 
 
 
 def _check_entries(
-    vault: Vault, report: VerifyReport, roots: dict[int, bytes | None], progress: Progress | None
+    vault: Vault,
+    report: VerifyReport,
+    roots: dict[int, bytes | None],
+    progress: Progress | None,
+    sample: float = 1.0,
 ) -> None:
     conn = vault._conn
     size, state_root = vault.log_state()
@@ -209,6 +216,7 @@ def _check_entries(
     blob_rows = conn.execute("SELECT idx, role, digest FROM entry_blobs ORDER BY idx, role")
     blob_head = next(blob_rows, None)
     pending_refs: dict[bytes, int] = {}
+    documents = _Documents(vault, report, sample)
     expected = 0
     for idx, raw in entry_rows:
         if idx >= size or idx < 0:
@@ -226,6 +234,7 @@ def _check_entries(
         try:
             entry = parse_entry(raw, where)
             names = [(b.role, b.digest) for b in entry.blobs]
+            documents.add(idx, entry)
         except EntrySchemaError as exc:  # well-formed, but off its type's schema
             names = _blob_names(raw)
             report._add("schema", where, str(exc))
@@ -256,6 +265,7 @@ def _check_entries(
         report.entries += 1
         if len(pending_refs) >= _CHUNK:
             _check_refs(vault, pending_refs, report)
+            documents.check()
         if progress and report.entries % _CHUNK == 0:
             progress("entries", report.entries, size)
     while expected < size:
@@ -263,6 +273,7 @@ def _check_entries(
         tree.feed(stored.get(0, expected) or b"\x00" * 32, tainted=True)
         expected += 1
     _check_refs(vault, pending_refs, report)
+    documents.check()
     if progress:
         progress("entries", report.entries, size)
     if not tree.tainted and tree.compact.root() != state_root:
@@ -282,6 +293,55 @@ def _check_entries(
             "checkpoint (a crash interrupted a commit; the next writer to open the vault "
             "seals them)"
         )
+
+
+class _Documents:
+    """Blob documents (the item blob) of checked entries, validated against their schema.
+
+    Which blobs hold a document is said by the entry's schema
+    (:attr:`~echo_archive.schemas.EntryMeta.blob_roles`). With ``sample`` < 1,
+    the blobs whose digest's first byte is below ``256 * sample`` are read (a
+    deterministic sample). A blob that cannot be read is left to the blob and
+    reference checks, which name it; a document that is not JSON or breaks its
+    schema is a ``schema`` problem naming the entry and the field.
+    """
+
+    def __init__(self, vault: Vault, report: VerifyReport, sample: float) -> None:
+        self.vault, self.report = vault, report
+        self.below = 256 * sample
+        self.pending: list[tuple[int, str, bytes, type[BlobDocument]]] = []
+        self.roles = {
+            (cls.entry_type, cls.kind_value, cls.schema_version): {
+                role: doc for role, doc in cls.blob_roles.items() if doc is not None
+            }
+            for cls in entry_classes()
+        }
+
+    def add(self, idx: int, entry: Entry) -> None:
+        """Queue the document blobs of ``entry`` (at log index ``idx``) that are in the sample."""
+        key = (entry.type, entry.meta.get("kind"), entry.meta.get("v", 1))
+        roles = self.roles.get(key)
+        if roles:
+            for blob in entry.blobs:
+                doc = roles.get(blob.role)
+                if doc is not None and blob.digest[0] < self.below:
+                    self.pending.append((idx, blob.role, blob.digest, doc))
+
+    def check(self) -> None:
+        """Read and validate the queued documents."""
+        for idx, role, digest, doc in self.pending:
+            where = f"entry {idx} blob {role}"
+            try:
+                data = self.vault.blobs.get(digest)
+            except BlobError:
+                continue  # named by the reference and blob checks
+            try:
+                validate_blob_document(doc, json.loads(data), where)
+            except ValueError as exc:
+                self.report._add("schema", f"entry {idx}", f"{where}: is not JSON: {exc}")
+            except EntrySchemaError as exc:
+                self.report._add("schema", f"entry {idx}", str(exc))
+        self.pending.clear()
 
 
 def _blob_names(raw: bytes) -> list[tuple[str, bytes]]:
