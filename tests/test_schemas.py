@@ -404,3 +404,53 @@ def test_verify_names_an_item_blob_that_breaks_its_schema(vault_path: Path) -> N
     assert [p.kind for p in report.problems] == ["schema", "schema"]
     assert "blob document (ItemBlob v1): field published_at" in found[0][1]
     assert "field surprise: Extra inputs are not permitted" in found[1][1]
+
+
+def test_every_schema_echo_writes_today_is_plain_json() -> None:
+    assert {cls.__name__: cls.plain_json for cls in entry_classes()} == dict.fromkeys(
+        ("FileCapture", "HttpCapture", "ItemMeta", "TombstoneMeta", "VersionMeta"), True
+    )
+
+
+@settings(max_examples=400)
+@given(_valid_entry())
+def test_entry_fast_path_equals_the_rfc8785_reference(
+    case: tuple[type[EntryMeta], dict[str, Any]],
+) -> None:
+    # built and parsed through the plain-JSON fast path: the bytes are the reference's
+    cls, meta = case
+    entry = _build(cls, meta)
+    assert entry.raw == rfc8785.dumps(json.loads(entry.raw))
+    assert parse_entry(rfc8785.dumps(json.loads(entry.raw))) == entry
+
+
+def test_a_schema_with_floats_or_free_objects_takes_the_reference_path() -> None:
+    @register
+    class Reading(EntryMeta):
+        """A float reading (a test type)."""
+
+        entry_type: ClassVar[str] = "test-reading"
+        value: float
+        labels: dict[str, str]
+
+    try:
+        assert not Reading.plain_json
+        for value, labels in ((0.1, {"é": "x", "z": "y"}), (1e21, {}), (-5e-324, {"😀": ""})):
+            entry = Entry.build("test-reading", TS, {}, Reading(value=value, labels=labels))
+            assert entry.raw == rfc8785.dumps(json.loads(entry.raw))
+            assert parse_entry(entry.raw) == entry
+    finally:
+        del schema_base._REGISTRY["test-reading"]
+        del schema_base._LATEST_V1["test-reading", None]
+
+
+def test_a_lone_surrogate_is_refused_and_a_non_canonical_entry_named_first() -> None:
+    with pytest.raises(EntryError, match="RFC 8785"):
+        Entry.build("capture", TS, {"body": (b"\x00" * 32, 1)}, file_meta("\ud800"))
+    raw = _build(FileCapture, file_meta("a")).raw
+    spaced = raw.replace(b'"name":"a"', b'"name": "a"')
+    with pytest.raises(EntryError, match="canonical form"):
+        parse_entry(spaced)
+    off_schema = raw.replace(b'"name":"a"', b'"name":""').replace(b"{", b"{ ", 1)
+    with pytest.raises(EntryError, match="canonical form"):  # not canonical is said first
+        parse_entry(off_schema)

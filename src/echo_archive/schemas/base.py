@@ -30,10 +30,12 @@ I-JSON (integers within ±(2^53 - 1), finite floats; RFC 7493 §2.2, RFC 8785
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
+import annotated_types
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,17 +44,20 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic.fields import FieldInfo
 
 from echo_archive.errors import EntrySchemaError
 
 __all__ = [
     "SAFE_INT",
     "TIMESTAMP_PATTERN",
+    "AsciiKey",
     "BlobDocument",
     "Count",
     "Digest",
     "Doc",
     "EntryMeta",
+    "HeaderName",
     "Index",
     "JsonObject",
     "Name",
@@ -162,6 +167,23 @@ def _json_object(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+class AsciiKey:
+    """A marker in a string type's metadata: its pattern admits only ASCII (an object key).
+
+    JCS orders object keys by UTF-16 code units (RFC 8785 §3.2.3); for ASCII
+    keys that is the order the standard library sorts in, which is what lets
+    a schema be :attr:`EntryMeta.plain_json`.
+    """
+
+
+HeaderName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9a-z-]+$"),
+    AsciiKey(),
+    Doc("lowercase header name (RFC 9110 §5.1 token)"),
+]
+"""A lowercase HTTP field name: an RFC 9110 §5.6.2 token without uppercase letters."""
+
 Timestamp = Annotated[
     str, StringConstraints(pattern=TIMESTAMP_PATTERN), Doc("timestamp (RFC 3339 UTC, µs, Z)")
 ]
@@ -214,6 +236,8 @@ class EntryMeta(BaseModel):
     kind_value: ClassVar[str | None] = None
     schema_version: ClassVar[int] = 1
     blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {}
+    plain_json: ClassVar[bool] = False
+    """Set by :func:`register`: every valid meta is plain JSON (see :func:`_plain_field`)."""
 
     def __init__(self, **fields: Any) -> None:
         """Validate ``fields`` (strictly: no coercion, no unknown field) into a frozen meta.
@@ -267,6 +291,55 @@ def _literal(cls: type[BaseModel], field: str) -> tuple[Any, ...] | None:
     return get_args(info.annotation)
 
 
+_PLAIN_LEAVES: frozenset[Any] = frozenset({str, bool, type(None), None})
+
+
+def _safe_bounds(metadata: Iterable[Any]) -> bool:
+    """True when ``metadata`` bounds an integer within ±(2^53 - 1) (``Field(ge=..., le=...)``)."""
+    flat: list[Any] = []
+    for m in metadata:
+        flat.extend(m.metadata if isinstance(m, FieldInfo) else [m])
+    lo = next((m.ge for m in flat if isinstance(m, annotated_types.Ge)), None)
+    hi = next((m.le for m in flat if isinstance(m, annotated_types.Le)), None)
+    return lo is not None and hi is not None and lo >= -SAFE_INT and hi <= SAFE_INT
+
+
+def _plain_field(annotation: Any, metadata: Iterable[Any] = ()) -> bool:
+    """Whether every value of a field's type is plain JSON (the entry fast path's domain).
+
+    Plain: strings, booleans, null, integers bounded within ±(2^53 - 1), and
+    arrays and objects of those whose keys are :class:`AsciiKey` strings
+    (:mod:`echo_archive.vault.entry` serializes those with the standard
+    library). Floats, free-form objects (:data:`JsonObject`) and anything
+    unknown are not plain.
+    """
+    metadata = list(metadata)
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *inner = get_args(annotation)
+        return _plain_field(base, [*metadata, *inner])
+    if annotation in _PLAIN_LEAVES:
+        return True
+    if annotation is int:
+        return _safe_bounds(metadata)
+    if origin is Literal:
+        return all(
+            type(a) in (str, bool, type(None)) or (type(a) is int and abs(a) <= SAFE_INT)
+            for a in get_args(annotation)
+        )
+    if origin in (Union, types.UnionType):
+        return all(_plain_field(a, metadata) for a in get_args(annotation))
+    if origin is list:
+        return _plain_field(get_args(annotation)[0])
+    if origin is dict:
+        key, value = get_args(annotation)
+        ascii_key = get_origin(key) is Annotated and any(
+            isinstance(m, AsciiKey) for m in get_args(key)[1:]
+        )
+        return ascii_key and _plain_field(value)
+    return False
+
+
 def register(cls: type[_M]) -> type[_M]:
     """Class decorator: add an :class:`EntryMeta` subclass to the registry.
 
@@ -289,6 +362,9 @@ def register(cls: type[_M]) -> type[_M]:
         raise TypeError(
             f"{name}: version {cls.schema_version} needs a field v: Literal[{cls.schema_version}]"
         )
+    if not all(role.isascii() for role in cls.blob_roles):
+        raise TypeError(f"{name}: blob roles must be ASCII words")
+    cls.plain_json = all(_plain_field(i.annotation, i.metadata) for i in cls.model_fields.values())
     versions = _REGISTRY.setdefault(cls.entry_type, {})
     key = (cls.kind_value, cls.schema_version)
     if key in versions:

@@ -22,6 +22,7 @@ from echo_archive.schemas.base import (
     Count,
     Digest,
     EntryMeta,
+    HeaderName,
     Index,
     JsonObject,
     Name,
@@ -103,7 +104,9 @@ class HttpCapture(EntryMeta):
     final_url: Name = Field(description="The URL of the final response after redirects.")
     redirects: list[str] = Field(description="The URLs redirected through, in order.")
     status: int = Field(ge=0, le=999, description="The final HTTP status code (0: none, HAR).")
-    headers: dict[str, str] = Field(description="Kept response headers, lowercase name -> value.")
+    headers: dict[HeaderName, str] = Field(
+        description="Kept response headers, lowercase name -> value."
+    )
     fetched_at: Timestamp = Field(
         description="When the response arrived (for a recording: the time it states)."
     )
