@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echo_archive.errors import EntryError, EntrySchemaError
+from echo_archive.harvest.importer import import_files
 from echo_archive.model import Exchange, Item
 from echo_archive.pipeline.batch import capture_meta, item_blob
 from echo_archive.pipeline.versioning import content_json
@@ -41,7 +42,7 @@ from echo_archive.vault.entry import Entry, parse_entry
 from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import verify_vault
 
-from .conftest import file_meta
+from .conftest import file_meta, shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TS = "2026-11-22T01:41:19.123456Z"
@@ -454,3 +455,31 @@ def test_a_lone_surrogate_is_refused_and_a_non_canonical_entry_named_first() -> 
     off_schema = raw.replace(b'"name":"a"', b'"name":""').replace(b"{", b"{ ", 1)
     with pytest.raises(EntryError, match="canonical form"):  # not canonical is said first
         parse_entry(off_schema)
+
+
+@pytest.mark.slow
+def test_every_corpus_import_entry_and_item_blob_is_of_its_schema(vault_path: Path) -> None:
+    corpora = shared_dir("corpora")
+    files = sorted(
+        p
+        for p in corpora.rglob("*")
+        if p.is_file() and p.suffix != ".md" and p.name != "provenance.json"
+    )
+    with Vault.open(vault_path) as v:
+        report = import_files(v, files)
+    problems = [p for f in report.files for p in [*f.problems, *f.parse_error_samples]]
+    assert not [
+        p for p in problems if "meta (" in p or "blob document" in p or "representable" in p
+    ]
+    with Vault.open(vault_path, readonly=True) as v:
+        assert v.size > 10_000  # 17,060 when written
+        documents = 0
+        for index in range(v.size):  # parse_entry checks every meta, here item blobs too
+            entry = v.entry(index)
+            for blob in entry.blobs:
+                if blob.role == "item":
+                    validate_blob_document(ItemBlob, json.loads(v.blobs.get(blob.digest)), "b")
+                    documents += 1
+        assert documents > 10_000
+        verified = verify_vault(v)
+    assert verified.ok, verified.problems[:5]
