@@ -34,6 +34,7 @@ from echo_archive.services import (
 )
 from echo_archive.services.harvesting import breakers, reset_breaker
 from echo_archive.services.items import ItemKey
+from echo_archive.vault.writer import VaultWriter
 
 from .httpfaults import FaultServer, Reply
 
@@ -161,8 +162,28 @@ def test_select_feeds_needs_an_enabled_feed(vault_path: Path) -> None:
 def test_breakers_list_and_reset(vault_path: Path) -> None:
     with open_vault(vault_path, write=True) as w:
         w.harvest.put_breaker("api.github.com", {"state": "OPEN", "opened_at": 1.0}, "t")
+        w.harvest.put_breaker("api.reddit.com", {"state": "OPEN", "opened_at": 1.0}, "t")
         assert breakers(w)["api.github.com"]["state"] == "OPEN"
         reset_breaker(w, "api.github.com")
-        assert breakers(w) == {}
+        assert list(breakers(w)) == ["api.reddit.com"]
         with pytest.raises(NotFoundError, match="no breaker named 'x'"):
             reset_breaker(w, "x")
+    with VaultWriter.open(vault_path) as writer:  # the process's one writer
+        reset_breaker(writer, "api.reddit.com")
+        with pytest.raises(NotFoundError):
+            reset_breaker(writer, "api.reddit.com")
+    with open_vault(vault_path) as r:
+        assert breakers(r) == {}
+
+
+def test_harvest_once_through_the_process_writer(vault_path: Path, server: FaultServer) -> None:
+    server.route("/feed.xml", Reply(200, [("Content-Type", "application/rss+xml")], _rss("w")))
+    _only_local_feed(vault_path, server)
+    with open_vault(vault_path) as r:
+        feeds = select_feeds(r).feeds
+    with VaultWriter.open(vault_path) as writer:
+        report = asyncio.run(harvest_once(writer, feeds))
+    assert report.feeds[0].new == 1
+    with open_vault(vault_path) as r:
+        assert [i.title for i in list_items(r, ItemQuery()).entries] == ["w"]
+        assert list_reports(r).entries[0].feeds == 1

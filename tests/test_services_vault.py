@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ from echo_archive.services import (
 from echo_archive.services.archive import ArchivedFile
 from echo_archive.services.proofs import write_bundle
 from echo_archive.vault.merkle import leaf_hash, verify_consistency, verify_inclusion
+from echo_archive.vault.writer import VaultWriter
 
 
 @pytest.fixture
@@ -189,3 +191,26 @@ def test_a_reader_cannot_write(vault_path: Path, files: list[Path]) -> None:
         archive_files(r, files[:1])
     with pytest.raises(VaultNotFoundError, match="no vault at"):
         open_vault(vault_path.parent / "nowhere")
+
+
+def test_archive_through_the_process_writer_from_two_threads(
+    vault_path: Path, files: list[Path]
+) -> None:
+    results: dict[int, list[ArchivedFile]] = {}
+    with VaultWriter.open(vault_path) as w:
+        threads = [
+            threading.Thread(target=lambda n=n: results.update({n: archive_files(w, files[n::2])}))
+            for n in range(2)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    indexes = sorted(a.index for batch in results.values() for a in batch)
+    assert indexes == list(range(len(files)))
+    with open_vault(vault_path) as r:
+        assert verify(r).ok
+        for batch in results.values():
+            for a in batch:
+                with open_capture_body(r, get_capture(r, a.index)) as body:
+                    assert body.read() == a.file.read_bytes()

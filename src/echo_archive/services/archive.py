@@ -17,6 +17,7 @@ from typing import Any
 from echo_archive import schemas
 from echo_archive.errors import InputError
 from echo_archive.vault.vault import Record, Vault
+from echo_archive.vault.writer import VaultWriter
 
 __all__ = ["ArchivedFile", "archive_files", "check_files", "file_capture"]
 
@@ -80,7 +81,7 @@ def file_capture(path: Path) -> Record:
 
 
 def archive_files(
-    vault: Vault,
+    vault: Vault | VaultWriter,
     paths: Sequence[Path],
     *,
     on_batch: Callable[[Sequence[ArchivedFile]], None] | None = None,
@@ -93,7 +94,9 @@ def archive_files(
     called with it.
 
     Args:
-        vault: the writer.
+        vault: the writer: a writer :class:`~echo_archive.vault.vault.Vault`,
+            or the process's :class:`~echo_archive.vault.writer.VaultWriter`
+            (the commits then go through its queue, coalesced with others').
         paths: the files, archived in this order.
         on_batch: called after each commit with that batch's files.
 
@@ -110,7 +113,11 @@ def archive_files(
     batch = vault.config.log.batch_size
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
-        result = vault.commit([file_capture(f) for f in chunk])
+        records = [file_capture(f) for f in chunk]
+        if isinstance(vault, VaultWriter):
+            result = vault.commit(records).result()
+        else:
+            result = vault.commit(records)
         archived = [
             ArchivedFile(
                 file=f,

@@ -32,6 +32,7 @@ from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
     "PARALLEL_PARSE_FEEDS",
@@ -102,7 +103,7 @@ def select_feeds(
 
 
 async def harvest_once(
-    vault: Vault,
+    vault: Vault | VaultWriter,
     feeds: Sequence[Feed],
     *,
     replay: Sequence[Path] = (),
@@ -114,7 +115,9 @@ async def harvest_once(
     """Harvest ``feeds`` once and save the report in the vault (``harvest_reports``).
 
     Args:
-        vault: the writer.
+        vault: the writer: a writer :class:`~echo_archive.vault.vault.Vault`
+            (the cycle opens its own queue on it), or the process's
+            :class:`~echo_archive.vault.writer.VaultWriter`.
         feeds: the feeds (see :func:`select_feeds`).
         replay: answer from these recordings (cassettes, HAR, WARC) instead
             of the network; an unrecorded request fails with "not recorded".
@@ -171,16 +174,20 @@ def breakers(vault: Vault) -> dict[str, dict[str, Any]]:
     return vault.harvest.breakers()
 
 
-def reset_breaker(vault: Vault, name: str) -> None:
+def reset_breaker(vault: Vault | VaultWriter, name: str) -> None:
     """Close breaker ``name``: forget its state, so it starts CLOSED.
 
     Args:
-        vault: the writer.
+        vault: the writer, or the process's :class:`~echo_archive.vault.writer.VaultWriter`.
         name: the breaker's name (see :func:`breakers`).
 
     Raises:
         NotFoundError: no breaker has that name.
         StorageError: the catalog cannot be written.
     """
-    if not vault.harvest.delete_breaker(name):
+    if isinstance(vault, VaultWriter):
+        existed = vault.submit(lambda v: v.harvest.delete_breaker(name)).result()
+    else:
+        existed = vault.harvest.delete_breaker(name)
+    if not existed:
         raise NotFoundError(f"no breaker named {name!r} (see `echoctl breakers`)")

@@ -15,12 +15,13 @@ from echo_archive.errors import RequestError
 from echo_archive.harvest.importer import DEFAULT_BATCH_SIZE, ImportReport
 from echo_archive.harvest.importer import import_files as _import_files
 from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
 
 __all__ = ["DEFAULT_BATCH_SIZE", "import_files"]
 
 
 def import_files(
-    vault: Vault,
+    vault: Vault | VaultWriter,
     paths: Sequence[Path],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -33,7 +34,7 @@ def import_files(
     every file was.
 
     Args:
-        vault: the writer.
+        vault: the writer, or the process's :class:`~echo_archive.vault.writer.VaultWriter`.
         paths: the files, imported in this order (the log order follows it).
         batch_size: exchanges of a recording archived per commit (>= 1).
         workers: processes reading files ahead of the commits (0: none;
