@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
+from echo_archive import sources as sources_package
 from echo_archive.config import DEFAULT_FEEDS, DEFAULT_INTERVALS, MIN_INTERVAL, SOURCE_KINDS
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.harvest.engine import FetchConfig, Fetcher
@@ -18,8 +21,10 @@ from echo_archive.harvest.limits import (
     DEFAULT_HOSTS,
     DEFAULT_LIMITS,
     HostLimits,
+    LimitConfig,
     limits_from_config,
 )
+from echo_archive.harvest.recordings import read_recording
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.model import Exchange, Request
 from echo_archive.sources.base import Feed, check_params, host_matches
@@ -37,6 +42,7 @@ from echo_archive.sources.registry import (
 from echo_archive.vault.vault import Vault
 
 from .conftest import shared_dir
+from .httpfaults import FaultServer, LoggedRequest, Reply
 
 UA = {"app_id": "echo-archive", "version": "0.1.0", "username": "tester"}
 
@@ -284,3 +290,97 @@ def test_reddit_oauth_token_is_a_planned_and_parsed_request() -> None:
     (listing,) = source.plan(feed)
     assert ("Authorization", "bearer tok-9") in source.authorize(feed, listing, {}, token).headers
     assert source.authorize(feed, listing, {}, None) == listing
+
+
+def test_the_token_exchange_is_run_by_the_job_and_never_archived_nor_logged(
+    vault_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reddit's token request is planned and parsed by the source; the job only sends it."""
+    listing = next(
+        ex
+        for ex in read_recording(
+            shared_dir("corpora", "reddit") / "praw" / "TestSubredditListings.test_hot.json"
+        ).exchanges
+        if "/hot" in ex.url
+    )
+    token, secret = "tok-planted-4711", "secret-planted-0815"
+    basic = "Basic " + base64.b64encode(f"client-id:{secret}".encode()).decode()
+    tokens_issued = []
+
+    def token_reply(req: LoggedRequest) -> Reply:
+        if req.method == "POST" and req.header("Authorization") == basic:
+            tokens_issued.append(1)
+            return Reply.json({"access_token": token, "token_type": "bearer"})
+        return Reply(401)
+
+    feeds = [
+        Feed(
+            name,
+            "reddit",
+            {
+                "subreddit": "python",
+                "listing": "hot",
+                "oauth": True,
+                "base_url": "",  # set below
+                "user_agent": UA,
+            },
+        )
+        for name in ("r-one", "r-two")
+    ]
+    with FaultServer() as server:
+        server.route("/api/v1/access_token", token_reply)
+        server.route(
+            "/r/python/hot",
+            lambda req: (
+                Reply(200, [("Content-Type", "application/json")], listing.body)
+                if req.header("Authorization") == f"bearer {token}"
+                else Reply(403)
+            ),
+        )
+        feeds = [Feed(f.name, f.source, {**f.params, "base_url": server.url("")}) for f in feeds]
+        env = {"REDDIT_CLIENT_ID": "client-id", "REDDIT_CLIENT_SECRET": secret, "OTHER": "x"}
+
+        async def go() -> list[tuple[str | None, int]]:
+            with Vault.open(vault_path) as v:
+                limits = HostLimits({server.authority: LimitConfig(1000.0, 100.0, 4)})
+                async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+                    run = HarvestRun(
+                        v,
+                        fetcher,
+                        SOURCES,
+                        env=env,
+                        token_urls={"reddit": server.url("/api/v1/access_token")},
+                    )
+                    report = await run.run(feeds)
+            return [(f.error, f.new) for f in report.feeds]
+
+        with structlog.testing.capture_logs() as logs:
+            outcomes = asyncio.run(go())
+    assert [error for error, _ in outcomes] == [None, None]
+    assert outcomes[0][1] > 0
+    assert tokens_issued == [1]  # one exchange per client for the run
+    shown = repr(logs) + "".join(capsys.readouterr())
+    vault_bytes = b"".join(p.read_bytes() for p in vault_path.rglob("*") if p.is_file())
+    for planted in (token, secret):
+        assert planted not in shown
+        assert planted.encode() not in vault_bytes
+
+
+def test_sources_import_no_http_database_or_upper_layer_module() -> None:
+    """Sources do no I/O (issue 8 item 8): checked on their own import statements."""
+    forbidden = ("httpx", "http.client", "urllib.request", "socket", "sqlite3", "requests")
+    upper = ("echo_archive.vault", "echo_archive.harvest", "echo_archive.pipeline")
+    upper += ("echo_archive.config", "echo_archive.feeds", "echo_archive.cli")
+    root = Path(sources_package.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if any(name == f or name.startswith(f + ".") for f in forbidden + upper):
+                    found.append(f"{path.relative_to(root)}: {name}")
+    assert found == []

@@ -317,7 +317,9 @@ class HarvestRun:
         self.progress = progress
         self._stopping = False
         self._tasks: list[asyncio.Future[None]] = []
-        self._tokens: dict[tuple[str, str, tuple[tuple[str, str], ...], bytes], str] = {}
+        self._tokens: dict[
+            tuple[str, str, tuple[tuple[str, str], ...], bytes], asyncio.Future[str]
+        ] = {}
         self._pool: ProcessPoolExecutor | None = None
         if parse_workers > 0:
             try:
@@ -502,7 +504,7 @@ class HarvestRun:
         and reads the answer (:meth:`~echo_archive.sources.base.Source.parse_token`);
         this sends it. The exchange is never archived and neither it nor the
         token is logged (the body is a credential). Tokens are kept for the
-        run, per token request (so per client).
+        run, per token request (so per client): feeds of one client share one exchange.
 
         Returns:
             The token, or None when the source plans no token request.
@@ -517,9 +519,24 @@ class HarvestRun:
         if source.kind in self.token_urls:
             request = replace(request, url=self.token_urls[source.kind])
         key = (source.kind, request.url, request.headers, request.body)
-        cached = self._tokens.get(key)
-        if cached:
-            return cached
+        pending = self._tokens.get(key)
+        if pending is None:  # the first feed of this client asks; the others wait for it
+            pending = self._tokens[key] = asyncio.ensure_future(
+                self._exchange_token(source, feed, request)
+            )
+        try:
+            return await asyncio.shield(pending)
+        except EchoError:
+            if self._tokens.get(key) is pending:
+                del self._tokens[key]  # a later feed tries again
+            raise
+
+    async def _exchange_token(self, source: Source, feed: Feed, request: Request) -> str:
+        """Send a token request and let the source read the answer (see :meth:`_token`).
+
+        Raises:
+            ParseError: no answer, or the source found no token in it.
+        """
         outcome = await self.fetcher.fetch(request, source_kind=source.kind)
         exchange = outcome.exchange
         if exchange is None:
@@ -527,9 +544,7 @@ class HarvestRun:
                 f"{source.kind} token request failed: {outcome.error or 'no response'}",
                 request.url,
             )
-        token = source.parse_token(feed, request, exchange)
-        self._tokens[key] = token
-        return token
+        return source.parse_token(feed, request, exchange)
 
     async def _parse(
         self,
