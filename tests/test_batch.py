@@ -18,10 +18,10 @@ from echo_archive.pipeline.batch import (
     Sighting,
     commit_batch,
     item_blob,
-    redact_url,
     with_contents,
 )
 from echo_archive.pipeline.versioning import content_document, content_json
+from echo_archive.redaction import redact_url
 from echo_archive.sources.base import Feed, Source
 from echo_archive.sources.fred import FredSource
 from echo_archive.sources.hn import HnSource

@@ -32,10 +32,10 @@ from echo_archive.harvest.engine import (
     MemoryConditionalCache,
     Validators,
     host_key,
-    redact_headers,
 )
 from echo_archive.harvest.limits import DEFAULT_LIMITS, HostLimits, LimitConfig
 from echo_archive.model import Request
+from echo_archive.redaction import redact_headers
 from echo_archive.vault.entry import format_timestamp
 
 from .httpfaults import (

@@ -22,9 +22,9 @@ from echo_archive.harvest.transport import (
     NotRecordedError,
     ReplayTransport,
     is_placeholder,
-    redact_url,
 )
 from echo_archive.model import Exchange, Request
+from echo_archive.redaction import redact_url
 
 from .conftest import shared_dir
 from .httpfaults import FakeTime

@@ -28,8 +28,9 @@ import pytest
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.model import Exchange, Item, ParseResult, Request
+from echo_archive.redaction import redact_url
 from echo_archive.sources.base import Feed, Source
-from echo_archive.sources.fred import FredSource, parse_csv, redact_url, series_page_url
+from echo_archive.sources.fred import FredSource, parse_csv, series_page_url
 
 from .conftest import shared_dir
 

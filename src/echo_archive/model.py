@@ -27,18 +27,21 @@ are float seconds; bodies are bytes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Exchange", "Item", "ParseResult", "Request", "Tombstone", "header"]
+__all__ = ["Exchange", "Item", "ParseResult", "Request", "Tombstone", "header", "header_values"]
 
 
-def header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     """Return the first value of header ``name`` (case-insensitive), or None.
 
+    The one header lookup of ECHO: the engine, the retry policy, the rate-limit
+    readers, the sources and the recording readers all use it.
+
     Args:
-        headers: ``(name, value)`` pairs as received.
+        headers: ``(name, value)`` pairs as received (a tuple, a list...).
         name: the header name, any case (RFC 9110 §5.1: field names are case-insensitive).
     """
     lower = name.lower()
@@ -46,6 +49,20 @@ def header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
         if key.lower() == lower:
             return value
     return None
+
+
+def header_values(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
+    """Return every value of header ``name`` (case-insensitive), in order.
+
+    For fields that may repeat (``Link``, ``Content-Encoding``,
+    ``WARC-Concurrent-To``); RFC 9110 §5.3 lets a recipient combine them.
+
+    Args:
+        headers: ``(name, value)`` pairs as received.
+        name: the header name, any case.
+    """
+    lower = name.lower()
+    return [value for key, value in headers if key.lower() == lower]
 
 
 @dataclass(frozen=True, slots=True)

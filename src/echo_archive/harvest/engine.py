@@ -81,7 +81,6 @@ import http
 import json
 import math
 import random
-import re
 import socket
 import time
 import zlib
@@ -111,8 +110,9 @@ from echo_archive.harvest.retry import (
     failure_kind,
     parse_retry_after,
 )
-from echo_archive.harvest.transport import RECORDED_AT_EXTENSION, NotRecordedError, redact_url
+from echo_archive.harvest.transport import RECORDED_AT_EXTENSION, NotRecordedError
 from echo_archive.model import Exchange, Request, header
+from echo_archive.redaction import is_secret_header, redact_headers, redact_url
 from echo_archive.vault.entry import format_timestamp
 
 __all__ = [
@@ -128,7 +128,6 @@ __all__ = [
     "MemoryConditionalCache",
     "Validators",
     "host_key",
-    "redact_headers",
 ]
 
 MIB: Final = 1024 * 1024
@@ -140,9 +139,6 @@ DEFAULT_USER_AGENT: Final = f"echo-archive/{__version__}"
 ACCEPT_ENCODING: Final = "gzip, deflate"
 """The content-codings the engine can decode with a bounded output (RFC 9110 §12.5.3)."""
 
-REDACTED_HEADER_VALUE: Final = "<redacted>"
-"""What :func:`redact_headers` puts in place of a secret request header's value."""
-
 MAX_HOST_PAUSE: Final = 86_400.0
 """The longest a ``Retry-After`` pauses a host in this process, in seconds (one day):
 a server clock or header gone wrong must not silence a host for years."""
@@ -150,9 +146,6 @@ a server clock or header gone wrong must not silence a host for years."""
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 """Statuses followed by hand when they carry a ``Location`` (RFC 9110 §15.4)."""
 
-_SECRET_HEADER: Final = re.compile(
-    r"authorization|cookie|token|api[-_]?key|secret|passw(?:or)?d|credential", re.IGNORECASE
-)
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD"})
 
@@ -195,30 +188,6 @@ def _authority(url: str) -> str:
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """The (scheme, host, port) origin of a URL (RFC 6454 §4), for cross-origin redirects."""
     return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
-
-
-def _is_secret_header(name: str) -> bool:
-    """True for ``Authorization``, ``Cookie`` and any header named like a token or API key."""
-    return _SECRET_HEADER.search(name) is not None
-
-
-def redact_headers(headers: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """Return request headers with the values of secret ones replaced by ``<redacted>``.
-
-    Secret: ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and any
-    header whose name contains ``token``, ``api-key``/``api_key``/``apikey``,
-    ``secret``, ``password`` or ``credential`` (case-insensitive).
-
-    Args:
-        headers: ``(name, value)`` pairs as sent.
-
-    Returns:
-        The pairs in order, names unchanged.
-    """
-    return tuple(
-        (name, REDACTED_HEADER_VALUE if _is_secret_header(name) else value)
-        for name, value in headers
-    )
 
 
 def _decode_pairs(raw: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
@@ -304,7 +273,7 @@ class ConditionalCache(Protocol):
     """Where the engine keeps validators per request URL (the vault's feed state, or memory).
 
     The engine keys entries by the request URL with secret query values
-    masked (:func:`~echo_archive.harvest.transport.redact_url`), so a persisted
+    masked (:func:`~echo_archive.redaction.redact_url`), so a persisted
     cache never holds an API key.
     """
 
@@ -1226,7 +1195,7 @@ class Fetcher:
                     hop_body = b""
                 if _origin(target) != _origin(hop_url):
                     # never hand credentials to another origin (as httpx and browsers do)
-                    hop_headers = [(k, v) for k, v in hop_headers if not _is_secret_header(k)]
+                    hop_headers = [(k, v) for k, v in hop_headers if not is_secret_header(k)]
                 hop_url = target
             finally:
                 await response.aclose()
@@ -1294,7 +1263,7 @@ class Fetcher:
             method=progress.method,
             url=redact_url(progress.request_url),
             status=progress.status,
-            headers=progress.headers,
+            headers=redact_headers(progress.headers),
             body=bytes(progress.body),
             final_url=redact_url(progress.url),
             fetched_at=format_timestamp(int(progress.arrived * 1e9)),

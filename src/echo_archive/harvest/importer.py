@@ -99,7 +99,6 @@ archived (DESIGN.md invariant 7).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -123,15 +122,16 @@ from echo_archive.errors import (
 )
 from echo_archive.harvest.recordings import DetectedRecording, detect_recording
 from echo_archive.harvest.workers import parse_pool
+from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request
 from echo_archive.pipeline.batch import (
     BatchCounts,
     Sighting,
     commit_batch,
-    redact_url,
     with_contents,
 )
 from echo_archive.pipeline.versioning import content_document
+from echo_archive.redaction import redact_exchange, redact_text, redact_url
 from echo_archive.sources import gharchive
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import source_for_url
@@ -286,6 +286,16 @@ class FileReport:
         data["recognized"] = self.recognized
         return data
 
+    def redact(self) -> None:
+        """Redact, in place, every message of the report (:mod:`echo_archive.redaction`).
+
+        :func:`import_files` does it before it returns the report, so what is
+        printed, logged or saved of it shows no credential.
+        """
+        self.error = None if self.error is None else redact_text(self.error)
+        for texts in (self.reasons, self.parse_error_samples, self.problems):
+            texts[:] = [redact_text(t) for t in texts]
+
 
 _TOTALS: Final = (
     "exchanges",
@@ -408,6 +418,12 @@ def _message(exc: ParseError) -> str:
     return text[len(prefix) :] if exc.url and text.startswith(prefix) else text
 
 
+def _unexpected(exc: Exception, url: str) -> str:
+    """The parse error kept on a capture when a parser raised something else than ParseError."""
+    log.warning("import.parser_failed", url=url, error=repr(exc))
+    return redact_text(f"{url}: parser failed: {type(exc).__name__}: {exc}")
+
+
 def _media_type(version: str, body: bytes) -> str:
     """The ``Content-Type`` of a saved feed document of ``version``."""
     if body[:2] == _GZIP_MAGIC:
@@ -447,6 +463,12 @@ class _FileReader:
         started = time.perf_counter()
         try:
             yield from self._dispatch()
+        except Exception as exc:  # the file fails alone (DESIGN.md invariant 7)
+            report = self.report
+            if report.exchanges == 0:
+                report.kind = "error"
+            report.error = redact_text(f"reading stopped: {type(exc).__name__}: {exc}")
+            log.warning("import.file_failed", path=str(self.path), error=repr(exc))
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -566,6 +588,7 @@ class _FileReader:
             recognizes.
         """
         report = self.report
+        exchange = redact_exchange(exchange)  # nothing from a recording keeps its credentials
         url = exchange.url
         if exchange.method != "GET":
             report.skipped += 1
@@ -598,6 +621,11 @@ class _FileReader:
             report.sources[kind] = report.sources.get(kind, 0) + 1
             report.parse_error(str(exc))
             return Sighting(feed, request, exchange, None, str(exc))
+        except Exception as exc:  # a parser bug: this response fails alone, kept with the error
+            message = _unexpected(exc, url)
+            report.sources[kind] = report.sources.get(kind, 0) + 1
+            report.parse_error(message)
+            return Sighting(feed, request, exchange, None, message)
         report.sources[kind] = report.sources.get(kind, 0) + 1
         report.items += len(result.items)
         return Sighting(feed, request, exchange, result)
@@ -620,6 +648,11 @@ class _FileReader:
             report.sources["rss"] = report.sources.get("rss", 0) + 1
             report.parse_error(str(exc))
             return Sighting(_rss_feed(None, url), request, exchange, None, str(exc))
+        except Exception as exc:  # a parser bug: this response fails alone, kept with the error
+            message = _unexpected(exc, url)
+            report.sources["rss"] = report.sources.get("rss", 0) + 1
+            report.parse_error(message)
+            return Sighting(_rss_feed(None, url), request, exchange, None, message)
         report.sources["rss"] = report.sources.get("rss", 0) + 1
         feed = _rss_feed(parsed, url)
         items = tuple(replace(item, feed=feed.name) for item in parsed.items)
@@ -795,8 +828,8 @@ def _is_hour_file(path: Path, head: bytes) -> bool:
         return True
     first = text.split(b"\n", 1)[0]
     try:
-        doc = json.loads(first)
-    except (ValueError, RecursionError):
+        doc = decode_json(first, str(path))
+    except ParseError:
         return False
     return isinstance(doc, dict) and "type" in doc and "actor" in doc
 
@@ -882,6 +915,7 @@ def _import(
                 importer.commit(batch, read.report)
             file_report, seconds = read.report, 0.0
         file_report.seconds = seconds + time.perf_counter() - commit_started
+        file_report.redact()
         report.files.append(file_report)
     report.finished_at = _now()
     report.seconds = time.perf_counter() - started

@@ -43,15 +43,17 @@ from typing import Any
 
 import structlog
 
-from echo_archive.errors import EchoError, ParseError
+from echo_archive.errors import EchoError, EntryError, ParseError
 from echo_archive.harvest.engine import Fetcher, Validators, host_key
 from echo_archive.harvest.workers import parse_pool
-from echo_archive.model import ParseResult, Request
+from echo_archive.model import Item, ParseResult, Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
+from echo_archive.pipeline.versioning import content_json
+from echo_archive.redaction import redact_text
 from echo_archive.sources.base import Feed, Source
 from echo_archive.sources.ratelimits import parse_poll_interval
 from echo_archive.sources.registry import SOURCES
-from echo_archive.vault.entry import format_timestamp
+from echo_archive.vault.entry import canonical_json, format_timestamp
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
 
@@ -389,6 +391,8 @@ class HarvestRun:
         report.interrupted = self._stopping
         report.finished_at = _now()
         report.seconds = time.perf_counter() - started
+        for feed_report in report.feeds:  # what is saved and shown holds no credential
+            feed_report.error = feed_report.error and redact_text(feed_report.error)
         await self.writer.submit_async(_save_report, report)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -564,8 +568,13 @@ class HarvestRun:
         except ParseError as exc:
             errors.append(str(exc))
             return Sighting(feed, request, exchange, None, str(exc))
+        except Exception as exc:  # a parser bug fails this response alone, kept with the error
+            log.warning("harvest.parser_failed", feed=feed.name, url=exchange.url, error=repr(exc))
+            message = redact_text(f"{exchange.url}: parser failed: {type(exc).__name__}: {exc}")
+            errors.append(message)
+            return Sighting(feed, request, exchange, None, message)
         queue.extend(result.follow)
-        return Sighting(feed, request, exchange, result)
+        return _representable(Sighting(feed, request, exchange, result), errors)
 
     async def _parse_in_pool(
         self, pool: ProcessPoolExecutor, feed: Feed, request: Request, exchange: Any
@@ -632,6 +641,37 @@ def _save_report(vault: Vault, report: HarvestReport) -> None:
     """A writer job: the checkpoint size covering the cycle, then the report, saved."""
     report.checkpoint_size = vault.size
     vault.harvest.save_report(report.started_at, report.to_json())
+
+
+def _representable(sighting: Sighting, errors: list[str]) -> Sighting:
+    """The sighting with its items' canonical JSON computed, without the items JCS cannot hold.
+
+    An item whose content or counters RFC 8785 cannot represent (an integer
+    beyond 2^53...) would fail the whole commit; it is left out here, named
+    in ``errors`` and in the capture's ``parse_warning``, and the rest of the
+    response is archived (DESIGN.md invariant 7).
+    """
+    if sighting.result is None:
+        return sighting
+    kept: list[Item] = []
+    contents: list[bytes] = []
+    dropped: list[str] = []
+    for item in sighting.result.items:
+        try:
+            content = content_json(item)
+            canonical_json(dict(item.counters))
+        except EntryError as exc:
+            dropped.append(f"item {item.native_id!r} left out: {exc}")
+            continue
+        kept.append(item)
+        contents.append(content)
+    if not dropped:
+        return replace(sighting, contents=tuple(contents))
+    note = redact_text(f"{sighting.exchange.url}: {len(dropped)} item(s) left out; {dropped[0]}")
+    errors.append(note)
+    warning = f"{sighting.result.warning}; {note}" if sighting.result.warning else note
+    result = replace(sighting.result, items=tuple(kept), warning=warning)
+    return replace(sighting, result=result, contents=tuple(contents))
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -74,8 +74,9 @@ from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 from warcio.warcwriter import WARCWriter
 
 from echo_archive import __version__
-from echo_archive.errors import RecordingError
-from echo_archive.model import Exchange, header
+from echo_archive.errors import ParseError, RecordingError
+from echo_archive.jsondecode import decode_json
+from echo_archive.model import Exchange, header, header_values
 
 __all__ = [
     "FORMATS",
@@ -447,8 +448,7 @@ def _codings(headers: tuple[tuple[str, str], ...]) -> list[str]:
     """The content codings of every ``Content-Encoding`` field, in order, lowercased."""
     return [
         token.strip().lower()
-        for name, value in headers
-        if name.lower() == "content-encoding"
+        for value in header_values(headers, "content-encoding")
         for token in value.split(",")
         if token.strip() and token.strip().lower() != "identity"
     ]
@@ -605,11 +605,18 @@ def _classify_yaml(doc: object) -> tuple[str | None, str]:
 
 
 def _parse_json(path: Path, data: bytes) -> object:
-    """Parse JSON bytes (UTF-8/16/32, BOM allowed) or raise :class:`RecordingError`."""
+    """Parse a JSON recording (:func:`~echo_archive.jsondecode.decode_json`, no size limit).
+
+    Raises:
+        RecordingError: the file is not JSON (the decoder's message, with its position).
+    """
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise RecordingError(f"{path}: not a recognized recording: invalid JSON: {exc}") from exc
+        return decode_json(data, str(path), max_bytes=None)
+    except ParseError as exc:
+        where = f" at {exc.position}" if exc.position else ""
+        raise RecordingError(
+            f"{path}: not a recognized recording: invalid JSON{where}: {exc.message}"
+        ) from exc
 
 
 def _parse_yaml(path: Path, data: bytes) -> object:
@@ -1128,9 +1135,7 @@ def _target_uri(record: Any) -> str:
 def _concurrent_to(record: Any) -> tuple[str, ...]:
     """Return every ``WARC-Concurrent-To`` record id (the field may repeat)."""
     return tuple(
-        value.strip()
-        for name, value in record.rec_headers.headers
-        if name.lower() == "warc-concurrent-to"
+        value.strip() for value in header_values(record.rec_headers.headers, "warc-concurrent-to")
     )
 
 

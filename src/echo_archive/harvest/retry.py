@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from echo_archive.errors import ConfigError
+from echo_archive.model import header
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -472,10 +473,10 @@ class RetryPolicy:
                 if outcome < 400:
                     return RetryDecision(False, 0.0, f"{outcome} is not a failure")
                 reason = f"{outcome} is not retryable"
-                if outcome == 403 and _is_zero(_header(headers, "x-ratelimit-remaining")):
+                if outcome == 403 and _is_zero(header(headers, "x-ratelimit-remaining")):
                     reason += " (rate limit exhausted: the host is paused until its reset)"
                 return RetryDecision(False, 0.0, reason)
-            value = _header(headers, "retry-after")
+            value = header(headers, "retry-after")
             if value is not None:
                 retry_after = parse_retry_after(value, now_epoch)
         else:
@@ -509,15 +510,6 @@ class RetryPolicy:
         if self.budget is not None:
             self.budget.record_retry(now_epoch)
         return RetryDecision(True, delay, f"{label}: attempt {attempt} failed, {how}")
-
-
-def _header(headers: Headers, name: str) -> str | None:
-    """Return the first value of header ``name`` (case-insensitive, RFC 9110 §5.1), or None."""
-    lower = name.lower()
-    for key, value in headers:
-        if key.lower() == lower:
-            return value
-    return None
 
 
 def _is_zero(value: str | None) -> bool:

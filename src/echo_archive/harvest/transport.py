@@ -12,9 +12,10 @@ recording
     :func:`~echo_archive.harvest.recordings.read_recording`.
 secret parameter
     A query parameter that carries a credential (``api_key``, ``access_token``,
-    ``token``...; :data:`SECRET_QUERY_PARAMS`). Recorders strip or mask them,
-    so matching ignores them, and :func:`redact_url` masks them in every URL
-    the engine stores or shows.
+    ``token``...; :data:`~echo_archive.redaction.SECRET_PARAMS`). Recorders
+    strip or mask them, so matching ignores them, and
+    :func:`~echo_archive.redaction.redact_url` masks them in every URL the
+    engine stores or shows (ECHO's one redaction, :mod:`echo_archive.redaction`).
 placeholder
     A value a recorder put in place of a secret or an account-specific name:
     ``<ACCESS_TOKEN>``, ``<TEST_SUBREDDIT>``, ``MOCK_API_KEY``,
@@ -40,49 +41,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.model import Exchange
+from echo_archive.redaction import is_secret_param, redact_url
 
 __all__ = [
     "RECORDED_AT_EXTENSION",
-    "SECRET_QUERY_PARAMS",
     "NotRecordedError",
     "ReplayTransport",
     "is_placeholder",
-    "is_secret_param",
-    "redact_url",
 ]
-
-SECRET_QUERY_PARAMS: Final = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "api-key",
-        "access_token",
-        "auth_token",
-        "oauth_token",
-        "private_token",
-        "token",
-        "client_secret",
-        "key",
-        "password",
-        "secret",
-    }
-)
-"""Query parameter names (lowercase) whose values are credentials.
-
-FRED takes its key as ``api_key`` (the API accepts it nowhere else); OAuth 2.0
-bearer tokens may travel as ``access_token`` (RFC 6750 §2.3); GitLab uses
-``private_token``; Google APIs use ``key``. Pagination cursors such as
-``page_token`` are *not* secrets and are deliberately not listed.
-"""
-
-REDACTED_QUERY_VALUE: Final = "REDACTED"
-"""What :func:`redact_url` puts in place of a secret parameter's value (URL-safe)."""
 
 RECORDED_AT_EXTENSION: Final = "echo_recorded_at"
 """Response extension key under which :class:`ReplayTransport` passes the
@@ -103,18 +75,9 @@ class NotRecordedError(httpx.TransportError):
     """No recorded exchange matches the request.
 
     The message is ``"not recorded: <METHOD> <url>"`` with secret query values
-    masked (:func:`redact_url`). The engine reports it as the outcome's error
-    and never retries it (the answer would not change).
+    masked (:func:`~echo_archive.redaction.redact_url`). The engine reports it
+    as the outcome's error and never retries it (the answer would not change).
     """
-
-
-def is_secret_param(name: str) -> bool:
-    """Return True when a query parameter named ``name`` carries a credential.
-
-    Args:
-        name: the parameter name, percent-decoded, any case.
-    """
-    return name.lower() in SECRET_QUERY_PARAMS
 
 
 def is_placeholder(value: str) -> bool:
@@ -124,33 +87,6 @@ def is_placeholder(value: str) -> bool:
         value: a percent-decoded query value or path segment.
     """
     return value in _PLACEHOLDER_VALUES or _ANGLE_PLACEHOLDER.fullmatch(value) is not None
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with the values of secret query parameters replaced by ``REDACTED``.
-
-    Only the query is touched, byte for byte elsewhere: parameter order,
-    encoding and the fragment are kept. Userinfo (``user:pass@``) is removed
-    too, as RFC 9110 §4.2.4 deprecates it and it is a credential.
-
-    Args:
-        url: an absolute or relative URL.
-
-    Returns:
-        The URL safe to store in an exchange, a log line or an error message.
-    """
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    if not parts.query and netloc == parts.netloc:
-        return url
-    fields = []
-    for field in parts.query.split("&") if parts.query else []:
-        name, eq, _ = field.partition("=")
-        if eq and is_secret_param(unquote(name.replace("+", " "))):
-            fields.append(f"{name}={REDACTED_QUERY_VALUE}")
-        else:
-            fields.append(field)
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(fields), parts.fragment))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ derived rows in the same catalog transaction.
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +39,7 @@ from echo_archive.pipeline.versioning import (
     decide,
     decide_tombstone,
 )
+from echo_archive.redaction import redact_headers, redact_text, redact_url
 from echo_archive.schemas import (
     HttpCapture,
     ItemBlob,
@@ -60,7 +60,6 @@ __all__ = [
     "build_batch",
     "commit_batch",
     "item_blob",
-    "redact_url",
     "with_contents",
 ]
 
@@ -87,15 +86,6 @@ KEPT_HEADERS = frozenset(
     }
 )
 """Response headers kept in a capture entry (the ones that matter, issue 3 §Records)."""
-
-_SECRET_PARAM = re.compile(
-    r"([?&](?:api_key|apikey|access_token|token|client_secret|key)=)[^&#]*", re.IGNORECASE
-)
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with credential query parameters (``api_key``, ``token``...) redacted."""
-    return _SECRET_PARAM.sub(r"\g<1>REDACTED", url)
 
 
 @dataclass(frozen=True)
@@ -177,12 +167,15 @@ def capture_meta(
 ) -> HttpCapture:
     """The metadata of a capture entry (:class:`~echo_archive.schemas.HttpCapture`).
 
+    Every URL, kept header and message passes through ECHO's one redaction
+    (:mod:`echo_archive.redaction`): an entry is permanent (DESIGN.md invariant 9).
+
     Raises:
         EntrySchemaError: the exchange breaks the schema (an empty method or
             URL, a time not in RFC 3339...), naming the field.
     """
     headers: dict[str, str] = {}
-    for name, value in exchange.headers:
+    for name, value in redact_headers(exchange.headers):
         key = name.lower()
         if key in KEPT_HEADERS:
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
@@ -199,8 +192,8 @@ def capture_meta(
         elapsed_ms=round(exchange.elapsed * 1000),
         recorded_at=exchange.recorded_at,
         truncated=exchange.truncated,
-        parse_error=error,
-        parse_warning=warning,
+        parse_error=None if error is None else redact_text(error),
+        parse_warning=None if warning is None else redact_text(warning),
     )
 
 
@@ -306,7 +299,12 @@ def build_batch(
         capture_ref = "sha256:" + leaf_hash(capture.raw).hex()
         batch.captures.append(
             CaptureRow(
-                capture_idx, s.feed.name, redact_url(ex.url), ex.status, ex.fetched_at, s.error
+                capture_idx,
+                s.feed.name,
+                redact_url(ex.url),
+                ex.status,
+                ex.fetched_at,
+                None if s.error is None else redact_text(s.error),
             )
         )
         batch.counts.captures += 1

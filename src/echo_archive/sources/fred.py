@@ -56,8 +56,9 @@ Errors come back as ``{"error_code": 400, "error_message": "Bad Request. ..."}``
 under HTTP 400 or 500; :meth:`FredSource.parse` raises
 :class:`~echo_archive.errors.ParseError` naming the status, code and message
 (whether to retry is the engine's decision). The API key never appears in an
-item or an error message: URLs named in errors pass through :func:`redact_url`
-and the key's value is scrubbed from any text taken from a response.
+item or an error message: URLs named in errors pass through ECHO's one
+redaction (:func:`~echo_archive.redaction.redact_url`) and the key's value is
+scrubbed from any text taken from a response.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
 from echo_archive.errors import ParseError, SourceError
+from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request
+from echo_archive.redaction import REDACTED, redact_text, redact_url
 from echo_archive.sources.base import BaseSource, Feed, HostProfile, Secrets
-from echo_archive.sources.jsonbody import load_json
 from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
@@ -92,7 +94,6 @@ __all__ = [
     "UNITS",
     "FredSource",
     "parse_csv",
-    "redact_url",
     "series_page_url",
 ]
 
@@ -122,9 +123,7 @@ OUTPUT_TYPES: Final = frozenset({1, 4})
 _SERIES_PAGE: Final = "https://fred.stlouisfed.org/series/{id}"
 _SERIES_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DATE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_API_KEY_RE: Final = re.compile(r"(?i)(api_key=)[^&#\s]*")
 _CSV_DATE_HEADERS: Final = frozenset({"date", "observation_date"})
-_REDACTED: Final = "REDACTED"
 _ACCEPT_JSON: Final = (("Accept", "application/json"),)
 _ACCEPT_CSV: Final = (("Accept", "text/csv, */*;q=0.5"),)
 
@@ -139,21 +138,6 @@ def series_page_url(series_id: str) -> str:
         The page URL, used as each observation item's ``url``.
     """
     return _SERIES_PAGE.format(id=series_id)
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with the value of any ``api_key`` query parameter replaced.
-
-    Use it on every URL that is shown, logged or stored beside a FRED request
-    (the key travels in the query string: the API accepts it nowhere else).
-
-    Args:
-        url: a URL, possibly holding ``api_key=<key>``.
-
-    Returns:
-        The URL with ``api_key=REDACTED``; other parameters unchanged.
-    """
-    return _API_KEY_RE.sub(rf"\g<1>{_REDACTED}", url)
 
 
 class FredSource(BaseSource):
@@ -504,8 +488,8 @@ def _csv_request(feed: Feed, series: list[str], dates: Mapping[str, str | None])
 
 def _scrub(text: str, key: str | None) -> str:
     """``text`` without the API key's value (and with any ``api_key=`` redacted)."""
-    text = redact_url(text)
-    return text.replace(key, _REDACTED) if key else text
+    text = redact_text(text)
+    return text.replace(key, REDACTED) if key else text
 
 
 def _error_text(doc: Any) -> str | None:
@@ -611,7 +595,7 @@ def _load_page(body: bytes, url: str) -> Any:
     """
     text = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text.startswith(b"<"):
-        return load_json(body, url)
+        return decode_json(body, url)
     try:
         root = defusedxml.ElementTree.fromstring(text, forbid_dtd=True)
     except DefusedXmlException as exc:

@@ -89,7 +89,8 @@ from typing import Any, ClassVar, Final
 from urllib.parse import quote, urljoin, urlsplit
 
 from echo_archive.errors import ParseError, SourceError
-from echo_archive.model import Exchange, Item, ParseResult, Request
+from echo_archive.jsondecode import decode_json
+from echo_archive.model import Exchange, Item, ParseResult, Request, header_values
 from echo_archive.sources.base import BaseSource, Feed, HostProfile, Secrets, url_host
 from echo_archive.sources.ratelimits import LimitConfig, parse_poll_interval, parse_rate_limit
 
@@ -484,10 +485,10 @@ def renamed_to(exchange: Exchange) -> str | None:
 
 
 def _loads_quietly(body: bytes) -> Any:
-    """Return ``json.loads(body)``, or None when the body is not JSON."""
+    """Return the decoded JSON body (:func:`~echo_archive.jsondecode.decode_json`), or None."""
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return decode_json(body, "")
+    except ParseError:
         return None
 
 
@@ -731,7 +732,7 @@ def pagination_links(exchange: Exchange, base: str = "") -> dict[str, str]:
     Returns:
         Relation type → absolute URL.
     """
-    values = [value for name, value in exchange.headers if name.lower() == "link"]
+    values = header_values(exchange.headers, "link")
     if not values:
         return {}
     resolved_base = base or exchange.final_url or exchange.url
@@ -852,18 +853,7 @@ def _load_json(body: bytes, url: str, content_type: str) -> Any:
         raise ParseError(
             f"not JSON: {_body_kind(stripped)} (Content-Type: {declared})", url, "line 1 column 1"
         )
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"body is not UTF-8: {exc.reason}", url, f"byte {exc.start}") from exc
-    try:
-        return json.loads(decoded)
-    except json.JSONDecodeError as exc:
-        raise ParseError(
-            f"malformed JSON: {exc.msg}", url, f"line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except RecursionError as exc:
-        raise ParseError("malformed JSON: nested too deeply", url) from exc
+    return decode_json(body, url)
 
 
 # --------------------------------------------------------------------------- shared value helpers

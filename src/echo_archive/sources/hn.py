@@ -67,9 +67,9 @@ from typing import Any, ClassVar, Final, TypeGuard
 from urllib.parse import urlsplit
 
 from echo_archive.errors import ParseError, SourceError
+from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.sources.base import BaseSource, Feed, HostProfile
-from echo_archive.sources.jsonbody import load_json
 from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
@@ -219,7 +219,7 @@ class HnSource(BaseSource):
             return ParseResult(tombstones=(Tombstone(self.kind, feed.name, str(item_id), reason),))
         if exchange.status != 200:
             raise ParseError(f"HTTP {exchange.status} response, expected 200", url)
-        doc = load_json(exchange.body, url)
+        doc = decode_json(exchange.body, url)
         if kind == "list":
             return _parse_list(feed, doc, url)
         depth = _depth(request, url)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from echo_archive.errors import ConfigError
+from echo_archive.model import header
 
 __all__ = [
     "DIALECTS",
@@ -96,15 +97,6 @@ class LimitConfig:
             )
 
 
-def _header(headers: Headers, name: str) -> str | None:
-    """Return the first value of header ``name`` (case-insensitive, RFC 9110 §5.1), or None."""
-    lower = name.lower()
-    for key, value in headers:
-        if key.lower() == lower:
-            return value
-    return None
-
-
 def _number(value: str | None) -> float | None:
     """Parse a non-negative finite decimal (``"599.0"``, ``"60"``); None for anything else."""
     if value is None:
@@ -180,14 +172,14 @@ def parse_rate_limit(
         malformed reset is replaced by a conservative guess
         (``reset_assumed=True``).
     """
-    remaining = _number(_header(headers, "x-ratelimit-remaining"))
+    remaining = _number(header(headers, "x-ratelimit-remaining"))
     if remaining is None:
         return None
-    used = _number(_header(headers, "x-ratelimit-used"))
-    reset = _number(_header(headers, "x-ratelimit-reset"))
+    used = _number(header(headers, "x-ratelimit-used"))
+    reset = _number(header(headers, "x-ratelimit-reset"))
     if source_kind == "github":
-        limit = _number(_header(headers, "x-ratelimit-limit"))
-        resource = _header(headers, "x-ratelimit-resource")
+        limit = _number(header(headers, "x-ratelimit-limit"))
+        resource = header(headers, "x-ratelimit-resource")
         if reset is None:
             return RateLimitInfo(
                 remaining=remaining,
@@ -253,7 +245,7 @@ def parse_poll_interval(headers: Headers) -> float | None:
     Returns:
         The interval in seconds (> 0), or None.
     """
-    value = _header(headers, "x-poll-interval")
+    value = header(headers, "x-poll-interval")
     if value is None:
         return None
     text = value.strip()

@@ -182,9 +182,9 @@ from urllib.parse import urlencode, urlsplit
 
 from echo_archive import __version__
 from echo_archive.errors import ParseError, SourceError
+from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.sources.base import BaseSource, Feed, HostProfile, Secrets
-from echo_archive.sources.jsonbody import load_json
 from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
@@ -727,7 +727,7 @@ class RedditSource(BaseSource):
         if exchange.status != 200:
             raise ParseError(f"reddit OAuth token request failed: HTTP {exchange.status}", url)
         try:
-            answer = load_json(exchange.body, url)
+            answer = decode_json(exchange.body, url)
         except ParseError:
             answer = None
         token = answer.get("access_token") if isinstance(answer, dict) else None
@@ -1249,8 +1249,8 @@ def _status_message(exchange: Exchange) -> str:
         parts.append(f"empty {content_type} body")
     else:
         document: Any = None
-        with contextlib.suppress(UnicodeDecodeError, ValueError, RecursionError):
-            document = json.loads(body.decode("utf-8"))
+        with contextlib.suppress(ParseError):
+            document = decode_json(body, "")
         if isinstance(document, Mapping) and document:
             fields = {k: document[k] for k in _ERROR_FIELDS if k in document}
             detail = json.dumps(fields or document, ensure_ascii=False, default=str)
@@ -1266,6 +1266,13 @@ def _status_message(exchange: Exchange) -> str:
     if retry_after:
         parts.append(f"Retry-After {retry_after}")
     return "; ".join(parts)
+
+
+MAX_JSON_DEPTH: Final = 800
+"""The deepest JSON nesting read in a Reddit response: a reply chain of 160
+comments is 800 levels (five per comment: Listing, data, children, t1, data).
+The comment tree is walked iteratively, and CPython's
+JSON decoder recurses once per level under a limit of 1000 frames."""
 
 
 def _load_json(exchange: Exchange, url: str) -> Any:
@@ -1284,24 +1291,9 @@ def _load_json(exchange: Exchange, url: str) -> Any:
         )
     if exchange.truncated:
         raise ParseError("body was cut at the size limit", url, f"byte {len(body)}")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParseError(
-            f"{content_type} body is not UTF-8: {exc.reason}", url, f"byte {exc.start}"
-        ) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(
-            f"malformed JSON ({content_type} body, {len(body)} bytes): {exc.msg}",
-            url,
-            f"line {exc.lineno} column {exc.colno}",
-        ) from exc
-    except RecursionError as exc:
-        raise ParseError("JSON nested too deeply", url, "$") from exc
-    except ValueError as exc:  # e.g. an integer with too many digits
-        raise ParseError(f"unreadable JSON: {exc}", url, "$") from exc
+    return decode_json(
+        body, url, max_depth=MAX_JSON_DEPTH, what=f"JSON ({content_type} body, {len(body)} bytes)"
+    )
 
 
 def _describe(document: Any) -> str:
