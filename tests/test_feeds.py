@@ -446,16 +446,16 @@ def test_cli_json_outputs_and_redaction(vault: Path) -> None:
         "source": "github",
         "interval": 300,
         "enabled": True,
-        "params": {"repo": "me/mine", "token": "***"},
+        "params": {"repo": "me/mine", "token": "REDACTED"},
     }
     assert "s3cret" in (vault / "echo.toml").read_text()  # stored as given
     code, out, _ = echoctl("feeds", "list", "--vault", v)
-    assert "token=***" in out
+    assert "token=REDACTED" in out
     assert "s3cret" not in out
     code, out, _ = echoctl("feeds", "disable", "gh-mine", "--vault", v, "--json")
     assert json.loads(out) == {"name": "gh-mine", "enabled": False, "changed": True}
     code, out, _ = echoctl("feeds", "remove", "gh-mine", "--vault", v, "--json")
-    assert json.loads(out)["feed"]["params"] == {"repo": "me/mine", "token": "***"}
+    assert json.loads(out)["feed"]["params"] == {"repo": "me/mine", "token": "REDACTED"}
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Final
 from urllib.parse import unquote_plus
 
@@ -131,9 +131,10 @@ _AUTHORITY_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")
 _URL_RE: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`]+")
 _PARAM_NAMES: Final = "|".join(re.escape(n) for n in sorted(SECRET_PARAMS, key=len, reverse=True))
 _PAIR_RE: Final = re.compile(
-    rf"(?<![\w.%-])({_PARAM_NAMES})=(?!{REDACTED}(?:[&#\s\"'<>;,)\]]|$))[^&#\s\"'<>;,)\]]*",
+    rf"(?<![\w.%-])({_PARAM_NAMES})=([^&#\s\"'<>;,)\]]*)",
     re.IGNORECASE,
 )
+_PLACEHOLDER_VALUE: Final = re.compile(r"[A-Z_]*|<[^<>]*>")
 _SCHEME_RE: Final = re.compile(
     r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}"
 )
@@ -215,9 +216,16 @@ def redact_url(url: str) -> str:
     return path
 
 
+def _redact_pair(match: re.Match[str]) -> str:
+    """``name=REDACTED`` for a secret pair in text; a placeholder value (``KEY=VALUE``) is kept."""
+    if _PLACEHOLDER_VALUE.fullmatch(match.group(2)):
+        return match.group(0)
+    return f"{match.group(1)}={REDACTED}"
+
+
 def _redact_loose(text: str) -> str:
     """Redact secret pairs and bearer credentials in text that holds no parsable URL."""
-    text = _PAIR_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _PAIR_RE.sub(_redact_pair, text)
     return _SCHEME_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED_HEADER_VALUE}", text)
 
 
@@ -226,8 +234,10 @@ def redact_text(text: str) -> str:
 
     Every absolute URL in ``text`` goes through :func:`redact_url`; then every
     ``name=value`` of a secret parameter name (a relative URL, a form body)
-    gets ``REDACTED`` as value, and the credential after ``Bearer`` or
-    ``Basic`` (RFC 6750 §2.1, RFC 7617) becomes ``<redacted>``.
+    gets ``REDACTED`` as value unless the value is a placeholder (empty, all
+    capitals and underscores as in ``KEY=VALUE``, or ``<TOKEN>``), and the
+    credential after ``Bearer`` or ``Basic`` (RFC 6750 §2.1, RFC 7617) becomes
+    ``<redacted>``.
 
     Args:
         text: a message, a log field, a header value.
@@ -316,7 +326,9 @@ def redact_json(value: Any, key: str = "") -> Any:
     return value
 
 
-def redact_event(_logger: object, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> dict[str, Any]:
     """A structlog processor: redact every field of a log event (:func:`redact_json`).
 
     Put it before the renderer in ``structlog.configure(processors=[...])``;

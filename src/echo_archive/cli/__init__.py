@@ -37,6 +37,7 @@ from echo_archive.cli import reports as _reports
 from echo_archive.cli import vault as _vault
 from echo_archive.cli.common import VaultOpt, fail, out
 from echo_archive.cli.feeds import feeds_app
+from echo_archive.redaction import redact_event
 
 __all__ = ["app", "main"]
 
@@ -77,6 +78,7 @@ def _configure_logging(level: str) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_event,  # no log line shows a credential (DESIGN.md invariant 9)
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from echo_archive.errors import EchoError, RequestError, SourceError
+from echo_archive.redaction import redact_text
 from echo_archive.services.vaults import open_vault as _open_vault
 from echo_archive.vault.vault import Vault, default_vault_path
 
@@ -54,8 +55,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr (markup escaped) and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    """Print ``error: message`` on stderr (redacted, markup escaped) and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {escape(redact_text(message))}")
     raise typer.Exit(code)
 
 

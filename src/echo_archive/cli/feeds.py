@@ -30,6 +30,7 @@ from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
 from echo_archive.config import SOURCE_KINDS, FeedConfig
+from echo_archive.redaction import redact_json
 from echo_archive.services import feeds as feed_service
 
 __all__ = ["feeds_app", "parse_params"]
@@ -43,8 +44,6 @@ feeds_app = typer.Typer(
 NameArg = Annotated[str, typer.Argument(help="The feed's name.")]
 
 _KEY_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
-_SECRET_RE: Final = re.compile(r"token|secret|password|api_key|apikey", re.IGNORECASE)
-_REDACTED: Final = "***"
 
 
 # ---------------------------------------------------------------------------- --param
@@ -118,20 +117,9 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- output
 
 
-def _redact(value: Any, key: str = "") -> Any:
-    """Hide the values of secret-looking keys (``token``, ``api_key``...)."""
-    if isinstance(value, Mapping):
-        return {k: _redact(v, str(k)) for k, v in value.items()}
-    if key and _SECRET_RE.search(key):
-        return _REDACTED
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    return value
-
-
 def _to_json(feed: FeedConfig) -> dict[str, Any]:
     data = feed.model_dump(mode="json")
-    data["params"] = _redact(data["params"])
+    data["params"] = redact_json(data["params"])
     return data
 
 
@@ -153,7 +141,7 @@ def _flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 def _summary(feed: FeedConfig) -> str:
-    return ", ".join(_flatten(_redact(feed.params)))
+    return ", ".join(_flatten(redact_json(feed.params)))
 
 
 # ---------------------------------------------------------------------------- commands
