@@ -40,12 +40,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any, Final
 
 from echo_archive.errors import ParseError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "decode_json"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "decode_json", "iter_json_values"]
 
 MAX_DEPTH: Final = 256
 """Default limit on nested arrays and objects (a Reddit comment tree of 40
@@ -235,9 +236,9 @@ def decode_json(
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         rest = text[exc.pos :].strip(_JSON_SPACE)
-        cut = "truncated " if not rest else ""
+        cut = ", truncated" if not rest else ""
         raise ParseError(
-            f"{cut}malformed {what} ({exc.msg})", where, f"line {exc.lineno} column {exc.colno}"
+            f"malformed {what}{cut} ({exc.msg})", where, f"line {exc.lineno} column {exc.colno}"
         ) from None
     except _NotJsonNumber as exc:
         offset = (
@@ -264,3 +265,84 @@ def decode_json(
             _line_column(text, surrogate),
         )
     return value
+
+
+def iter_json_values(
+    text: str,
+    where: str,
+    *,
+    line: int,
+    lead: int = 0,
+    resume: re.Pattern[str] | None = None,
+    max_depth: int = MAX_DEPTH,
+) -> Iterator[Any]:
+    """Yield the JSON values of one line holding one or more of them glued together.
+
+    For JSON Lines files whose lines sometimes hold two values (GH Archive's
+    glued events). The same rules as :func:`decode_json` apply to each value;
+    an error does not stop the line when ``resume`` finds where the next
+    value starts after it.
+
+    Args:
+        text: the line, decoded (UTF-8 checked by the caller), without its
+            line terminator.
+        where: the file, for messages.
+        line: the line number, for positions (``line N column C``).
+        lead: characters stripped from the start of the line before
+            ``text``, added to columns.
+        resume: where a value may start again after an error (searched from
+            just after where the failed value began); None stops the line at
+            its first error.
+        max_depth: the deepest nesting accepted (for the whole line).
+
+    Yields:
+        Each decoded value, or a :class:`~echo_archive.errors.ParseError`
+        (yielded, not raised) for each value that could not be read.
+    """
+    deep = _depth_exceeded_at(text, max_depth)
+    if deep is not None:
+        yield ParseError(
+            f"malformed JSON: nested too deeply (deeper than {max_depth} arrays and objects)",
+            where,
+            f"line {line} column {lead + deep + 1}",
+        )
+        return
+    surrogate = _unpaired_surrogate_at(text)
+    if surrogate is not None:
+        yield ParseError(
+            "malformed JSON: a string holds an unpaired UTF-16 surrogate escape (RFC 7493 §2.1)",
+            where,
+            f"line {line} column {lead + surrogate + 1}",
+        )
+        return
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in _JSON_SPACE:
+            pos += 1
+        if pos >= end:
+            return
+        start = pos
+        try:
+            value, pos = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield ParseError(
+                f"malformed JSON: {exc.msg}", where, f"line {line} column {lead + exc.pos + 1}"
+            )
+            # The next value may start before the error position: in
+            # ``"url":"https://api.{"id":"1"...`` the string ends at ``{"``.
+            found = resume.search(text, start + 1) if resume is not None else None
+            if found is None:
+                return
+            pos = found.start()
+            continue
+        except RecursionError:  # unreachable after the depth check; kept as a last guard
+            yield ParseError("malformed JSON: nested too deeply", where, f"line {line}")
+            return
+        except ValueError as exc:  # NaN, Infinity, 1e999, an integer over the digit limit
+            yield ParseError(
+                f"malformed JSON: {str(exc)[:80]} is not a JSON number (RFC 8259 §6)",
+                where,
+                f"line {line}",
+            )
+            return
+        yield value

@@ -66,7 +66,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from types import MappingProxyType
@@ -718,7 +718,7 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
     header: list[str] | None = None
     series: list[str] = []
     items: list[Item] = []
-    for row in reader:
+    for row in _csv_rows(reader, url):
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
@@ -765,6 +765,22 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
     if header is None:
         raise ParseError("empty CSV, expected a header", url, "line 1")
     return tuple(items)
+
+
+def _csv_rows(reader: Any, url: str) -> Iterator[list[str]]:
+    """The rows of a CSV reader; a ``csv.Error`` (a field over the limit, a NUL) is a ParseError.
+
+    Raises:
+        ParseError: the CSV module refused a row (position ``line N``).
+    """
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ParseError(f"unreadable CSV row ({exc})", url, f"line {reader.line_num}") from exc
+        yield row
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from echo_archive.errors import ParseError
+from echo_archive.jsondecode import iter_json_values
 from echo_archive.model import Item
 from echo_archive.sources.github import event_item
 
@@ -66,11 +67,9 @@ __all__ = ["items_from_hour", "iter_events", "recorded_at_from_name", "timeline_
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _LINE_JUNK: Final = b" \t\r\n\x00"
-_JSON_SPACE: Final = " \t\r\n"
 # Where an event object starts: ``{"id":"2489368070"`` (nested objects carry numeric ids).
 _EVENT_START_RE: Final = re.compile(r'\{\s*"id"\s*:\s*"\d+"')
 _HOUR_NAME_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(\d{1,2})\.json(?:\.gz)?$")
-_DECODER: Final = json.JSONDecoder()
 
 StrPath = str | os.PathLike[str]
 
@@ -164,31 +163,8 @@ def _read_line(
             ),
         )
         return
-    pos, end = 0, len(text)
-    while True:
-        while pos < end and text[pos] in _JSON_SPACE:
-            pos += 1
-        if pos >= end:
-            return
-        try:
-            value, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            column = lead + exc.pos + 1
-            yield (
-                number,
-                ParseError(f"malformed JSON: {exc.msg}", where, f"line {number} column {column}"),
-            )
-            # The glued event may start before the error position: in
-            # ``"url":"https://api.{"id":"1"...`` the string ends at ``{"``.
-            resume = _EVENT_START_RE.search(text, pos + 1)
-            if resume is None:
-                return
-            pos = resume.start()
-            continue
-        except RecursionError:
-            yield number, ParseError("malformed JSON: nested too deeply", where, f"line {number}")
-            return
-        if isinstance(value, dict):
+    for value in iter_json_values(text, where, line=number, lead=lead, resume=_EVENT_START_RE):
+        if isinstance(value, ParseError | dict):
             yield number, value
         else:
             yield (

@@ -8,11 +8,11 @@ line and column.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from echo_archive.errors import ParseError
+from echo_archive.jsondecode import decode_json
 from echo_archive.model import Item
 from echo_archive.sources.rss.dates import _iso_to_rfc3339
 from echo_archive.sources.rss.items import (
@@ -33,22 +33,15 @@ _JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str]) -> ParsedFeed:
     """Parse a JSON Feed 1.0/1.1 document (https://www.jsonfeed.org/version/1.1/)."""
     try:
-        doc = json.loads(body)
-    except json.JSONDecodeError as exc:
+        doc = decode_json(body, url)
+    except ParseError as exc:
         # A document that names itself a JSON Feed is a damaged feed (kept,
         # flagged), not some other JSON: a cut-off download reads like this.
-        what = (
-            "malformed feed: invalid JSON Feed"
-            if _JSON_FEED_PREFIX.encode() in body[:4096]
-            else ("not a feed: malformed JSON")
-        )
-        raise ParseError(
-            f"{what} ({exc.msg})", url, f"line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(
-            f"not a feed: JSON is not UTF-8 ({exc.reason})", url, f"byte {exc.start}"
-        ) from exc
+        if _JSON_FEED_PREFIX.encode() in body[:4096]:
+            message = f"malformed feed: invalid JSON Feed ({exc.message})"
+        else:
+            message = f"not a feed: {exc.message}"
+        raise ParseError(message, url, exc.position) from exc
     if not isinstance(doc, dict):
         raise ParseError(f"not a feed: a JSON {type(doc).__name__}, not a JSON Feed", url, "$")
     spec = doc.get("version")
