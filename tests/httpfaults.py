@@ -45,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from echo_archive.model import header
+
 __all__ = [
     "HANDLER_TIMEOUT",
     "MALFORMED_JSON",
@@ -126,12 +128,8 @@ class LoggedRequest:
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (case-insensitive), or None."""
-        lower = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lower:
-                return value
-        return None
+        """The first value of header ``name`` (case-insensitive: ``model.header``), or None."""
+        return header(self.headers, name)
 
 
 Route = Reply | Sequence[Reply] | Callable[[LoggedRequest], Reply]

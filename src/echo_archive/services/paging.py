@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
-from echo_archive.errors import CursorError, RequestError
+from echo_archive.errors import CursorError, ParseError, RequestError
+from echo_archive.jsondecode import decode_json
 
 __all__ = [
     "MAX_LIMIT",
@@ -134,8 +135,8 @@ def decode_cursor(token: str, query: str) -> int:
         raise CursorError(f"cursor {shown!r}: not a cursor this listing issued")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        doc = json.loads(raw)
-    except (binascii.Error, ValueError, RecursionError) as exc:
+        doc = decode_json(raw, "cursor")
+    except (binascii.Error, ParseError) as exc:
         raise CursorError(f"cursor {shown!r}: not a cursor this listing issued") from exc
     if not isinstance(doc, dict) or doc.get("v") != _CURSOR_VERSION or set(doc) != {"v", "k", "q"}:
         raise CursorError(f"cursor {shown!r}: not a version-{_CURSOR_VERSION} cursor")
