@@ -386,3 +386,27 @@ def test_sigkill_mid_batch_with_several_producers_keeps_every_acknowledged_recor
         report = verify_vault(reader)
         assert report.ok, report.problems
         assert not report.warnings, report.warnings
+
+
+def test_services_write_through_the_writer(vault_path: Path, tmp_path: Path) -> None:
+    from echo_archive.errors import NotFoundError
+    from echo_archive.services.archive import archive_files
+    from echo_archive.services.harvesting import reset_breaker
+
+    files = []
+    for k in range(5):
+        path = tmp_path / f"f{k}.txt"
+        path.write_text(f"file {k}")
+        files.append(path)
+    seen: list[int] = []
+    with VaultWriter.open(vault_path) as writer:
+        writer.submit(lambda v: v.harvest.put_breaker("h.example", {"state": "OPEN"}, "t"))
+        archived = archive_files(writer, files, on_batch=lambda b: seen.extend(a.index for a in b))
+        reset_breaker(writer, "h.example")
+        with pytest.raises(NotFoundError):
+            reset_breaker(writer, "h.example")
+        with writer.reader() as reader:
+            assert reader.harvest.breakers() == {}
+            assert verify_vault(reader).ok
+    assert [a.index for a in archived] == seen == list(range(5))
+    assert [a.file for a in archived] == files

@@ -25,11 +25,14 @@ from rich.table import Table
 from echo_archive.errors import EchoError, RequestError, SourceError
 from echo_archive.redaction import redact_text
 from echo_archive.services.vaults import open_vault as _open_vault
+from echo_archive.services.vaults import open_writer as _open_writer
 from echo_archive.vault.vault import Vault, default_vault_path
+from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
     "JsonOpt",
     "VaultOpt",
+    "WaitOpt",
     "break_lock",
     "compact_table",
     "emit",
@@ -37,6 +40,7 @@ __all__ = [
     "errors",
     "fail",
     "open_vault",
+    "open_writer",
     "out",
     "vault_dir",
 ]
@@ -52,6 +56,18 @@ VaultOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0.0,
+        metavar="SECONDS",
+        help="Seconds to wait for another process writing to the vault to finish its batch, "
+        "then fail naming it (exit 1); 0: do not wait.",
+    ),
+]
+"""``--wait SECONDS`` of every command that writes (default
+:data:`~echo_archive.vault.lock.DEFAULT_WAIT`, 5 s)."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -101,6 +117,22 @@ def open_vault(ctx: typer.Context, vault: Path | None, *, write: bool = False) -
         VaultError: see :func:`echo_archive.services.vaults.open_vault`.
     """
     return _open_vault(vault_dir(ctx, vault), write=write, break_stale=write and break_lock(ctx))
+
+
+def open_writer(ctx: typer.Context, vault: Path | None, wait: float) -> VaultWriter:
+    """Open the command's vault's writer (the one way a command that writes opens it).
+
+    Honours the global ``--break-lock``. Use inside :func:`errors`.
+
+    Args:
+        ctx: the command's context.
+        vault: the command's own ``--vault``.
+        wait: the command's ``--wait``.
+
+    Raises:
+        VaultError: see :func:`echo_archive.services.vaults.open_writer`.
+    """
+    return _open_writer(vault_dir(ctx, vault), break_stale=break_lock(ctx), wait=wait)
 
 
 def break_lock(ctx: typer.Context) -> bool:

@@ -17,12 +17,22 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, err, open_vault, out
+from echo_archive.cli.common import (
+    JsonOpt,
+    VaultOpt,
+    WaitOpt,
+    compact_table,
+    err,
+    open_vault,
+    open_writer,
+    out,
+)
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.harvest.job import HarvestReport, HarvestRun
 from echo_archive.services.harvesting import breakers as list_breakers
 from echo_archive.services.harvesting import harvest_once, reset_breaker, select_feeds
+from echo_archive.vault.lock import DEFAULT_WAIT
 
 __all__ = ["register_breakers", "register_harvest"]
 
@@ -141,6 +151,7 @@ def harvest(
         float, typer.Option(min=0.0, help="Seconds in-flight requests get after SIGINT/SIGTERM.")
     ] = 10.0,
     vault: VaultOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
 ) -> None:
     """Harvest the due feeds once: fetch, archive raw captures, parse, version, seal.
@@ -157,10 +168,13 @@ def harvest(
     words; the report is saved in the vault. SIGINT/SIGTERM stops starting
     requests, lets in-flight ones finish within --grace seconds and archives
     everything fetched; a second signal aborts at once (the vault stays
-    consistent). Exit 0 when the cycle ran (some feeds may have failed),
-    3 when every feed failed, 1 when the vault failed.
+    consistent). Every batch commits through the vault's writer, which holds
+    the writer lock only while it commits (never while a feed waits on the
+    network), waiting up to --wait seconds for another process's batch.
+    Exit 0 when the cycle ran (some feeds may have failed), 3 when every feed
+    failed, 1 when the vault failed (or stayed locked past --wait).
     """
-    with _errors(), open_vault(ctx, vault, write=True) as v:
+    with _errors(), open_writer(ctx, vault, wait) as w, open_vault(ctx, vault) as v:
         selection = select_feeds(v, feed or [], run_all=run_all)
         waiting = dict(selection.not_due)
         if waiting and not as_json:
@@ -185,7 +199,7 @@ def harvest(
 
         report = asyncio.run(
             harvest_once(
-                v,
+                w,
                 selection.feeds,
                 replay=list(replay or []),
                 max_requests=max_requests,
@@ -207,12 +221,13 @@ def breakers(
         str | None, typer.Option("--reset", help="Close this breaker (forget its state).")
     ] = None,
     vault: VaultOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
 ) -> None:
     """List the per-host circuit breakers and their state; --reset NAME closes one."""
     with _errors():
         if reset is not None:
-            with open_vault(ctx, vault, write=True) as w:
+            with open_writer(ctx, vault, wait) as w:
                 reset_breaker(w, reset)
             out.print(f"breaker {reset} reset: closed")
             return

@@ -12,11 +12,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, open_vault, out
+from echo_archive.cli.common import JsonOpt, VaultOpt, WaitOpt, open_writer, out
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.harvest.importer import ImportReport
 from echo_archive.services.importing import DEFAULT_BATCH_SIZE, import_files
+from echo_archive.vault.lock import DEFAULT_WAIT
 
 __all__ = ["register"]
 
@@ -87,6 +88,7 @@ def import_(
         int, typer.Option(min=1, help="Exchanges of a recording archived per commit.")
     ] = DEFAULT_BATCH_SIZE,
     vault: VaultOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
 ) -> None:
     """Backfill the vault from recorded traffic, GH Archive hours and saved feed documents.
@@ -101,11 +103,13 @@ def import_(
     an entry joined the log (logged_at) is attested by a checkpoint.
 
     A table per file shows what was imported and what was not recognized,
-    with reasons. Exit 0 when every file was recognized, 1 when some file was
-    not (or could not be read) or the vault failed.
+    with reasons. Every batch commits through the vault's writer, waiting up
+    to --wait seconds for another process's batch. Exit 0 when every file was
+    recognized, 1 when some file was not (or could not be read) or the vault
+    failed (or stayed locked past --wait).
     """
-    with _errors(), open_vault(ctx, vault, write=True) as v:
-        report = import_files(v, files, batch_size=batch_size)
+    with _errors(), open_writer(ctx, vault, wait) as w:
+        report = import_files(w, files, batch_size=batch_size)
     if as_json:
         _emit(report.to_json())
     else:

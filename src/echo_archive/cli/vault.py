@@ -18,7 +18,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, err, open_vault, out, vault_dir
+from echo_archive.cli.common import (
+    JsonOpt,
+    VaultOpt,
+    WaitOpt,
+    err,
+    open_vault,
+    open_writer,
+    out,
+    vault_dir,
+)
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
@@ -28,6 +37,7 @@ from echo_archive.services.vaults import create_vault
 from echo_archive.services.verification import verify as verify_vault
 from echo_archive.services.verification import verify_evidence
 from echo_archive.vault.blobdir import BackendName
+from echo_archive.vault.lock import DEFAULT_WAIT
 
 __all__ = ["log_app", "register"]
 
@@ -84,6 +94,7 @@ def add(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Files to archive as evidence.")],
     vault: VaultOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
 ) -> None:
     """Archive local files as evidence: a capture entry per file, its content as a blob.
@@ -93,15 +104,19 @@ def add(
     Prints each file's entry index and SHA-256 digest. All paths are checked
     before anything is written; a missing or unreadable file stops the command
     with nothing archived. Files are committed in batches of ``[log]
-    batch_size``; each batch is covered by a signed checkpoint when its lines print.
+    batch_size`` through the vault's writer; each batch is covered by a signed
+    checkpoint when its lines print. Another process writing to the vault (a
+    harvest committing a batch) is waited for up to --wait seconds; then the
+    command fails naming it (exit 1), and no line is printed for what was not
+    archived.
     """
 
     def printed(batch: Sequence[ArchivedFile]) -> None:
         for a in batch:
             out.print(f"{a.index}\t{a.digest}\t{a.file}")
 
-    with _errors(), open_vault(ctx, vault, write=True) as v:
-        archived = archive_files(v, files, on_batch=None if as_json else printed)
+    with _errors(), open_writer(ctx, vault, wait) as w:
+        archived = archive_files(w, files, on_batch=None if as_json else printed)
     if as_json:
         _emit([a.to_json() for a in archived])
 

@@ -133,8 +133,8 @@ class VaultBreakerStore(_VaultState):
 
     def save(self, name: str, state: dict[str, Any]) -> None:
         """Save the state of breaker ``name`` (queued on the writer)."""
-        now = _now()
-        self.write(f"breaker {name}", lambda v: v.harvest.put_breaker(name, state, now))
+        now, saved = _now(), dict(state)
+        self.write(f"breaker {name}", lambda v: v.harvest.put_breaker(name, saved, now))
 
 
 class VaultConditionalCache(_VaultState):
@@ -365,7 +365,8 @@ class HarvestRun:
             try:
                 return await self._run(feeds)
             finally:
-                await asyncio.to_thread(target.flush)  # the queued state writes too
+                if not target.closed:  # the queued breaker and validator saves too
+                    await asyncio.to_thread(target.flush)
         self.writer = VaultWriter.open(
             target.path, wait=target.wait, break_stale=target.break_stale
         )

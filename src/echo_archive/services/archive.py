@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from echo_archive import schemas
 from echo_archive.errors import InputError
-from echo_archive.vault.vault import Record, Vault
+from echo_archive.vault.vault import CommitResult, Record, Vault
 from echo_archive.vault.writer import VaultWriter
 
 __all__ = ["ArchivedFile", "archive_files", "check_files", "file_capture"]
@@ -93,10 +94,12 @@ def archive_files(
     acknowledged (covered by a signed checkpoint) before ``on_batch`` is
     called with it.
 
+    Through a :class:`~echo_archive.vault.writer.VaultWriter`, every batch is
+    queued at once (coalesced with other queued commits), and ``on_batch``
+    is called in order as each is acknowledged.
+
     Args:
-        vault: the writer: a writer :class:`~echo_archive.vault.vault.Vault`,
-            or the process's :class:`~echo_archive.vault.writer.VaultWriter`
-            (the commits then go through its queue, coalesced with others').
+        vault: the vault's writer (or a writer vault, committing itself).
         paths: the files, archived in this order.
         on_batch: called after each commit with that batch's files.
 
@@ -106,18 +109,22 @@ def archive_files(
     Raises:
         InputError: a path is not a readable regular file (nothing archived).
         VaultError: the vault is open read-only.
+        VaultLockedError: another process kept the writer lock past the wait.
         StorageError: a write failed; batches committed before stay archived.
     """
     check_files(paths)
     done: list[ArchivedFile] = []
     batch = vault.config.log.batch_size
-    for start in range(0, len(paths), batch):
-        chunk = paths[start : start + batch]
+    chunks = [paths[start : start + batch] for start in range(0, len(paths), batch)]
+    queued: list[tuple[Sequence[Path], Callable[[], CommitResult]]] = []
+    for chunk in chunks:
         records = [file_capture(f) for f in chunk]
         if isinstance(vault, VaultWriter):
-            result = vault.commit(records).result()
+            queued.append((chunk, vault.commit(records).result))
         else:
-            result = vault.commit(records)
+            queued.append((chunk, partial(vault.commit, records)))
+    for chunk, outcome in queued:
+        result = outcome()
         archived = [
             ArchivedFile(
                 file=f,

@@ -115,9 +115,9 @@ async def harvest_once(
     """Harvest ``feeds`` once and save the report in the vault (``harvest_reports``).
 
     Args:
-        vault: the writer: a writer :class:`~echo_archive.vault.vault.Vault`
-            (the cycle opens its own queue on it), or the process's
-            :class:`~echo_archive.vault.writer.VaultWriter`.
+        vault: the vault's writer: every write of the cycle goes through it,
+            holding the writer lock only while a batch commits (a writer
+            vault works too: the cycle then opens its own writer).
         feeds: the feeds (see :func:`select_feeds`).
         replay: answer from these recordings (cassettes, HAR, WARC) instead
             of the network; an unrecorded request fails with "not recorded".
@@ -141,28 +141,33 @@ async def harvest_once(
     overrides = {
         host: (lim.rate, lim.burst, lim.concurrency) for host, lim in vault.config.limits.items()
     }
+    breaker_store, cache = VaultBreakerStore(vault), VaultConditionalCache(vault)
     fetcher = Fetcher(
         FetchConfig(),
         transport=transport,
         limits=limits_from_config(overrides),
-        breakers=VaultBreakerStore(vault),
-        cache=VaultConditionalCache(vault),
+        breakers=breaker_store,
+        cache=cache,
     )
     if parse_workers is None:
         # Parsing is CPU-bound: with many feeds it runs in worker processes.
         parse_workers = min(2, os.cpu_count() or 1) if len(feeds) >= PARALLEL_PARSE_FEEDS else 0
-    async with fetcher:
-        run = HarvestRun(
-            vault,
-            fetcher,
-            SOURCES,
-            max_requests=max_requests,
-            progress=progress,
-            parse_workers=parse_workers,
-        )
-        if on_start is not None:
-            on_start(run)
-        return await run.run(feeds)
+    try:
+        async with fetcher:
+            run = HarvestRun(
+                vault,
+                fetcher,
+                SOURCES,
+                max_requests=max_requests,
+                progress=progress,
+                parse_workers=parse_workers,
+            )
+            if on_start is not None:
+                on_start(run)
+            return await run.run(feeds)
+    finally:
+        breaker_store.close()
+        cache.close()
 
 
 def breakers(vault: Vault) -> dict[str, dict[str, Any]]:
@@ -178,16 +183,23 @@ def reset_breaker(vault: Vault | VaultWriter, name: str) -> None:
     """Close breaker ``name``: forget its state, so it starts CLOSED.
 
     Args:
-        vault: the writer, or the process's :class:`~echo_archive.vault.writer.VaultWriter`.
+        vault: the vault's writer (or a writer vault).
         name: the breaker's name (see :func:`breakers`).
 
     Raises:
         NotFoundError: no breaker has that name.
+        VaultLockedError: another process kept the writer lock past the wait.
         StorageError: the catalog cannot be written.
     """
     if isinstance(vault, VaultWriter):
-        existed = vault.submit(lambda v: v.harvest.delete_breaker(name)).result()
+        found = vault.submit(_delete_breaker, name).result()
     else:
-        existed = vault.harvest.delete_breaker(name)
-    if not existed:
+        found = _delete_breaker(vault, name)
+    if not found:
         raise NotFoundError(f"no breaker named {name!r} (see `echoctl breakers`)")
+
+
+def _delete_breaker(vault: Vault, name: str) -> bool:
+    """Forget breaker ``name`` (a writer job); whether it existed."""
+    with vault.writing():
+        return vault.harvest.delete_breaker(name)

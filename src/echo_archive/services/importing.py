@@ -34,7 +34,8 @@ def import_files(
     every file was.
 
     Args:
-        vault: the writer, or the process's :class:`~echo_archive.vault.writer.VaultWriter`.
+        vault: the vault's writer: every batch commits through it (a writer
+            vault works too: the import then opens its own writer).
         paths: the files, imported in this order (the log order follows it).
         batch_size: exchanges of a recording archived per commit (>= 1).
         workers: processes reading files ahead of the commits (0: none;

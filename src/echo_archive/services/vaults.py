@@ -8,8 +8,9 @@ from pathlib import Path
 from echo_archive.vault.blobdir import BackendName
 from echo_archive.vault.lock import DEFAULT_WAIT
 from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
 
-__all__ = ["VaultInfo", "create_vault", "open_vault"]
+__all__ = ["VaultInfo", "create_vault", "open_vault", "open_writer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +70,27 @@ def open_vault(
         StorageError: a file cannot be read.
     """
     return Vault.open(path, readonly=not write, break_stale=break_stale, wait=wait)
+
+
+def open_writer(
+    path: Path, *, break_stale: bool = False, wait: float = DEFAULT_WAIT
+) -> VaultWriter:
+    """Open the vault's one writer of this process: the handle the write services take.
+
+    The writer is a thread fed by a queue (:mod:`echo_archive.vault.writer`).
+
+    Each batch of queued writes takes the writer lock, waiting up to ``wait``
+    seconds for another process's batch, and releases it when the queue is
+    empty. Use it as a context manager, or close it (closing drains the queue).
+
+    Args:
+        path: the vault directory.
+        break_stale: take over a lock left by a writer on another host.
+        wait: seconds each batch waits for another process's writer lock.
+
+    Raises:
+        VaultNotFoundError, ConfigError, StorageError: as for :func:`open_vault`.
+        VaultLockedError: another live writer kept the lock past ``wait``
+            while the vault was opened (the message names it).
+    """
+    return VaultWriter.open(path, wait=wait, break_stale=break_stale)

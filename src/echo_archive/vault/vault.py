@@ -221,6 +221,7 @@ class Vault:
         self._lock: WriterLock | None = None
         self._depth = 0
         self._sealed_on_taking: SignedCheckpoint | None = None
+        self._seen_version: int | None = None  # data_version at the end of a clean session
         self._reader = TileReader(conn)
         self._tiles: TileWriter | None = None
 
@@ -536,6 +537,7 @@ class Vault:
         try:
             self._catch_up()
             yield self
+            self._seen_version = self._data_version()  # a clean session: nothing left to seal
         finally:
             self._lock, self._depth = None, 0
             lock.release()
@@ -550,8 +552,22 @@ class Vault:
         """True while this vault holds the writer lock (inside :meth:`writing`)."""
         return self._lock is not None
 
+    def _data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: changes when another connection commits."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def _catch_up(self) -> None:
-        """Reload the cached log edge if another writer moved the log; seal an unsealed tail."""
+        """Reload the cached log edge if another writer moved the log; seal an unsealed tail.
+
+        Skipped when no other connection committed to the catalog since this
+        vault's last clean session ended (SQLite ``PRAGMA data_version``, which
+        "will be different if changes were committed to the database by any
+        other connection in the interim").
+        """
+        self._sealed_on_taking = None
+        seen, self._seen_version = self._seen_version, None
+        if seen is not None and seen == self._data_version():
+            return
         tiles = self._tiles
         if tiles is not None:
             size, root = self.log_state()
@@ -882,7 +898,7 @@ class Vault:
         if self._depth:
             return self._seal()
         with self.writing():  # taking the lock seals the tail
-            return self._sealed_on_taking
+            return self._sealed_on_taking or self._seal()
 
     def _seal(self) -> SignedCheckpoint | None:
         self._require_writer()
