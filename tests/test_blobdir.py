@@ -10,6 +10,7 @@ mid-batch.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -294,3 +295,35 @@ def test_echoctl_init_with_the_directory_backend(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "s3" in r.stderr
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_a_directory_backend_vault_survives_sigkill(tmp_path: Path) -> None:
+    """The crash test's writer, killed at random instants and at each blob step, on this backend."""
+    if TYPE_CHECKING or not __package__:
+        from test_crash import _check_after_crash, _final_check, _run_child
+    else:
+        from .test_crash import _check_after_crash, _final_check, _run_child
+    from echo_archive.vault.vault import Vault
+
+    path = tmp_path / "vault"
+    Vault.create(path, blobs_backend="directory").close()
+    cfg = path / "echo.toml"
+    cfg.write_text(cfg.read_text().replace("large_threshold = 16777216", "large_threshold = 65536"))
+    rng = random.Random(20261207)
+    trials: list[tuple[str | None, float | None]] = [
+        (f"{point}:KILL:{rng.randint(1, 4)}", None)
+        for point in ("blob.write", "blob.fsync", "blob.large.write", "blob.large.rename")
+    ] + [(None, rng.uniform(0.3, 1.5)) for _ in range(6)]
+    acked: dict[str, int] = {}
+    kills = 0
+    for seed, (fault, delay) in enumerate(trials):
+        lines, code = _run_child(path, 100 + seed, fault, delay)
+        for line in lines:
+            index, rid = line.split()
+            acked[rid] = int(index)
+        kills += code == -signal.SIGKILL
+        _check_after_crash(path, acked, f"trial {seed} (fault={fault}, delay={delay})")
+    _final_check(path, acked)
+    assert kills >= 8
+    assert acked  # the trials did commit work between kills
