@@ -78,6 +78,13 @@ class Capture:
 def get_entry(vault: Vault, index: int) -> EntryView:
     """The entry at ``index`` with its stored leaf hash.
 
+    Args:
+        vault: an open vault (a reader is enough).
+        index: the log index (0-based).
+
+    Returns:
+        The entry, its index and its leaf hash.
+
     Raises:
         LogError: no entry at that index (or beyond the latest checkpoint).
         EntryError: the stored entry is malformed.
@@ -88,6 +95,13 @@ def get_entry(vault: Vault, index: int) -> EntryView:
 
 def get_capture(vault: Vault, index: int) -> Capture:
     """The capture entry at ``index``.
+
+    Args:
+        vault: an open vault (a reader is enough).
+        index: the capture's log index.
+
+    Returns:
+        Its metadata and its ``body`` blob reference.
 
     Raises:
         LogError: no entry at that index.
@@ -104,6 +118,13 @@ def open_capture_body(vault: Vault, capture: Capture) -> BinaryIO:
     """A stream of a capture's body, the bytes as received (the caller closes it).
 
     Large bodies are streamed from the blob store, never read whole.
+
+    Args:
+        vault: the vault the capture was read from.
+        capture: from :func:`get_capture`.
+
+    Returns:
+        A binary stream of the body's bytes, as received (after content-decoding).
 
     Raises:
         NotFoundError: the capture names no body blob.

@@ -79,6 +79,12 @@ class Page(Generic[T]):
 def check_limit(limit: int) -> int:
     """Return ``limit`` when it is a page size this library serves (1 to :data:`MAX_LIMIT`).
 
+    Args:
+        limit: the entries per page asked for.
+
+    Returns:
+        ``limit``, unchanged.
+
     Raises:
         RequestError: ``limit`` is below 1 or above :data:`MAX_LIMIT`.
     """

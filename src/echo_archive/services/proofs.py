@@ -37,6 +37,12 @@ def _b64(h: bytes) -> str:
 def latest_checkpoint(vault: Vault) -> SignedCheckpoint:
     """The latest signed checkpoint (C2SP tlog-checkpoint), verified against the vault's key.
 
+    Args:
+        vault: an open vault (a reader is enough).
+
+    Returns:
+        The checkpoint and its signed note text, verbatim.
+
     Raises:
         LogError: no checkpoint is stored.
         NoteError: the stored checkpoint does not verify.
@@ -45,7 +51,15 @@ def latest_checkpoint(vault: Vault) -> SignedCheckpoint:
 
 
 def checkpoint_json(signed: SignedCheckpoint, vkey: str) -> dict[str, Any]:
-    """A checkpoint as JSON: origin, size, root (base64 and hex), signed_at, note, vkey."""
+    """A checkpoint as JSON: origin, size, root (base64 and hex), signed_at, note, vkey.
+
+    Args:
+        signed: the checkpoint (from :func:`latest_checkpoint`).
+        vkey: the verifier key to name beside it (C2SP signed-note format).
+
+    Returns:
+        ``{"origin", "size", "root_hash", "root_hash_hex", "signed_at", "note", "vkey"}``.
+    """
     cp = signed.checkpoint
     return {
         "origin": cp.origin,
@@ -122,6 +136,9 @@ def inclusion(vault: Vault, index: int, size: int | None = None) -> InclusionPro
         index: the entry index.
         size: the tree size (default: the latest checkpoint's).
 
+    Returns:
+        The proof with the leaf hash and the root it leads to.
+
     Raises:
         LogError: ``index >= size``, or ``size`` beyond the log.
     """
@@ -137,6 +154,9 @@ def consistency(vault: Vault, old: int, new: int | None = None) -> ConsistencyPr
         vault: an open vault (a reader is enough).
         old: the earlier tree size (at least 1).
         new: the later tree size (default: the latest checkpoint's).
+
+    Returns:
+        The proof with both roots.
 
     Raises:
         LogError: sizes out of order or beyond the log.
@@ -171,6 +191,9 @@ def evidence_bundle(vault: Vault, ref: str | int, size: int | None = None) -> Ev
             entry naming it).
         size: prove against the checkpoint of this tree size (default: the latest).
 
+    Returns:
+        The entry's index and the bundle's bytes.
+
     Raises:
         LogError: nothing matches ``ref``, no checkpoint of that size, or the
             entry is not covered by it.
@@ -182,7 +205,11 @@ def evidence_bundle(vault: Vault, ref: str | int, size: int | None = None) -> Ev
 
 
 def write_bundle(bundle: EvidenceBundle, path: Path) -> None:
-    """Write a bundle to ``path`` atomically (a temporary file beside it, then a rename).
+    """Write a bundle to ``path`` atomically (a temporary file beside it, fsync, then a rename).
+
+    Args:
+        bundle: from :func:`evidence_bundle`.
+        path: the file to write (replaced if it exists).
 
     Raises:
         StorageError: the file cannot be written (the message names it).
