@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,6 +137,9 @@ def test_valid_metas_round_trip_through_build_and_parse(
     ]
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def _mutations(meta: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(field the error must name, mutated meta): an unknown key, each field mistyped."""
     yield "surprise", {**meta, "surprise": 1}
@@ -144,7 +148,7 @@ def _mutations(meta: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             continue
         wrong: object = [value] if not isinstance(value, list) else "not a list"
         yield key, {**meta, key: wrong}
-        if isinstance(value, str) and value.startswith("sha256:"):
+        if isinstance(value, str) and _DIGEST.fullmatch(value):
             yield key, {**meta, key: value.upper()}  # digests are lowercase hex
             yield key, {**meta, key: value[:-1]}
         if isinstance(value, int) and not isinstance(value, bool):
