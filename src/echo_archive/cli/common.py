@@ -108,15 +108,16 @@ def vault_dir(ctx: typer.Context, vault: Path | None) -> Path:
     return root if isinstance(root, Path) else default_vault_path()
 
 
-def open_vault(ctx: typer.Context, vault: Path | None, *, write: bool = False) -> Vault:
-    """Open the command's vault (:func:`vault_dir`): a reader, or with ``write`` the writer.
+def open_vault(ctx: typer.Context, vault: Path | None) -> Vault:
+    """Open the command's vault (:func:`vault_dir`) as a reader: no lock, never waits.
 
-    The writer honours the global ``--break-lock``. Use inside :func:`errors`.
+    A command that writes opens the writer with :func:`open_writer` instead.
+    Use inside :func:`errors`.
 
     Raises:
         VaultError: see :func:`echo_archive.services.vaults.open_vault`.
     """
-    return _open_vault(vault_dir(ctx, vault), write=write, break_stale=write and break_lock(ctx))
+    return _open_vault(vault_dir(ctx, vault))
 
 
 def open_writer(ctx: typer.Context, vault: Path | None, wait: float) -> VaultWriter:
