@@ -19,11 +19,12 @@ run: $(BIN)/echoctl
 	@test -d $(VAULT) || $(BIN)/echoctl init $(VAULT)
 	$(BIN)/echoctl --vault $(VAULT) harvest
 
-# The whole suite: lint, types, tests.
+# The whole suite: lint, types, layers (import-linter contracts in pyproject.toml), tests.
 test: $(BIN)/echoctl
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 # Everyday runs: every test not marked slow (no lint), under about a minute of
@@ -34,6 +35,7 @@ test-fast: $(BIN)/echoctl
 lint: $(BIN)/echoctl
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Benchmarks (figures go in the closing note); ITEMS scales the vault size.
 bench: $(BIN)/echoctl

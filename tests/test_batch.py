@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from echo_archive.errors import EntrySchemaError, ParseError
 from echo_archive.harvest.recordings import read_recording
+from echo_archive.index.items import known, list_items
+from echo_archive.index.observations import observations_of
 from echo_archive.model import Exchange, Item, Request
 from echo_archive.pipeline.batch import (
     Sighting,
@@ -73,7 +75,7 @@ def test_same_recorded_data_twice_adds_nothing(
         assert v.size == 501 + 500 + 501
         report = verify_vault(v)
         assert report.ok, report.problems[:3]
-        items = v.harvest.items(feed="hn-top", limit=1000)
+        items = list_items(v.catalog, feed="hn-top", limit=1000)
         assert len(items) == 500
         assert all(row["versions"] == 1 for row in items)
 
@@ -100,7 +102,7 @@ def test_item_entries_name_their_capture_and_blob(
         assert doc["source"] == "hn"
         assert doc["native_id"] == item.meta["native_id"]
         assert "score" in doc["counters"]
-        obs = v.harvest.observations("hn", "hn-top", item.meta["native_id"])
+        obs = observations_of(v.catalog, "hn", "hn-top", item.meta["native_id"])
         assert obs[0]["capture_idx"] == 1
 
 
@@ -120,7 +122,7 @@ def test_revised_fred_value_becomes_a_version(vault_path: Path) -> None:
         assert counts[0].new == 315
         assert sum(c.versions for c in counts) >= 1
         versions = [
-            row for row in v.harvest.items(feed="fred-gdp", limit=1000) if row["versions"] > 1
+            row for row in list_items(v.catalog, feed="fred-gdp", limit=1000) if row["versions"] > 1
         ]
         assert [row["native_id"] for row in versions] == ["GDP:2024-07-01"]
         latest = v.entry(versions[0]["idx"])
@@ -154,7 +156,7 @@ def test_tombstone_for_a_deleted_hn_item(
         again, _ = commit_batch(v, _sightings(feed, HnSource(), [gone]), TS)
         assert again.tombstones == 0
         assert again.duplicates == 1
-        row = v.harvest.known("hn", "hn-top", str(item_id))
+        row = known(v.catalog, "hn", "hn-top", str(item_id))
         assert row is not None
         assert row.tombstoned
         tomb = v.entry(row.idx)

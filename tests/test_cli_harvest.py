@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from echo_archive.harvest.recordings import read_recording
+from echo_archive.harvest.state import HarvestState
+from echo_archive.index.items import list_items
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
 
@@ -101,7 +103,9 @@ def test_unknown_feed_is_a_usage_error(vault: Path) -> None:
 
 def test_breakers_list_and_reset(vault: Path) -> None:
     with Vault.open(vault) as v:
-        v.harvest.put_breaker("api.github.com", {"state": "OPEN", "opened_at": 1.0}, "t")
+        HarvestState(v.catalog).put_breaker(
+            "api.github.com", {"state": "OPEN", "opened_at": 1.0}, "t"
+        )
     listed = json.loads(echoctl("--vault", str(vault), "breakers", "--json").stdout)
     assert listed["api.github.com"]["state"] == "OPEN"
     r = echoctl("--vault", str(vault), "breakers", "--reset", "api.github.com")
@@ -170,7 +174,7 @@ def test_sigterm_mid_harvest_archives_everything_fetched(vault: Path, hn_cassett
         result = verify_vault(v)
         assert result.ok, result.problems[:3]
         assert not result.warnings
-        assert len(v.harvest.items(feed="hn-local", limit=100)) == feed["new"] == served - 1
+        assert len(list_items(v.catalog, feed="hn-local", limit=100)) == feed["new"] == served - 1
 
 
 def test_report_table_fits_80_columns_and_keeps_feed_names_whole(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from echo_archive.cli import app
 from echo_archive.harvest.job import FeedReport, HarvestReport
+from echo_archive.harvest.state import HarvestState
 from echo_archive.vault.vault import Vault
 
 from .itemdata import at, commit_items
@@ -105,7 +106,7 @@ def test_reports_lists_and_shows_saved_reports(tmp_path: Path) -> None:
                 seconds=1.5,
                 feeds=[FeedReport("a", "rss", new=n), FeedReport("b", "hn", failed=n == 2)],
             )
-            v.harvest.save_report(report.started_at, report.to_json())
+            HarvestState(v.catalog).save_report(report.started_at, report.to_json())
     listed = json.loads(runner.invoke(app, ["--vault", str(path), "reports", "--json"]).output)
     assert [e["id"] for e in listed["entries"]] == [3, 2, 1]
     assert [e["failed"] for e in listed["entries"]] == [1, 0, 0]

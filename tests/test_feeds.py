@@ -126,7 +126,7 @@ def test_the_vault_opens_and_verifies_after_edits(vault: Path, cfg: Path) -> Non
     add_feed(cfg, HN_NEW)
     set_enabled(cfg, "bbc-world", False)
     with Vault.open(vault) as v:
-        assert [f.name for f in v.config.feeds][-1] == "hn-new"
+        assert [f.name for f in load_config(v.config_path).feeds][-1] == "hn-new"
     with Vault.open(vault, readonly=True) as v:
         assert verify_vault(v).ok
 

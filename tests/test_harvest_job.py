@@ -17,6 +17,8 @@ from echo_archive.harvest.job import (
 )
 from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
+from echo_archive.harvest.state import HarvestState
+from echo_archive.index.items import list_items
 from echo_archive.sources.base import Feed
 from echo_archive.sources.hn import HnSource
 from echo_archive.sources.reddit import RedditSource
@@ -83,7 +85,7 @@ def test_harvest_twice_adds_nothing_the_second_time(vault_path: Path, server: Fa
     assert again.duplicates == 20
     with Vault.open(vault_path, readonly=True) as v:
         assert verify_vault(v).ok
-        saved = v.harvest.last_report()
+        saved = HarvestState(v.catalog).last_report()
         assert saved is not None
         assert saved["feeds"][0]["duplicates"] == 20
 
@@ -162,7 +164,7 @@ def test_failed_feeds_stay_due_and_good_ones_wait(vault_path: Path, server: Faul
     dead = Feed("dead", "rss", {"url": f"http://127.0.0.1:{closed_port()}/feed.xml"})
     _run(vault_path, [good, dead], server.authority)
     with Vault.open(vault_path, readonly=True) as v:
-        runs = v.harvest.feed_runs()
+        runs = HarvestState(v.catalog).feed_runs()
     assert "hn-top" in runs
     assert "dead" not in runs
 
@@ -261,7 +263,7 @@ def test_parsing_in_worker_processes_gives_the_same_archive(
         Vault.create(path).close()
         report = asyncio.run(go(path, workers))
         with Vault.open(path, readonly=True) as v:
-            items = sorted(r["native_id"] for r in v.harvest.items(limit=100))
+            items = sorted(r["native_id"] for r in list_items(v.catalog, limit=100))
         by_name = {f.name: f for f in report.feeds}
         results.append((by_name["hn-top"].new, items, by_name["bad"].parse_errors))
     assert results[0] == results[1]
@@ -310,7 +312,7 @@ def test_a_parse_worker_killed_mid_harvest_costs_only_time(
         with structlog.testing.capture_logs() as logs:
             report = asyncio.run(go(path, workers))
         with Vault.open(path, readonly=True) as v:
-            items = sorted(r["native_id"] for r in v.harvest.items(limit=100))
+            items = sorted(r["native_id"] for r in list_items(v.catalog, limit=100))
             assert verify_vault(v).ok
         results.append((report.feeds[0].new, report.feeds[0].error, items))
     assert killed, "no worker was killed: the test did not test anything"

@@ -24,6 +24,7 @@ from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.job import HarvestReport, HarvestRun, VaultBreakerStore
 from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
+from echo_archive.harvest.state import HarvestState
 from echo_archive.jsondecode import MAX_DEPTH, decode_json, iter_json_values
 from echo_archive.model import Exchange, ParseResult, Request
 from echo_archive.sources.base import Feed, Source
@@ -322,7 +323,7 @@ def test_one_hostile_feed_among_good_ones_fails_alone(vault_path: Path) -> None:
     assert by_name["hn-deep"].parse_errors == by_name["buggy-rss"].parse_errors == 1
     with Vault.open(vault_path, readonly=True) as v:
         assert verify_vault(v).ok
-        saved = v.harvest.last_report()
+        saved = HarvestState(v.catalog).last_report()
         assert saved is not None  # the report was saved
         assert {f["name"] for f in saved["feeds"]} == set(by_name)
         flagged = {

@@ -26,6 +26,7 @@ from echo_archive.errors import VaultError
 from echo_archive.harvest.importer import ImportReport, feed_for, import_files, route
 from echo_archive.harvest.recordings import read_recording, write_har, write_warc
 from echo_archive.harvest.workers import start_method
+from echo_archive.index.items import list_items
 from echo_archive.model import Exchange
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
@@ -60,7 +61,7 @@ def run(path: Path, files: list[Path], **kwargs: Any) -> ImportReport:
 def items_of(path: Path) -> dict[tuple[str, str, str], str]:
     """(source, feed, native id) -> content digest of every item in the vault."""
     with Vault.open(path, readonly=True) as vault:
-        rows = vault.harvest.items(limit=1_000_000)
+        rows = list_items(vault.catalog, limit=1_000_000)
         return {
             (r["source"], r["feed"], r["native_id"]): vault.entry(r["idx"]).meta["content_digest"]
             for r in rows

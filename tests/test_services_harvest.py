@@ -16,6 +16,7 @@ from echo_archive.errors import (
     VaultNotFoundError,
 )
 from echo_archive.harvest.job import HarvestRun
+from echo_archive.harvest.state import HarvestState
 from echo_archive.services import (
     ItemQuery,
     add_feed,
@@ -161,8 +162,12 @@ def test_select_feeds_needs_an_enabled_feed(vault_path: Path) -> None:
 
 def test_breakers_list_and_reset(vault_path: Path) -> None:
     with open_vault(vault_path, write=True) as w:
-        w.harvest.put_breaker("api.github.com", {"state": "OPEN", "opened_at": 1.0}, "t")
-        w.harvest.put_breaker("api.reddit.com", {"state": "OPEN", "opened_at": 1.0}, "t")
+        HarvestState(w.catalog).put_breaker(
+            "api.github.com", {"state": "OPEN", "opened_at": 1.0}, "t"
+        )
+        HarvestState(w.catalog).put_breaker(
+            "api.reddit.com", {"state": "OPEN", "opened_at": 1.0}, "t"
+        )
         assert breakers(w)["api.github.com"]["state"] == "OPEN"
         reset_breaker(w, "api.github.com")
         assert list(breakers(w)) == ["api.reddit.com"]

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from echo_archive.errors import CursorError, LogError, NotFoundError, RequestError
+from echo_archive.index.items import item_page
 from echo_archive.schemas import file_capture
 from echo_archive.services.items import (
     ItemKey,
@@ -97,7 +98,7 @@ def test_walking_every_page_yields_every_item_once_in_order(
         query = ItemQuery(feed=feed, limit=limit, order=order, total=True)  # type: ignore[arg-type]
         walked = _walk(r, query)
         first = list_items(r, query)
-        every = r.harvest.item_page(feed=feed, limit=10_000, newest_first=order == "newest")
+        every = item_page(r.catalog, feed=feed, limit=10_000, newest_first=order == "newest")
     keys = [(i.source, i.feed, i.native_id) for i in walked]
     assert len(keys) == len(set(keys))  # each item once
     assert [i.first_index for i in walked] == [int(row["first_idx"]) for row in every]

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from echo_archive.errors import EntryError, VaultError, VaultLockedError
+from echo_archive.harvest.state import HarvestState
 from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import verify_vault
 from echo_archive.vault.writer import VaultWriter
@@ -400,13 +401,15 @@ def test_services_write_through_the_writer(vault_path: Path, tmp_path: Path) -> 
         files.append(path)
     seen: list[int] = []
     with VaultWriter.open(vault_path) as writer:
-        writer.submit(lambda v: v.harvest.put_breaker("h.example", {"state": "OPEN"}, "t"))
+        writer.submit(
+            lambda v: HarvestState(v.catalog).put_breaker("h.example", {"state": "OPEN"}, "t")
+        )
         archived = archive_files(writer, files, on_batch=lambda b: seen.extend(a.index for a in b))
         reset_breaker(writer, "h.example")
         with pytest.raises(NotFoundError):
             reset_breaker(writer, "h.example")
         with writer.reader() as reader:
-            assert reader.harvest.breakers() == {}
+            assert HarvestState(reader.catalog).breakers() == {}
             assert verify_vault(reader).ok
     assert [a.index for a in archived] == seen == list(range(5))
     assert [a.file for a in archived] == files

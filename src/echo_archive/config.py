@@ -43,9 +43,10 @@ vault from opening or the other feeds from running (DESIGN.md invariant 7).
 The source kinds (:data:`SOURCE_KINDS`) and their default intervals
 (:data:`DEFAULT_INTERVALS`) are read from the registry
 (:mod:`echo_archive.sources.registry`, the only list of sources), on first
-use: importing this module loads no source (the vault reads ``echo.toml``
-and must not load the sources layer), so they and :data:`DEFAULT_FEEDS` are
-computed when first asked for (PEP 562 module ``__getattr__``).
+use: importing this module loads no source, so they and
+:data:`DEFAULT_FEEDS` are computed when first asked for (PEP 562 module
+``__getattr__``). The vault reads only its own tables
+(:mod:`echo_archive.vault.settings`), which this module composes.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ import datetime as dt
 import functools
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -65,6 +65,15 @@ from tomlkit.items import Item, Table
 
 from echo_archive import __version__
 from echo_archive.errors import ConfigError
+from echo_archive.vault.settings import (
+    BlobSection,
+    LogSection,
+    VaultSection,
+    VaultSettings,
+    format_problems,
+    read_toml,
+    settings_document,
+)
 
 __all__ = [
     "DEFAULT_FEEDS",
@@ -86,6 +95,7 @@ __all__ = [
     "load_config",
     "new_config",
     "render",
+    "render_new",
 ]
 
 if TYPE_CHECKING:
@@ -152,48 +162,6 @@ _VALUE_ERROR_PREFIX: Final = re.compile(r"^(Value|Assertion) error, ")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VaultSection(_Strict):
-    """``[vault]``: identity of the vault.
-
-    Attributes:
-        origin: the log origin (C2SP tlog-checkpoint), also the signing key's name.
-        created: RFC 3339 UTC time of ``echoctl init``.
-
-    """
-
-    origin: str = Field(pattern=r"^[^\s+]+$", max_length=200)
-    created: str
-
-
-class BlobSection(_Strict):
-    """``[blobs]``: blob store settings.
-
-    Attributes:
-        backend: the blob store backend, ``"sqlite"`` (rows in ``blobs/blobs.sqlite``)
-            or ``"directory"`` (one file per blob under ``blobs/``); set by
-            ``echoctl init`` and fixed for the vault's life (the store on disk is
-            of that backend; opening it as the other is refused).
-        large_threshold: blobs above this many bytes are stored as separate files.
-        zstd_level: zstd compression level (1-19).
-
-    """
-
-    backend: Literal["sqlite", "directory"] = "sqlite"
-    large_threshold: int = Field(default=16 * 2**20, ge=1024)
-    zstd_level: int = Field(default=3, ge=1, le=19)
-
-
-class LogSection(_Strict):
-    """``[log]``: log settings.
-
-    Attributes:
-        batch_size: records per commit (one checkpoint per commit) for bulk adds.
-
-    """
-
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
 
 
 def _check_toml_value(value: Any, where: str) -> None:
@@ -302,7 +270,11 @@ class HostLimitSection(_Strict):
 
 
 class EchoConfig(_Strict):
-    """The whole ``echo.toml``.
+    """The whole ``echo.toml``: the vault's own tables plus the feeds and host limits.
+
+    The ``[vault]``, ``[blobs]`` and ``[log]`` sections are the vault's
+    (:mod:`echo_archive.vault.settings`, which reads them alone); this model
+    composes them with the tables of the layers above.
 
     Attributes:
         vault: ``[vault]``.
@@ -332,6 +304,11 @@ class EchoConfig(_Strict):
             seen[feed.name] = i
         return feeds
 
+    @property
+    def settings(self) -> VaultSettings:
+        """The vault's tables alone, as the vault reads them."""
+        return VaultSettings(vault=self.vault, blobs=self.blobs, log=self.log)
+
     def feed(self, name: str) -> FeedConfig:
         """Return the feed called ``name``.
 
@@ -352,24 +329,6 @@ class EchoConfig(_Strict):
         raise ConfigError(f"no feed named {name!r} (feeds: {names})")
 
 
-def format_problems(exc: ValidationError) -> str:
-    """Format a pydantic validation error as ``key.path: message`` items joined by ``; ``.
-
-    Args:
-        exc: the error.
-
-    Returns:
-        One ``feeds.2.source: unknown source 'rs' (...)`` item per problem.
-
-    """
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        msg = _VALUE_ERROR_PREFIX.sub("", err["msg"])
-        problems.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(problems)
-
-
 def load_config(path: Path) -> EchoConfig:
     """Read and validate ``echo.toml``.
 
@@ -385,14 +344,7 @@ def load_config(path: Path) -> EchoConfig:
             (``feeds.2.source: ...``).
 
     """
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: configuration file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path)
     try:
         return EchoConfig.model_validate(data)
     except ValidationError as exc:
@@ -467,6 +419,16 @@ def _default_feeds() -> list[FeedConfig]:
         ),
         FeedConfig(name="fred-dgs10", source="fred", params={"series_id": "DGS10"}),
     ]
+
+
+def render_new(settings: VaultSettings) -> str:
+    """The ``echo.toml`` text of a new vault: ``settings`` and :data:`DEFAULT_FEEDS`.
+
+    What ``echoctl init`` passes to :meth:`Vault.create
+    <echo_archive.vault.vault.Vault.create>` as its ``render``.
+    """
+    config = new_config(settings.vault.origin, settings.vault.created)
+    return render(config.model_copy(update={"blobs": settings.blobs, "log": settings.log}))
 
 
 def new_config(
@@ -556,21 +518,7 @@ def render(config: EchoConfig) -> str:
         TOML text that :func:`load_config` reads back as ``config``.
 
     """
-    v, b, lg = config.vault, config.blobs, config.log
-    doc = tomlkit.document()
-    doc.add(tomlkit.comment("ECHO vault configuration (see README.md, 'Configuration')."))
-    vault = tomlkit.table()
-    _add(vault, "origin", v.origin, "the log origin; never change it")
-    _add(vault, "created", v.created)
-    doc.add("vault", vault)
-    blobs = tomlkit.table()
-    _add(blobs, "backend", b.backend, '"sqlite" or "directory"; chosen at init, never changed')
-    _add(blobs, "large_threshold", b.large_threshold, "bytes; larger blobs are stored as files")
-    _add(blobs, "zstd_level", b.zstd_level)
-    doc.add("blobs", blobs)
-    log = tomlkit.table()
-    _add(log, "batch_size", lg.batch_size, "records per commit (one checkpoint each)")
-    doc.add("log", log)
+    doc = settings_document(config.settings)
     doc.add(tomlkit.nl())
     for line in feeds_header():
         doc.add(line)

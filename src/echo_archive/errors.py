@@ -20,7 +20,8 @@ wrong and where (a path, an entry index, a digest, a line of a note).
     │   │   └── BlobCorruptError    stored bytes do not hash to their address
     │   ├── EntryError              an entry is malformed or not canonical JSON
     │   │   └── EntrySchemaError    an entry's meta or blob document breaks its schema
-    │   └── LogError                log index/size out of range, log state inconsistent
+    │   ├── LogError                log index/size out of range, log state inconsistent
+    │   └── DerivedIndexError       a derived index cannot be applied or rebuilt
     ├── ProofError                  a Merkle proof does not verify (RFC 9162 §2.1.3.2, §2.1.4.2)
     │   ├── InclusionProofError
     │   ├── ConsistencyProofError
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ConsistencyProofError",
     "CursorError",
+    "DerivedIndexError",
     "EchoError",
     "EntryError",
     "EntrySchemaError",
@@ -150,6 +152,10 @@ class EntrySchemaError(EntryError):
 
 class LogError(VaultError):
     """A log request is out of range, or the stored log state is inconsistent."""
+
+
+class DerivedIndexError(VaultError):
+    """A derived index cannot be applied, rebuilt or compared (names the index and why)."""
 
 
 class ProofError(EchoError):

@@ -9,6 +9,7 @@ offline. Registered on the main app by :mod:`echo_archive.cli`
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -34,10 +35,13 @@ from echo_archive.cli.common import fail as _fail
 from echo_archive.services import proofs
 from echo_archive.services.archive import ArchivedFile, archive_files
 from echo_archive.services.vaults import create_vault
+from echo_archive.services.verification import rebuild as rebuild_indexes
 from echo_archive.services.verification import verify as verify_vault
 from echo_archive.services.verification import verify_evidence
 from echo_archive.vault.blobdir import BackendName
 from echo_archive.vault.lock import DEFAULT_WAIT
+from echo_archive.vault.vault import Vault
+from echo_archive.vault.verify import DERIVED_SAMPLE
 
 __all__ = ["log_app", "register"]
 
@@ -134,19 +138,32 @@ def verify(
             "entries and hashes are always all checked.",
         ),
     ] = 1.0,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Rebuild and compare every derived row (default: the entries of a "
+            f"{DERIVED_SAMPLE:.0%} sample; the item index is always compared whole).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify the whole vault: blobs, entries, log hashes, checkpoint signatures and consistency.
+    """Verify the whole vault: blobs, entries, log hashes, checkpoints, derived indexes.
 
     Re-hashes every blob (or a --sample of them) against its address,
     recomputes every leaf and node hash from the catalog, recomputes the root
     of every stored checkpoint, checks every checkpoint signature and the
-    consistency of each checkpoint with the next. Exit 0 when all holds, 1 with
-    a list naming each failing blob, entry, node or checkpoint.
+    consistency of each checkpoint with the next, then rebuilds the derived
+    indexes (leaf lookup, item index, captures, observations) from the log
+    and the blobs and compares them row by row with the stored ones (a sample
+    of entries, or all with --full). Exit 0 when all holds, 1 with a list
+    naming each failing blob, entry, node, checkpoint or derived row (the
+    index, the row's key, stored versus rebuilt; `echoctl rebuild NAME`
+    repairs an index).
     """
     with _errors(), open_vault(ctx, vault) as v:
         if as_json or not err.is_terminal:
-            report = verify_vault(v, sample=sample)
+            report = verify_vault(v, sample=sample, full=full)
         else:
             with Progress(
                 TextColumn("{task.description}"),
@@ -163,7 +180,7 @@ def verify(
                         tasks[phase] = bar.add_task(f"verifying {phase}", total=total)
                     bar.update(tasks[phase], completed=done, total=total)
 
-                report = verify_vault(v, sample=sample, progress=progress)
+                report = verify_vault(v, sample=sample, progress=progress, full=full)
     if as_json:
         _emit(report.to_json())
     else:
@@ -178,14 +195,56 @@ def verify(
             out.print(table)
         rate = report.entries / report.seconds if report.seconds else 0.0
         verdict = "[green]OK[/]" if report.ok else "[bold red]FAILED[/]"
+        derived = ", ".join(
+            f"{name} {d['rows']} rows" + ("" if d["full"] else f" of {d['entries']} entries")
+            for name, d in report.derived.items()
+        )
         out.print(
             f"{verdict}: {report.entries} entries, {report.blobs} blobs"
             f"{'' if report.sample == 1 else f' (sample {report.sample:g})'}, "
             f"{report.checkpoints} checkpoints in {report.seconds:.2f} s ({rate:,.0f} entries/s); "
             f"log size {report.log_size}, latest checkpoint {report.checkpoint_size}"
+            + (f"; derived: {derived}" if derived else "")
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------- rebuild
+def rebuild(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="The derived index to rebuild: leaves, items, captures or observations "
+            "(default: all)."
+        ),
+    ] = None,
+    vault: VaultOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild derived indexes from the log and the blobs (one, or all).
+
+    Empties the index's tables and applies every entry again in one
+    transaction (readers see the old rows until it commits); the observation
+    index re-parses each HTTP capture body with today's sources. The log and
+    the blobs are only read. Run it when `echoctl verify` names a derived
+    row that differs from its rebuild.
+    """
+    started = time.perf_counter()
+    with _errors(), open_writer(ctx, vault, wait) as w:
+        done, size = w.submit(_rebuild, name).result()
+    seconds = time.perf_counter() - started
+    if as_json:
+        _emit({"rebuilt": done, "log_size": size, "seconds": seconds})
+        return
+    out.print(f"rebuilt {', '.join(done)} from {size} entries in {seconds:.2f} s")
+
+
+def _rebuild(v: Vault, name: str | None) -> tuple[list[str], int]:
+    """A writer job: rebuild, and the log size rebuilt from."""
+    return rebuild_indexes(v, name), v.log_state()[0]
 
 
 # ---------------------------------------------------------------------------- checkpoint
@@ -325,10 +384,11 @@ def verify_proof(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``init``, ``add``, ``verify``, ``checkpoint``, ``prove``, ``verify-proof`` to ``app``."""
+    """Add the vault commands (init, add, verify, rebuild, checkpoint, prove, verify-proof)."""
     app.command()(init)
     app.command()(add)
     app.command()(verify)
+    app.command()(rebuild)
     app.command()(checkpoint)
     app.command()(prove)
     app.command("verify-proof")(verify_proof)

@@ -892,7 +892,9 @@ def import_files(
         return _import(vault, paths, batch_size, workers)
     if vault.readonly:
         raise VaultError(f"vault {vault.path} is open read-only; importing needs the writer")
-    with VaultWriter.open(vault.path, wait=vault.wait, break_stale=vault.break_stale) as writer:
+    with VaultWriter.open(
+        vault.path, wait=vault.wait, break_stale=vault.break_stale, derived=vault.derived
+    ) as writer:
         return _import(writer, paths, batch_size, workers)
 
 

@@ -45,6 +45,7 @@ import structlog
 
 from echo_archive.errors import EchoError, EntryError, ParseError
 from echo_archive.harvest.engine import Fetcher, Validators, host_key
+from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.model import Item, ParseResult, Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
@@ -129,12 +130,14 @@ class VaultBreakerStore(_VaultState):
 
     def load(self, name: str) -> dict[str, Any] | None:
         """Return the saved state of breaker ``name``, or None."""
-        return self.read().harvest.breaker(name)
+        return HarvestState(self.read().catalog).breaker(name)
 
     def save(self, name: str, state: dict[str, Any]) -> None:
         """Save the state of breaker ``name`` (queued on the writer)."""
         now, saved = _now(), dict(state)
-        self.write(f"breaker {name}", lambda v: v.harvest.put_breaker(name, saved, now))
+        self.write(
+            f"breaker {name}", lambda v: HarvestState(v.catalog).put_breaker(name, saved, now)
+        )
 
 
 class VaultConditionalCache(_VaultState):
@@ -146,14 +149,15 @@ class VaultConditionalCache(_VaultState):
 
     def get(self, url: str) -> Validators | None:
         """Return the validators last stored for ``url``, or None."""
-        found = self.read().harvest.validators(url)
+        found = HarvestState(self.read().catalog).validators(url)
         return None if found is None else Validators(etag=found[0], last_modified=found[1])
 
     def put(self, url: str, validators: Validators) -> None:
         """Store the validators of ``url`` (queued on the writer)."""
         now, etag, modified = _now(), validators.etag, validators.last_modified
         self.write(
-            f"validators of {url}", lambda v: v.harvest.put_validators(url, etag, modified, now)
+            f"validators of {url}",
+            lambda v: HarvestState(v.catalog).put_validators(url, etag, modified, now),
         )
 
 
@@ -368,7 +372,7 @@ class HarvestRun:
                 if not target.closed:  # the queued breaker and validator saves too
                     await asyncio.to_thread(target.flush)
         self.writer = VaultWriter.open(
-            target.path, wait=target.wait, break_stale=target.break_stale
+            target.path, wait=target.wait, break_stale=target.break_stale, derived=target.derived
         )
         try:
             return await self._run(feeds)
@@ -635,13 +639,13 @@ def _commit_batch(vault: Vault, sightings: list[Sighting]) -> tuple[BatchCounts,
 
 def _put_feed_run(vault: Vault, feed: str, started_epoch: float, poll: float | None) -> None:
     """A writer job: record when ``feed``'s cycle started."""
-    vault.harvest.put_feed_run(feed, started_epoch, poll)
+    HarvestState(vault.catalog).put_feed_run(feed, started_epoch, poll)
 
 
 def _save_report(vault: Vault, report: HarvestReport) -> None:
     """A writer job: the checkpoint size covering the cycle, then the report, saved."""
     report.checkpoint_size = vault.size
-    vault.harvest.save_report(report.started_at, report.to_json())
+    HarvestState(vault.catalog).save_report(report.started_at, report.to_json())
 
 
 def _representable(sighting: Sighting, errors: list[str]) -> Sighting:

@@ -17,19 +17,22 @@ a batch of sightings, :func:`build_batch` produces, in log order:
 Duplicates add no entry; their counters, like every sighting's, become an
 observation row. URLs are stored with credentials redacted.
 
-:func:`commit_batch` stores the blobs, appends the entries and writes the
-derived rows in the same catalog transaction.
+:func:`commit_batch` stores the blobs and appends the entries; the vault
+applies the derived indexes (:mod:`echo_archive.index`) in the same catalog
+transaction, the observation index taking this batch's observations.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from echo_archive.errors import EntryError
+from echo_archive.index import ensure_indexes
+from echo_archive.index.items import ItemRow, known_many
+from echo_archive.index.observations import ObservationRow
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.pipeline.versioning import (
     Decision,
@@ -49,8 +52,8 @@ from echo_archive.schemas import (
     validate_blob_document,
 )
 from echo_archive.sources.base import Feed
+from echo_archive.vault.catalog import Catalog
 from echo_archive.vault.entry import Entry, canonical_json
-from echo_archive.vault.harvest_state import CaptureRow, HarvestState, ItemRow, ObservationRow
 from echo_archive.vault.merkle import leaf_hash
 from echo_archive.vault.vault import CommitResult, Vault
 
@@ -152,13 +155,17 @@ class BatchCounts:
 
 @dataclass
 class Batch:
-    """Entries to append (with the blobs they name) and the rows derived from them."""
+    """Entries to append (with the blobs they name), what they do to the item index, observations.
+
+    ``items`` is the item index as the batch leaves it (the derived index
+    computes the same rows from the entries at commit); ``observations`` are
+    handed to the observation index, as duplicates add no entry.
+    """
 
     entries: list[Entry] = field(default_factory=list)
     blobs: list[bytes] = field(default_factory=list)
     items: dict[tuple[str, str, str], ItemRow] = field(default_factory=dict)
     observations: list[ObservationRow] = field(default_factory=list)
-    captures: list[CaptureRow] = field(default_factory=list)
     counts: BatchCounts = field(default_factory=BatchCounts)
 
 
@@ -251,13 +258,14 @@ _ENTRY_TYPE = {"new": "item", "version": "version", "tombstone": "tombstone"}
 
 
 def build_batch(
-    sightings: Sequence[Sighting], state: HarvestState, start_index: int, logged_at: str
+    sightings: Sequence[Sighting], catalog: Catalog, start_index: int, logged_at: str
 ) -> Batch:
     """Build the entries, blobs and derived rows for ``sightings``.
 
     Args:
         sightings: in the order their captures join the log.
-        state: the vault's harvest state (what is already known of each item).
+        catalog: the vault's catalog, whose item index tells what is already
+            known of each item (:mod:`echo_archive.index.items`).
         start_index: the log index the first entry will get (the log size now).
         logged_at: RFC 3339 time the batch joins the log.
 
@@ -275,7 +283,7 @@ def build_batch(
         for things in (s.result.items, s.result.tombstones)
         for thing in things
     ]
-    found = state.known_many(keys)
+    found = known_many(catalog, keys)
     local: dict[tuple[str, str, str], ItemRow | None] = {key: found.get(key) for key in keys}
 
     def known(key: tuple[str, str, str]) -> ItemRow | None:
@@ -297,16 +305,6 @@ def build_batch(
         )
         capture_idx = add(capture)
         capture_ref = "sha256:" + leaf_hash(capture.raw).hex()
-        batch.captures.append(
-            CaptureRow(
-                capture_idx,
-                s.feed.name,
-                redact_url(ex.url),
-                ex.status,
-                ex.fetched_at,
-                None if s.error is None else redact_text(s.error),
-            )
-        )
         batch.counts.captures += 1
         batch.counts.bytes += len(ex.body)
         if s.error is not None:
@@ -422,6 +420,11 @@ def commit_batch(
 ) -> tuple[BatchCounts, CommitResult | None]:
     """Archive ``sightings``: blobs durable, then entries and derived rows, then a checkpoint.
 
+    The standard derived indexes are attached to ``vault`` first if they are
+    not (:func:`echo_archive.index.ensure_indexes`); the vault applies them
+    to the entries in the transaction that appends them, with this batch's
+    observations handed to the observation index.
+
     Args:
         vault: the writer.
         sightings: the batch, in order.
@@ -436,14 +439,9 @@ def commit_batch(
     """
     if not sightings:
         return BatchCounts(), None
+    ensure_indexes(vault)
     start = vault.log_state()[0]
-    batch = build_batch(sightings, vault.harvest, start, logged_at)
+    batch = build_batch(sightings, vault.catalog, start, logged_at)
     vault.blobs.put_many(batch.blobs)
-
-    def derived(conn: sqlite3.Connection, first: int) -> None:
-        if first != start:  # the single writer makes this impossible; guard all the same
-            raise RuntimeError(f"log grew from {start} to {first} while building a batch")
-        HarvestState.write(conn, batch.items.values(), batch.observations, batch.captures)
-
-    result = vault.append(batch.entries, derived=derived)
+    result = vault.append(batch.entries, given={"observations": batch.observations})
     return batch.counts, result

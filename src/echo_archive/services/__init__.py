@@ -17,7 +17,8 @@ One module per concept:
 - :mod:`~echo_archive.services.entries`: an entry; a capture and its body stream;
 - :mod:`~echo_archive.services.proofs`: checkpoint, inclusion and consistency proofs,
   evidence bundles;
-- :mod:`~echo_archive.services.verification`: verify a vault, or a bundle offline;
+- :mod:`~echo_archive.services.verification`: verify a vault (derived indexes included) or a
+  bundle offline; rebuild derived indexes;
 - :mod:`~echo_archive.services.feeds`: feeds add/list/remove/enable/disable;
 - :mod:`~echo_archive.services.reports`: saved harvest reports;
 - :mod:`~echo_archive.services.paging`: pages, opaque cursors, RFC 3339 request times.
@@ -70,7 +71,7 @@ from echo_archive.services.proofs import (
 )
 from echo_archive.services.reports import get_report, list_reports
 from echo_archive.services.vaults import VaultInfo, create_vault, open_vault
-from echo_archive.services.verification import verify, verify_evidence
+from echo_archive.services.verification import rebuild, verify, verify_evidence
 
 __all__ = [
     "ArchivedFile",
@@ -103,6 +104,7 @@ __all__ = [
     "list_reports",
     "open_capture_body",
     "open_vault",
+    "rebuild",
     "remove_feed",
     "select_feeds",
     "set_feed_enabled",

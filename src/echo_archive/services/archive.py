@@ -114,7 +114,7 @@ def archive_files(
     """
     check_files(paths)
     done: list[ArchivedFile] = []
-    batch = vault.config.log.batch_size
+    batch = vault.settings.log.batch_size
     chunks = [paths[start : start + batch] for start in range(0, len(paths), batch)]
     queued: list[tuple[Sequence[Path], Callable[[], CommitResult]]] = []
     for chunk in chunks:

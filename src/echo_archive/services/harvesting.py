@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from echo_archive.config import load_config
 from echo_archive.errors import NotFoundError, RequestError
 from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.job import (
@@ -28,10 +29,11 @@ from echo_archive.harvest.job import (
     due_feeds,
 )
 from echo_archive.harvest.limits import limits_from_config
+from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
-from echo_archive.vault.vault import Vault
+from echo_archive.vault.vault import CONFIG_FILE, Vault
 from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
@@ -86,9 +88,10 @@ def select_feeds(
     Raises:
         RequestError: a name is not a configured feed, or no feed is enabled.
     """
-    configured = [f for f in vault.config.feeds if f.enabled]
+    config = load_config(vault.config_path)
+    configured = [f for f in config.feeds if f.enabled]
     if names:
-        known = {f.name: f for f in vault.config.feeds}
+        known = {f.name: f for f in config.feeds}
         unknown = [n for n in names if n not in known]
         if unknown:
             raise RequestError(f"unknown feed(s): {', '.join(unknown)} (see `echoctl feeds list`)")
@@ -98,7 +101,9 @@ def select_feeds(
     feeds = [f.to_feed() for f in configured]
     if names or run_all:
         return FeedSelection(feeds)
-    due, waiting = due_feeds(feeds, vault.harvest.feed_runs(), time.time() if now is None else now)
+    due, waiting = due_feeds(
+        feeds, HarvestState(vault.catalog).feed_runs(), time.time() if now is None else now
+    )
     return FeedSelection(due, waiting)
 
 
@@ -138,9 +143,8 @@ async def harvest_once(
     if max_requests < 1:
         raise RequestError(f"max_requests {max_requests}: must be at least 1")
     transport = ReplayTransport.from_paths(list(replay)) if replay else None
-    overrides = {
-        host: (lim.rate, lim.burst, lim.concurrency) for host, lim in vault.config.limits.items()
-    }
+    limits = load_config(vault.path / CONFIG_FILE).limits
+    overrides = {host: (lim.rate, lim.burst, lim.concurrency) for host, lim in limits.items()}
     breaker_store, cache = VaultBreakerStore(vault), VaultConditionalCache(vault)
     fetcher = Fetcher(
         FetchConfig(),
@@ -176,7 +180,7 @@ def breakers(vault: Vault) -> dict[str, dict[str, Any]]:
     Each state is the breaker's JSON (``state``: CLOSED, OPEN, HALF_OPEN,
     FORCED_OPEN or DISABLED, resilience4j's names; ``opened_at``...).
     """
-    return vault.harvest.breakers()
+    return HarvestState(vault.catalog).breakers()
 
 
 def reset_breaker(vault: Vault | VaultWriter, name: str) -> None:
@@ -202,4 +206,4 @@ def reset_breaker(vault: Vault | VaultWriter, name: str) -> None:
 def _delete_breaker(vault: Vault, name: str) -> bool:
     """Forget breaker ``name`` (a writer job); whether it existed."""
     with vault.writing():
-        return vault.harvest.delete_breaker(name)
+        return HarvestState(vault.catalog).delete_breaker(name)

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from echo_archive.errors import LogError, NotFoundError, RequestError
+from echo_archive.index.captures import capture_rows
+from echo_archive.index.items import count_items, item_page, known
+from echo_archive.index.leaves import capture_index
+from echo_archive.index.observations import observations_of
 from echo_archive.services.paging import (
     Page,
     check_limit,
@@ -26,7 +30,6 @@ from echo_archive.services.paging import (
     parse_instant,
 )
 from echo_archive.vault.entry import Entry
-from echo_archive.vault.merkle import leaf_hash
 from echo_archive.vault.vault import Vault
 
 __all__ = [
@@ -48,9 +51,6 @@ ITEM_ENTRY_TYPES: Final = ("item", "version", "tombstone")
 
 STATES: Final = ("active", "tombstoned")
 """An item's state filter: ``active`` (its latest entry is content), ``tombstoned``."""
-
-_CAPTURE_SEARCH: Final = 64
-"""How many earlier captures of the feed :func:`capture_of` hashes at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +254,12 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
         "since": since,
         "until": until,
     }
-    state = vault.harvest
-    rows = state.item_page(
-        **selection, after=after, newest_first=query.order == "newest", limit=limit + 1
+    rows = item_page(
+        vault.catalog,
+        **selection,
+        after=after,
+        newest_first=query.order == "newest",
+        limit=limit + 1,
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -280,7 +283,7 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
             )
         )
     token = encode_cursor(entries[-1].first_index, tag) if more and entries else None
-    total = state.count_items(**selection) if query.total else None
+    total = count_items(vault.catalog, **selection) if query.total else None
     return Page(entries=entries, next=token, total=total)
 
 
@@ -308,29 +311,19 @@ def parse_item_ref(ref: str) -> int | ItemKey:
 def capture_of(vault: Vault, entry: Entry, index: int) -> int | None:
     """The log index of the capture an item, version or tombstone entry was parsed from.
 
-    The entry names its capture by leaf hash (``meta.capture``, ``sha256:<hex>``).
-    The capture was committed in the same batch, before it: this looks among
-    the feed's last :data:`_CAPTURE_SEARCH` captures before ``index`` and
-    confirms each candidate by hashing it (RFC 9162 §2.1.1 leaf hash). This is
-    the one place that finds a capture from its leaf hash, to be replaced by a
-    stored leaf-hash -> index lookup.
+    The entry names its capture by leaf hash (``meta.capture``, ``sha256:<hex>``,
+    RFC 9162 §2.1.1); the stored leaf-hash lookup (:mod:`echo_archive.index.leaves`)
+    finds it in one query.
 
     Args:
         vault: an open vault.
-        entry: the entry (its ``meta.capture`` and ``meta.feed`` are read).
+        entry: the entry (its ``meta.capture`` is read).
         index: the entry's log index.
 
     Returns:
         The capture's index, or None when the entry names none or it is not found.
     """
-    ref = entry.meta.get("capture")
-    if not isinstance(ref, str):
-        return None
-    feed = str(entry.meta.get("feed", ""))
-    for candidate in vault.harvest.captures_before(feed, index, _CAPTURE_SEARCH):
-        if "sha256:" + leaf_hash(vault.entry(candidate).raw).hex() == ref:
-            return candidate
-    return None
+    return capture_index(vault.catalog, entry, index)
 
 
 def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
@@ -356,7 +349,7 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
     """
     target = parse_item_ref(ref) if isinstance(ref, str) else ref
     if isinstance(target, ItemKey):
-        row = vault.harvest.known(target.source, target.feed, target.native_id)
+        row = known(vault.catalog, target.source, target.feed, target.native_id)
         if row is None:
             raise NotFoundError(f"no item {target}")
         index = row.idx
@@ -366,7 +359,7 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
     if entry.type not in ITEM_ENTRY_TYPES:
         raise LogError(f"entry {index} is a {entry.type}, not an item, version or tombstone")
     key = ItemKey(str(entry.meta["source"]), str(entry.meta["feed"]), str(entry.meta["native_id"]))
-    latest_row = vault.harvest.known(key.source, key.feed, key.native_id)
+    latest_row = known(vault.catalog, key.source, key.feed, key.native_id)
     if latest_row is not None:  # an older version's index shows the whole item
         index = latest_row.idx
     history: list[HistoryEntry] = []
@@ -385,8 +378,8 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
         )
         previous = e.meta.get("previous")
         cursor = previous if isinstance(previous, int) and previous < cursor else None
-    observations = vault.harvest.observations(key.source, key.feed, key.native_id)
+    observations = observations_of(vault.catalog, key.source, key.feed, key.native_id)
     seen_in = {int(o["capture_idx"]) for o in observations}
     seen_in.update(h.capture_index for h in history if h.capture_index is not None)
-    captures = vault.harvest.capture_rows(seen_in)
+    captures = capture_rows(vault.catalog, seen_in)
     return ItemHistory(key=key, history=history, observations=observations, captures=captures)

@@ -13,6 +13,7 @@ from typing import Any
 
 from echo_archive.errors import NotFoundError
 from echo_archive.harvest.job import FeedReport, HarvestReport
+from echo_archive.harvest.state import HarvestState
 from echo_archive.services.paging import (
     Page,
     check_limit,
@@ -105,8 +106,9 @@ def list_reports(
     """
     check_limit(limit)
     before = None if cursor is None else decode_cursor(cursor, _QUERY)
-    rows = vault.harvest.reports(before=before, limit=limit + 1)
-    entries = [_summary(i, started, vault.harvest.report(i)) for i, started in rows[:limit]]
+    state = HarvestState(vault.catalog)
+    rows = state.reports(before=before, limit=limit + 1)
+    entries = [_summary(i, started, state.report(i)) for i, started in rows[:limit]]
     token = encode_cursor(entries[-1].id, _QUERY) if len(rows) > limit else None
     return Page(entries=entries, next=token)
 
@@ -117,7 +119,7 @@ def get_report(vault: Vault, report_id: int) -> SavedReport:
     Raises:
         NotFoundError: no report has that id.
     """
-    report = vault.harvest.report(report_id)
+    report = HarvestState(vault.catalog).report(report_id)
     if report is None:
         raise NotFoundError(f"no saved harvest report {report_id}")
     return SavedReport(report_id, report)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from echo_archive.config import render_new
+from echo_archive.harvest.reparse import derived_indexes, indexes_for
 from echo_archive.vault.blobdir import BackendName
 from echo_archive.vault.lock import DEFAULT_WAIT
-from echo_archive.vault.vault import Vault
+from echo_archive.vault.vault import CONFIG_FILE, Vault
 from echo_archive.vault.writer import VaultWriter
 
 __all__ = ["VaultInfo", "create_vault", "open_vault", "open_writer"]
@@ -27,6 +29,10 @@ def create_vault(
 ) -> VaultInfo:
     """Create a vault: config, Ed25519 signing key (0600), verifier key, catalog, blob store.
 
+    Its ``echo.toml`` holds the vault's settings and the starter feeds
+    (:data:`~echo_archive.config.DEFAULT_FEEDS`); the standard derived
+    indexes are created empty.
+
     Args:
         path: the directory (created; it must not exist or be empty).
         origin: the log origin (default: a unique ``echo.archive/<16 hex>``); never changes.
@@ -40,7 +46,13 @@ def create_vault(
         VaultExistsError: a vault or other files are already there (nothing changed).
         StorageError: the files cannot be written.
     """
-    v = Vault.create(path, origin=origin, blobs_backend=blobs_backend)
+    v = Vault.create(
+        path,
+        origin=origin,
+        blobs_backend=blobs_backend,
+        render=render_new,
+        derived=derived_indexes(),
+    )
     try:
         return VaultInfo(path, v.origin, v.verifier.vkey)
     finally:
@@ -51,6 +63,11 @@ def open_vault(
     path: Path, *, write: bool = False, break_stale: bool = False, wait: float = DEFAULT_WAIT
 ) -> Vault:
     """Open the vault at ``path``, as a reader (the default) or as the writer.
+
+    The standard derived indexes are attached
+    (:func:`~echo_archive.harvest.reparse.indexes_for`): the writer keeps them
+    current (and catches up one that is behind), ``verify`` compares them,
+    ``rebuild`` rebuilds them.
 
     A reader takes no lock and never waits; the writer takes the vault's
     writer lock for each write, waiting up to ``wait`` seconds for another
@@ -69,7 +86,13 @@ def open_vault(
         ConfigError: ``echo.toml`` is invalid.
         StorageError: a file cannot be read.
     """
-    return Vault.open(path, readonly=not write, break_stale=break_stale, wait=wait)
+    return Vault.open(
+        path,
+        readonly=not write,
+        break_stale=break_stale,
+        wait=wait,
+        derived=indexes_for(Path(path) / CONFIG_FILE),
+    )
 
 
 def open_writer(
@@ -93,4 +116,6 @@ def open_writer(
         VaultLockedError: another live writer kept the lock past ``wait``
             while the vault was opened (the message names it).
     """
-    return VaultWriter.open(path, wait=wait, break_stale=break_stale)
+    return VaultWriter.open(
+        path, wait=wait, break_stale=break_stale, derived=indexes_for(Path(path) / CONFIG_FILE)
+    )

@@ -43,11 +43,26 @@ orphan
     A blob that no entry names (left by a commit that failed after writing
     its blobs); harmless, pruned by later maintenance.
 
+derived index
+    Catalog tables computed from the log and the blobs (the item index,
+    captures, observations, the leaf-hash lookup), applied in the commit
+    transaction, rebuildable, compared with a rebuild by :mod:`.verify`.
+    The vault defines the interface (:mod:`.derived`); the indexes live
+    above it (:mod:`echo_archive.index`).
+
+The vault knows nothing of feeds, sources or harvesting and imports nothing
+above itself (an import-linter contract and ``tests/test_derived.py`` check
+it): it reads only its own tables of ``echo.toml`` (:mod:`.settings`).
+
 Modules: :mod:`.merkle` (pure hashing and proofs), :mod:`.note`,
 :mod:`.checkpoint`, :mod:`.tlogproof` (C2SP formats), :mod:`.entry`,
 :mod:`.blobs` (blob store interface, SQLite backend), :mod:`.blobdir`
-(directory backend), :mod:`.catalog` and :mod:`.log` (SQLite catalog, its
-format version, and tiles), :mod:`.signing` (checkpoint signers), :mod:`.lock`
-(writer lock), :mod:`.vault` (the commit protocol),
-:mod:`.verify` (whole-vault verification), :mod:`.evidence` (bundles).
+(directory backend), :mod:`.catalog` (the catalog interface, its SQLite
+implementation and format version, and the classification of every table)
+and :mod:`.log` (tiles), :mod:`.derived` (the derived-index interface,
+rebuild, comparison), :mod:`.settings` (the vault's configuration tables),
+:mod:`.signing` (checkpoint signers), :mod:`.lock` (writer lock),
+:mod:`.vault` (the commit protocol), :mod:`.writer` (the one writer of a
+process), :mod:`.verify` (whole-vault verification), :mod:`.evidence`
+(bundles).
 """

@@ -29,27 +29,59 @@ recognised as format 1 by their ``meta`` row and tables.
 The writer commits entries, tiles and ``log_state`` in one transaction, so the
 hashes always describe exactly the entries present. Readers use separate
 read-only connections and never block the writer (SQLite WAL).
+
+Every table of the catalog is one of three kinds (DESIGN.md invariant 8):
+
+* **the truth**: ``entries``, ``tiles``, ``log_state``, ``checkpoints`` (and
+  the blobs of the blob store). Never rewritten; :mod:`.verify` recomputes
+  every hash from them.
+* **derived**: rebuildable from the truth. ``entry_blobs`` (the vault's own,
+  checked entry by entry by :mod:`.verify`), ``derived_state`` (how far each
+  derived index has applied the log) and the tables of each derived index
+  (:mod:`.derived`: the item index, captures, observations, the leaf-hash
+  lookup, defined above the vault in :mod:`echo_archive.index`);
+* **operational**: the state a harvester keeps between runs (breakers,
+  conditional-request validators, feed runs, harvest reports), defined in
+  :mod:`echo_archive.harvest.state`. Losing it loses no evidence.
+
+What the vault and the derived indexes need from SQL is :class:`Catalog`:
+statements and queries with ``?`` parameters, explicit write transactions,
+read snapshots. :class:`SQLiteCatalog` is the embedded implementation; a
+PostgreSQL catalog is added by passing the conformance suite
+(``tests/catalog_suite.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-from echo_archive.errors import StorageError, VaultFormatError, VaultNotFoundError
+from echo_archive.errors import StorageError, VaultError, VaultFormatError, VaultNotFoundError
 
 __all__ = [
     "APPLICATION_ID",
     "FORMAT_VERSION",
     "SCHEMA_VERSION",
+    "Catalog",
+    "Params",
+    "Row",
+    "SQLiteCatalog",
     "as_bytes",
     "check_format",
     "connect",
     "create_schema",
     "transaction",
 ]
+
+Params = Sequence[Any]
+"""Positional parameters of a statement, bound to its ``?`` marks in order."""
+
+Row = tuple[Any, ...]
+"""One result row: column values in ``SELECT`` order (BLOB as bytes, INTEGER as int)."""
 
 FORMAT_VERSION = 1
 """The on-disk format of catalogs this code writes (``PRAGMA user_version``)."""
@@ -309,3 +341,273 @@ def transaction(conn: sqlite3.Connection, what: str) -> Iterator[sqlite3.Connect
         if isinstance(exc, sqlite3.Error | OSError):
             raise StorageError(f"catalog: {what} failed and was rolled back: {exc}") from exc
         raise
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    """What the vault and the derived indexes need from a SQL catalog.
+
+    Statements are SQL in the dialect SQLite and PostgreSQL share: ``?``
+    parameter marks (an implementation rewrites them if its driver wants
+    others), ``INSERT ... ON CONFLICT`` upserts, ``RETURNING``, column types
+    ``INTEGER`` (64-bit), ``REAL``, ``TEXT``, ``BLOB``. Table definitions
+    (:meth:`create_tables`) are the one dialect-specific part; each
+    implementation maps them.
+
+    Writes happen only inside :meth:`transaction`, which commits every
+    statement in it or none. Reads outside a transaction each see the latest
+    committed state; inside :meth:`snapshot` they all see one state.
+    """
+
+    @property
+    def where(self) -> str:
+        """Where the catalog lives, for messages (a path, a database name)."""
+        ...
+
+    @property
+    def readonly(self) -> bool:
+        """True when opened for reading only (every write raises :class:`StorageError`)."""
+        ...
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside :meth:`transaction` or :meth:`snapshot`."""
+        ...
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed (0 for DDL).
+
+        Raises:
+            StorageError: the statement failed (names the catalog and the error).
+        """
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement once per parameter row.
+
+        Raises:
+            StorageError: a row failed (the enclosing transaction rolls back).
+        """
+        ...
+
+    def query(self, sql: str, params: Params = ()) -> Iterator[Row]:
+        """Run a query and yield its rows, streaming (not all held in memory).
+
+        Raises:
+            StorageError: the query failed.
+        """
+        ...
+
+    def query_one(self, sql: str, params: Params = ()) -> Row | None:
+        """Run a query (or a statement with ``RETURNING``); return its first row or None.
+
+        Raises:
+            StorageError: the query failed.
+        """
+        ...
+
+    def transaction(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """A write transaction: commits on leaving, rolls back on any exception.
+
+        Args:
+            what: what the transaction does, for error messages.
+
+        Raises:
+            StorageError: the transaction cannot begin (another writer holds
+                the catalog past the busy timeout, a read-only catalog) or a
+                statement inside failed; nothing of it is visible.
+        """
+        ...
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """A read snapshot: every query inside sees one committed state.
+
+        Raises:
+            StorageError: the snapshot cannot begin.
+        """
+        ...
+
+    def tables(self) -> set[str]:
+        """The names of the tables the catalog holds."""
+        ...
+
+    def create_tables(self, ddl: str) -> list[str]:
+        """Create the tables (and indexes) of ``ddl`` that do not exist yet.
+
+        Args:
+            ddl: ``CREATE TABLE IF NOT EXISTS`` / ``CREATE INDEX IF NOT EXISTS``
+                statements separated by ``;`` (SQLite dialect; another backend
+                maps types and table options).
+
+        Returns:
+            The names of the tables that were created (empty when all existed).
+
+        Raises:
+            StorageError: the catalog cannot be written; nothing was created.
+        """
+        ...
+
+    def close(self) -> None:
+        """Close the catalog; safe to call twice."""
+        ...
+
+
+class SQLiteCatalog:
+    """The embedded :class:`Catalog`: one SQLite database file (WAL, ``synchronous=FULL``).
+
+    Use :meth:`open` for a vault's ``catalog.sqlite`` and :meth:`memory` for a
+    scratch catalog (a rebuild compared with the stored rows). One instance
+    wraps one connection; it is used by one thread at a time (the vault's
+    writer, or one reader).
+
+    Args:
+        conn: a connection in autocommit mode (``isolation_level=None``).
+        where: the database's path or name, for messages.
+        readonly: whether ``conn`` was opened read-only.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, where: str, *, readonly: bool) -> None:
+        self._conn = conn
+        self._where = where
+        self._readonly = readonly
+        self._depth = 0  # 1 inside a transaction or snapshot
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool) -> SQLiteCatalog:
+        """Open the catalog file at ``path`` (see :func:`connect`).
+
+        Raises:
+            VaultNotFoundError: the file does not exist.
+            StorageError: SQLite cannot open it.
+        """
+        return cls(connect(path, readonly=readonly), str(path), readonly=readonly)
+
+    @classmethod
+    def memory(cls, name: str = "scratch catalog") -> SQLiteCatalog:
+        """Open a new, empty in-memory catalog (gone when closed)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        return cls(conn, name, readonly=False)
+
+    @property
+    def where(self) -> str:
+        """The database file (or the scratch catalog's name)."""
+        return self._where
+
+    @property
+    def readonly(self) -> bool:
+        """True when opened read-only."""
+        return self._readonly
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside :meth:`transaction` or :meth:`snapshot`."""
+        return self._depth > 0
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, for the vault's own log storage (:mod:`.log`) only."""
+        return self._conn
+
+    def _fail(self, what: str, exc: BaseException) -> StorageError:
+        return StorageError(f"catalog {self._where}: {what}: {exc}")
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the rows it changed (see :meth:`Catalog.execute`)."""
+        try:
+            return self._conn.execute(sql, params).rowcount
+        except sqlite3.Error as exc:
+            raise self._fail(f"statement failed ({_head(sql)})", exc) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement per parameter row (see :meth:`Catalog.executemany`)."""
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise self._fail(f"statement failed ({_head(sql)})", exc) from exc
+
+    def query(self, sql: str, params: Params = ()) -> Iterator[Row]:
+        """Yield the rows of a query, streaming (see :meth:`Catalog.query`)."""
+        try:
+            cur = self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._fail(f"query failed ({_head(sql)})", exc) from exc
+        return _rows(cur, self, sql)
+
+    def query_one(self, sql: str, params: Params = ()) -> Row | None:
+        """Return the first row of a query, or None (see :meth:`Catalog.query_one`)."""
+        try:
+            cur = self._conn.execute(sql, params)
+            row = cur.fetchone()
+            if row is not None and sql.lstrip()[:6].upper() != "SELECT":
+                cur.fetchall()  # a RETURNING statement completes only when drained
+            return None if row is None else tuple(row)
+        except sqlite3.Error as exc:
+            raise self._fail(f"query failed ({_head(sql)})", exc) from exc
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[None]:
+        """A write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (as in :class:`Catalog`)."""
+        if self._depth:
+            raise VaultError(f"catalog {self._where}: {what} inside another transaction")
+        if self._readonly:
+            raise StorageError(f"catalog {self._where} is open read-only: cannot {what}")
+        self._depth = 1
+        try:
+            with transaction(self._conn, what):
+                yield
+        except StorageError as exc:
+            if what in str(exc):
+                raise
+            raise StorageError(f"{what} failed and was rolled back: {exc}") from exc
+        finally:
+            self._depth = 0
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read snapshot (a deferred transaction rolled back at the end)."""
+        if self._depth:
+            raise VaultError(f"catalog {self._where}: a snapshot inside a transaction")
+        try:
+            self._conn.execute("BEGIN")
+            # A deferred transaction takes its snapshot at the first read.
+            self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("cannot begin a read snapshot", exc) from exc
+        self._depth = 1
+        try:
+            yield
+        finally:
+            self._depth = 0
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def tables(self) -> set[str]:
+        """The names of the tables in the database."""
+        rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in rows}
+
+    def create_tables(self, ddl: str) -> list[str]:
+        """Create the missing tables and indexes of ``ddl`` in one transaction."""
+        before = self.tables()
+        statements = [s.strip() for s in ddl.split(";") if s.strip()]
+        with self.transaction("creating tables"):
+            for statement in statements:
+                self.execute(statement)
+        return sorted(self.tables() - before)
+
+    def close(self) -> None:
+        """Close the connection (safe to call twice)."""
+        self._conn.close()
+
+
+def _head(sql: str) -> str:
+    """The first words of a statement, for an error message."""
+    text = " ".join(sql.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rows(cur: sqlite3.Cursor, catalog: SQLiteCatalog, sql: str) -> Iterator[Row]:
+    try:
+        yield from cur
+    except sqlite3.Error as exc:
+        raise catalog._fail(f"query failed while reading rows ({_head(sql)})", exc) from exc

@@ -3,10 +3,13 @@
 On disk (embedded default)::
 
     vault/
-      echo.toml              configuration (origin, settings)
+      echo.toml              configuration: the vault reads [vault], [blobs], [log]
+                             (:mod:`.settings`); other tables belong to the layers above
       keys/signing.key       Ed25519 signing key, mode 0600 (never printed or logged)
       keys/verifier.vkey     the C2SP signed-note verifier key (public)
-      catalog.sqlite         entries, log tiles, checkpoints (SQLite, WAL)
+      catalog.sqlite         entries, log tiles, checkpoints; derived indexes and
+                             operational state (SQLite, WAL; :mod:`.catalog` classifies
+                             every table)
       blobs/                 the blob store, of the backend echo.toml names:
         blobs.sqlite         "sqlite" (default): small blobs as zstd rows (SQLite, WAL),
         large/..               large blobs one zstd file each (vault.blobs);
@@ -16,8 +19,9 @@ On disk (embedded default)::
 Commit protocol (DESIGN.md invariant 2; restic/borg write ordering):
 
 1. every blob of the batch is written to the blob store and made durable;
-2. the entries, their blob index rows, the new log tiles and the new tree
-   size and root are written in **one** catalog transaction;
+2. the entries, their blob index rows, the new log tiles, the new tree
+   size and root, and the rows of every attached derived index
+   (:mod:`.derived`) are written in **one** catalog transaction;
 3. a checkpoint for the new tree is signed and stored.
 
 :meth:`Vault.commit` returns only after step 3: a returned record is
@@ -41,9 +45,8 @@ import hashlib
 import os
 import secrets
 import shutil
-import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,11 +55,10 @@ from typing import Any, Self
 import structlog
 
 from echo_archive import faults
-from echo_archive.config import EchoConfig, load_config, new_config
-from echo_archive.config import render as render_config
 from echo_archive.errors import (
     BlobError,
     BlobNotFoundError,
+    DerivedIndexError,
     LogError,
     NoteError,
     StorageError,
@@ -69,11 +71,20 @@ from echo_archive.schemas import EntryMeta
 from echo_archive.vault import catalog
 from echo_archive.vault.blobdir import BackendName, create_blob_store, open_blob_store
 from echo_archive.vault.blobs import BlobStore, parse_digest
+from echo_archive.vault.catalog import Catalog, SQLiteCatalog
 from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint
+from echo_archive.vault.derived import (
+    DERIVED_STATE_DDL,
+    DerivedIndex,
+    applied_size,
+    apply_range,
+    order_indexes,
+    record_applied,
+)
+from echo_archive.vault.derived import rebuild as rebuild_index
 from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
-from echo_archive.vault.harvest_state import HarvestState, ensure_harvest_schema
 from echo_archive.vault.lock import DEFAULT_WAIT, WriterLock
-from echo_archive.vault.log import TileReader, TileWriter
+from echo_archive.vault.log import TileReader, TileWriter, iter_level
 from echo_archive.vault.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -88,11 +99,17 @@ from echo_archive.vault.note import (
     generate_signer,
     parse_vkey,
 )
+from echo_archive.vault.settings import (
+    BlobSection,
+    VaultSection,
+    VaultSettings,
+    load_settings,
+    render_settings,
+)
 from echo_archive.vault.signing import CheckpointSigner, KeySigner, load_key_signer
 
 __all__ = [
     "CommitResult",
-    "DerivedWriter",
     "Receipt",
     "Record",
     "SignedCheckpoint",
@@ -109,9 +126,8 @@ CATALOG_FILE = "catalog.sqlite"
 BLOBS_DIR = "blobs"
 LOCK_FILE = "lock"
 
-
-DerivedWriter = Callable[[sqlite3.Connection, int], None]
-"""Writes catalog rows derived from appended entries: ``(connection, first index)``."""
+DERIVED_CHUNK = 2000
+"""Entries per transaction when a writer catches an attached index up with the log."""
 
 
 def default_vault_path() -> Path:
@@ -199,9 +215,9 @@ class Vault:
     def __init__(
         self,
         path: Path,
-        config: EchoConfig,
+        settings: VaultSettings,
         verifier: Verifier,
-        conn: sqlite3.Connection,
+        cat: SQLiteCatalog,
         blobs: BlobStore,
         *,
         signer: CheckpointSigner | None,
@@ -210,11 +226,12 @@ class Vault:
         readonly: bool | None = None,
     ) -> None:
         self.path = path
-        self.config = config
+        self.settings = settings
         self.verifier = verifier
         self.blobs = blobs
         self.wait = wait
-        self._conn = conn
+        self._catalog = cat
+        self._conn = cat.connection  # the log storage (:mod:`.log`) reads and writes SQLite
         self._signer = signer
         self._writable = signer is not None if readonly is None else not readonly
         self._break_stale = break_stale
@@ -222,8 +239,9 @@ class Vault:
         self._depth = 0
         self._sealed_on_taking: SignedCheckpoint | None = None
         self._seen_version: int | None = None  # data_version at the end of a clean session
-        self._reader = TileReader(conn)
+        self._reader = TileReader(self._conn)
         self._tiles: TileWriter | None = None
+        self._derived: list[DerivedIndex] = []
 
     # ------------------------------------------------------------------ life cycle
     @classmethod
@@ -234,6 +252,8 @@ class Vault:
         origin: str | None = None,
         blobs_backend: BackendName = "sqlite",
         signer: CheckpointSigner | None = None,
+        render: Callable[[VaultSettings], str] | None = None,
+        derived: Iterable[DerivedIndex] = (),
     ) -> Vault:
         """Create a new vault at ``path`` and open it as the writer.
 
@@ -252,6 +272,11 @@ class Vault:
             signer: sign checkpoints with this instead of a new key: only its
                 verifier key is written (no ``keys/signing.key``), and a writer
                 must pass it to :meth:`open` to commit.
+            render: makes the text of ``echo.toml`` from the vault's settings
+                (the layers above add their tables: ``echoctl init`` writes
+                the starter feeds); default: the vault's tables alone
+                (:func:`~echo_archive.vault.settings.render_settings`).
+            derived: derived indexes to attach (see :meth:`open`).
 
         Raises:
             VaultExistsError: ``path`` exists and is not an empty directory.
@@ -272,8 +297,8 @@ class Vault:
                 )
             origin, own = signer.verifier.name, signer
         empty = own.sign(Checkpoint(origin=origin, size=0, root_hash=EMPTY_ROOT))
-        cls._build(path, origin, own.verifier, key, empty, blobs_backend)
-        return cls.open(path, signer=signer)
+        cls._build(path, origin, own.verifier, key, empty, blobs_backend, render)
+        return cls.open(path, signer=signer, derived=derived)
 
     @classmethod
     def create_replica(
@@ -327,6 +352,7 @@ class Vault:
         key: Signer | None,
         empty_note: str,
         blobs_backend: BackendName,
+        render: Callable[[VaultSettings], str] | None = None,
     ) -> None:
         """Lay out a new vault in a temporary sibling and rename it to ``path``."""
         path = Path(path)
@@ -348,8 +374,12 @@ class Vault:
                     os.fsync(fh.fileno())
             (tmp / VKEY_FILE).write_text(verifier.vkey + "\n", encoding="utf-8")
             created = format_timestamp(time.time_ns())
-            config = new_config(origin, created, blobs_backend)
-            (tmp / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
+            settings = VaultSettings(
+                vault=VaultSection(origin=origin, created=created),
+                blobs=BlobSection(backend=blobs_backend),
+            )
+            text = (render or render_settings)(settings)
+            (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
             catalog.create_schema(tmp / CATALOG_FILE, origin)
             create_blob_store(blobs_backend, tmp / BLOBS_DIR).close()
             conn = catalog.connect(tmp / CATALOG_FILE, readonly=False)
@@ -387,13 +417,15 @@ class Vault:
         break_stale: bool = False,
         wait: float = DEFAULT_WAIT,
         signer: CheckpointSigner | None = None,
+        derived: Iterable[DerivedIndex] = (),
     ) -> Vault:
         """Open the vault at ``path``.
 
         A writer takes the writer lock for a moment (waiting up to ``wait``
         seconds for another writer to finish), completes any unsealed tail
-        left by a crash (:meth:`seal`) and releases it; each later write takes
-        it again (:meth:`writing`). A reader takes no lock and changes nothing.
+        left by a crash (:meth:`seal`), attaches ``derived`` (:meth:`attach`)
+        and releases it; each later write takes it again (:meth:`writing`). A
+        reader takes no lock and changes nothing.
 
         Args:
             path: the vault directory.
@@ -405,6 +437,7 @@ class Vault:
             signer: sign checkpoints with this (writers; its verifier key must be
                 the vault's). Default: the key in ``keys/signing.key`` if there is
                 one, else none (a replica: it stores checkpoints signed elsewhere).
+            derived: derived indexes to keep current at every commit.
 
         Raises:
             VaultNotFoundError: no vault at ``path``.
@@ -412,8 +445,9 @@ class Vault:
                 format (0-byte, foreign, newer), or is another log's; nothing is changed.
             VaultLockedError: another live writer still held the lock after
                 ``wait`` seconds (writers only); the message names it.
-            ConfigError: ``echo.toml`` is invalid.
+            ConfigError: a vault table of ``echo.toml`` is invalid.
             StorageError: a file cannot be read.
+            DerivedIndexError: a derived index cannot catch up with the log.
             ValueError: ``wait`` is negative.
 
         """
@@ -424,23 +458,23 @@ class Vault:
             raise VaultNotFoundError(
                 f"no vault at {path} (no {CONFIG_FILE}); create one with `echoctl init {path}`"
             )
-        config = load_config(path / CONFIG_FILE)
+        settings = load_settings(path / CONFIG_FILE)
         try:
             verifier = parse_vkey((path / VKEY_FILE).read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise StorageError(f"cannot read verifier key {path / VKEY_FILE}: {exc}") from exc
         except NoteError as exc:
             raise VaultError(f"{path / VKEY_FILE}: {exc}") from exc
-        if verifier.name != config.vault.origin:
+        if verifier.name != settings.vault.origin:
             raise VaultError(
                 f"{path / VKEY_FILE} names key {verifier.name!r} but the vault origin is "
-                f"{config.vault.origin!r}"
+                f"{settings.vault.origin!r}"
             )
         _, catalog_origin = catalog.check_format(path / CATALOG_FILE)  # before anything is written
-        if catalog_origin != config.vault.origin:
+        if catalog_origin != settings.vault.origin:
             raise VaultFormatError(
                 f"{path / CATALOG_FILE} is the catalog of log {catalog_origin!r} but "
-                f"{path / CONFIG_FILE} names origin {config.vault.origin!r}; nothing was changed"
+                f"{path / CONFIG_FILE} names origin {settings.vault.origin!r}; nothing was changed"
             )
         if signer is not None and signer.verifier.vkey != verifier.vkey:
             raise VaultError(
@@ -451,42 +485,44 @@ class Vault:
             signer = None
         elif signer is None and (path / SIGNING_KEY_FILE).exists():
             signer = load_key_signer(path / SIGNING_KEY_FILE, verifier)
-        conn = catalog.connect(path / CATALOG_FILE, readonly=readonly)
+        cat = SQLiteCatalog.open(path / CATALOG_FILE, readonly=readonly)
         try:
             blobs = open_blob_store(
-                config.blobs.backend,
+                settings.blobs.backend,
                 path / BLOBS_DIR,
                 readonly=readonly,
-                large_threshold=config.blobs.large_threshold,
-                level=config.blobs.zstd_level,
+                large_threshold=settings.blobs.large_threshold,
+                level=settings.blobs.zstd_level,
             )
         except BaseException:
-            conn.close()
+            cat.close()
             raise
         vault = cls(
             path,
-            config,
+            settings,
             verifier,
-            conn,
+            cat,
             blobs,
             signer=signer,
             break_stale=break_stale,
             wait=wait,
             readonly=readonly,
         )
-        if not readonly:
-            try:
+        try:
+            if readonly:
+                vault.attach(derived)
+            else:
                 with vault.writing():  # catches up: seals a tail left by a crash
-                    ensure_harvest_schema(conn)
-            except BaseException:
-                vault.close()
-                raise
+                    vault.attach(derived)
+        except BaseException:
+            vault.close()
+            raise
         return vault
 
     def close(self) -> None:
         """Close the databases (and drop the writer lock if held). Safe to call twice."""
         self.blobs.close()
-        self._conn.close()
+        self._catalog.close()
         if self._lock:
             self._lock.release()
             self._lock = None
@@ -575,6 +611,7 @@ class Vault:
                 log.info("vault.log_moved", cached=tiles.size, size=size, path=str(self.path))
                 self._tiles = None
         self._sealed_on_taking = self._seal()
+        self._catch_up_derived()
 
     def __enter__(self) -> Self:
         return self
@@ -585,12 +622,88 @@ class Vault:
     @property
     def origin(self) -> str:
         """The log origin (C2SP tlog-checkpoint first line)."""
-        return self.config.vault.origin
+        return self.settings.vault.origin
 
     @property
-    def harvest(self) -> HarvestState:
-        """The harvest state tables (item index, observations, validators, breakers, reports)."""
-        return HarvestState(self._conn)
+    def config_path(self) -> Path:
+        """The vault's ``echo.toml`` (the layers above read their own tables from it)."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, for the derived indexes and the operational state above the vault.
+
+        Writes go through :meth:`Catalog.transaction`; a reader's catalog refuses them.
+        """
+        return self._catalog
+
+    @property
+    def derived(self) -> tuple[DerivedIndex, ...]:
+        """The attached derived indexes, in the order they are applied."""
+        return tuple(self._derived)
+
+    def attach(self, indexes: Iterable[DerivedIndex]) -> None:
+        """Keep ``indexes`` current at every commit from now on.
+
+        A writer creates their missing tables and applies every entry they
+        have not applied yet (catch-up, :data:`DERIVED_CHUNK` entries per
+        transaction; see :mod:`.derived` for how an index's progress is
+        recorded). A reader only records them. An index already attached (by
+        name) is left as it is.
+
+        Raises:
+            DerivedIndexError: an index requires one that is not attached, or
+                cannot apply an entry (what was applied before stays).
+            StorageError: the catalog cannot be written.
+        """
+        known = {index.name for index in self._derived}
+        new = [index for index in indexes if index.name not in known]
+        if not new:
+            return
+        ordered = order_indexes([*self._derived, *new])
+        if self._signer is None:
+            self._derived = ordered
+            return
+        with self.writing():
+            for index in new:
+                self._register(index)
+            self._derived = ordered
+            self._catch_up_derived()
+
+    def _register(self, index: DerivedIndex) -> int:
+        """Create ``index``'s missing tables; give it a ``derived_state`` row if it has none.
+
+        The row says the log size when all its tables already existed (a vault
+        written before ``derived_state``, which kept them in the entries'
+        transactions), else 0 (caught up next). Creating is idempotent, so an
+        index or table a newer version of an index adds is added here.
+
+        Returns:
+            How many entries the index has applied.
+        """
+        had = set(index.tables) <= self._catalog.tables()
+        self._catalog.create_tables(DERIVED_STATE_DDL + ";" + index.ddl)
+        done = applied_size(self._catalog, index.name)
+        if done is None:
+            done = self.log_state()[0] if had else 0
+            with self._catalog.transaction(f"recording derived index {index.name}"):
+                record_applied(self._catalog, index.name, done)
+        return done
+
+    def _catch_up_derived(self) -> None:
+        """Apply to each attached index the entries it has not applied (writer, lock held)."""
+        size = self.log_state()[0]
+        for index in self._derived:
+            done = applied_size(self._catalog, index.name)
+            if done is None:
+                done = self._register(index)
+            for start in range(done, size, DERIVED_CHUNK):
+                end = min(size, start + DERIVED_CHUNK)
+                with self._catalog.transaction(f"catching up derived index {index.name}"):
+                    apply_range(self._catalog, [index], self, start, end)
+                    record_applied(self._catalog, index.name, end)
+            if done < size:
+                log.info("vault.derived_caught_up", index=index.name, first=done, size=size)
 
     @property
     def readonly(self) -> bool:
@@ -601,6 +714,45 @@ class Vault:
     def signer(self) -> CheckpointSigner | None:
         """The checkpoint signer of a writer, or None (a reader, or a replica)."""
         return self._signer
+
+    def rebuild(self, names: Sequence[str] | None = None) -> list[str]:
+        """Rebuild attached derived indexes from the log and the blobs (``echoctl rebuild``).
+
+        Each index's tables are emptied and every entry applied again, in one
+        transaction per index (readers keep seeing the old rows until it
+        commits); indexes are rebuilt in application order, so one that
+        requires another reads the rebuilt rows.
+
+        Args:
+            names: the indexes to rebuild (default: every attached one).
+
+        Returns:
+            The names rebuilt, in the order they were.
+
+        Raises:
+            VaultError: the vault is open read-only.
+            DerivedIndexError: a name is not an attached index, or a rebuild
+                failed (that index keeps its old rows; those before stay rebuilt).
+            StorageError: the catalog cannot be written.
+        """
+        self._require_writer()
+        attached = {index.name for index in self._derived}
+        wanted = list(attached) if names is None else list(names)
+        unknown = [n for n in wanted if n not in attached]
+        if unknown:
+            known = ", ".join(index.name for index in self._derived) or "none"
+            raise DerivedIndexError(
+                f"no derived index named {', '.join(map(repr, unknown))} (indexes: {known})"
+            )
+        done = []
+        with self.writing():
+            size = self.log_state()[0]
+            for index in self._derived:
+                if index.name in wanted:
+                    rebuild_index(self._catalog, index, self, size)
+                    log.info("vault.derived_rebuilt", index=index.name, size=size)
+                    done.append(index.name)
+        return done
 
     # ------------------------------------------------------------------ state
     def log_state(self) -> tuple[int, bytes]:
@@ -725,7 +877,7 @@ class Vault:
         self,
         entries: Sequence[Entry],
         *,
-        derived: DerivedWriter | None = None,
+        given: Mapping[str, object] | None = None,
         checkpoint: str | None = None,
     ) -> CommitResult:
         """Append already-built entries whose blobs are already in the store.
@@ -737,10 +889,10 @@ class Vault:
         Args:
             entries: parsed entries (:func:`~echo_archive.vault.entry.parse_entry`
                 or :meth:`Entry.build`), in log order.
-            derived: called as ``derived(conn, first_index)`` inside the catalog
-                transaction that appends the entries, to write catalog rows
-                derived from them (the harvest state: item index, observations)
-                so they commit or roll back together with the entries.
+            given: by derived index name, what the committer knows that the
+                entries do not hold, passed to that index's
+                :meth:`~echo_archive.vault.derived.DerivedIndex.apply` (the
+                pipeline's observations of duplicate sightings).
             checkpoint: a checkpoint note for the tree after the append, signed
                 elsewhere (a replica appending its primary's entries with the
                 primary's checkpoint). It must verify with the vault's verifier
@@ -772,10 +924,13 @@ class Vault:
         if not entries:
             return CommitResult([], self.latest_checkpoint())
         with self.writing():
-            return self._append_checked(entries, derived, checkpoint)
+            return self._append_checked(entries, given, checkpoint)
 
     def _append_checked(
-        self, entries: Sequence[Entry], derived: DerivedWriter | None, note: str | None = None
+        self,
+        entries: Sequence[Entry],
+        given: Mapping[str, object] | None,
+        note: str | None = None,
     ) -> CommitResult:
         named = {b.digest: i for i, e in enumerate(entries) for b in e.blobs}
         missing = self.blobs.missing(named)
@@ -785,12 +940,12 @@ class Vault:
                 f"entry {named[first]} of the batch names blob sha256:{first.hex()}, which the "
                 f"store does not hold ({len(missing)} missing in all); nothing was appended"
             )
-        return self._append(entries, derived, note)
+        return self._append(entries, given, note)
 
     def _append(
         self,
         entries: Sequence[Entry],
-        derived: DerivedWriter | None = None,
+        given: Mapping[str, object] | None = None,
         note: str | None = None,
     ) -> CommitResult:
         """Steps 2 and 3 of the commit protocol for entries whose blobs are durable.
@@ -805,9 +960,9 @@ class Vault:
         tiles = self._tile_writer()
         start = tiles.size
         pending = tiles.prepare(leaves)
-        given = None if note is None else self._check_note(note, pending.size, pending.root)
+        signed = None if note is None else self._check_note(note, pending.size, pending.root)
         # 2. entries, blob index, tiles, log state: one transaction.
-        with catalog.transaction(self._conn, f"appending entries {start}..{pending.size - 1}"):
+        with self._catalog.transaction(f"appending entries {start}..{pending.size - 1}"):
             faults.point("catalog.begin")
             logged = self._conn.execute("SELECT size FROM log_state WHERE id = 1").fetchone()
             if logged is None or logged[0] != start:  # the lock makes this impossible; guard
@@ -826,15 +981,16 @@ class Vault:
                 [(start + i, b.role, b.digest) for i, e in enumerate(entries) for b in e.blobs],
             )
             TileWriter.write(self._conn, pending)
-            if derived is not None:
-                derived(self._conn, start)
-            if given is not None:
-                self._store_checkpoint(given)
+            for index in self._derived:
+                index.apply(self._catalog, start, entries, self, (given or {}).get(index.name))
+                record_applied(self._catalog, index.name, pending.size)
+            if signed is not None:
+                self._store_checkpoint(signed)
             faults.point("catalog.commit")
         tiles.accept(pending)
         # 3. checkpoint.
-        if given is not None:
-            checkpoint = given
+        if signed is not None:
+            checkpoint = signed
         else:
             assert signer is not None
             checkpoint = self._sign_and_store(signer, pending.size, pending.root)
@@ -876,7 +1032,7 @@ class Vault:
             raise StorageError(f"signing the checkpoint of size {size} failed: {exc}") from exc
         # The signer is pluggable: store only a note that verifies and says what was asked.
         checkpoint = self._check_note(note, size, root)
-        with catalog.transaction(self._conn, f"storing the checkpoint of size {size}"):
+        with self._catalog.transaction(f"storing the checkpoint of size {size}"):
             faults.point("checkpoint.write")
             self._store_checkpoint(checkpoint)
         return checkpoint
@@ -936,6 +1092,48 @@ class Vault:
         if row is None:
             raise LogError(f"no entry at index {index} (log size {self.log_state()[0]})")
         return parse_entry(catalog.as_bytes(row[0]), where=f"entry {index}")
+
+    def entries(self, first: int, end: int) -> list[Entry]:
+        """Return the entries ``first .. end-1``, in order.
+
+        Raises:
+            LogError: an index of the range has no entry.
+            EntryError: a stored entry is malformed.
+        """
+        found = [entry for _, entry in self.iter_entries(first, end)]
+        if len(found) != max(0, end - first):
+            raise LogError(f"entries {first}..{end - 1}: {len(found)} of them are stored")
+        return found
+
+    def iter_entries(self, first: int = 0, end: int | None = None) -> Iterator[tuple[int, Entry]]:
+        """Yield ``(index, entry)`` for the stored entries ``first .. end-1`` (default: all).
+
+        Raises:
+            EntryError: a stored entry is malformed.
+        """
+        stop = self.log_state()[0] if end is None else end
+        rows = self._catalog.query(
+            "SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (first, stop),
+        )
+        for idx, raw in rows:
+            yield int(idx), parse_entry(catalog.as_bytes(raw), where=f"entry {idx}")
+
+    def blob(self, digest: bytes) -> bytes:
+        """Return the bytes of blob ``digest`` (32 bytes).
+
+        Raises:
+            BlobNotFoundError: the store does not hold it.
+            BlobCorruptError: the stored bytes do not hash to the digest.
+        """
+        return self.blobs.get(digest)
+
+    def stored_nodes(self, level: int) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(node index, hash)`` of every stored log node at ``level``, in order.
+
+        For :mod:`.verify`, which compares them with the hashes it recomputes.
+        """
+        return iter_level(self._conn, level)
 
     def resolve(self, ref: str) -> int:
         """Find an entry index from a reference: an index, or a blob digest.

@@ -20,7 +20,15 @@ it with what is stored and signed:
   §2.1.4 consistency proof from the stored hashes checked against both signed
   roots;
 * **blobs**: every blob (or a random ``sample`` of them) decompressed and
-  re-hashed against its address.
+  re-hashed against its address;
+* **derived indexes**: each derived index attached to the vault
+  (:mod:`.derived`) rebuilt from the log and the blobs into a scratch
+  catalog and compared row by row with the stored one: whole with
+  ``derived_sample=1`` (``echoctl verify --full``), else over a random sample
+  of entries for an index whose rows are per entry (an index whose rows
+  depend on earlier entries, such as the item index, is always compared
+  whole). Each differing row is a problem naming the index, the row's key,
+  the stored row and the rebuilt one.
 
 A failure is a :class:`Problem` naming the blob, entry, node or checkpoint and
 what mismatched. Entries committed after the latest checkpoint (an *unsealed
@@ -41,13 +49,16 @@ from echo_archive.errors import BlobError, EchoError, EntryError, EntrySchemaErr
 from echo_archive.schemas import BlobDocument, entry_classes, validate_blob_document
 from echo_archive.vault.catalog import as_bytes
 from echo_archive.vault.checkpoint import open_checkpoint
+from echo_archive.vault.derived import applied_size, compare
 from echo_archive.vault.entry import Entry, parse_entry
-from echo_archive.vault.log import TileReader, iter_level
-from echo_archive.vault.merkle import EMPTY_ROOT, CompactRange, consistency_proof, leaf_hash
+from echo_archive.vault.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from echo_archive.vault.merkle import verify_consistency as check_consistency
 from echo_archive.vault.vault import Vault
 
-__all__ = ["Problem", "Progress", "VerifyReport", "verify_vault"]
+__all__ = ["DERIVED_SAMPLE", "Problem", "Progress", "VerifyReport", "verify_vault"]
+
+DERIVED_SAMPLE = 0.1
+"""The fraction of entries whose derived rows :func:`verify_vault` rebuilds by default."""
 
 Progress = Callable[[str, int, int], None]
 """A progress callback: ``(phase, done, total)``; phases ``entries`` and ``blobs``."""
@@ -61,9 +72,10 @@ class Problem:
 
     Attributes:
         kind: ``blob``, ``entry``, ``schema`` (an entry well-formed but off its
-            type's schema, :mod:`echo_archive.schemas`), ``node``, ``checkpoint``
-            or ``log``.
-        ref: what failed (``"entry 42"``, ``"sha256:..."``, ``"checkpoint 1000"``).
+            type's schema, :mod:`echo_archive.schemas`), ``node``, ``checkpoint``,
+            ``log`` or ``derived`` (a derived row that differs from its rebuild).
+        ref: what failed (``"entry 42"``, ``"sha256:..."``, ``"checkpoint 1000"``,
+            ``"items 'hn' 'hn-top' '42'"``: a derived index and a row key).
         message: what mismatched, in plain words.
 
     """
@@ -83,6 +95,9 @@ class VerifyReport:
         log_size: entries in the log; checkpoint_size: entries the latest
             checkpoint covers; entries, blobs, checkpoints: how many were checked;
             blob_bytes: uncompressed bytes re-hashed; seconds: wall time.
+        derived: per derived index compared, ``{"rows", "entries", "full",
+            "differences"}`` (rows of the rebuild compared, entries rebuilt,
+            whether whole, how many rows differ).
 
     """
 
@@ -96,6 +111,8 @@ class VerifyReport:
     checkpoints: int = 0
     sample: float = 1.0
     seconds: float = 0.0
+    derived: dict[str, dict[str, Any]] = field(default_factory=dict)
+    derived_sample: float = 1.0
 
     @property
     def ok(self) -> bool:
@@ -115,15 +132,15 @@ class VerifyReport:
 class _StoredLevels:
     """Walks the stored node hashes of each level in index order, on demand."""
 
-    def __init__(self, vault_conn: Any) -> None:
-        self._conn = vault_conn
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
         self._iters: dict[int, Iterator[tuple[int, bytes]]] = {}
         self._head: dict[int, tuple[int, bytes] | None] = {}
 
     def get(self, level: int, index: int) -> bytes | None:
         it = self._iters.get(level)
         if it is None:
-            it = self._iters[level] = iter_level(self._conn, level)
+            it = self._iters[level] = self._vault.stored_nodes(level)
             self._head[level] = next(it, None)
         head = self._head[level]
         while head is not None and head[0] < index:
@@ -135,9 +152,14 @@ class _StoredLevels:
 
 
 def verify_vault(
-    vault: Vault, *, sample: float = 1.0, progress: Progress | None = None
+    vault: Vault,
+    *,
+    sample: float = 1.0,
+    progress: Progress | None = None,
+    derived_sample: float = DERIVED_SAMPLE,
+    seed: int | None = None,
 ) -> VerifyReport:
-    """Verify every blob, entry, log hash and checkpoint of ``vault``.
+    """Verify every blob, entry, log hash and checkpoint of ``vault``, and its derived indexes.
 
     Args:
         vault: an open vault (a reader is enough; nothing is written).
@@ -145,27 +167,31 @@ def verify_vault(
             blobs) to validate against their schema, in (0, 1]; every entry,
             hash and checkpoint is always checked.
         progress: optional callback ``(phase, done, total)``.
+        derived_sample: fraction of entries whose derived rows are rebuilt
+            and compared, in (0, 1] (1: every row of every attached index;
+            default :data:`DERIVED_SAMPLE`).
+        seed: the seed of the derived sample (random when None).
 
     Returns:
         The report; ``report.ok`` is True when everything holds.
 
     Raises:
-        ValueError: ``sample`` outside (0, 1].
+        ValueError: ``sample`` or ``derived_sample`` outside (0, 1].
         StorageError: the vault cannot be read at all.
 
     """
     if not 0 < sample <= 1:
         raise ValueError(f"sample must be in (0, 1], got {sample}")
+    if not 0 < derived_sample <= 1:
+        raise ValueError(f"derived_sample must be in (0, 1], got {derived_sample}")
     started = time.perf_counter()
-    report = VerifyReport(sample=sample)
-    conn = vault._conn  # the catalog connection (read-only for a reader)
-    conn.execute("BEGIN")  # one snapshot for the whole walk
-    try:
+    report = VerifyReport(sample=sample, derived_sample=derived_sample)
+    with vault.catalog.snapshot():  # one snapshot for the whole walk
         roots = _check_checkpoints(vault, report)
         _check_entries(vault, report, roots, progress, sample)
         _check_consistency(vault, report, roots)
-    finally:
-        conn.execute("ROLLBACK")
+        if not report.problems:  # a rebuild from a damaged log would only repeat its faults
+            _check_derived(vault, report, derived_sample, seed)
     _check_blobs(vault, report, sample, progress)
     report.seconds = time.perf_counter() - started
     return report
@@ -173,7 +199,7 @@ def verify_vault(
 
 def _check_checkpoints(vault: Vault, report: VerifyReport) -> dict[int, bytes | None]:
     roots: dict[int, bytes | None] = {}
-    rows = vault._conn.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
+    rows = vault.catalog.query("SELECT size, root, note FROM checkpoints ORDER BY size")
     for size, root, note in rows:
         report.checkpoints += 1
         ref = f"checkpoint {size}"
@@ -203,17 +229,17 @@ def _check_entries(
     progress: Progress | None,
     sample: float = 1.0,
 ) -> None:
-    conn = vault._conn
+    cat = vault.catalog
     size, state_root = vault.log_state()
     report.log_size = size
     valid_sizes = [s for s, r in roots.items() if r is not None]
     report.checkpoint_size = max(valid_sizes, default=0)
     if 0 in roots and roots[0] not in (None, EMPTY_ROOT):
         report._add("checkpoint", "checkpoint 0", "root of the empty tree is not SHA-256('')")
-    stored = _StoredLevels(conn)
+    stored = _StoredLevels(vault)
     tree = _TreeCheck(stored, roots, report)
-    entry_rows = conn.execute("SELECT idx, entry FROM entries ORDER BY idx")
-    blob_rows = conn.execute("SELECT idx, role, digest FROM entry_blobs ORDER BY idx, role")
+    entry_rows = cat.query("SELECT idx, entry FROM entries ORDER BY idx")
+    blob_rows = cat.query("SELECT idx, role, digest FROM entry_blobs ORDER BY idx, role")
     blob_head = next(blob_rows, None)
     pending_refs: dict[bytes, int] = {}
     documents = _Documents(vault, report, sample)
@@ -410,7 +436,6 @@ def _check_refs(vault: Vault, refs: dict[bytes, int], report: VerifyReport) -> N
 
 
 def _check_consistency(vault: Vault, report: VerifyReport, roots: dict[int, bytes | None]) -> None:
-    reader = TileReader(vault._conn)
     size = report.log_size
     sizes = sorted(s for s, r in roots.items() if r is not None and 0 < s <= size)
     for old, new in itertools.pairwise(sizes):
@@ -418,12 +443,51 @@ def _check_consistency(vault: Vault, report: VerifyReport, roots: dict[int, byte
         assert old_root is not None
         assert new_root is not None
         try:
-            proof = consistency_proof(old, new, reader)
+            proof = vault.consistency_proof(old, new)
             check_consistency(old, new, proof, old_root, new_root)
         except EchoError as exc:
             report._add(
                 "checkpoint", f"checkpoint {new}", f"not consistent with checkpoint {old}: {exc}"
             )
+
+
+def _check_derived(vault: Vault, report: VerifyReport, sample: float, seed: int | None) -> None:
+    by_name = {index.name: index for index in vault.derived}
+    for index in vault.derived:
+        if not index.rebuildable:
+            report.warnings.append(
+                f"derived index {index.name} is not compared: it was attached without what "
+                "its rebuild needs (`echoctl verify` attaches it whole)"
+            )
+            continue
+        if not set(index.tables) <= vault.catalog.tables():
+            report.warnings.append(
+                f"derived index {index.name} is not built yet (the next writer builds it)"
+            )
+            continue
+        done = applied_size(vault.catalog, index.name)
+        size = report.log_size if done is None else min(done, report.log_size)
+        if size < report.log_size:
+            report.warnings.append(
+                f"derived index {index.name} has applied {size} of {report.log_size} entries "
+                "(appended by a writer that did not keep it; the next writer catches it up)"
+            )
+        requires = {name: by_name[name] for name in index.requires if name in by_name}
+        try:
+            found = compare(vault.catalog, index, requires, vault, size, sample=sample, seed=seed)
+        except EchoError as exc:
+            report._add("derived", index.name, f"cannot be rebuilt for comparison: {exc}")
+            continue
+        for d in found.differences:
+            report._add("derived", f"{index.name} {d.key}", d.message())
+        if found.more:
+            report._add("derived", index.name, f"{found.more} more row(s) differ")
+        report.derived[index.name] = {
+            "rows": found.rows,
+            "entries": found.entries,
+            "full": found.full,
+            "differences": len(found.differences) + found.more,
+        }
 
 
 def _check_blobs(

@@ -56,7 +56,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +65,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import structlog
 
 from echo_archive.errors import EntryError, VaultError
+from echo_archive.vault.derived import DerivedIndex
 from echo_archive.vault.lock import DEFAULT_WAIT, POLL_MAX
 from echo_archive.vault.vault import CommitResult, Record, Vault
 
@@ -137,7 +138,7 @@ class VaultWriter:
             raise ValueError(f"max_hold must be positive seconds, got {max_hold}")
         self._vault = vault
         self.path: Path = vault.path
-        self.config = vault.config
+        self.settings = vault.settings
         self.verifier = vault.verifier
         self.origin: str = vault.origin
         self.max_records = max_records
@@ -162,6 +163,7 @@ class VaultWriter:
         break_stale: bool = False,
         max_records: int = DEFAULT_MAX_RECORDS,
         max_hold: float = DEFAULT_MAX_HOLD,
+        derived: Iterable[DerivedIndex] = (),
     ) -> VaultWriter:
         """Open the vault at ``path`` as a writer and start its writer thread.
 
@@ -172,6 +174,8 @@ class VaultWriter:
             break_stale: take over a lock record left by another host.
             max_records: see the class.
             max_hold: see the class.
+            derived: derived indexes the writer keeps current (see
+                :meth:`~echo_archive.vault.vault.Vault.open`).
 
         Raises:
             VaultNotFoundError, ConfigError, StorageError: as for
@@ -179,7 +183,7 @@ class VaultWriter:
             VaultLockedError: another process held the lock for ``wait``
                 seconds while the vault was opened (it seals a crashed tail).
         """
-        vault = Vault.open(path, wait=wait, break_stale=break_stale)
+        vault = Vault.open(path, wait=wait, break_stale=break_stale, derived=derived)
         try:
             return cls(vault, max_records=max_records, max_hold=max_hold)
         except BaseException:
