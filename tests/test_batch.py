@@ -227,6 +227,7 @@ def _full_blob(item: Item, capture: str, fetched_at: str) -> bytes:
     return canonical_json(doc)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(_items)
 def test_item_blob_spliced_from_the_content_equals_full_canonicalization(item: Item) -> None:

@@ -267,6 +267,7 @@ def test_vault_on_the_directory_backend(tmp_path: Path) -> None:
         Vault.open(path, readonly=True)
 
 
+@pytest.mark.slow
 def test_echoctl_init_with_the_directory_backend(tmp_path: Path) -> None:
     vault = tmp_path / "v"
     env = dict(os.environ)

@@ -78,6 +78,7 @@ def test_readme_starts_with_make_run_and_make_test() -> None:
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_full_cycle_in_real_subprocesses(tmp_path: Path) -> None:
     vault = tmp_path / "v"
     r = echoctl("init", str(vault))

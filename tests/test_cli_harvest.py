@@ -48,6 +48,7 @@ def vault(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: Path) -> None:
     args = ("--vault", str(vault), "harvest", "--feed", "hn-top", "--replay", str(hn_cassette))
     r = echoctl(*args, "--json")
@@ -86,6 +87,7 @@ def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: P
     assert echoctl("--vault", str(vault), "verify").returncode == 0
 
 
+@pytest.mark.slow
 def test_every_feed_failing_exits_3_and_keeps_the_vault(vault: Path, hn_cassette: Path) -> None:
     r = echoctl(
         "--vault", str(vault), "harvest", "--feed", "bbc-world", "--replay", str(hn_cassette)
@@ -101,6 +103,7 @@ def test_unknown_feed_is_a_usage_error(vault: Path) -> None:
     assert "unknown feed(s): nope" in r.stderr
 
 
+@pytest.mark.slow
 def test_breakers_list_and_reset(vault: Path) -> None:
     with Vault.open(vault) as v:
         HarvestState(v.catalog).put_breaker(
@@ -114,6 +117,7 @@ def test_breakers_list_and_reset(vault: Path) -> None:
     assert echoctl("--vault", str(vault), "breakers", "--reset", "x").returncode == 1
 
 
+@pytest.mark.slow
 def test_sigterm_mid_harvest_archives_everything_fetched(vault: Path, hn_cassette: Path) -> None:
     exchanges = read_recording(hn_cassette).exchanges[:41]
     with FaultServer() as server:
@@ -223,6 +227,7 @@ def _rss(title: str) -> bytes:
     ).encode()
 
 
+@pytest.mark.slow
 def test_show_from_an_old_version_gives_the_whole_item_with_its_captures(
     vault: Path, tmp_path: Path
 ) -> None:

@@ -18,6 +18,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
 
@@ -46,6 +48,7 @@ def _entries(vault: Path) -> list[dict[str, object]]:
         return [json.loads(v.entry(i).raw) for i in range(v.size)]
 
 
+@pytest.mark.slow
 def test_add_during_a_running_harvest_succeeds_without_waiting(tmp_path: Path) -> None:
     vault = tmp_path / "v"
     assert echoctl("init", str(vault)).returncode == 0
@@ -112,6 +115,7 @@ def test_add_during_a_running_harvest_succeeds_without_waiting(tmp_path: Path) -
     )
 
 
+@pytest.mark.slow
 def test_two_concurrent_adds_both_succeed(tmp_path: Path) -> None:
     vault = tmp_path / "v"
     assert echoctl("init", str(vault)).returncode == 0
@@ -149,6 +153,7 @@ _HOLDER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_holder_past_wait_fails_the_add_naming_it(tmp_path: Path) -> None:
     vault = tmp_path / "v"
     assert echoctl("init", str(vault)).returncode == 0

@@ -150,6 +150,7 @@ def _run_steps(tmp_path: Path, plan: list[Step]) -> None:
         assert any(incremental.values())
 
 
+@pytest.mark.slow
 @settings(
     max_examples=4,
     deadline=None,
@@ -201,6 +202,7 @@ def echoctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_verify_names_each_tampered_derived_row_and_rebuild_repairs(tmp_path: Path) -> None:
     path = tmp_path / "vault"
     with Vault.create(path, derived=indexes()) as v:

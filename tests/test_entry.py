@@ -28,6 +28,7 @@ _json = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=600)
 @given(_json)
 def test_canonical_json_equals_the_rfc8785_reference(value: object) -> None:

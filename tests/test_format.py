@@ -100,6 +100,7 @@ def _other_log(p: Path) -> None:
     (p.parent.parent / "other" / "catalog.sqlite").rename(p)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "found"),
     [

@@ -68,6 +68,7 @@ def server() -> FaultServer:
         yield s  # type: ignore[misc]
 
 
+@pytest.mark.slow
 def test_harvest_twice_adds_nothing_the_second_time(vault_path: Path, server: FaultServer) -> None:
     _serve_hn(server, 20)
     feed = Feed("hn-top", "hn", {"list": "top", "limit": 20, "base_url": server.url("/v0")})
@@ -238,6 +239,7 @@ def test_reddit_app_only_oauth_token_is_fetched_and_used(
             assert b"tok-123" not in v.entry(i).raw
 
 
+@pytest.mark.slow
 def test_parsing_in_worker_processes_gives_the_same_archive(
     tmp_path: Path, server: FaultServer
 ) -> None:
@@ -271,6 +273,7 @@ def test_parsing_in_worker_processes_gives_the_same_archive(
     assert results[0][2] == 1  # a ParseError crosses the process boundary intact
 
 
+@pytest.mark.slow
 def test_a_parse_worker_killed_mid_harvest_costs_only_time(
     tmp_path: Path, server: FaultServer
 ) -> None:

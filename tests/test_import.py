@@ -122,6 +122,7 @@ def test_route_and_feed_by_url(url: str, kind: str | None, feed: str | None) -> 
 # --------------------------------------------------------------------------- GH Archive
 
 
+@pytest.mark.slow
 def test_gharchive_hour_imports_every_event_once(
     vault_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -380,6 +381,7 @@ def _counts(report: ImportReport) -> list[tuple[Any, ...]]:
     ]
 
 
+@pytest.mark.slow
 def test_workers_import_exactly_what_one_process_imports(tmp_path: Path) -> None:
     files = [corpus(rel) for rel in PARALLEL_SET] * 2  # the second pass: duplicates only
     serial = run(fresh_vault(tmp_path, "serial"), files, workers=0)
@@ -402,6 +404,7 @@ def _dies_on_the_victim(path: Path, batch_size: int) -> Any:
     return _KILL["real"](path, batch_size)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_import_costs_only_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -425,6 +428,7 @@ def test_a_worker_killed_mid_import_costs_only_time(
     assert not lingering_children(20)
 
 
+@pytest.mark.slow
 def test_files_above_the_stream_limit_are_read_here_batch_by_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -515,6 +515,7 @@ def test_bad_pygithub_record_is_skipped_with_its_line(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- HAR
 
 
+@pytest.mark.slow
 def test_har_round_trip_of_every_corpus_exchange(
     all_exchanges: list[Exchange], tmp_path: Path
 ) -> None:

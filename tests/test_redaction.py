@@ -357,6 +357,7 @@ def _assert_ran(*results: subprocess.CompletedProcess[str]) -> None:
 LOCAL = ("--feed", "local-rss", "--feed", "local-fred")
 
 
+@pytest.mark.slow
 def test_live_loopback_harvest_stores_logs_and_prints_no_secret(vault: Path) -> None:
     planted = Planted()
     with FaultServer() as server:
@@ -423,6 +424,7 @@ def _recorded(planted: Planted, tag: str, url: str, body: bytes, content_type: s
     )
 
 
+@pytest.mark.slow
 def test_replayed_harvest_stores_logs_and_prints_no_secret(vault: Path, tmp_path: Path) -> None:
     planted = Planted()
     feed_url = "https://feeds.example.org/feed.xml"
@@ -562,6 +564,7 @@ def _write_every_format(planted: Planted, folder: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_import_of_every_recording_format_stores_and_prints_no_secret(
     vault: Path, tmp_path: Path
 ) -> None:

@@ -132,6 +132,7 @@ class _CountingReplay(ReplayTransport):
             self.in_flight -= 1
 
 
+@pytest.mark.slow
 def test_keyless_fred_csv_feeds_run_one_in_flight_at_most_one_per_second(
     vault_path: Path,
 ) -> None:
