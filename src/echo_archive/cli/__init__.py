@@ -22,12 +22,17 @@ could not do what was asked (the message says what and where); 2 bad usage;
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import structlog
 import typer
+from typer._click import exceptions as click  # Typer vendors Click
+from typer._click.core import Parameter
+from typer.core import TyperGroup
 
 from echo_archive import __version__
 from echo_archive.cli import harvest as _harvest
@@ -35,14 +40,78 @@ from echo_archive.cli import imports as _imports
 from echo_archive.cli import items as _items
 from echo_archive.cli import reports as _reports
 from echo_archive.cli import vault as _vault
-from echo_archive.cli.common import VaultOpt, fail, out
+from echo_archive.cli.common import VaultOpt, error_json, fail, out
 from echo_archive.cli.feeds import feeds_app
 from echo_archive.redaction import redact_event
 
 __all__ = ["app", "main"]
 
+
+def _usage_subject(exc: click.ClickException) -> str | None:
+    """The option or argument a Click usage error is about (``--limit``), if it names one."""
+    if isinstance(exc, click.NoSuchOption):
+        return exc.option_name
+    param = getattr(exc, "param", None)
+    if isinstance(param, Parameter):
+        if param.param_type_name == "option" and param.opts:
+            return param.opts[0]
+        return (param.name or "").upper() or None  # an argument as --help shows it: REF
+    return None
+
+
+class _JsonErrorsGroup(TyperGroup):
+    """The ``echoctl`` group: with ``--json`` anywhere before ``--``, usage errors are JSON too.
+
+    Click reports a usage error (unknown option, bad or missing value; exit 2)
+    itself; this runs Click non-standalone and prints the error as
+    :func:`echo_archive.cli.common.error_json` on stderr when ``--json`` was
+    given, else as Typer would. Exit codes are unchanged.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; see :meth:`click.Command.main`."""
+        argv = list(sys.argv[1:] if args is None else args)
+        head = argv[: argv.index("--")] if "--" in argv else argv
+        if not standalone_mode or "--json" not in head:
+            return super().main(
+                argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        try:
+            code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+        except click.ClickException as exc:
+            ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+            command = ctx.command_path if ctx is not None else None
+            doc = error_json(
+                code=_snake_click(exc),
+                exit_code=exc.exit_code,
+                message=exc.format_message(),
+                what=_usage_subject(exc),
+                command=command or "echoctl",
+            )
+            print(json.dumps(doc, sort_keys=True), file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _snake_click(exc: click.ClickException) -> str:
+    """``NoSuchOption`` -> ``no_such_option``; ``UsageError`` -> ``usage``."""
+    name = type(exc).__name__.removesuffix("Error") or "usage"
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
 app = typer.Typer(
     name="echoctl",
+    cls=_JsonErrorsGroup,
     help="ECHO: a verifiable signal archive. Archive records into an append-only, "
     "signed Merkle-tree log and prove them offline.",
     no_args_is_help=True,

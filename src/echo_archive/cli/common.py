@@ -6,11 +6,19 @@ This is the one place that finds the vault a command works on
 Exit codes (all commands): 0 success; 1 the vault or a check failed, or the
 request could not be done (the message names what and where); 2 bad usage,
 including a feed parameter its source rejects.
+
+Text from outside (titles, URLs, file names, server messages) goes through
+:func:`safe` (markup-escaped :func:`echo_archive.terminal.inert`) before it is
+printed; ``--json`` output never does (the exact strings). With ``--json``,
+errors are printed as JSON on stderr (:func:`error_json`); stdout then stays
+empty, so it only ever holds a command's result.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +29,13 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer._click.globals import get_current_context  # Typer vendors Click
 
 from echo_archive.errors import EchoError, RequestError, SourceError
 from echo_archive.redaction import redact_text
 from echo_archive.services.vaults import open_vault as _open_vault
 from echo_archive.services.vaults import open_writer as _open_writer
+from echo_archive.terminal import inert
 from echo_archive.vault.vault import Vault, default_vault_path
 from echo_archive.vault.writer import VaultWriter
 
@@ -37,11 +47,13 @@ __all__ = [
     "compact_table",
     "emit",
     "err",
+    "error_json",
     "errors",
     "fail",
     "open_vault",
     "open_writer",
     "out",
+    "safe",
     "vault_dir",
 ]
 
@@ -70,9 +82,108 @@ WaitOpt = Annotated[
 :data:`~echo_archive.vault.lock.DEFAULT_WAIT`, 5 s)."""
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr (redacted, markup escaped) and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {escape(redact_text(message))}")
+def safe(value: object) -> str:
+    r"""``value`` as text safe to print through Rich markup on a terminal.
+
+    Control, bidi/format characters shown escaped (:func:`echo_archive.terminal.inert`:
+    ``ESC`` prints as ``\x1b``, U+202E as ``\u202e``), then Rich markup escaped
+    (``[bold]`` prints literally). Use it for every string that came from a
+    source, a file name or a server, in any human (non ``--json``) output.
+
+    Args:
+        value: any value (``str(value)`` is printed).
+
+    Returns:
+        The text to put in a Rich markup string or table cell.
+    """
+    return escape(inert(str(value)))
+
+
+def _snake(name: str) -> str:
+    """``VaultLockedError`` -> ``vault_locked``; ``UsageError`` -> ``usage``."""
+    name = name.removesuffix("Error").removesuffix("Exception") or name
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _wants_json() -> bool:
+    """Whether the command running was given ``--json`` (its ``as_json`` parameter)."""
+    ctx = get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json") is True:
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def error_json(
+    *, code: str, exit_code: int, message: str, what: str | None, command: str | None
+) -> dict[str, Any]:
+    """The JSON form of an error, as ``--json`` prints it on stderr.
+
+    ``{"error": {"code", "exit", "message", "what", "where"}}``: ``code`` a
+    stable snake-case name of the error (``not_found``, ``request``,
+    ``cursor``, ``vault_locked``, ``no_such_option``, ``bad_parameter``...),
+    ``exit`` the process exit code (1 or 2), ``message`` the whole message
+    (redacted, exact text: not made inert, JSON escapes it), ``what`` the
+    parameter or thing that was wrong (``--since``, a path, ``cursor 'x'``) or
+    null, ``where`` ``{"command": "echoctl items", "vault": PATH or null}``.
+
+    Args:
+        code: the error's name.
+        exit_code: the exit code the command ends with.
+        message: the message (redacted here).
+        what: the subject of the error, if known.
+        command: the command path (``echoctl items``), if known.
+
+    Returns:
+        The JSON-ready mapping.
+    """
+    ctx = get_current_context(silent=True)
+    vault: str | None = None
+    while ctx is not None and vault is None:
+        value = ctx.params.get("vault")
+        vault = str(value) if isinstance(value, Path) else None
+        ctx = ctx.parent
+    return {
+        "error": {
+            "code": code,
+            "exit": exit_code,
+            "message": redact_text(message),
+            "what": None if what is None else redact_text(what),
+            "where": {"command": command, "vault": vault},
+        }
+    }
+
+
+def _subject(message: str) -> str | None:
+    """The subject a message names before its first ``": "`` (ECHO's convention), or None."""
+    head, sep, _ = message.partition(": ")
+    return head if sep and head else None
+
+
+def fail(message: str, code: int = 1, *, kind: str = "error") -> NoReturn:
+    """Report an error and exit with ``code`` (1, or 2 for bad usage).
+
+    Without ``--json``: ``error: message`` on stderr (redacted, made inert,
+    markup escaped). With ``--json``: :func:`error_json` on stderr.
+
+    Args:
+        message: what was wrong and where.
+        code: the exit code.
+        kind: the error's ``code`` in the JSON form (``error`` by default).
+    """
+    if _wants_json():
+        ctx = get_current_context(silent=True)
+        doc = error_json(
+            code=kind,
+            exit_code=code,
+            message=message,
+            what=_subject(message),
+            command=None if ctx is None else ctx.command_path,
+        )
+        print(json.dumps(doc, sort_keys=True), file=sys.stderr, flush=True)
+    else:
+        err.print(f"[bold red]error:[/] {safe(redact_text(message))}")
     raise typer.Exit(code)
 
 
@@ -82,9 +193,9 @@ def errors() -> Iterator[None]:
     try:
         yield
     except (RequestError, SourceError) as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 2, kind=_snake(type(exc).__name__))
     except EchoError as exc:
-        fail(str(exc))
+        fail(str(exc), kind=_snake(type(exc).__name__))
 
 
 def emit(data: Any) -> None:

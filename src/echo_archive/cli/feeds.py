@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, out, vault_dir
+from echo_archive.cli.common import JsonOpt, VaultOpt, out, safe, vault_dir
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
@@ -215,12 +214,12 @@ def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) 
     if not feeds:
         out.print("no feeds configured; add one with `echoctl feeds add`")
         return
-    table = Table(title=escape(f"{len(feeds)} feed(s) in {config}"))
+    table = Table(title=safe(f"{len(feeds)} feed(s) in {config}"))
     for col in ("name", "source", "interval", "enabled", "params"):
         table.add_column(col, overflow="fold")
     for f in feeds:
         enabled = "yes" if f.enabled else "[yellow]no[/]"
-        table.add_row(escape(f.name), f.source, _every(f.interval), enabled, escape(_summary(f)))
+        table.add_row(safe(f.name), f.source, _every(f.interval), enabled, safe(_summary(f)))
     out.print(table)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from echo_archive.cli.common import (
@@ -26,6 +25,7 @@ from echo_archive.cli.common import (
     open_vault,
     open_writer,
     out,
+    safe,
 )
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
@@ -78,7 +78,7 @@ def print_report(report: HarvestReport) -> None:
     table.add_column("breaker", no_wrap=True)
     for f in report.feeds:
         table.add_row(
-            f.name,
+            safe(f.name),
             _statuses(f.requests),
             str(f.not_modified),
             str(f.new),
@@ -94,7 +94,7 @@ def print_report(report: HarvestReport) -> None:
     for f in report.feeds:
         if f.error:
             label = "[red]failed[/]" if f.failed else "[yellow]problem[/]"
-            out.print(f"{label} {escape(f.name)}: {escape(f.error)}")
+            out.print(f"{label} {safe(f.name)}: {safe(f.error)}")
     if report.interrupted:
         err.print("[yellow]interrupted:[/] stopped early; everything fetched was archived")
     failed = sum(f.failed for f in report.feeds)
@@ -240,7 +240,8 @@ def breakers(
     for col in ("host", "state", "opened at (epoch s)"):
         table.add_column(col)
     for name, st in states.items():
-        table.add_row(name, str(st.get("state", "?")).lower(), str(st.get("opened_at") or "-"))
+        opened = str(st.get("opened_at") or "-")
+        table.add_row(safe(name), str(st.get("state", "?")).lower(), opened)
     out.print(table)
 
 

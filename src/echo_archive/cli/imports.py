@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, WaitOpt, open_writer, out
+from echo_archive.cli.common import JsonOpt, VaultOpt, WaitOpt, open_writer, out, safe
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.harvest.importer import ImportReport
@@ -25,7 +24,7 @@ __all__ = ["register"]
 def _print_import(report: ImportReport) -> None:
     for f in report.files:
         title = f"{f.path}: {f.kind}" + (f" ({f.format})" if f.format else "")
-        table = Table(title=escape(title), title_justify="left", show_header=False)
+        table = Table(title=safe(title), title_justify="left", show_header=False)
         table.add_column("what")
         table.add_column("value", style=None if f.recognized else "red")
         rows: list[tuple[str, object]] = [
@@ -50,18 +49,18 @@ def _print_import(report: ImportReport) -> None:
             rows.append(("recorded at (claimed by the file)", span))
         rows.append(("seconds", f"{f.seconds:.1f}"))
         for name, value in rows:
-            table.add_row(name, escape(str(value)))
+            table.add_row(name, safe(str(value)))
         out.print(table)
         if f.error:
-            out.print(f"  [red]error:[/] {escape(f.error)}")
+            out.print(f"  [red]error:[/] {safe(f.error)}")
         for reason in f.reasons:
-            out.print(f"  [yellow]not recognized:[/] {escape(reason)}")
+            out.print(f"  [yellow]not recognized:[/] {safe(reason)}")
         if f.unrecognized > len(f.reasons) and f.kind != "unrecognized":
             out.print(f"  ... {f.unrecognized} response(s) not recognized in all")
         for sample in f.parse_error_samples:
-            out.print(f"  [yellow]parse error:[/] {escape(sample)}")
+            out.print(f"  [yellow]parse error:[/] {safe(sample)}")
         for problem in f.problems:
-            out.print(f"  [yellow]problem:[/] {escape(problem)}")
+            out.print(f"  [yellow]problem:[/] {safe(problem)}")
         if f.problem_count > len(f.problems):
             out.print(f"  ... {f.problem_count} problem(s) in all")
     totals = report.totals()

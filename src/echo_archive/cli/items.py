@@ -9,13 +9,13 @@ from html.parser import HTMLParser
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, open_vault, out
+from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, open_vault, out, safe
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.services.items import ItemHistory, ItemQuery, item_history, list_items
 from echo_archive.services.paging import MAX_LIMIT
+from echo_archive.terminal import inert
 
 __all__ = ["register"]
 
@@ -87,9 +87,9 @@ def items(
     cells = [
         (
             str(row.index),
-            row.feed,
-            row.native_id,
-            " ".join(row.title.split()),
+            inert(row.feed),
+            inert(row.native_id),
+            inert(" ".join(row.title.split())),
             str(row.versions),
             "tombstone" if row.state == "tombstoned" else row.type,
             row.seen_at[:16].replace("T", " "),
@@ -122,7 +122,7 @@ def items(
             width=width,
         )
     for cell in cells:
-        table.add_row(*(escape(c) for c in cell))
+        table.add_row(*(safe(c) for c in cell))
     out.print(table)
     if page.next is not None:
         out.print(f"more: --cursor {page.next}", markup=False)
@@ -171,21 +171,21 @@ def _print_item(item: ItemHistory) -> None:
     """The plain-text form of ``echoctl show``: content, history, captures, observations."""
     latest = item.latest
     history, observations, captures = item.history, item.observations, item.captures
-    out.print(f"[bold]{escape(str(latest.get('title') or '(no title)'))}[/]")
+    out.print(f"[bold]{safe(str(latest.get('title') or '(no title)'))}[/]")
     if latest.get("url"):
-        out.print(f"  {escape(str(latest['url']))}")
+        out.print(f"  {safe(str(latest['url']))}")
     facts = [str(item.key)]
     if latest.get("author"):
         facts.append(f"by {latest['author']}")
     if latest.get("published_at"):
         facts.append(f"published {latest['published_at']}")
-    out.print("  " + escape(" · ".join(facts)))
+    out.print("  " + safe(" · ".join(facts)))
     text = _readable(str(latest.get("text") or ""))
     if text:
-        out.print("  " + escape(text[:300] + ("…" if len(text) > 300 else "")))
+        out.print("  " + safe(text[:300] + ("…" if len(text) > 300 else "")))
     if item.tombstoned:
         reason = history[0].meta.get("reason", "")
-        out.print(f"  [red]tombstoned[/] at entry {history[0].index}: {escape(str(reason))}")
+        out.print(f"  [red]tombstoned[/] at entry {history[0].index}: {safe(str(reason))}")
     out.print(f"\nhistory ({len(history)} entr{'y' if len(history) == 1 else 'ies'}, newest first)")
     for h in history:
         capture = h.capture_index
@@ -197,15 +197,15 @@ def _print_item(item: ItemHistory) -> None:
     if captures:
         out.print(f"\ncaptures ({len(captures)})")
         for c in captures:
-            flag = f"  [yellow]{escape(str(c['error']))}[/]" if c["error"] else ""
+            flag = f"  [yellow]{safe(str(c['error']))}[/]" if c["error"] else ""
             out.print(
-                f"  entry {c['index']}  {c['fetched_at']}  {c['status']}  {escape(c['url'])}{flag}"
+                f"  entry {c['index']}  {c['fetched_at']}  {c['status']}  {safe(c['url'])}{flag}"
             )
     if observations:
         last = observations[-1]
         counters = " ".join(f"{k}={v}" for k, v in sorted(last["counters"].items()))
         out.print(
-            f"\nobservations ({len(observations)}); latest {last['seen_at']}: {escape(counters)}"
+            f"\nobservations ({len(observations)}); latest {last['seen_at']}: {safe(counters)}"
         )
 
 

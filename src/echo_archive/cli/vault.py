@@ -27,6 +27,7 @@ from echo_archive.cli.common import (
     open_vault,
     open_writer,
     out,
+    safe,
     vault_dir,
 )
 from echo_archive.cli.common import emit as _emit
@@ -117,7 +118,7 @@ def add(
 
     def printed(batch: Sequence[ArchivedFile]) -> None:
         for a in batch:
-            out.print(f"{a.index}\t{a.digest}\t{a.file}")
+            out.print(f"{a.index}\t{a.digest}\t{safe(a.file)}")
 
     with _errors(), open_writer(ctx, vault, wait) as w:
         archived = archive_files(w, files, on_batch=None if as_json else printed)
