@@ -127,3 +127,25 @@ def test_reports_lists_and_shows_saved_reports(tmp_path: Path) -> None:
     gone = runner.invoke(app, ["--vault", str(path), "reports", "9"])
     assert gone.exit_code == 1
     assert "no saved harvest report 9" in gone.output
+
+
+def test_items_filters_naming_nothing_say_what_exists(tmp_path: Path) -> None:
+    path = _vault(tmp_path)
+    for args, message in (
+        (
+            ["--feed", "nope"],
+            "feed 'nope': no item of this feed in the vault; feeds with items: a, b",
+        ),
+        (
+            ["--source", "hn"],
+            "source 'hn': no item of this source in the vault; sources with items: rss",
+        ),
+        (["--source", "rss", "--feed", "zz"], "feed 'zz': no item of this feed"),
+    ):
+        result = runner.invoke(app, ["--vault", str(path), "items", *args])
+        assert result.exit_code == 1, result.output
+        assert message in " ".join(result.output.split())
+    # a filter that exists but matches nothing now is an empty page, not an error
+    assert _items(path, "--feed", "b", "--since", "2030-01-01T00:00:00Z")[0].startswith("0 item(s)")
+    error = runner.invoke(app, ["--vault", str(path), "items", "--feed", "nope", "--json"])
+    assert json.loads(error.stderr)["error"]["code"] == "not_found"

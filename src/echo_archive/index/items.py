@@ -31,6 +31,7 @@ __all__ = [
     "ItemIndex",
     "ItemRow",
     "count_items",
+    "item_feeds",
     "item_page",
     "known",
     "known_many",
@@ -226,6 +227,18 @@ def count_items(
     )
     row = catalog.query_one(sql, args)
     return int(row[0]) if row else 0
+
+
+def item_feeds(catalog: Catalog) -> list[tuple[str, str]]:
+    """Every ``(source, feed)`` pair that has items, sorted (for "what exists" in errors).
+
+    Returns:
+        The distinct pairs of the ``items`` table; ``[]`` when it does not exist.
+    """
+    if "items" not in catalog.tables():
+        return []
+    rows = catalog.query("SELECT DISTINCT source, feed FROM items ORDER BY source, feed")
+    return [(str(r[0]), str(r[1])) for r in rows]
 
 
 def _item_filters(

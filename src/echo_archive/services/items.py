@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 
 from echo_archive.errors import LogError, NotFoundError, RequestError
 from echo_archive.index.captures import capture_rows
-from echo_archive.index.items import count_items, item_page, known
+from echo_archive.index.items import count_items, item_feeds, item_page, known
 from echo_archive.index.leaves import capture_index
 from echo_archive.index.observations import observations_of
 from echo_archive.services.paging import (
@@ -229,6 +229,8 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
         RequestError: a bad ``state``, ``order``, ``limit`` or time (the
             message names the parameter and the expected form).
         CursorError: the cursor is malformed or was issued for other filters.
+        NotFoundError: ``source`` or ``feed`` names no source or feed that
+            has items (the message names the value and lists those that do).
     """
     limit = check_limit(query.limit)
     if query.state is not None and query.state not in STATES:
@@ -261,6 +263,8 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
         newest_first=query.order == "newest",
         limit=limit + 1,
     )
+    if not rows and after is None:
+        _check_filters_exist(vault, query.source, query.feed)
     more = len(rows) > limit
     rows = rows[:limit]
     entries: list[ItemSummary] = []
@@ -285,6 +289,36 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
     token = encode_cursor(entries[-1].first_index, tag) if more and entries else None
     total = count_items(vault.catalog, **selection) if query.total else None
     return Page(entries=entries, next=token, total=total)
+
+
+def _check_filters_exist(vault: Vault, source: str | None, feed: str | None) -> None:
+    """Raise when a ``source`` or ``feed`` filter names nothing that has items.
+
+    Called only for an empty first page, so a listing that finds items pays nothing.
+
+    Raises:
+        NotFoundError: naming the value and the sources or feeds that exist.
+    """
+    if source is None and feed is None:
+        return
+    pairs = item_feeds(vault.catalog)
+    sources = sorted({s for s, _ in pairs})
+    feeds = sorted({f for _, f in pairs})
+    if source is not None and source not in sources:
+        raise NotFoundError(
+            f"source {source!r}: no item of this source in the vault; "
+            f"sources with items: {', '.join(sources) or 'none'}"
+        )
+    if feed is not None and feed not in feeds:
+        raise NotFoundError(
+            f"feed {feed!r}: no item of this feed in the vault; "
+            f"feeds with items: {', '.join(feeds) or 'none'}"
+        )
+    if source is not None and feed is not None and (source, feed) not in pairs:
+        of_feed = sorted(s for s, f in pairs if f == feed)
+        raise NotFoundError(
+            f"feed {feed!r}: no item of source {source!r}; its items are of {', '.join(of_feed)}"
+        )
 
 
 def parse_item_ref(ref: str) -> int | ItemKey:
