@@ -34,7 +34,7 @@ from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
 from echo_archive.services import proofs
-from echo_archive.services.archive import ArchivedFile, archive_files
+from echo_archive.services.archive import ArchivedFile, add_files
 from echo_archive.services.vaults import create_vault
 from echo_archive.services.verification import rebuild as rebuild_indexes
 from echo_archive.services.verification import verify as verify_vault
@@ -97,7 +97,21 @@ def init(
 # ---------------------------------------------------------------------------- add
 def add(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help="Files to archive as evidence.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Files (and, with -r, directories) to archive as evidence.")
+    ],
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "--recursive", "-r", help="Archive the files below each directory (sorted by path)."
+        ),
+    ] = False,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again", help="Archive files the vault already holds (same name and bytes) too."
+        ),
+    ] = False,
     vault: VaultOpt = None,
     wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
@@ -106,14 +120,21 @@ def add(
 
     The entry records the file's base name, size and mtime.
 
-    Prints each file's entry index and SHA-256 digest. All paths are checked
-    before anything is written; a missing or unreadable file stops the command
-    with nothing archived. Files are committed in batches of ``[log]
-    batch_size`` through the vault's writer; each batch is covered by a signed
-    checkpoint when its lines print. Another process writing to the vault (a
-    harvest committing a batch) is waited for up to --wait seconds; then the
-    command fails naming it (exit 1), and no line is printed for what was not
-    archived.
+    Prints each file's entry index and SHA-256 digest. With -r, a directory's
+    files are archived in path order; symlinks leading out of it and
+    symlinked directories are not followed (each is listed as skipped). A
+    file the vault already holds as a file capture of the same name and
+    bytes is not archived again (its capture's index is printed) unless
+    --again: re-running an add that crashed part-way archives only the rest.
+    All paths are checked before anything is written; a missing or
+    unreadable file stops the command with nothing archived. Files are
+    committed in batches of ``[log] batch_size`` through the vault's writer;
+    each batch is covered by a signed checkpoint when its lines print.
+    Another process writing to the vault (a harvest committing a batch) is
+    waited for up to --wait seconds; then the command fails naming it (exit
+    1), and no line is printed for what was not archived. --json prints a
+    list: each archived file (file, index, digest, size, checkpoint_size,
+    "already": false), then each left out ({"file", "index", "already": true}).
     """
 
     def printed(batch: Sequence[ArchivedFile]) -> None:
@@ -121,9 +142,18 @@ def add(
             out.print(f"{a.index}\t{a.digest}\t{safe(a.file)}")
 
     with _errors(), open_writer(ctx, vault, wait) as w:
-        archived = archive_files(w, files, on_batch=None if as_json else printed)
+        result = add_files(
+            w, files, recursive=recursive, again=again, on_batch=None if as_json else printed
+        )
+    for f, reason in result.skipped:
+        err.print(f"[yellow]skipped:[/] {safe(f)}: {safe(reason)}")
     if as_json:
-        _emit([a.to_json() for a in archived])
+        archived = [{**a.to_json(), "already": False} for a in result.archived]
+        held = [{"file": str(f), "index": i, "already": True} for f, i in result.already]
+        _emit(archived + held)
+        return
+    for f, index in result.already:
+        out.print(f"already archived at entry {index}: {safe(f)} (--again archives it again)")
 
 
 # ---------------------------------------------------------------------------- verify

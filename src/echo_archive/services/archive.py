@@ -8,8 +8,9 @@ size, mtime) and one blob, ``body``, holding the file's bytes (see
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,20 @@ from echo_archive.errors import InputError
 from echo_archive.vault.vault import CommitResult, Record, Vault
 from echo_archive.vault.writer import VaultWriter
 
-__all__ = ["ArchivedFile", "archive_files", "check_files", "file_capture"]
+__all__ = [
+    "AddResult",
+    "ArchivedFile",
+    "FileSelection",
+    "add_files",
+    "already_archived",
+    "archive_files",
+    "check_files",
+    "file_capture",
+    "file_digest",
+    "select_files",
+]
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +153,178 @@ def archive_files(
         if on_batch is not None:
             on_batch(archived)
     return done
+
+
+@dataclass(frozen=True, slots=True)
+class FileSelection:
+    """The files a set of paths names, in archiving order, and what was left out.
+
+    Attributes:
+        files: the regular files, in order (each argument in the order
+            given; a directory's files sorted by their path below it).
+        skipped: ``(path, reason)`` of each entry of a directory left out
+            (a symlink leading out of the directory, a special file).
+    """
+
+    files: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves to ``root`` or below it (symlinks resolved)."""
+    try:
+        path.resolve(strict=True).relative_to(root)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def select_files(paths: Sequence[Path], *, recursive: bool = False) -> FileSelection:
+    """The files to archive for ``paths``: files as given, directories walked with ``recursive``.
+
+    A directory is walked top-down with its entries sorted by name
+    (``os.walk``, code-point order), so the order is the same on every run
+    and machine. Symlinked directories are not entered; a symlink to a file
+    is archived only when it resolves inside the directory given (a link
+    leading out of it is skipped with the reason, as is a special file: a
+    FIFO, socket or device).
+
+    Args:
+        paths: files and directories, as given by the user.
+        recursive: walk directories (else a directory is an error).
+
+    Returns:
+        The selection.
+
+    Raises:
+        InputError: a path does not exist, or is a directory without
+            ``recursive`` (named, with the fix).
+    """
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for given in paths:
+        if given.is_dir() and not given.is_symlink():
+            if not recursive:
+                raise InputError(f"{given}: a directory; give -r to archive the files below it")
+            root = given.resolve()
+            for top, dirs, names in os.walk(given, followlinks=False):
+                dirs.sort()
+                for name in sorted(names):
+                    path = Path(top) / name
+                    if path.is_symlink() and not _inside(path, root):
+                        skipped.append((path, "a symlink leading out of the directory"))
+                    elif not path.is_file():
+                        skipped.append((path, "not a regular file"))
+                    else:
+                        files.append(path)
+                for name in dirs:
+                    if (Path(top) / name).is_symlink():
+                        skipped.append((Path(top) / name, "a symlinked directory (not followed)"))
+        elif not given.exists():
+            raise InputError(f"{given}: no such file")
+        else:
+            files.append(given)
+    return FileSelection(files, skipped)
+
+
+def file_digest(path: Path) -> bytes:
+    """SHA-256 of a file's bytes (32 bytes), read in 1 MiB chunks.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from exc
+    return digest.digest()
+
+
+def already_archived(vault: Vault, files: Iterable[Path]) -> dict[Path, int]:
+    """The files a file capture of the vault already holds: same base name and same bytes.
+
+    A file whose digest the blob store does not hold is new at once; only
+    when some are held is the log read once for its file captures (an
+    ``add`` re-run after a crash costs one pass over the log).
+
+    Args:
+        vault: an open vault (a reader is enough).
+        files: the files (each is read to hash it).
+
+    Returns:
+        ``{path: log index of the earliest capture with that name and digest}``.
+
+    Raises:
+        InputError: a file cannot be read.
+    """
+    wanted = {f: file_digest(f) for f in files}
+    held = set(wanted.values()) - vault.blobs.missing(set(wanted.values()))
+    if not held:
+        return {}
+    seen: dict[tuple[str, bytes], int] = {}
+    for index, entry in vault.iter_entries():
+        if entry.type != "capture" or entry.meta.get("kind") != "file":
+            continue
+        for blob in entry.blobs:
+            if blob.role == "body" and blob.digest in held:
+                seen.setdefault((str(entry.meta.get("name")), blob.digest), index)
+    return {f: seen[(f.name, d)] for f, d in wanted.items() if (f.name, d) in seen}
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What ``add`` did.
+
+    Attributes:
+        archived: the files archived now, in order.
+        already: ``(path, index)`` of each file left out because capture
+            ``index`` holds the same name and bytes.
+        skipped: ``(path, reason)`` of each directory entry left out.
+    """
+
+    archived: list[ArchivedFile]
+    already: list[tuple[Path, int]]
+    skipped: list[tuple[Path, str]]
+
+
+def add_files(
+    writer: VaultWriter,
+    paths: Sequence[Path],
+    *,
+    recursive: bool = False,
+    again: bool = False,
+    on_batch: Callable[[Sequence[ArchivedFile]], None] | None = None,
+) -> AddResult:
+    """Archive files and directories (``echoctl add``; the HTTP API calls the same).
+
+    :func:`select_files`, then (unless ``again``) leave out each file that
+    :func:`already_archived` finds, then :func:`archive_files`. Re-running
+    an ``add`` that crashed part-way archives only what the crash lost.
+
+    Args:
+        writer: the vault's writer.
+        paths: files and directories.
+        recursive: walk directories.
+        again: archive files the vault already holds too.
+        on_batch: as :func:`archive_files`.
+
+    Returns:
+        What was archived, left out as already held, and skipped.
+
+    Raises:
+        InputError, VaultError, VaultLockedError, StorageError: as
+            :func:`select_files` and :func:`archive_files`.
+    """
+    selection = select_files(paths, recursive=recursive)
+    check_files(selection.files)
+    held: dict[Path, int] = {}
+    if not again:
+        with writer.reader() as reader:
+            held = already_archived(reader, selection.files)
+    todo = [f for f in selection.files if f not in held]
+    archived = archive_files(writer, todo, on_batch=on_batch) if todo else []
+    already = [(f, held[f]) for f in selection.files if f in held]
+    return AddResult(archived, already, selection.skipped)
