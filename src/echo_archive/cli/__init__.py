@@ -32,7 +32,7 @@ import structlog
 import typer
 from typer._click import exceptions as click  # Typer vendors Click
 from typer._click.core import Parameter
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from echo_archive import __version__
 from echo_archive.cli import harvest as _harvest
@@ -108,6 +108,22 @@ def _snake_click(exc: click.ClickException) -> str:
     name = type(exc).__name__.removesuffix("Error") or "usage"
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
+
+def _flag_type_rich(self: TyperOption, ctx: Any) -> str | None:
+    """No value placeholder for a flag (``--json``, ``--all``, ``--help``): it takes no value.
+
+    Typer's rich help (0.29, ``TyperOption.display_type_rich``)
+    shows ``<bool>`` beside every boolean flag, as though it took a value,
+    while its plain help (``get_help_record``) and click show none; an option
+    that takes a value keeps its placeholder (``<int>``, ``SECONDS``).
+    """
+    if self.is_flag or self.count:
+        return None
+    return _typer_type_rich(self, ctx)
+
+
+_typer_type_rich = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type_rich  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="echoctl",
