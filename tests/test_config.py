@@ -155,29 +155,101 @@ observation_start = 2020-01-01
 @pytest.mark.parametrize(
     ("feeds", "expected"),
     [
-        ('{ name = "x", source = "rs" }', "feeds.2.source: unknown source 'rs' (known: fred, "),
-        ('{ name = "X", source = "rss" }', "feeds.2.name: 'X' is not a feed name"),
-        ('{ name = "x", source = "rss", interval = 10 }', "feeds.2.interval: Input should be"),
-        ('{ name = "x", source = "rss", interval = 1.5 }', "feeds.2.interval: "),
-        ('{ name = "x", source = "rss", interval = "1h" }', "feeds.2.interval: "),
-        ('{ name = "x", source = "rss", enabled = "yes" }', "feeds.2.enabled: "),
-        ('{ name = "x", source = "rss", params = "url" }', "feeds.2.params: "),
-        ('{ name = "x", source = "rss", param = {} }', "feeds.2.param: Extra inputs"),
-        ('{ source = "rss" }', "feeds.2.name: Field required"),
-        ('{ name = "x" }', "feeds.2.source: Field required"),
+        ('{ name = "x", source = "rs" }', "x' (feeds.2, the 3rd [[feeds]] table): source: unknown"),
+        (
+            '{ name = "X", source = "rss" }',
+            "X' (feeds.2, the 3rd [[feeds]] table): name: 'X' is not",
+        ),
+        (
+            '{ name = "x", source = "rss", interval = 10 }',
+            "interval: must be an integer >= 60 (seconds between harvests), got 10",
+        ),
+        ('{ name = "x", source = "rss", interval = 1.5 }', "interval: must be an integer >= 60"),
+        ('{ name = "x", source = "rss", interval = "1h" }', "interval: must be an integer"),
+        ('{ name = "x", source = "rss", enabled = "yes" }', "enabled: must be true or false"),
+        ('{ name = "x", source = "rss", params = "url" }', "params: must be a table"),
+        ('{ name = "x", source = "rss", param = {} }', "param: is not a feed key (known: name,"),
+        ('{ source = "rss" }', "the 3rd [[feeds]] table (feeds.2): name: is missing"),
+        ('{ name = "x" }', "source: is missing (required)"),
+        ('{ name = "x", source = "rss", params = { url = 42 } }', "params.url must be a string"),
+        (
+            '{ name = "x", source = "rss", params = { url = "https://a.org/f", tokn = 1 } }',
+            "unknown parameter(s) tokn for source 'rss' (known: url)",
+        ),
     ],
 )
-def test_bad_feed_entries_name_the_key_path(tmp_path: Path, feeds: str, expected: str) -> None:
-    good = '{ name = "a", source = "hn" }, { name = "b", source = "hn" }'
-    message = config_error(tmp_path, f"feeds = [{good}, {feeds}]\n{HEAD}")
+def test_a_bad_feed_table_fails_alone_named_by_name_and_position(
+    tmp_path: Path, feeds: str, expected: str
+) -> None:
+    good = (
+        '{ name = "a", source = "hn", params.list = "top" }, '
+        '{ name = "b", source = "hn", params.list = "new" }'
+    )
+    config = load_config(write(tmp_path, f"feeds = [{good}, {feeds}]\n{HEAD}"))
+    assert [f.name for f in config.feeds] == ["a", "b"]  # the others load
+    (bad,) = config.invalid_feeds
+    assert bad.position == 2
+    assert expected in bad.error
+    assert "Value error" not in bad.error
+    assert "Input should be" not in bad.error
+    assert [type(f).__name__ for f in config.all_feeds()] == ["FeedConfig"] * 2 + ["InvalidFeed"]
+    if bad.name is not None:  # asking for it by name gives its error
+        with pytest.raises(ConfigError, match=r"feeds\.2, the 3rd"):
+            config.feed(bad.name)
+
+
+def test_every_problem_of_a_feed_table_is_named_at_once(tmp_path: Path) -> None:
+    text = HEAD + (
+        '[[feeds]]\nname = "bad"\nsource = "rss"\ninterval = 10\nenabled = "yes"\n'
+        "[feeds.params]\nurl = 42\n"
+    )
+    (bad,) = load_config(write(tmp_path, text)).invalid_feeds
+    assert bad.error == (
+        "feed 'bad' (feeds.0, the 1st [[feeds]] table): "
+        "interval: must be an integer >= 60 (seconds between harvests), got 10; "
+        "enabled: must be true or false, got 'yes'; "
+        "params.url must be a string (the feed document URL), got 42"
+    )
+    assert "missing" not in bad.error
+    assert (bad.name, bad.source, bad.enabled, bad.interval, bad.params) == (
+        "bad",
+        "rss",
+        True,
+        10,
+        {"url": 42},
+    )
+    feed = bad.to_feed()
+    assert (feed.name, feed.source, feed.error, feed.interval) == ("bad", "rss", bad.error, 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[log]\nbatch_size = 'x'\n", "log.batch_size: "),
+        ("feeds = 3\n", ": feeds: "),
+        ("feeds = [1, 2]\n", ": feeds.0: "),
+        ('[limits."a.org"]\nrate = -1\n', "limits.a.org.rate: "),
+        ("[vaultt]\nx = 1\n", "vaultt: Extra inputs"),
+    ],
+)
+def test_a_bad_part_outside_the_feed_tables_fails_naming_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    message = config_error(tmp_path, f"{text}{HEAD}")
     assert expected in message
-    assert "Value error" not in message
 
 
-def test_duplicate_names_are_refused(tmp_path: Path) -> None:
-    text = HEAD + "\n".join(f'[[feeds]]\nname = "{n}"\nsource = "hn"\n' for n in ("a", "b", "a"))
-    message = config_error(tmp_path, text)
-    assert message.endswith("feeds: duplicate feed name 'a' (feeds.0 and feeds.2)")
+def test_a_second_feed_of_the_same_name_is_invalid(tmp_path: Path) -> None:
+    text = HEAD + "\n".join(
+        f'[[feeds]]\nname = "{n}"\nsource = "hn"\nparams.list = "top"\n' for n in ("a", "b", "a")
+    )
+    config = load_config(write(tmp_path, text))
+    assert [f.name for f in config.feeds] == ["a", "b"]
+    (dup,) = config.invalid_feeds
+    assert dup.error == (
+        "feed 'a' (feeds.2, the 3rd [[feeds]] table): "
+        "name: 'a' is taken by feed 'a' (feeds.0, the 1st [[feeds]] table)"
+    )
 
 
 def test_params_must_be_toml_values() -> None:
@@ -236,8 +308,10 @@ def test_render_escapes_strings_and_keeps_types(tmp_path: Path) -> None:
         feeds=[FeedConfig(name="odd", source="rss", interval=61, enabled=False, params=params)],
     )
     back = _roundtrip(config, tmp_path)
-    assert back == config
-    assert back.feeds[0].params["text"] == weird
+    # rss declares only url: the feed reads back whole, as an invalid feed naming the others
+    (feed,) = back.all_feeds()
+    assert (feed.name, feed.interval, feed.enabled, feed.params) == ("odd", 61, False, params)
+    assert feed.params["text"] == weird
     assert tomllib.loads(render(config))["feeds"][0]["params"] == params
 
 

@@ -234,19 +234,20 @@ def test_add_to_inline_feeds(tmp_path: Path) -> None:
     assert list_feeds(cfg) == [HN_NEW.model_copy(update={"enabled": False})]
 
 
-def test_a_broken_feed_can_be_removed(tmp_path: Path) -> None:
+def test_a_broken_feed_fails_alone_and_can_be_fixed_or_removed(tmp_path: Path) -> None:
     cfg = tmp_path / "echo.toml"
     cfg.write_text(HAND_WRITTEN.replace('source = "rss"', 'source = "rs"'))
-    with pytest.raises(ConfigError, match=r"feeds\.1\.source: unknown source 'rs'"):
-        load_config(cfg)
-    before = cfg.read_bytes()
-    with pytest.raises(ConfigError, match=r"feeds\.1\.source"):  # other edits are refused
-        add_feed(cfg, HN_NEW)
-    with pytest.raises(ConfigError, match=r"feeds\.1\.source"):
-        set_enabled(cfg, "hn-top", False)
-    assert cfg.read_bytes() == before
+    config = load_config(cfg)  # the other feeds load
+    assert [f.name for f in config.feeds] == ["hn-top"]
+    (bad,) = config.invalid_feeds
+    assert bad.error.startswith("feed 'nasa' (feeds.1, the 2nd [[feeds]] table): source: unknown")
+    add_feed(cfg, HN_NEW)  # other edits work
+    assert set_enabled(cfg, "hn-top", False)
+    assert set_enabled(cfg, "nasa", False)  # the broken one can be disabled
+    assert load_config(cfg).invalid_feeds[0].enabled is False
     assert remove_feed(cfg, "nasa") is None  # it was not a valid feed
-    assert [f.name for f in list_feeds(cfg)] == ["hn-top"]
+    assert [f.name for f in list_feeds(cfg)] == ["hn-top", "hn-new"]
+    assert load_config(cfg).invalid_feeds == []
 
 
 def test_errors_name_the_file(tmp_path: Path) -> None:
@@ -422,6 +423,8 @@ def test_cli_cycle(vault: Path, cfg: Path) -> None:
         "interval": 900,
         "enabled": True,
         "params": {"list": "top", "limit": 30},
+        "position": 3,
+        "error": None,
     }
     assert echoctl("--vault", v, "feeds", "enable", "r-rust-new")[:2] == (
         0,
@@ -437,25 +440,27 @@ def test_cli_cycle(vault: Path, cfg: Path) -> None:
 def test_cli_json_outputs_and_redaction(vault: Path) -> None:
     v = str(vault)
     code, out, _ = echoctl(
-        "feeds", "add", "gh-mine", "--vault", v, "--source", "github",
-        "--param", "repo=me/mine", "--param", "token=s3cret", "--json",
+        "feeds", "add", "fred-mine", "--vault", v, "--source", "fred",
+        "--param", "series_id=GDP", "--param", "api_key=s3cretkey0", "--json",
     )  # fmt: skip
     assert code == 0
     assert json.loads(out) == {
-        "name": "gh-mine",
-        "source": "github",
-        "interval": 300,
+        "name": "fred-mine",
+        "source": "fred",
+        "interval": 86400,
         "enabled": True,
-        "params": {"repo": "me/mine", "token": "REDACTED"},
+        "params": {"series_id": "GDP", "api_key": "REDACTED"},
+        "position": len(DEFAULT_FEEDS),
+        "error": None,
     }
-    assert "s3cret" in (vault / "echo.toml").read_text()  # stored as given
+    assert "s3cretkey0" in (vault / "echo.toml").read_text()  # stored as given
     code, out, _ = echoctl("feeds", "list", "--vault", v)
-    assert "token=REDACTED" in out
-    assert "s3cret" not in out
-    code, out, _ = echoctl("feeds", "disable", "gh-mine", "--vault", v, "--json")
-    assert json.loads(out) == {"name": "gh-mine", "enabled": False, "changed": True}
-    code, out, _ = echoctl("feeds", "remove", "gh-mine", "--vault", v, "--json")
-    assert json.loads(out)["feed"]["params"] == {"repo": "me/mine", "token": "REDACTED"}
+    assert "api_key=REDACTED" in out
+    assert "s3cretkey0" not in out
+    code, out, _ = echoctl("feeds", "disable", "fred-mine", "--vault", v, "--json")
+    assert json.loads(out) == {"name": "fred-mine", "enabled": False, "changed": True}
+    code, out, _ = echoctl("feeds", "remove", "fred-mine", "--vault", v, "--json")
+    assert json.loads(out)["feed"]["params"] == {"series_id": "GDP", "api_key": "REDACTED"}
 
 
 @pytest.mark.parametrize(

@@ -36,10 +36,22 @@ and every error names the file and the key path that was wrong
 
 This module checks the *shape* of a feed (name, source kind, interval,
 enabled, params as a table); whether its ``params`` make sense is the
-source's business (``plan()`` raises :class:`~echo_archive.errors.SourceError`
-naming the parameter), checked by :mod:`echo_archive.feeds` when a feed is
-added and by the harvester for each feed, so one bad feed never stops the
-vault from opening or the other feeds from running (DESIGN.md invariant 7).
+source's business (:func:`echo_archive.sources.registry.check_feed`: only
+declared parameters, and the source's ``plan()`` accepts them, else a
+:class:`~echo_archive.errors.SourceError` naming the parameter), checked
+when a feed is added and for each feed when ``echo.toml`` is loaded.
+
+**One bad feed fails alone** (DESIGN.md invariant 7). :func:`load_config`
+checks each ``[[feeds]]`` table on its own: a table that is not a usable
+feed (``interval = 10``, ``enabled = "yes"``, ``url = 42``, an unknown
+parameter) becomes an :class:`InvalidFeed` in
+:attr:`EchoConfig.invalid_feeds`, named by its ``name`` and its position
+(``feed 'bbc' (feeds.9, the 10th [[feeds]] table): interval: must be an
+integer >= 60 (seconds), got 10``); the other feeds load, every command
+works, ``echoctl feeds list`` shows the bad feed with its error and a harvest
+reports it failed with that error. A bad part of the file outside the feed
+tables (``[log]``, ``[limits]``, ``feeds`` not an array of tables) still
+fails the whole load, naming the key.
 The source kinds (:data:`SOURCE_KINDS`) and their default intervals
 (:data:`DEFAULT_INTERVALS`) are read from the registry
 (:mod:`echo_archive.sources.registry`, the only list of sources), on first
@@ -87,13 +99,16 @@ __all__ = [
     "EchoConfig",
     "FeedConfig",
     "HostLimitSection",
+    "InvalidFeed",
     "LogSection",
     "VaultSection",
+    "feed_label",
     "feed_table",
     "feeds_header",
     "format_problems",
     "load_config",
     "new_config",
+    "parse_config",
     "render",
     "render_new",
 ]
@@ -255,6 +270,141 @@ class FeedConfig(_Strict):
         )
 
 
+_FEED_KEYS: Final = ("name", "source", "interval", "enabled", "params")
+
+
+def _ordinal(n: int) -> str:
+    """``1`` → ``1st``, ``2`` → ``2nd``, ``11`` → ``11th``, ``23`` → ``23rd``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def feed_label(position: int, name: object) -> str:
+    """How a message names the ``[[feeds]]`` table at ``position`` (0-based).
+
+    Returns:
+        ``feed 'bbc' (feeds.9, the 10th [[feeds]] table)``, or without a usable
+        name ``the 10th [[feeds]] table (feeds.9)``.
+    """
+    where = f"feeds.{position}, the {_ordinal(position + 1)} [[feeds]] table"
+    if isinstance(name, str) and name:
+        return f"feed {name!r} ({where})"
+    return f"the {_ordinal(position + 1)} [[feeds]] table (feeds.{position})"
+
+
+def _feed_problem(err: Any) -> str:
+    """One pydantic error of a feed table in plain words: ``interval: must be ... (got 10)``."""
+    where = ".".join(str(p) for p in err["loc"])
+    kind, got = err["type"], err.get("input")
+    shown = f"got {got!r}"
+    if kind == "missing":
+        msg = "is missing (required)"
+    elif kind == "extra_forbidden":
+        msg = f"is not a feed key (known: {', '.join(_FEED_KEYS)}; source settings go in params)"
+    elif where == "interval" and kind in ("greater_than_equal", "int_type", "int_from_float"):
+        msg = f"must be an integer >= {MIN_INTERVAL} (seconds between harvests), {shown}"
+    elif kind in ("bool_type", "bool_parsing"):
+        msg = f"must be true or false, {shown}"
+    elif kind == "string_type":
+        msg = f"must be a string, {shown}"
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        msg = f"must be an integer, {shown}"
+    elif kind == "dict_type":
+        msg = f"must be a table ([feeds.params]), {shown}"
+    else:
+        msg = _VALUE_ERROR_PREFIX.sub("", err["msg"])
+    return f"{where}: {msg}" if where else msg
+
+
+class InvalidFeed(_Strict):
+    """A ``[[feeds]]`` table that is not a usable feed: kept as written, named, failed alone.
+
+    Attributes:
+        position: its index among the ``[[feeds]]`` tables, from 0 (``feeds.9``).
+        name: its ``name`` when that is a string, else None.
+        source: its ``source`` when that is a string, else None.
+        enabled: False only when the table says ``enabled = false``; a harvest
+            of the enabled feeds reports an enabled invalid feed failed.
+        interval: its ``interval`` when that is an integer, else None.
+        params: its ``params`` when that is a table, else ``{}`` (real values:
+            redact before showing).
+        error: what is wrong, naming the feed and each bad key
+            (``feed 'bbc' (feeds.9, the 10th [[feeds]] table): interval: ...``).
+    """
+
+    position: int
+    name: str | None = None
+    source: str | None = None
+    enabled: bool = True
+    interval: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    error: str
+
+    @classmethod
+    def of(cls, position: int, table: Mapping[str, Any], problems: str) -> InvalidFeed:
+        """The invalid feed of ``table`` at ``position``, whose problems are ``problems``."""
+
+        def typed(key: str, kind: type) -> Any:
+            value = table.get(key)
+            return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+        params = table.get("params")
+        return cls(
+            position=position,
+            name=typed("name", str),
+            source=typed("source", str),
+            enabled=table.get("enabled") is not False,
+            interval=typed("interval", int),
+            params=dict(params) if isinstance(params, Mapping) else {},
+            error=f"{feed_label(position, table.get('name'))}: {problems}",
+        )
+
+    def to_feed(self) -> Feed:
+        """The feed as a harvest sees it: its ``error`` set, so it plans nothing and fails.
+
+        Returns:
+            A :class:`~echo_archive.sources.base.Feed` named by ``name`` (or
+            ``feeds.N`` without one), no params, and ``error``.
+        """
+        from echo_archive.sources.base import Feed
+
+        interval = self.interval if self.interval and self.interval >= MIN_INTERVAL else 3600
+        return Feed(
+            name=self.name or f"feeds.{self.position}",
+            source=self.source or "",
+            interval=float(interval),
+            error=self.error,
+        )
+
+
+def _check_feed_table(position: int, table: Mapping[str, Any]) -> FeedConfig | InvalidFeed:
+    """Validate one ``[[feeds]]`` table: its shape, and its params with its source.
+
+    Both are checked even when the shape is wrong (when the source kind and the
+    params table are usable), so one message lists every problem of the feed.
+    """
+    from echo_archive.errors import SourceError
+    from echo_archive.sources.base import Feed
+    from echo_archive.sources.registry import SOURCES, check_feed
+
+    problems: list[str] = []
+    feed: FeedConfig | None = None
+    try:
+        feed = FeedConfig.model_validate(table)
+    except ValidationError as exc:
+        problems += [_feed_problem(e) for e in exc.errors()]
+    name, source, params = table.get("name"), table.get("source"), table.get("params", {})
+    shown = name if isinstance(name, str) else f"feeds.{position}"
+    if isinstance(source, str) and source in SOURCES and isinstance(params, Mapping):
+        try:
+            check_feed(feed.to_feed() if feed else Feed(shown, source, dict(params)))
+        except SourceError as exc:
+            problems.append(str(exc).removeprefix(f"feed {shown!r}: "))
+    if feed is not None and not problems:
+        return feed
+    return InvalidFeed.of(position, table, "; ".join(problems))
+
+
 class HostLimitSection(_Strict):
     """``[limits."<host>"]``: how hard a harvest may hit one host (overrides the source default).
 
@@ -283,6 +433,9 @@ class EchoConfig(_Strict):
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
+        invalid_feeds: the ``[[feeds]]`` tables that are not usable feeds
+            (:func:`parse_config` puts them here, each with its error; the
+            valid ones are in ``feeds``). :func:`render` does not write them.
 
     """
 
@@ -291,6 +444,7 @@ class EchoConfig(_Strict):
     log: LogSection = LogSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
+    invalid_feeds: list[InvalidFeed] = Field(default_factory=list)
 
     @field_validator("feeds")
     @classmethod
@@ -319,36 +473,92 @@ class EchoConfig(_Strict):
             The feed.
 
         Raises:
-            ConfigError: no feed has that name (the message lists the names).
+            ConfigError: no feed has that name (the message lists the names),
+                or its table is invalid (the message is its error).
 
         """
         for feed in self.feeds:
             if feed.name == name:
                 return feed
+        for invalid in self.invalid_feeds:
+            if invalid.name == name:
+                raise ConfigError(invalid.error)
         names = ", ".join(f.name for f in self.feeds) or "none"
         raise ConfigError(f"no feed named {name!r} (feeds: {names})")
 
+    def all_feeds(self) -> list[FeedConfig | InvalidFeed]:
+        """Every ``[[feeds]]`` table, valid or not, in file order."""
+        tables: list[FeedConfig | InvalidFeed] = list(self.feeds)
+        for invalid in self.invalid_feeds:
+            tables.insert(invalid.position, invalid)
+        return tables
+
 
 def load_config(path: Path) -> EchoConfig:
-    """Read and validate ``echo.toml``.
+    """Read and validate ``echo.toml`` (see :func:`parse_config`).
 
     Args:
         path: the file.
 
     Returns:
-        The validated configuration.
+        The configuration; the ``[[feeds]]`` tables that are not usable feeds
+        are in ``invalid_feeds``, each with its error.
 
     Raises:
-        ConfigError: the file is missing, not TOML, or breaks the model; the
-            message names the file and each offending key path
-            (``feeds.2.source: ...``).
+        ConfigError: the file is missing, not TOML, or a part outside the feed
+            tables breaks the model; the message names the file and each
+            offending key path (``log.batch_size: ...``).
 
     """
-    data = read_toml(path)
+    return parse_config(read_toml(path), path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path | str) -> EchoConfig:
+    """Validate the parsed TOML of ``echo.toml``, each ``[[feeds]]`` table on its own.
+
+    Each feed table is checked for its shape (:class:`FeedConfig`) and its
+    params by its source (:func:`echo_archive.sources.registry.check_feed`:
+    declared keys only, and ``plan()`` accepts them). A table that fails
+    becomes an :class:`InvalidFeed` named by its ``name`` and position; so
+    does a second table with a name already taken. The rest of the file must
+    be valid.
+
+    Args:
+        data: the document (``tomllib`` output).
+        path: the file, for messages.
+
+    Returns:
+        The configuration: valid feeds in ``feeds``, the others in ``invalid_feeds``.
+
+    Raises:
+        ConfigError: a part outside the feed tables is invalid, or ``feeds``
+            is not an array of tables (names the file and the key path).
+
+    """
+    raw = data.get("feeds")
+    tables: list[Mapping[str, Any]] = []
+    if isinstance(raw, list) and all(isinstance(t, Mapping) for t in raw):
+        tables = raw
+        data = {k: v for k, v in data.items() if k != "feeds"}
+    # else: absent, or not an array of tables (the model names the key below)
     try:
-        return EchoConfig.model_validate(data)
+        config = EchoConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {format_problems(exc)}") from exc
+    feeds: list[FeedConfig] = []
+    invalid: list[InvalidFeed] = []
+    seen: dict[str, int] = {}
+    for position, table in enumerate(tables):
+        checked = _check_feed_table(position, table)
+        if isinstance(checked, FeedConfig) and checked.name in seen:
+            first = feed_label(seen[checked.name], checked.name)
+            checked = InvalidFeed.of(position, table, f"name: {checked.name!r} is taken by {first}")
+        if isinstance(checked, InvalidFeed):
+            invalid.append(checked)
+        else:
+            seen[checked.name] = position
+            feeds.append(checked)
+    return config.model_copy(update={"feeds": feeds, "invalid_feeds": invalid})
 
 
 # ---------------------------------------------------------------------------- defaults

@@ -50,9 +50,10 @@ from echo_archive.config import (
     feeds_header,
     format_problems,
     load_config,
+    parse_config,
 )
 from echo_archive.errors import ConfigError, StorageError
-from echo_archive.sources.registry import get_source
+from echo_archive.sources.registry import check_feed as check_source_feed
 
 __all__ = ["add_feed", "check_feed", "list_feeds", "make_feed", "remove_feed", "set_enabled"]
 
@@ -95,25 +96,32 @@ def make_feed(
 def check_feed(feed: FeedConfig) -> None:
     """Check a feed's params with its source, as the harvester will use them.
 
+    See :func:`echo_archive.sources.registry.check_feed`: only parameters the
+    source declares, and its ``plan()`` accepts them.
+
     Args:
         feed: the feed.
 
     Raises:
-        SourceError: the source kind is unknown, or its ``plan()`` rejects the
-            params (the message names the feed and the parameter).
+        SourceError: the source kind is unknown, a parameter is unknown (the
+            message lists the known ones), or its ``plan()`` rejects the params
+            (the message names the feed and the parameter).
 
     """
-    get_source(feed.source).plan(feed.to_feed())
+    check_source_feed(feed.to_feed())
 
 
 def list_feeds(config_path: Path) -> list[FeedConfig]:
-    """Return the feeds of a configuration file, in file order.
+    """Return the valid feeds of a configuration file, in file order.
+
+    The tables that are not usable feeds are in ``load_config(path).invalid_feeds``.
 
     Args:
         config_path: the vault's ``echo.toml``.
 
     Returns:
-        The feeds (enabled or not).
+        The feeds (enabled or not), with their real parameter values
+        (credentials included: redact before showing).
 
     Raises:
         ConfigError: the file is missing or invalid (names the file and key).
@@ -182,7 +190,7 @@ def remove_feed(config_path: Path, name: str) -> FeedConfig | None:
             del doc["feeds"]
 
     def expect(config: EchoConfig) -> bool:
-        return all(f.name != name for f in config.feeds)
+        return all(f.name != name for f in config.all_feeds())
 
     _edit(path, change, expect)
     try:
@@ -221,7 +229,7 @@ def set_enabled(config_path: Path, name: str, enabled: bool) -> bool:
         changed.append(True)
 
     def expect(config: EchoConfig) -> bool:
-        return config.feed(name).enabled is enabled
+        return any(f.name == name and f.enabled is enabled for f in config.all_feeds())
 
     _edit(path, change, expect)
     return bool(changed)
@@ -277,10 +285,7 @@ def _validate(text: str, path: Path) -> EchoConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return EchoConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_problems(exc)}") from exc
+    return parse_config(data, path)
 
 
 def _edit(

@@ -24,13 +24,13 @@ from typing import Annotated, Any, Final
 import typer
 from rich.table import Table
 
-from echo_archive.cli.common import JsonOpt, VaultOpt, out, safe, vault_dir
+from echo_archive.cli.common import JsonOpt, VaultOpt, err, out, safe, vault_dir
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
-from echo_archive.config import SOURCE_KINDS, FeedConfig
-from echo_archive.redaction import redact_json
+from echo_archive.config import SOURCE_KINDS
 from echo_archive.services import feeds as feed_service
+from echo_archive.services.feeds import FeedView
 
 __all__ = ["feeds_app", "parse_params"]
 
@@ -116,12 +116,6 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- output
 
 
-def _to_json(feed: FeedConfig) -> dict[str, Any]:
-    data = feed.model_dump(mode="json")
-    data["params"] = redact_json(data["params"])
-    return data
-
-
 def _every(seconds: int) -> str:
     """``900`` → ``15m``; ``3600`` → ``1h``; ``86400`` → ``1d``; ``90`` → ``90s``."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -139,8 +133,11 @@ def _flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield f"{prefix}{key}={shown}"
 
 
-def _summary(feed: FeedConfig) -> str:
-    return ", ".join(_flatten(redact_json(feed.params)))
+def _summary(feed: FeedView) -> str:
+    """The (already redacted) params as ``key=value, ...``, or the error of an invalid table."""
+    if feed.error is not None:
+        return f"INVALID: {feed.error}"
+    return ", ".join(_flatten(feed.params))
 
 
 # ---------------------------------------------------------------------------- commands
@@ -191,25 +188,26 @@ def add(
             vault_dir(ctx, vault), name, source, interval=interval, params=params
         )
     if as_json:
-        _emit(_to_json(feed))
+        _emit(feed.to_json())
     else:
-        out.print(
-            f"added feed {feed.name} ({feed.source}, every {_every(feed.interval)})", markup=False
-        )
+        every = _every(feed.interval or 0)
+        out.print(f"added feed {feed.name} ({feed.source}, every {every})", markup=False)
 
 
 @feeds_app.command("list")
 def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
     """List the configured feeds: name, source, interval, enabled, parameters.
 
-    Secret-looking parameters (token, api_key, password...) are shown as ***.
+    Credentials are masked (URL user:password@ removed; token, api_key,
+    password... values shown as REDACTED). A feeds table that is not a usable
+    feed is listed with its error, and the other feeds as usual.
     """
     directory = vault_dir(ctx, vault)
     with _errors():
         config = feed_service.config_file(directory)
         feeds = feed_service.list_feeds(directory)
     if as_json:
-        _emit([_to_json(f) for f in feeds])
+        _emit([f.to_json() for f in feeds])
         return
     if not feeds:
         out.print("no feeds configured; add one with `echoctl feeds add`")
@@ -219,8 +217,23 @@ def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) 
         table.add_column(col, overflow="fold")
     for f in feeds:
         enabled = "yes" if f.enabled else "[yellow]no[/]"
-        table.add_row(safe(f.name), f.source, _every(f.interval), enabled, safe(_summary(f)))
+        interval = "?" if f.interval is None else _every(f.interval)
+        params = safe(_summary(f))
+        table.add_row(
+            safe(f.name or f"feeds.{f.position}"),
+            safe(f.source or "?"),
+            interval,
+            enabled,
+            f"[red]{params}[/]" if f.error else params,
+        )
     out.print(table)
+    invalid = [f for f in feeds if f.error is not None]
+    if invalid:
+        err.print(
+            f"warning: {len(invalid)} feed table(s) are invalid and fail at harvest "
+            "(fix them in echo.toml, or `echoctl feeds remove NAME`)",
+            markup=False,
+        )
 
 
 @feeds_app.command("remove")
@@ -235,7 +248,7 @@ def remove(
     with _errors():
         feed = feed_service.remove_feed(vault_dir(ctx, vault), name)
     if as_json:
-        _emit({"removed": name, "feed": _to_json(feed) if feed is not None else None})
+        _emit({"removed": name, "feed": feed.to_json() if feed is not None else None})
     else:
         out.print(f"removed feed {name}", markup=False)
 

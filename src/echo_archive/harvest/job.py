@@ -424,6 +424,9 @@ class HarvestRun:
                 self.progress(feed.name, "failed" if report.failed else "done")
 
     async def _feed_cycle(self, feed: Feed, report: FeedReport) -> None:
+        if feed.error is not None:  # its echo.toml table is invalid: plan nothing, fail alone
+            report.failed, report.error = True, feed.error
+            return
         source = self.sources.get(feed.source)
         if source is None:
             report.failed, report.error = True, f"unknown source kind {feed.source!r}"

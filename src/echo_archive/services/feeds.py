@@ -4,6 +4,13 @@ Wraps :mod:`echo_archive.feeds` (checked, atomic edits that keep the file's
 comments) with the vault directory as the handle, as every other service
 takes the vault. Removing a feed changes only the configuration: what was
 archived from it stays in the log.
+
+What these services return is for display (the CLI, the HTTP API): a
+:class:`FeedView`, whose parameters and error went through the one redaction
+(:func:`echo_archive.redaction.redact_json`: URL userinfo removed, ``token``,
+``api_key``, ``password``... values masked as ``REDACTED``). The file keeps
+the real values; the harvester reads them from it
+(:func:`echo_archive.config.load_config`), never from a view.
 """
 
 from __future__ import annotations
@@ -14,13 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from echo_archive import feeds as _feeds
-from echo_archive.config import FeedConfig
+from echo_archive.config import FeedConfig, InvalidFeed, load_config
 from echo_archive.errors import ConfigError, RequestError, VaultNotFoundError
+from echo_archive.redaction import redact_json, redact_text
+from echo_archive.sources.registry import check_feed
 from echo_archive.vault.vault import CONFIG_FILE
 
 __all__ = [
     "FeedChange",
+    "FeedView",
     "add_feed",
+    "check_feed_params",
     "config_file",
     "list_feeds",
     "remove_feed",
@@ -41,6 +52,85 @@ class FeedChange:
     name: str
     enabled: bool
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeedView:
+    """One ``[[feeds]]`` table as shown: credentials redacted; an invalid table with its error.
+
+    Attributes:
+        position: the table's index among the ``[[feeds]]`` tables, from 0.
+        name: the feed's name (None for an invalid table without a string name).
+        source: the source kind (None when an invalid table names none).
+        interval: seconds between harvests (None when an invalid table's is unusable).
+        enabled: whether a harvest of the enabled feeds collects it (an
+            enabled invalid feed is reported failed).
+        params: the parameters, redacted (:func:`~echo_archive.redaction.redact_json`).
+        error: why the table is not a usable feed, redacted; None when it is one.
+    """
+
+    position: int
+    name: str | None
+    source: str | None
+    interval: int | None
+    enabled: bool
+    params: dict[str, Any]
+    error: str | None = None
+
+    @classmethod
+    def of(cls, feed: FeedConfig | InvalidFeed, position: int) -> FeedView:
+        """The view of a valid feed at ``position``, or of an invalid table (its own position)."""
+        if isinstance(feed, InvalidFeed):
+            return cls(
+                feed.position,
+                feed.name,
+                feed.source,
+                feed.interval,
+                feed.enabled,
+                redact_json(feed.params),
+                redact_text(feed.error),
+            )
+        return cls(
+            position, feed.name, feed.source, feed.interval, feed.enabled, redact_json(feed.params)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the view.
+
+        Returns:
+            ``name``, ``source``, ``interval``, ``enabled``, ``params``
+            (redacted), ``position`` and ``error`` (null for a valid feed).
+        """
+        return {
+            "name": self.name,
+            "source": self.source,
+            "interval": self.interval,
+            "enabled": self.enabled,
+            "params": self.params,
+            "position": self.position,
+            "error": self.error,
+        }
+
+
+def check_feed_params(source: str, params: Mapping[str, Any], name: str = "new-feed") -> None:
+    """Check feed parameters as a harvest will use them, without a vault (for a form or an API).
+
+    Only the parameters the source declares are accepted (the message lists
+    them), and the source's ``plan()`` must accept their types and values
+    (:func:`echo_archive.sources.registry.check_feed`).
+
+    Args:
+        source: the source kind.
+        params: the parameters.
+        name: the feed name the message names.
+
+    Raises:
+        SourceError: the source kind is unknown, a parameter is unknown, or a
+            value is refused (the message names the feed and the parameter).
+    """
+    from echo_archive.sources.base import Feed
+
+    check_feed(Feed(name, source, dict(params)))
 
 
 def config_file(vault_dir: Path) -> Path:
@@ -65,7 +155,7 @@ def add_feed(
     *,
     interval: int | None = None,
     params: Mapping[str, Any] | None = None,
-) -> FeedConfig:
+) -> FeedView:
     """Add a feed, checked by its source as the harvester will use it.
 
     Args:
@@ -73,15 +163,17 @@ def add_feed(
         name: a unique name (lowercase letters, digits, ``.``, ``_``, ``-``).
         source: the source kind (``rss``, ``hn``, ``reddit``, ``github``, ``fred``).
         interval: seconds between harvests, >= 60 (default: the source's).
-        params: the source's parameters.
+        params: the source's parameters: only those it declares (see
+            :func:`check_feed_params`).
 
     Returns:
-        The feed as written.
+        The feed as written, redacted for display.
 
     Raises:
         VaultNotFoundError: no vault at ``vault_dir``.
         RequestError: the name, source or interval is invalid.
-        SourceError: the source rejects the parameters (names the parameter).
+        SourceError: a parameter is unknown (the message lists the known
+            ones) or its value is refused (names the parameter).
         ConfigError: the name is taken, or ``echo.toml`` is invalid.
         StorageError: the file cannot be written (the old one stays).
     """
@@ -92,31 +184,40 @@ def add_feed(
         raise RequestError(str(exc)) from exc
     _feeds.check_feed(feed)
     _feeds.add_feed(config, feed)
-    return feed
+    return FeedView.of(feed, len(load_config(config).all_feeds()) - 1)
 
 
-def list_feeds(vault_dir: Path) -> list[FeedConfig]:
-    """The configured feeds, in file order, enabled or not.
+def list_feeds(vault_dir: Path) -> list[FeedView]:
+    """Every ``[[feeds]]`` table, in file order, enabled or not, redacted for display.
+
+    A table that is not a usable feed is listed with its ``error`` (the other
+    feeds are unaffected).
 
     Raises:
         VaultNotFoundError: no vault at ``vault_dir``.
-        ConfigError: ``echo.toml`` is invalid (names the key).
+        ConfigError: a part of ``echo.toml`` outside the feed tables is
+            invalid (names the key).
     """
-    return _feeds.list_feeds(config_file(vault_dir))
+    config = load_config(config_file(vault_dir))
+    return [FeedView.of(feed, i) for i, feed in enumerate(config.all_feeds())]
 
 
-def remove_feed(vault_dir: Path, name: str) -> FeedConfig | None:
+def remove_feed(vault_dir: Path, name: str) -> FeedView | None:
     """Remove a feed (a table that is not a valid feed can be removed to fix the file).
 
     Returns:
-        The feed as it was configured, or None when its table was not a valid feed.
+        The feed as it was configured, redacted, or None when its table was
+        not a valid feed.
 
     Raises:
         VaultNotFoundError: no vault at ``vault_dir``.
         ConfigError: no feed has that name, or ``echo.toml`` is invalid.
         StorageError: the file cannot be written (the old one stays).
     """
-    return _feeds.remove_feed(config_file(vault_dir), name)
+    config = config_file(vault_dir)
+    positions = {f.name: i for i, f in reversed(list(enumerate(load_config(config).all_feeds())))}
+    removed = _feeds.remove_feed(config, name)
+    return None if removed is None else FeedView.of(removed, positions.get(name, -1))
 
 
 def set_feed_enabled(vault_dir: Path, name: str, enabled: bool) -> FeedChange:

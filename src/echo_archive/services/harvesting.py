@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from echo_archive.config import load_config
+from echo_archive.config import FeedConfig, InvalidFeed, load_config
 from echo_archive.errors import NotFoundError, RequestError
 from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.job import (
@@ -71,6 +71,11 @@ def select_feeds(
 ) -> FeedSelection:
     """Choose the feeds of a cycle.
 
+    A ``[[feeds]]`` table that is not a usable feed (see
+    :class:`~echo_archive.config.InvalidFeed`) is selected like the others
+    (by its name, or when enabled) as a feed carrying its ``error``: the
+    harvest reports it failed with that error and runs the others.
+
     With ``names``, exactly those feeds (enabled or not). Otherwise the
     enabled feeds; unless ``run_all``, only the due ones: a feed is due when
     ``max(interval, the poll interval its source asked for)`` seconds have
@@ -89,9 +94,12 @@ def select_feeds(
         RequestError: a name is not a configured feed, or no feed is enabled.
     """
     config = load_config(vault.config_path)
-    configured = [f for f in config.feeds if f.enabled]
+    tables = config.all_feeds()  # an invalid table becomes a feed that fails with its error
+    configured = [f for f in tables if f.enabled]
     if names:
-        known = {f.name: f for f in config.feeds}
+        known: dict[str, FeedConfig | InvalidFeed] = {}
+        for table in tables:
+            known.setdefault(table.to_feed().name, table)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise RequestError(f"unknown feed(s): {', '.join(unknown)} (see `echoctl feeds list`)")

@@ -72,12 +72,17 @@ class Feed:
         params: source-specific parameters (``url``, ``subreddit``, ``listing``,
             ``repo``, ``series_id``...), as written in ``echo.toml``.
         interval: seconds between harvests of this feed.
+        error: why the feed's ``[[feeds]]`` table is not a usable feed (a
+            wrong key, type or parameter, named with the feed), or None. A
+            harvest plans nothing for such a feed and reports it failed
+            with this error; the other feeds run as usual.
     """
 
     name: str
     source: str
     params: Mapping[str, Any] = field(default_factory=dict)
     interval: float = 3600.0
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

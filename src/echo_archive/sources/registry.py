@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Final
 
 from echo_archive.errors import SourceError
-from echo_archive.sources.base import Source, host_matches, url_host
+from echo_archive.sources.base import Feed, Source, check_params, host_matches, url_host
 from echo_archive.sources.fred import FredSource
 from echo_archive.sources.github import GithubSource
 from echo_archive.sources.hn import HnSource
@@ -30,11 +30,13 @@ from echo_archive.sources.reddit import RedditSource
 from echo_archive.sources.rss import RssSource
 
 __all__ = [
+    "CREDENTIAL_PLACEHOLDER",
     "DEFAULT_INTERVALS",
     "DEFAULT_PROFILE",
     "LIMIT_PROFILES",
     "PROFILE_HOSTS",
     "SOURCES",
+    "check_feed",
     "get_source",
     "limit_profiles",
     "source_for_url",
@@ -125,6 +127,44 @@ def get_source(kind: str) -> Source:
         raise SourceError(
             f"unknown source {kind!r} (known: {', '.join(sorted(SOURCES))})"
         ) from None
+
+
+CREDENTIAL_PLACEHOLDER: Final = "<credential>"
+"""The value :func:`check_feed` gives each credential a feed names, to check its plan."""
+
+
+def check_feed(feed: Feed) -> None:
+    """Check a feed's parameters as its source will use them, without any I/O.
+
+    First the keys: every parameter must be one the source declares
+    (:func:`~echo_archive.sources.base.check_params`, the message lists the
+    known ones). Then the values: the source's ``plan()`` must accept the
+    feed (types and values, as each source checks them). A feed whose plan
+    depends on credentials read at harvest time (FRED's API-only parameters
+    need ``FRED_API_KEY``) is valid when planning succeeds with every
+    credential it names (:meth:`Source.credential_env`) set to
+    :data:`CREDENTIAL_PLACEHOLDER`: a missing credential is a harvest-time
+    failure, not a configuration error.
+
+    Args:
+        feed: the feed as configured (no credentials applied).
+
+    Raises:
+        SourceError: the source kind is unknown, a parameter is not declared,
+            or the source's ``plan()`` refuses the parameters (the message
+            names the feed and the parameter).
+    """
+    source = get_source(feed.source)
+    check_params(source, feed)
+    try:
+        source.plan(feed)
+    except SourceError:
+        names = source.credential_env(feed)
+        if not names:
+            raise
+        # Valid if it plans once its credentials are set (else that error is raised).
+        placeholders = dict.fromkeys(names, CREDENTIAL_PLACEHOLDER)
+        source.plan(source.with_credentials(feed, placeholders))
 
 
 def source_for_url(url: str, sources: Mapping[str, Source] | None = None) -> Source | None:

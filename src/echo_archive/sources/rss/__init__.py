@@ -192,8 +192,15 @@ class RssSource(BaseSource):
                 http(s) URL (the message names the feed).
         """
         url = feed.params.get("url")
-        if not isinstance(url, str) or not url.strip():
+        if url is None:
             raise SourceError(f"feed {feed.name!r}: params.url is missing (the feed document URL)")
+        if not isinstance(url, str):
+            raise SourceError(
+                f"feed {feed.name!r}: params.url must be a string (the feed document URL), "
+                f"got {url!r}"
+            )
+        if not url.strip():
+            raise SourceError(f"feed {feed.name!r}: params.url is empty (the feed document URL)")
         url = url.strip()
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
