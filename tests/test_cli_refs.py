@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.cells import cell_len
 
 from echo_archive.vault.vault import Vault
@@ -29,6 +30,7 @@ def echoctl(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_items_table_fits_80_columns_and_its_refs_open_with_show(tmp_path: Path) -> None:
     path = tmp_path / "v"
     titles = [

@@ -10,6 +10,7 @@ module per command group:
 - :mod:`echo_archive.cli.feeds`: ``feeds add|list|remove|enable|disable``;
 - :mod:`echo_archive.cli.harvest`: ``harvest``, ``breakers``;
 - :mod:`echo_archive.cli.items`: ``items``, ``show``;
+- :mod:`echo_archive.cli.captures`: ``captures``, ``cat``;
 - :mod:`echo_archive.cli.reports`: ``reports``;
 - :mod:`echo_archive.cli.imports`: ``import``.
 
@@ -35,6 +36,7 @@ from typer._click.core import Parameter
 from typer.core import TyperGroup, TyperOption
 
 from echo_archive import __version__
+from echo_archive.cli import captures as _captures
 from echo_archive.cli import harvest as _harvest
 from echo_archive.cli import imports as _imports
 from echo_archive.cli import items as _items
@@ -140,6 +142,7 @@ app.add_typer(feeds_app, name="feeds")
 _harvest.register_harvest(app)
 _items.register(app)
 _harvest.register_breakers(app)
+_captures.register(app)
 _reports.register(app)
 _imports.register(app)
 _vault.register(app)

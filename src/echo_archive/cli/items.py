@@ -13,6 +13,7 @@ import typer
 from echo_archive.cli.common import JsonOpt, VaultOpt, compact_table, open_vault, out, safe
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
+from echo_archive.services.diffs import VersionDiff, version_diffs
 from echo_archive.services.items import ItemHistory, ItemQuery, item_history, list_items
 from echo_archive.services.paging import MAX_LIMIT
 from echo_archive.terminal import inert
@@ -131,16 +132,49 @@ def items(
 def show(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="An item's entry index, or SOURCE:FEED:NATIVE_ID.")],
+    diff: Annotated[
+        bool,
+        typer.Option("--diff", help="Show what changed between versions, as unified diffs."),
+    ] = False,
     vault: VaultOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show an item: latest content, every version and tombstone, captures and observations."""
+    """Show an item: latest content, every version and tombstone, captures and observations.
+
+    With --diff: what changed from each version to the next, oldest first, as
+    unified diffs of the text fields (title, url, author, published_at, text,
+    extra); --json then prints {"key", "diffs": [{"older", "newer", "type",
+    "fields", "lines"}]}.
+    """
     with _errors(), open_vault(ctx, vault) as v:
         history = item_history(v, ref)
+    if diff:
+        diffs = version_diffs(history)
+        if as_json:
+            _emit({"key": str(history.key), "diffs": [d.to_json() for d in diffs]})
+            return
+        _print_diffs(history, diffs)
+        return
     if as_json:
         _emit(history.to_json())
         return
     _print_item(history)
+
+
+def _print_diffs(item: ItemHistory, diffs: list[VersionDiff]) -> None:
+    """The plain-text form of ``echoctl show --diff`` (every line made inert)."""
+    out.print(f"[bold]{safe(item.key)}[/]: {len(diffs)} change(s), oldest first")
+    if not diffs:
+        out.print("  one version only: nothing changed")
+    for d in diffs:
+        what = ", ".join(d.fields) if d.fields else "no text field"
+        if d.type == "tombstone":
+            what = "tombstoned"
+        out.print(f"\nentry {d.older} -> entry {d.newer} ({d.type}): {safe(what)}")
+        for line in d.lines:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            text = safe(line)
+            out.print(f"[{style}]{text}[/]" if style else text)
 
 
 class _TextOnly(HTMLParser):

@@ -1,0 +1,229 @@
+"""Captures: list them (filters, keyset pages) and get one capture's archived bytes back.
+
+A *capture* is a ``capture`` entry (:mod:`echo_archive.services.entries`):
+an HTTP exchange (``kind: "http"``: source, feed, URL, status, fetch time)
+or a local file archived with ``echoctl add`` (``kind: "file"``: base name,
+size, mtime), its bytes in the ``body`` blob. The listing reads the log's
+``entries`` rows (their JSON ``meta``) newest or oldest first by log index;
+the bytes are streamed from the blob store (:func:`open_body`), never held
+whole, and checked against their digest while read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Final, Literal
+
+from echo_archive.errors import RequestError
+from echo_archive.services.entries import Capture, get_capture, open_capture_body
+from echo_archive.services.paging import (
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+    parse_instant,
+)
+from echo_archive.vault.entry import parse_entry
+from echo_archive.vault.vault import Vault
+
+__all__ = [
+    "KINDS",
+    "CaptureQuery",
+    "CaptureSummary",
+    "list_captures",
+    "open_body",
+    "parse_capture_ref",
+    "resolve_capture",
+]
+
+KINDS: Final = ("http", "file")
+"""The capture kinds: an HTTP exchange, a local file."""
+
+_META: Final = "json_extract(CAST(entry AS TEXT), '$.meta.{}')"
+_AT: Final = (
+    "COALESCE(json_extract(CAST(entry AS TEXT), '$.meta.fetched_at'), "
+    "json_extract(CAST(entry AS TEXT), '$.logged_at'))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureQuery:
+    """Which captures to list, and which page.
+
+    Attributes:
+        feed: only HTTP captures of this feed.
+        source: only HTTP captures of this source kind (rss, hn...).
+        kind: ``"http"`` or ``"file"`` only; None: both.
+        since: only captures at or after this RFC 3339 date-time (offset
+            required; compared as instants). A capture's time is its
+            ``fetched_at`` (HTTP) or its ``logged_at`` (a file).
+        until: only captures before this RFC 3339 date-time.
+        order: ``"newest"`` (highest log index first) or ``"oldest"``.
+        limit: entries per page, 1 to :data:`~echo_archive.services.paging.MAX_LIMIT`.
+        cursor: the ``next`` of the previous page, None for the first.
+    """
+
+    feed: str | None = None
+    source: str | None = None
+    kind: str | None = None
+    since: str | None = None
+    until: str | None = None
+    order: Literal["newest", "oldest"] = "newest"
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSummary:
+    """A capture as listed.
+
+    Attributes:
+        index: its log index (the reference ``echoctl cat`` takes).
+        kind: ``http`` or ``file``.
+        at: its time (``fetched_at`` of an exchange, ``logged_at`` of a file).
+        logged_at: when it joined the log.
+        source, feed, url, status: of an HTTP capture (``""``/0 for a file).
+        name: a file's base name (``""`` for an exchange).
+        size: the body's size in bytes (0 without a body).
+        digest: the body's ``sha256:<hex>``, or ``""``.
+        error: an exchange's parse error, or ``""``.
+    """
+
+    index: int
+    kind: str
+    at: str
+    logged_at: str
+    source: str
+    feed: str
+    url: str
+    status: int
+    name: str
+    size: int
+    digest: str
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready mapping (the attribute names as keys)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _summary(index: int, raw: bytes) -> CaptureSummary:
+    entry = parse_entry(raw, where=f"entry {index}")
+    meta: Mapping[str, Any] = entry.meta
+    body = next((b for b in entry.blobs if b.role == "body"), None)
+    kind = str(meta.get("kind", ""))
+    return CaptureSummary(
+        index=index,
+        kind=kind,
+        at=str(meta.get("fetched_at") or entry.logged_at),
+        logged_at=entry.logged_at,
+        source=str(meta.get("source", "")),
+        feed=str(meta.get("feed", "")),
+        url=str(meta.get("url", "")),
+        status=int(meta.get("status", 0) or 0),
+        name=str(meta.get("name", "")),
+        size=0 if body is None else body.size,
+        digest="" if body is None else body.digest_text,
+        error=str(meta.get("parse_error") or ""),
+    )
+
+
+def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
+    """One page of captures matching ``query``, by log index.
+
+    Keyset pages on the log index: walking them with ``next`` while entries
+    are appended lists every capture once (with ``order="oldest"``, new
+    ones follow at the end).
+
+    Args:
+        vault: an open vault (a reader is enough).
+        query: the filters, order, page size and cursor.
+
+    Returns:
+        The page (``total`` is None).
+
+    Raises:
+        RequestError: a bad ``kind``, ``order``, ``limit`` or time (named, with
+            the expected form).
+        CursorError: the cursor is malformed or was issued for other filters.
+        StorageError: the catalog could not be read.
+    """
+    limit = check_limit(query.limit)
+    if query.kind is not None and query.kind not in KINDS:
+        raise RequestError(f"kind {query.kind!r}: expected one of {', '.join(KINDS)}")
+    if query.order not in ("newest", "oldest"):
+        raise RequestError(f"order {query.order!r}: expected newest or oldest")
+    since = None if query.since is None else parse_instant(query.since, "since")
+    until = None if query.until is None else parse_instant(query.until, "until")
+    filters = {
+        "feed": query.feed,
+        "source": query.source,
+        "kind": query.kind,
+        "since": since,
+        "until": until,
+        "order": query.order,
+    }
+    tag = fingerprint(filters)
+    after = None if query.cursor is None else decode_cursor(query.cursor, tag)
+    newest = query.order == "newest"
+    where = ["type = 'capture'"]
+    args: list[Any] = []
+    for clause, value in (
+        (_META.format("feed") + " = ?", query.feed),
+        (_META.format("source") + " = ?", query.source),
+        (_META.format("kind") + " = ?", query.kind),
+        (_AT + " >= ?", since),
+        (_AT + " < ?", until),
+        ("idx < ?" if newest else "idx > ?", after),
+    ):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
+    sql = (
+        "SELECT idx, entry FROM entries WHERE "  # noqa: S608 - constant clauses, "?" values
+        + " AND ".join(where)
+        + f" ORDER BY idx {'DESC' if newest else 'ASC'} LIMIT ?"
+    )
+    args.append(limit + 1)
+    rows = list(vault.catalog.query(sql, args))
+    entries = [_summary(int(idx), bytes(raw)) for idx, raw in rows[:limit]]
+    token = encode_cursor(entries[-1].index, tag) if len(rows) > limit and entries else None
+    return Page(entries=entries, next=token)
+
+
+def parse_capture_ref(ref: str) -> int:
+    """Read a capture reference: its log index (``"42"``).
+
+    Raises:
+        RequestError: not a non-negative integer.
+    """
+    text = ref.strip()
+    if not text.isdigit() or not text.isascii():
+        raise RequestError(f"{ref!r}: expected a capture's entry index (see `echoctl captures`)")
+    return int(text)
+
+
+def resolve_capture(vault: Vault, ref: str | int) -> Capture:
+    """The capture a reference names (see :func:`parse_capture_ref`).
+
+    Raises:
+        RequestError: a malformed reference.
+        LogError: no entry at that index.
+        NotFoundError: the entry is not a capture.
+    """
+    return get_capture(vault, parse_capture_ref(ref) if isinstance(ref, str) else ref)
+
+
+def open_body(vault: Vault, capture: Capture) -> BinaryIO:
+    """A stream of a capture's archived bytes (exactly as received or added).
+
+    The one way to read them back (``echoctl cat``, the HTTP API): see
+    :func:`echo_archive.services.entries.open_capture_body`.
+
+    Raises:
+        NotFoundError: the capture has no body.
+        BlobNotFoundError, BlobCorruptError: the blob is missing or damaged.
+    """
+    return open_capture_body(vault, capture)
