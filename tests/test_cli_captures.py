@@ -88,6 +88,20 @@ def test_captures_lists_with_filters_and_pages(tmp_path: Path) -> None:
         assert message in " ".join(bad.stderr.split())
     table = runner.invoke(app, ["--vault", str(path), "captures"])
     assert "evidence.bin" in table.stdout
+    for args, message in (
+        (
+            ["--feed", "nope"],
+            "feed 'nope': no capture of this feed in the vault; feeds with captures: a, b",
+        ),
+        (
+            ["--source", "zz"],
+            "source 'zz': no capture of this source in the vault; sources with captures: hn, rss",
+        ),
+    ):
+        missing = runner.invoke(app, ["--vault", str(path), "captures", *args])
+        assert missing.exit_code == 1, missing.output
+        assert message in " ".join(missing.stderr.split())
+    assert _captures(path, "--feed", "a", "--kind", "file")["entries"] == []  # exists, no match
 
 
 def test_cat_gives_the_exact_bytes_and_never_overwrites(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Literal
 
-from echo_archive.errors import RequestError
+from echo_archive.errors import NotFoundError, RequestError
 from echo_archive.services.entries import Capture, get_capture, open_capture_body
 from echo_archive.services.paging import (
     Page,
@@ -148,6 +148,8 @@ def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
         RequestError: a bad ``kind``, ``order``, ``limit`` or time (named, with
             the expected form).
         CursorError: the cursor is malformed or was issued for other filters.
+        NotFoundError: ``feed`` or ``source`` names nothing any capture has
+            (the message lists what exists).
         StorageError: the catalog could not be read.
     """
     limit = check_limit(query.limit)
@@ -188,9 +190,34 @@ def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
     )
     args.append(limit + 1)
     rows = list(vault.catalog.query(sql, args))
+    if not rows and after is None:
+        _check_filters_exist(vault, query.feed, query.source)
     entries = [_summary(int(idx), bytes(raw)) for idx, raw in rows[:limit]]
     token = encode_cursor(entries[-1].index, tag) if len(rows) > limit and entries else None
     return Page(entries=entries, next=token)
+
+
+def _check_filters_exist(vault: Vault, feed: str | None, source: str | None) -> None:
+    """Raise when ``feed`` or ``source`` names nothing any capture has (only for an empty page).
+
+    Raises:
+        NotFoundError: naming the value and listing the feeds or sources captures have.
+    """
+    for name, value in (("feed", feed), ("source", source)):
+        if value is None:
+            continue
+        column = _META.format(name)
+        sql = f"SELECT 1 FROM entries WHERE type = 'capture' AND {column} = ? LIMIT 1"  # noqa: S608 - constant column
+        if vault.catalog.query_one(sql, (value,)) is None:
+            rows = vault.catalog.query(
+                f"SELECT DISTINCT {column} FROM entries WHERE type = 'capture' "  # noqa: S608 - constant column
+                f"AND {column} IS NOT NULL ORDER BY 1"
+            )
+            known = [str(r[0]) for r in rows]
+            raise NotFoundError(
+                f"{name} {value!r}: no capture of this {name} in the vault; "
+                f"{name}s with captures: {', '.join(known) or 'none'}"
+            )
 
 
 def parse_capture_ref(ref: str) -> int:
