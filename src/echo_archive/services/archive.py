@@ -18,6 +18,7 @@ from typing import Any
 
 from echo_archive import schemas
 from echo_archive.errors import InputError
+from echo_archive.vault.entry import parse_entry
 from echo_archive.vault.vault import CommitResult, Record, Vault
 from echo_archive.vault.writer import VaultWriter
 
@@ -246,9 +247,9 @@ def file_digest(path: Path) -> bytes:
 def already_archived(vault: Vault, files: Iterable[Path]) -> dict[Path, int]:
     """The files a file capture of the vault already holds: same base name and same bytes.
 
-    A file whose digest the blob store does not hold is new at once; only
-    when some are held is the log read once for its file captures (an
-    ``add`` re-run after a crash costs one pass over the log).
+    Each file is hashed; the captures whose ``body`` blob has that digest
+    are found through the catalog's digest index (``entry_blobs``), so the
+    cost is one lookup per file, not a pass over the log.
 
     Args:
         vault: an open vault (a reader is enough).
@@ -259,19 +260,22 @@ def already_archived(vault: Vault, files: Iterable[Path]) -> dict[Path, int]:
 
     Raises:
         InputError: a file cannot be read.
+        StorageError: the catalog could not be read.
     """
-    wanted = {f: file_digest(f) for f in files}
-    held = set(wanted.values()) - vault.blobs.missing(set(wanted.values()))
-    if not held:
-        return {}
-    seen: dict[tuple[str, bytes], int] = {}
-    for index, entry in vault.iter_entries():
-        if entry.type != "capture" or entry.meta.get("kind") != "file":
-            continue
-        for blob in entry.blobs:
-            if blob.role == "body" and blob.digest in held:
-                seen.setdefault((str(entry.meta.get("name")), blob.digest), index)
-    return {f: seen[(f.name, d)] for f, d in wanted.items() if (f.name, d) in seen}
+    found: dict[Path, int] = {}
+    for f in files:
+        digest = file_digest(f)
+        rows = vault.catalog.query(
+            "SELECT e.idx, e.entry FROM entry_blobs b JOIN entries e ON e.idx = b.idx "
+            "WHERE b.digest = ? AND b.role = 'body' AND e.type = 'capture' ORDER BY e.idx",
+            (digest,),
+        )
+        for idx, raw in rows:
+            entry = parse_entry(bytes(raw), where=f"entry {idx}")
+            if entry.meta.get("kind") == "file" and entry.meta.get("name") == f.name:
+                found[f] = int(idx)
+                break
+    return found
 
 
 @dataclass(frozen=True, slots=True)
