@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,31 @@ def vault_path(tmp_path: Path) -> Path:
     path = tmp_path / "vault"
     Vault.create(path, origin="echo.archive/test0000deadbeef").close()
     return path
+
+
+def run_echoctl(
+    *args: str,
+    env: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI (``python -m echo_archive ARGS``) in a subprocess, its output as text.
+
+    Args:
+        args: the command line after ``echoctl``.
+        env: variables set on top of this process's environment.
+        drop: variables removed from it (e.g. ``FORCE_COLOR``).
+        timeout: seconds before the run is killed (``subprocess.TimeoutExpired``).
+    """
+    base = {k: v for k, v in os.environ.items() if k not in drop}
+    return subprocess.run(
+        [sys.executable, "-m", "echo_archive", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
 
 
 def file_meta(name: str, size: int = 0) -> dict[str, object]:

@@ -7,7 +7,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,14 @@ from typer.testing import CliRunner
 from echo_archive.cli import app
 from echo_archive.vault.vault import Vault
 
-from .conftest import REPO
+from .conftest import REPO, run_echoctl
 
 runner = CliRunner()
 
 
 def echoctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real console script in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        check=False,
-    )
+    return run_echoctl(*args, env=env)
 
 
 def _all_commands() -> list[str]:

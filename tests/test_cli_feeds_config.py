@@ -8,9 +8,7 @@ service showed credentials.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from echo_archive.errors import SourceError
 from echo_archive.services import feeds as feed_service
 
+from .conftest import run_echoctl
 from .httpfaults import FaultServer, Reply
 
 BAD_TABLE = """
@@ -33,15 +32,8 @@ url = 42
 
 
 def echoctl(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real console script, in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "250"},
-        timeout=120,
-        check=False,
-    )
+    """The real console script, in a subprocess (250 columns)."""
+    return run_echoctl(*args, env={"COLUMNS": "250"})
 
 
 def _rss(*titles: str) -> bytes:

@@ -19,19 +19,13 @@ from echo_archive.index.items import list_items
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
 
-from .conftest import shared_dir
+from .conftest import run_echoctl, shared_dir
 from .httpfaults import FaultServer, Reply
 
 
 def echoctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_echoctl(*args, timeout=timeout)
 
 
 @pytest.fixture

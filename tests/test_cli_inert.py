@@ -10,9 +10,7 @@ harvested by the real CLI (subprocesses); ``items``, ``show``, ``reports``,
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 
 from echo_archive.terminal import inert, is_inert
 
+from .conftest import run_echoctl
 from .httpfaults import FaultServer, Reply
 
 TITLES = [
@@ -32,15 +31,7 @@ TITLES = [
 
 def echoctl(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess (no terminal: Rich adds no styling codes)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**env, "COLUMNS": "200"},
-    )
+    return run_echoctl(*args, env={"COLUMNS": "200"}, drop=("FORCE_COLOR", "CLICOLOR_FORCE"))
 
 
 def assert_inert(text: str) -> None:

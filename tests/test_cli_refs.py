@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from rich.cells import cell_len
 
 from echo_archive.vault.vault import Vault
 
+from .conftest import run_echoctl
 from .itemdata import at, commit_items
 
 FEED = "a-rather-long-feed-name-for-width-tests"
@@ -20,14 +19,7 @@ FEED = "a-rather-long-feed-name-for-width-tests"
 
 def echoctl(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     """The real CLI in a subprocess, with a terminal width of ``columns``."""
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": str(columns)},
-    )
+    return run_echoctl(*args, env={"COLUMNS": str(columns)})
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from echo_archive.vault.derived import DerivedIndex
 from echo_archive.vault.vault import Record, Vault
 from echo_archive.vault.verify import verify_vault
 
-from .conftest import file_meta, shared_dir
+from .conftest import file_meta, run_echoctl, shared_dir
 from .httpfaults import FaultServer, Reply
 
 IMPORTS = [
@@ -193,13 +193,8 @@ def test_rebuild_equals_incremental_with_a_gharchive_hour(tmp_path: Path) -> Non
 
 # ---------------------------------------------------------------------- verify and rebuild
 def echoctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """Run the real CLI in a subprocess."""
+    return run_echoctl(*args, timeout=300)
 
 
 @pytest.mark.slow

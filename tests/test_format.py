@@ -9,10 +9,8 @@ and still opens and verifies.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from echo_archive.vault import catalog
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import verify_vault
 
-from .conftest import sample_records
+from .conftest import run_echoctl, sample_records
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -36,14 +34,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
 
 
 def _echoctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=dict(os.environ),
-    )
+    return run_echoctl(*args)
 
 
 def _foreign_sqlite(path: Path, app_id: int = 0) -> None:

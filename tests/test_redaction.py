@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from echo_archive.redaction import (
     redact_url,
 )
 
+from .conftest import run_echoctl
 from .httpfaults import FaultServer, Reply
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -287,14 +286,7 @@ def find_secrets(planted: Planted, vault: Path, outputs: Iterable[str]) -> list[
 
 def echoctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess with debug logs on stderr."""
-    return subprocess.run(
-        [sys.executable, "-m", "echo_archive", "--log-level", "debug", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+    return run_echoctl("--log-level", "debug", *args, env=env)
 
 
 def _outputs(*results: subprocess.CompletedProcess[str]) -> list[str]:

@@ -20,10 +20,8 @@ from echo_archive.services.entries import Capture, get_capture, open_capture_bod
 from echo_archive.services.paging import (
     Page,
     check_limit,
-    decode_cursor,
     encode_cursor,
-    fingerprint,
-    parse_instant,
+    page_window,
 )
 from echo_archive.vault.entry import parse_entry
 from echo_archive.vault.vault import Vault
@@ -155,21 +153,20 @@ def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
     limit = check_limit(query.limit)
     if query.kind is not None and query.kind not in KINDS:
         raise RequestError(f"kind {query.kind!r}: expected one of {', '.join(KINDS)}")
-    if query.order not in ("newest", "oldest"):
-        raise RequestError(f"order {query.order!r}: expected newest or oldest")
-    since = None if query.since is None else parse_instant(query.since, "since")
-    until = None if query.until is None else parse_instant(query.until, "until")
-    filters = {
-        "feed": query.feed,
-        "source": query.source,
-        "kind": query.kind,
-        "since": since,
-        "until": until,
-        "order": query.order,
-    }
-    tag = fingerprint(filters)
-    after = None if query.cursor is None else decode_cursor(query.cursor, tag)
-    newest = query.order == "newest"
+    window = page_window(
+        {"feed": query.feed, "source": query.source, "kind": query.kind},
+        order=query.order,
+        since=query.since,
+        until=query.until,
+        cursor=query.cursor,
+    )
+    since, until, tag, after, newest = (
+        window.since,
+        window.until,
+        window.tag,
+        window.after,
+        window.newest,
+    )
     where = ["type = 'capture'"]
     args: list[Any] = []
     for clause, value in (

@@ -24,10 +24,8 @@ from echo_archive.index.observations import observations_of
 from echo_archive.services.paging import (
     Page,
     check_limit,
-    decode_cursor,
     encode_cursor,
-    fingerprint,
-    parse_instant,
+    page_window,
 )
 from echo_archive.vault.entry import Entry
 from echo_archive.vault.vault import Vault
@@ -235,20 +233,14 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
     limit = check_limit(query.limit)
     if query.state is not None and query.state not in STATES:
         raise RequestError(f"state {query.state!r}: expected one of {', '.join(STATES)}")
-    if query.order not in ("newest", "oldest"):
-        raise RequestError(f"order {query.order!r}: expected newest or oldest")
-    since = None if query.since is None else parse_instant(query.since, "since")
-    until = None if query.until is None else parse_instant(query.until, "until")
-    filters = {
-        "source": query.source,
-        "feed": query.feed,
-        "state": query.state,
-        "since": since,
-        "until": until,
-        "order": query.order,
-    }
-    tag = fingerprint(filters)
-    after = None if query.cursor is None else decode_cursor(query.cursor, tag)
+    window = page_window(
+        {"source": query.source, "feed": query.feed, "state": query.state},
+        order=query.order,
+        since=query.since,
+        until=query.until,
+        cursor=query.cursor,
+    )
+    since, until, tag, after = window.since, window.until, window.tag, window.after
     selection: dict[str, Any] = {
         "source": query.source,
         "feed": query.feed,

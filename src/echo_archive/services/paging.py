@@ -207,3 +207,58 @@ def parse_instant(text: str, what: str = "time") -> str:
         f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
         f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Where a keyset page starts, for one listing's filters.
+
+    Attributes:
+        since, until: the bounds as canonical instants (``parse_instant``), or None.
+        tag: the filters' fingerprint, bound into every cursor of the listing.
+        after: the key the page continues after (from the cursor), or None.
+        newest: True for newest first, False for oldest first.
+    """
+
+    since: str | None
+    until: str | None
+    tag: str
+    after: int | None
+    newest: bool
+
+
+def page_window(
+    filters: Mapping[str, Any],
+    *,
+    order: str,
+    since: str | None,
+    until: str | None,
+    cursor: str | None,
+) -> Window:
+    """Check a listing's order, times and cursor; where its page starts.
+
+    The one preamble of every keyset listing (items, captures...): the
+    cursor is bound to ``filters`` together with the order and the parsed
+    times, so a cursor of one query never continues another.
+
+    Args:
+        filters: the listing's other filters (JSON-ready values).
+        order: ``newest`` or ``oldest``.
+        since: the lower bound, an RFC 3339 instant as given, or None.
+        until: the upper bound (exclusive), likewise.
+        cursor: the opaque cursor of the previous page, or None.
+
+    Returns:
+        The window.
+
+    Raises:
+        RequestError: a bad ``order`` or time (named, with the expected form).
+        CursorError: the cursor is malformed or was issued for other filters.
+    """
+    if order not in ("newest", "oldest"):
+        raise RequestError(f"order {order!r}: expected newest or oldest")
+    low = None if since is None else parse_instant(since, "since")
+    high = None if until is None else parse_instant(until, "until")
+    tag = fingerprint({**filters, "since": low, "until": high, "order": order})
+    after = None if cursor is None else decode_cursor(cursor, tag)
+    return Window(low, high, tag, after, order == "newest")
