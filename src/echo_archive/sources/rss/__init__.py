@@ -114,6 +114,7 @@ outside it imports them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import ClassVar
@@ -270,5 +271,25 @@ def parse_document(
     if not stripped:
         raise ParseError("empty body", url, "byte 0")
     if stripped[:1] in (b"{", b"["):
-        return _parse_json_feed(body, url, feed_name, warnings)
-    return _parse_xml_feed(body, url, content_type, feed_name, warnings)
+        return _with_date_warnings(_parse_json_feed(body, url, feed_name, warnings))
+    return _with_date_warnings(_parse_xml_feed(body, url, content_type, feed_name, warnings))
+
+
+def _with_date_warnings(parsed: ParsedFeed) -> ParsedFeed:
+    """Add to the document's warning each item date that could not be read (issue 9).
+
+    An item whose date is unreadable has an empty date, its raw string in
+    ``extra`` (``published_raw``/``updated_raw``) and the reason in
+    ``extra["date_warning"]``; the capture's warning names the item.
+    """
+    notes = [
+        f"item {item.native_id!r}: {item.extra['date_warning']}"
+        for item in parsed.items
+        if item.extra.get("date_warning")
+    ]
+    if not notes:
+        return parsed
+    more = f" (+{len(notes) - 5} more)" if len(notes) > 5 else ""
+    text = "; ".join(notes[:5]) + more
+    warning = f"{parsed.warning}; {text}" if parsed.warning else text
+    return dataclasses.replace(parsed, warning=warning)

@@ -47,8 +47,18 @@ class ParsedFeed:
     skipped: int = 0
 
 
-def _date_extra(version: str, published_raw: str, updated_raw: str, updated: str) -> dict[str, Any]:
-    """The ``extra`` fields every format shares: the format, raw dates, normalized update time."""
+def _date_extra(
+    version: str,
+    published_raw: str,
+    updated_raw: str,
+    updated: str,
+    warnings: Iterable[str | None] = (),
+) -> dict[str, Any]:
+    """The ``extra`` fields every format shares: the format, raw dates, normalized update time.
+
+    ``warnings`` are the date readings' warnings (:class:`~echo_archive.sources.rss.dates.
+    DateReading`); those that are set go in ``date_warning``, joined by ``; ``.
+    """
     extra: dict[str, Any] = {"format": version}
     if published_raw:
         extra["published_raw"] = published_raw
@@ -56,6 +66,9 @@ def _date_extra(version: str, published_raw: str, updated_raw: str, updated: str
         extra["updated_raw"] = updated_raw
     if updated:
         extra["updated"] = updated
+    problems = [w for w in warnings if w]
+    if problems:
+        extra["date_warning"] = "; ".join(problems)
     return extra
 
 

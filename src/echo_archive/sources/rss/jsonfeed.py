@@ -14,7 +14,7 @@ from typing import Any
 from echo_archive.errors import ParseError
 from echo_archive.jsondecode import decode_json
 from echo_archive.model import Item
-from echo_archive.sources.rss.dates import _iso_to_rfc3339
+from echo_archive.sources.rss.dates import read_date
 from echo_archive.sources.rss.items import (
     KIND,
     ParsedFeed,
@@ -115,10 +115,12 @@ def _json_item(
     )
     published_raw = _text(raw.get("date_published"))
     updated_raw = _text(raw.get("date_modified"))
-    published = _iso_to_rfc3339(published_raw)
-    updated = _iso_to_rfc3339(updated_raw)
+    published_at, updated_at = read_date(published_raw), read_date(updated_raw)
+    published, updated = published_at.value, updated_at.value
 
-    extra = _date_extra(version, published_raw, updated_raw, updated)
+    extra = _date_extra(
+        version, published_raw, updated_raw, updated, (published_at.warning, updated_at.warning)
+    )
     tags = raw.get("tags")
     if isinstance(tags, list):
         categories = _unique(_text(t).strip() for t in tags)

@@ -25,7 +25,7 @@ import feedparser.mixin
 
 from echo_archive.errors import ParseError
 from echo_archive.model import Item
-from echo_archive.sources.rss.dates import _normalize_date
+from echo_archive.sources.rss.dates import read_date
 from echo_archive.sources.rss.items import (
     KIND,
     ParsedFeed,
@@ -410,10 +410,13 @@ def _xml_item(
     text = next((c for c in contents if c), "") or str(_get(entry, "summary") or "")
     published_raw = str(_get(entry, "published") or "")
     updated_raw = str(_get(entry, "updated") or "")
-    published = _normalize_date(published_raw, _get(entry, "published_parsed"))
-    updated = _normalize_date(updated_raw, _get(entry, "updated_parsed"))
+    published_at = read_date(published_raw, _get(entry, "published_parsed"))
+    updated_at = read_date(updated_raw, _get(entry, "updated_parsed"))
+    published, updated = published_at.value, updated_at.value
 
-    extra = _date_extra(version, published_raw, updated_raw, updated)
+    extra = _date_extra(
+        version, published_raw, updated_raw, updated, (published_at.warning, updated_at.warning)
+    )
     names = [n for n in (_author_name(a) for a in _get(entry, "authors") or []) if n]
     if len(names) > 1:
         extra["authors"] = names
