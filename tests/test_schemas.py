@@ -26,8 +26,10 @@ from echo_archive.schemas import (
     HttpCapture,
     ItemBlob,
     ItemMeta,
+    RemovedItemMeta,
     TombstoneMeta,
     VersionMeta,
+    WithdrawnMeta,
     entry_classes,
     file_capture,
     format_timestamp,
@@ -92,6 +94,12 @@ VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
     ItemMeta: st.fixed_dictionaries({**_item_fields, "previous": st.none()}),
     VersionMeta: st.fixed_dictionaries({**_item_fields, "previous": _index}),
     TombstoneMeta: st.fixed_dictionaries({**_item_fields, "previous": _index, "reason": _name}),
+    RemovedItemMeta: st.fixed_dictionaries(
+        {**_item_fields, "kind": st.just("removed"), "previous": st.none(), "reason": _name}
+    ),
+    WithdrawnMeta: st.fixed_dictionaries(
+        {**_item_fields, "kind": st.just("withdrawn"), "previous": _index, "reason": _name}
+    ),
 }
 ROLES = {"capture": {"body"}, "item": {"item"}, "version": {"item"}, "tombstone": set()}
 
@@ -413,7 +421,16 @@ def test_verify_names_an_item_blob_that_breaks_its_schema(vault_path: Path) -> N
 
 def test_every_schema_echo_writes_today_is_plain_json() -> None:
     assert {cls.__name__: cls.plain_json for cls in entry_classes()} == dict.fromkeys(
-        ("FileCapture", "HttpCapture", "ItemMeta", "TombstoneMeta", "VersionMeta"), True
+        (
+            "FileCapture",
+            "HttpCapture",
+            "ItemMeta",
+            "RemovedItemMeta",
+            "TombstoneMeta",
+            "VersionMeta",
+            "WithdrawnMeta",
+        ),
+        True,
     )
 
 

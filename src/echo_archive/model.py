@@ -172,12 +172,19 @@ class Tombstone:
     Attributes:
         source, feed, native_id: which item.
         reason: in plain words (``"[deleted]"``, ``"HTTP 404"``, ``"dead"``).
+        remains: what the source still shows of the gone item (id, times,
+            subreddit or parent, author or title when shown), as an item whose
+            ``deleted`` flag is set; None when it shows nothing (a 404, a
+            ``null`` body). When the archive never saw the item, the pipeline
+            archives these remains as an item in the removed state; when it
+            did, the tombstone follows its latest version.
     """
 
     source: str
     feed: str
     native_id: str
     reason: str
+    remains: Item | None = None
 
 
 @dataclass(frozen=True, slots=True)

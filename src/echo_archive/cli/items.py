@@ -26,7 +26,8 @@ def items(
     source: Annotated[str | None, typer.Option(help="Only items of this source kind.")] = None,
     feed: Annotated[str | None, typer.Option(help="Only items of this feed.")] = None,
     state: Annotated[
-        str | None, typer.Option(help="Only items in this state: active or tombstoned.")
+        str | None,
+        typer.Option(help="Only items in this state: active, tombstoned, withdrawn or removed."),
     ] = None,
     since: Annotated[
         str | None,
@@ -92,7 +93,7 @@ def items(
             inert(row.native_id),
             inert(" ".join(row.title.split())),
             str(row.versions),
-            "tombstone" if row.state == "tombstoned" else row.type,
+            _STATE_LABEL.get(row.state, row.type),
             row.seen_at[:16].replace("T", " "),
         )
         for row in rows
@@ -201,6 +202,16 @@ def _readable(text: str) -> str:
     return " ".join(text.split())
 
 
+_STATE_LABEL = {"tombstoned": "tombstone", "withdrawn": "withdrawn", "removed": "removed"}
+"""The ``state`` column of ``echoctl items`` for items not active (else the entry type)."""
+_STATE_SHOWN = {
+    "tombstoned": "tombstoned",
+    "withdrawn": "withdrawn from its feed",
+    "removed": "removed at the source when first seen (live version never archived)",
+}
+"""How ``echoctl show`` names a state that is not active."""
+
+
 def _print_item(item: ItemHistory) -> None:
     """The plain-text form of ``echoctl show``: content, history, captures, observations."""
     latest = item.latest
@@ -217,9 +228,10 @@ def _print_item(item: ItemHistory) -> None:
     text = _readable(str(latest.get("text") or ""))
     if text:
         out.print("  " + safe(text[:300] + ("…" if len(text) > 300 else "")))
-    if item.tombstoned:
+    if item.state != "active":
         reason = history[0].meta.get("reason", "")
-        out.print(f"  [red]tombstoned[/] at entry {history[0].index}: {safe(str(reason))}")
+        what = _STATE_SHOWN.get(item.state, item.state)
+        out.print(f"  [red]{what}[/] at entry {history[0].index}: {safe(str(reason))}")
     out.print(f"\nhistory ({len(history)} entr{'y' if len(history) == 1 else 'ies'}, newest first)")
     for h in history:
         capture = h.capture_index

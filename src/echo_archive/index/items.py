@@ -4,10 +4,12 @@
 versions, seen_at)``: for each item, the log index of its latest ``item``,
 ``version`` or ``tombstone`` entry (``idx``) and of its first (``first_idx``),
 the content digest of its latest version (``digest``: a tombstone keeps the
-one before it), whether it is tombstoned, how many versions it has (``item``
-and ``version`` entries), and when its latest entry's capture was fetched
-(``seen_at``: the capture entry's ``fetched_at``, found by the leaf hash the
-entry names, :mod:`.leaves`).
+one before it), its state (``tombstoned``, a code of :data:`STATE_CODES`: 0
+active, 1 tombstoned, 2 withdrawn from its feed, 3 removed at the source
+when first seen), how many versions it has (``item`` and ``version``
+entries), and when its latest entry's capture was fetched (``seen_at``: the
+capture entry's ``fetched_at``, found by the leaf hash the entry names,
+:mod:`.leaves`).
 
 Derived: everything comes from the entries (``echoctl rebuild items``). The
 pipeline reads it to decide whether a sighting is new, a version or a
@@ -16,9 +18,10 @@ duplicate (:mod:`echo_archive.pipeline.versioning`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from echo_archive.index.leaves import index_of_leaf, parse_leaf_ref
 from echo_archive.vault.catalog import Catalog, Row, as_bytes
@@ -28,6 +31,7 @@ from echo_archive.vault.merkle import leaf_hash
 
 __all__ = [
     "ITEM_TYPES",
+    "STATE_CODES",
     "ItemIndex",
     "ItemRow",
     "count_items",
@@ -41,13 +45,39 @@ __all__ = [
 ITEM_TYPES = frozenset({"item", "version", "tombstone"})
 """The entry types an item's history is made of."""
 
+STATE_CODES: Final[Mapping[str, int]] = MappingProxyType(
+    {"active": 0, "tombstoned": 1, "withdrawn": 2, "removed": 3}
+)
+"""An item's state, as the ``tombstoned`` column stores it (0 and 1 as before the others).
+
+``active``: its latest entry is content (an ``item`` or ``version``);
+``tombstoned``: a ``tombstone`` (deleted or removed at the source);
+``withdrawn``: a ``tombstone`` of kind ``withdrawn`` (taken out of its feed
+document); ``removed``: an ``item`` of kind ``removed`` (gone at the source the
+first time it was seen; the live version was never archived).
+"""
+_STATE_NAMES: Final = {code: name for name, code in STATE_CODES.items()}
+
+
+def entry_state(entry_type: str, meta: Mapping[str, Any]) -> str:
+    """The state (a key of :data:`STATE_CODES`) of an item whose latest entry is this one."""
+    kind = meta.get("kind")
+    if entry_type == "tombstone":
+        return "withdrawn" if kind == "withdrawn" else "tombstoned"
+    return "removed" if kind == "removed" else "active"
+
+
 _COLUMNS = "source, feed, native_id, idx, first_idx, digest, tombstoned, versions, seen_at"
 _IN_CHUNK = 500  # native ids per "IN (...)" query, well under SQLite's 32,766 parameters
 
 
 @dataclass(frozen=True, slots=True)
 class ItemRow:
-    """An ``items`` row: the latest entry of an item."""
+    """An ``items`` row: the latest entry of an item.
+
+    ``tombstoned`` is True in every state but ``active``; ``state`` names it
+    (:data:`STATE_CODES`).
+    """
 
     source: str
     feed: str
@@ -58,6 +88,7 @@ class ItemRow:
     versions: int
     first_idx: int
     seen_at: str = ""
+    state: str = "active"
 
 
 def _row(found: Row) -> ItemRow:
@@ -71,6 +102,7 @@ def _row(found: Row) -> ItemRow:
         tombstoned=bool(found[6]),
         versions=int(found[7]),
         seen_at=str(found[8]),
+        state=_STATE_NAMES.get(int(found[6]), "tombstoned"),
     )
 
 
@@ -134,7 +166,7 @@ def list_items(
 
     Returns:
         Rows with keys ``source, feed, native_id, idx, first_idx, tombstoned,
-        versions, seen_at``.
+        versions, seen_at, state``.
     """
     if "items" not in catalog.tables():
         return []
@@ -152,7 +184,7 @@ def list_items(
     sql += " ORDER BY idx DESC LIMIT ?"
     args.append(limit)
     keys = ("source", "feed", "native_id", "idx", "first_idx", "tombstoned", "versions", "seen_at")
-    return [dict(zip(keys, row, strict=True)) for row in catalog.query(sql, args)]
+    return [_listed(dict(zip(keys, row, strict=True))) for row in catalog.query(sql, args)]
 
 
 def item_page(
@@ -164,6 +196,7 @@ def item_page(
     since: str | None = None,
     until: str | None = None,
     after: int | None = None,
+    state: str | None = None,
     newest_first: bool = True,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
@@ -177,21 +210,26 @@ def item_page(
         catalog: the vault's catalog.
         source: only this source kind.
         feed: only this feed.
-        tombstoned: only tombstoned (True) or live (False) items; None: both.
+        tombstoned: only items in any state but ``active`` (True) or only
+            ``active`` ones (False); None: both.
         since: only items whose ``seen_at`` is at or after this canonical
             UTC time (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the stored form).
         until: only items whose ``seen_at`` is before this canonical UTC time.
         after: the ``first_idx`` of the last item of the previous page.
         newest_first: descending ``first_idx`` (else ascending).
         limit: at most this many rows.
+        state: only items in this state (a key of :data:`STATE_CODES`).
 
     Returns:
         Rows with keys ``source, feed, native_id, idx, first_idx, tombstoned,
-        versions, seen_at``.
+        versions, seen_at, state``.
+
+    Raises:
+        KeyError: ``state`` is not a key of :data:`STATE_CODES`.
     """
     if "items" not in catalog.tables():
         return []
-    where, args = _item_filters(source, feed, tombstoned, since, until)
+    where, args = _item_filters(source, feed, tombstoned, since, until, state)
     if after is not None:
         where.append("first_idx < ?" if newest_first else "first_idx > ?")
         args.append(after)
@@ -203,10 +241,15 @@ def item_page(
     )
     args.append(limit)
     keys = ("source", "feed", "native_id", "idx", "first_idx", "tombstoned", "versions", "seen_at")
-    rows = [dict(zip(keys, row, strict=True)) for row in catalog.query(sql, args)]
-    for row in rows:
-        row["tombstoned"] = bool(row["tombstoned"])
-    return rows
+    return [_listed(dict(zip(keys, row, strict=True))) for row in catalog.query(sql, args)]
+
+
+def _listed(row: dict[str, Any]) -> dict[str, Any]:
+    """A listed row: ``tombstoned`` as a boolean, ``state`` its name (:data:`STATE_CODES`)."""
+    code = int(row["tombstoned"])
+    row["tombstoned"] = bool(code)
+    row["state"] = _STATE_NAMES.get(code, "tombstoned")
+    return row
 
 
 def count_items(
@@ -217,11 +260,12 @@ def count_items(
     tombstoned: bool | None = None,
     since: str | None = None,
     until: str | None = None,
+    state: str | None = None,
 ) -> int:
     """How many items match the filters of :func:`item_page` (a count over the index)."""
     if "items" not in catalog.tables():
         return 0
-    where, args = _item_filters(source, feed, tombstoned, since, until)
+    where, args = _item_filters(source, feed, tombstoned, since, until, state)
     sql = "SELECT count(*) FROM items" + (  # noqa: S608 - fixed clauses with "?" marks
         " WHERE " + " AND ".join(where) if where else ""
     )
@@ -247,13 +291,16 @@ def _item_filters(
     tombstoned: bool | None,
     since: str | None,
     until: str | None,
+    state: str | None = None,
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
+    if tombstoned is not None:
+        where.append("tombstoned != 0" if tombstoned else "tombstoned = 0")
     for clause, value in (
         ("source = ?", source),
         ("feed = ?", feed),
-        ("tombstoned = ?", None if tombstoned is None else int(tombstoned)),
+        ("tombstoned = ?", None if state is None else STATE_CODES[state]),
         ("seen_at >= ?", since),
         ("seen_at < ?", until),
     ):
@@ -332,16 +379,18 @@ class ItemIndex:
             row = state.get(key)
             idx = first_index + i
             tombstoned = entry.type == "tombstone"
+            now = entry_state(entry.type, entry.meta)
             meta_digest = _digest(entry.meta.get("content_digest"))
             digest = row.digest if (tombstoned and row) else meta_digest
             new = ItemRow(
                 *key,
                 idx=idx,
                 digest=digest,
-                tombstoned=tombstoned,
+                tombstoned=now != "active",
                 versions=(row.versions if row else 0) + (0 if tombstoned else 1),
                 first_idx=row.first_idx if row else idx,
                 seen_at=_seen_at(tx, log, entry, idx, fetched),
+                state=now,
             )
             state[key] = changed[key] = new
         tx.executemany(
@@ -358,7 +407,7 @@ class ItemIndex:
                     r.idx,
                     r.first_idx,
                     r.digest,
-                    int(r.tombstoned),
+                    STATE_CODES[r.state],
                     r.versions,
                     r.seen_at,
                 )

@@ -47,6 +47,7 @@ from echo_archive.schemas import (
     HttpCapture,
     ItemBlob,
     ItemMeta,
+    RemovedItemMeta,
     TombstoneMeta,
     VersionMeta,
     validate_blob_document,
@@ -134,10 +135,17 @@ def with_contents(sighting: Sighting) -> Sighting:
 
 @dataclass
 class BatchCounts:
-    """What a batch added: entries by kind, duplicates, observations, bytes of bodies."""
+    """What a batch added: entries by kind, duplicates, observations, bytes of bodies.
+
+    ``removed`` counts the new items archived in the removed state (gone at
+    the source when first seen); they are also counted in ``new``.
+    ``unknown_tombstones`` counts tombstones of items never archived that
+    carry nothing to archive (a 404, a ``null`` body).
+    """
 
     captures: int = 0
     new: int = 0
+    removed: int = 0
     versions: int = 0
     duplicates: int = 0
     tombstones: int = 0
@@ -352,6 +360,9 @@ def _add_tombstone(
     key = (tomb.source, tomb.feed, tomb.native_id)
     row = known(key)
     decision = decide_tombstone(tomb, _known(row))
+    if decision is None and tomb.remains is not None:
+        _add_removed(batch, tomb, tomb.remains, local, add, capture_ref, logged_at, seen_at)
+        return
     if decision is None:
         batch.counts.unknown_tombstones += 1
         return
@@ -363,6 +374,37 @@ def _add_tombstone(
     new_row = _next_row(key, row, tomb_idx, decision, seen_at)
     local[key] = batch.items[key] = new_row
     batch.counts.tombstones += 1
+
+
+def _add_removed(
+    batch: Batch,
+    tomb: Tombstone,
+    remains: Item,
+    local: dict[tuple[str, str, str], ItemRow | None],
+    add: Callable[[Entry], int],
+    capture_ref: str,
+    logged_at: str,
+    seen_at: str,
+) -> None:
+    """Archive a tombstone's remains as a new item in the removed state (``item`` kind ``removed``).
+
+    For an item the archive never saw, gone at the source the first time it
+    is seen: the deletion is evidence even without the live version.
+    """
+    key = (tomb.source, tomb.feed, tomb.native_id)
+    remains = replace(remains, deleted=True)
+    content = content_json(remains)
+    digest = _sha256(content)
+    blob = item_blob(remains, capture_ref, seen_at, content)
+    batch.blobs.append(blob)
+    decision = Decision("new", None, digest)
+    meta = RemovedItemMeta(**_item_fields(key, capture_ref, decision), reason=tomb.reason)
+    idx = add(Entry.build("item", logged_at, {"item": (_sha256(blob), len(blob))}, meta))
+    local[key] = batch.items[key] = replace(
+        _next_row(key, None, idx, decision, seen_at), tombstoned=True, state="removed"
+    )
+    batch.counts.new += 1
+    batch.counts.removed += 1
 
 
 def _sha256(data: bytes) -> bytes:
@@ -403,6 +445,7 @@ def _next_row(
         versions=versions,
         first_idx=row.first_idx if row else idx,
         seen_at=seen_at,
+        state="tombstoned" if tombstoned else "active",
     )
 
 

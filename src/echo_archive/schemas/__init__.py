@@ -30,8 +30,10 @@ from echo_archive.schemas.entries import (
     HttpCapture,
     ItemBlob,
     ItemMeta,
+    RemovedItemMeta,
     TombstoneMeta,
     VersionMeta,
+    WithdrawnMeta,
 )
 
 __all__ = [
@@ -43,8 +45,10 @@ __all__ = [
     "HttpCapture",
     "ItemBlob",
     "ItemMeta",
+    "RemovedItemMeta",
     "TombstoneMeta",
     "VersionMeta",
+    "WithdrawnMeta",
     "entry_classes",
     "file_capture",
     "format_timestamp",

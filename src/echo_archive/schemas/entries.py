@@ -36,8 +36,10 @@ __all__ = [
     "HttpCapture",
     "ItemBlob",
     "ItemMeta",
+    "RemovedItemMeta",
     "TombstoneMeta",
     "VersionMeta",
+    "WithdrawnMeta",
 ]
 
 
@@ -169,4 +171,55 @@ class TombstoneMeta(_ItemFields):
     reason: Name = Field(
         description="Why, in the source's words: ``[deleted]``, ``[removed]``, ``dead``, "
         "``HTTP 404``, ``null (no such item)``..."
+    )
+
+
+@register
+class RemovedItemMeta(_ItemFields):
+    """An item first seen already deleted or removed at the source; blob ``item`` holds its remains.
+
+    The archive never saw the live version: the first sighting is a Reddit
+    thing marked ``[deleted]`` / ``[removed]`` or carrying
+    ``removed_by_category``, or a Hacker News item marked ``deleted`` /
+    ``dead``. The deletion is evidence in itself, so the item is archived in
+    this removed state with what the source still shows (id, times, subreddit
+    or parent, author or title when shown), its item blob's ``deleted`` set.
+    An item of this kind starts the item's history (``previous`` is null);
+    if the source later shows the item live, that sighting is a ``version``
+    following it.
+    """
+
+    entry_type: ClassVar[str] = "item"
+    kind_value: ClassVar[str | None] = "removed"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"item": ItemBlob}
+
+    kind: Literal["removed"] = Field(default="removed", description="``removed``.")
+    previous: None = Field(description="null: the first entry of the item.")
+    reason: Name = Field(
+        description="Why, in the source's words: ``[deleted]``, ``[removed]``, "
+        "``[removed] (removed_by_category: moderator)``, ``deleted``, ``dead``."
+    )
+
+
+@register
+class WithdrawnMeta(_ItemFields):
+    """An item that disappeared from its feed document while older items stayed; no blob.
+
+    Not a deletion at the source: the publisher took the entry out of the
+    RSS/Atom/JSON Feed document. The window rule: an item is withdrawn only
+    when an item that the previous document listed *after* it (document
+    order: feeds list newest first) is still in the new document; an item
+    that fell off the end of the window (nothing after it remains) is not.
+    ``content_digest`` is the digest of the item's last content. A later
+    fetch of its link answering 404 or 410 is a plain tombstone following
+    this one.
+    """
+
+    entry_type: ClassVar[str] = "tombstone"
+    kind_value: ClassVar[str | None] = "withdrawn"
+
+    kind: Literal["withdrawn"] = Field(default="withdrawn", description="``withdrawn``.")
+    previous: Index = Field(description="Log index of the item's entry this tombstone follows.")
+    reason: Name = Field(
+        description="What was seen: ``absent from the feed document while older items remain``."
     )

@@ -2,11 +2,14 @@
 
 An *item* is what a source published under one native id in one feed; its
 entries in the log are an ``item`` entry, then a ``version`` entry for each
-change and a ``tombstone`` when the source deleted it, each naming the one
+change and a ``tombstone`` when the source deleted it (or a ``withdrawn``
+tombstone when its feed document dropped it), each naming the one
 before (``meta.previous``) and the capture it was parsed from
 (``meta.capture``, the capture entry's leaf hash). The item index
 (``items`` table) holds each item's latest entry; observations hold the
-volatile counters of every sighting.
+volatile counters of every sighting. An item gone at the source the first
+time it was seen starts with an ``item`` entry of kind ``removed`` holding
+what the source still showed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from typing import Any, Final, Literal
 
 from echo_archive.errors import LogError, NotFoundError, RequestError
 from echo_archive.index.captures import capture_rows
-from echo_archive.index.items import count_items, item_feeds, item_page, known
+from echo_archive.index.items import (
+    STATE_CODES,
+    count_items,
+    entry_state,
+    item_feeds,
+    item_page,
+    known,
+)
 from echo_archive.index.leaves import capture_index
 from echo_archive.index.observations import observations_of
 from echo_archive.services.paging import (
@@ -47,8 +57,14 @@ __all__ = [
 ITEM_ENTRY_TYPES: Final = ("item", "version", "tombstone")
 """The entry types that make an item's history."""
 
-STATES: Final = ("active", "tombstoned")
-"""An item's state filter: ``active`` (its latest entry is content), ``tombstoned``."""
+STATES: Final = tuple(STATE_CODES)
+"""An item's states, one per item (:data:`echo_archive.index.items.STATE_CODES`).
+
+``active``: its latest entry is content; ``tombstoned``: deleted or removed at
+the source after it was archived live; ``withdrawn``: taken out of its feed
+document while older entries stayed; ``removed``: gone at the source the
+first time it was seen (the live version was never archived).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +87,7 @@ class ItemQuery:
     Attributes:
         source: only items of this source kind.
         feed: only items of this feed.
-        state: ``"active"`` or ``"tombstoned"`` only; None: both.
+        state: only items in this state (one of :data:`STATES`); None: all.
         since: only items whose latest version or tombstone was seen at or
             after this RFC 3339 date-time (an offset is required; compared as
             instants).
@@ -102,7 +118,7 @@ class ItemSummary:
         first_index: the log index of its first entry (the listing's sort key).
         source, feed, native_id: the item's identity.
         type: the latest entry's type (``item``, ``version``, ``tombstone``).
-        state: ``active`` or ``tombstoned``.
+        state: one of :data:`STATES`.
         versions: how many contents the item had (item + versions).
         seen_at: when its latest entry's capture was fetched (RFC 3339 UTC).
         title, url: from the latest entry's item blob (``""`` for a tombstone).
@@ -184,12 +200,19 @@ class ItemHistory:
 
     @property
     def tombstoned(self) -> bool:
-        """True when the latest entry is a tombstone."""
+        """True when the latest entry is a tombstone (deleted at the source or withdrawn)."""
         return self.history[0].type == "tombstone"
 
+    @property
+    def state(self) -> str:
+        """The item's state (one of :data:`STATES`), from its latest entry."""
+        latest = self.history[0]
+        return entry_state(latest.type, latest.meta)
+
     def to_json(self) -> dict[str, Any]:
-        """``{"history": [...], "observations": [...], "captures": [...]}``."""
+        """``{"state": ..., "history": [...], "observations": [...], "captures": [...]}``."""
         return {
+            "state": self.state,
             "history": [h.to_json() for h in self.history],
             "observations": [dict(o) for o in self.observations],
             "captures": [dict(c) for c in self.captures],
@@ -244,7 +267,7 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
     selection: dict[str, Any] = {
         "source": query.source,
         "feed": query.feed,
-        "tombstoned": None if query.state is None else query.state == "tombstoned",
+        "state": query.state,
         "since": since,
         "until": until,
     }
@@ -271,7 +294,7 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
                 feed=str(row["feed"]),
                 native_id=str(row["native_id"]),
                 type=entry.type,
-                state="tombstoned" if row["tombstoned"] else "active",
+                state=str(row["state"]),
                 versions=int(row["versions"]),
                 seen_at=str(row["seen_at"]),
                 title=str(doc.get("title") or ""),

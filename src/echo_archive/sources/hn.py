@@ -48,7 +48,12 @@ Tombstones, not items, stand for items gone at the source: ``deleted: true``
 (reason ``"deleted"``), ``dead: true`` (reason ``"dead"``), a ``null`` body
 (reason ``"null (no such item)"``) and an HTTP 404 or 410 for an item
 (reason ``"HTTP 404"``/``"HTTP 410"``). The kids of a deleted or dead comment
-are still followed: its replies stay visible on the site.
+are still followed: its replies stay visible on the site. The tombstone of a
+``deleted`` or ``dead`` item carries its *remains*
+(:attr:`~echo_archive.model.Tombstone.remains`): the item as the API still
+shows it (id, ``time``, ``type``, ``parent``; ``by``, ``title`` and ``text``
+when sent, as they are for a dead item), its ``deleted`` flag set, so that an
+item gone the first time it is seen is archived in the removed state.
 
 Any other non-200 status, an empty or malformed body, or a body of the wrong
 shape raises :class:`~echo_archive.errors.ParseError` naming the URL and the
@@ -397,11 +402,6 @@ def _parse_item(
     native_id = str(item_id)
     deleted = _field(doc, "deleted", bool, url)
     dead = _field(doc, "dead", bool, url)
-    if deleted or dead:
-        reason = "deleted" if deleted else "dead"
-        tomb = Tombstone(HnSource.kind, feed.name, native_id, reason)
-        return ParseResult(follow=tuple(follow), tombstones=(tomb,))
-
     item_type = _field(doc, "type", str, url) or ""
     story_url = _field(doc, "url", str, url) or ""
     extra: dict[str, Any] = {"type": item_type}
@@ -432,7 +432,12 @@ def _parse_item(
         published_at=_unix_to_rfc3339(_field(doc, "time", int, url)),
         extra=extra,
         counters=counters,
+        deleted=bool(deleted or dead),
     )
+    if deleted or dead:
+        reason = "deleted" if deleted else "dead"
+        tomb = Tombstone(HnSource.kind, feed.name, native_id, reason, item)
+        return ParseResult(follow=tuple(follow), tombstones=(tomb,))
     return ParseResult(items=(item,), follow=tuple(follow))
 
 

@@ -136,14 +136,20 @@ Left out, because they depend on the endpoint or the date, not on the thing
   tombstone (below), never an item, so in an item it could only ever say
   "absent" or "null".
 
-Tombstones instead of items: a thing whose ``author`` is ``"[deleted]"`` and
-whose ``body`` / ``selftext`` is ``"[deleted]"`` or ``"[removed]"`` (reason:
-that text); a ``t3`` whose ``removed_by_category`` is set (reason
+Tombstones instead of items: a thing whose ``body`` / ``selftext`` is
+``"[removed]"`` (whoever the author: the text alone marks a removal), or is
+``"[deleted]"`` with the ``author`` ``"[deleted]"`` too (reason: that text); a
+``t3`` whose ``removed_by_category`` is set (reason
 ``"[removed] (removed_by_category: moderator)"``, ``"[deleted] (...)"`` when the
 category is ``deleted``); and the *focus* comment of a permalink page
 (``/comments/{link}/_/{comment}``) that the page does not contain, which is
 how Reddit answers for a deleted or removed comment (reason ``"absent from its
 permalink page"``). The replies of a tombstoned comment are still walked.
+The tombstone of a thing the response still shows carries its *remains*
+(:attr:`~echo_archive.model.Tombstone.remains`): the item as shown, its
+``deleted`` flag set, ``author`` empty when ``"[deleted]"``, and
+``removed_by_category`` in ``extra`` when set, so that a thing deleted the
+first time it is seen is archived in the removed state, not lost.
 A thing that appears twice in one response is kept once (the first).
 
 The ``api/morechildren`` budget. ``more_budget`` caps the ``api/morechildren``
@@ -1017,29 +1023,32 @@ class _Walk:
         if isinstance(category, str) and category:
             gone = "[deleted]" if category == "deleted" else "[removed]"
             reason = f"{gone} (removed_by_category: {category})"
-        if reason:
-            self.tombstones.append(Tombstone("reddit", self.feed, native_id, reason))
-            return
         permalink = _text(data.get("permalink"))
         link = _text(data.get("url"))
         if data.get("is_self") is True and permalink:
             url = _permalink_url(permalink)
         else:
             url = _absolute(link) if link else _permalink_url(permalink)
-        self.items.append(
-            Item(
-                source="reddit",
-                feed=self.feed,
-                native_id=native_id,
-                url=url,
-                title=_text(data.get("title")),
-                text=_text(data.get("selftext")),
-                author=_text(data.get("author")),
-                published_at=_utc(data.get("created_utc")),
-                extra=_extra(data, LINK_EXTRA, LINK_DEFAULTS),
-                counters=_counters(data, LINK_COUNTERS),
-            )
+        extra = _extra(data, LINK_EXTRA, LINK_DEFAULTS)
+        if reason and isinstance(category, str) and category:
+            extra["removed_by_category"] = category
+        item = Item(
+            source="reddit",
+            feed=self.feed,
+            native_id=native_id,
+            url=url,
+            title=_text(data.get("title")),
+            text=_text(data.get("selftext")),
+            author=_author(data) if reason else _text(data.get("author")),
+            published_at=_utc(data.get("created_utc")),
+            extra=extra,
+            counters=_counters(data, LINK_COUNTERS),
+            deleted=bool(reason),
         )
+        if reason:
+            self.tombstones.append(Tombstone("reddit", self.feed, native_id, reason, item))
+        else:
+            self.items.append(item)
 
     def _comment(self, data: Mapping[str, Any], where: str) -> None:
         """A ``t1`` comment: an item, or a tombstone when deleted or removed."""
@@ -1051,9 +1060,6 @@ class _Walk:
         if not self._claim(native_id):
             return
         reason = _gone(data, "body")
-        if reason:
-            self.tombstones.append(Tombstone("reddit", self.feed, native_id, reason))
-            return
         permalink = _text(data.get("permalink"))
         if permalink:
             url = _permalink_url(permalink)
@@ -1061,19 +1067,22 @@ class _Walk:
             url = f"{WEB_BASE}/comments/{link_id[3:]}/_/{comment36}"
         else:
             url = ""
-        self.items.append(
-            Item(
-                source="reddit",
-                feed=self.feed,
-                native_id=native_id,
-                url=url,
-                text=_text(data.get("body")),
-                author=_text(data.get("author")),
-                published_at=_utc(data.get("created_utc")),
-                extra=_extra(data, COMMENT_EXTRA),
-                counters=_counters(data, COMMENT_COUNTERS),
-            )
+        item = Item(
+            source="reddit",
+            feed=self.feed,
+            native_id=native_id,
+            url=url,
+            text=_text(data.get("body")),
+            author=_author(data) if reason else _text(data.get("author")),
+            published_at=_utc(data.get("created_utc")),
+            extra=_extra(data, COMMENT_EXTRA),
+            counters=_counters(data, COMMENT_COUNTERS),
+            deleted=bool(reason),
         )
+        if reason:
+            self.tombstones.append(Tombstone("reddit", self.feed, native_id, reason, item))
+        else:
+            self.items.append(item)
 
     def _more(self, data: Mapping[str, Any], where: str) -> None:
         """A ``more`` stub: remember its children, or its parent for continue-this-thread."""
@@ -1324,11 +1333,31 @@ def _listing_children(listing: Any, path: str, url: str) -> list[Any]:
 
 
 def _gone(data: Mapping[str, Any], text_key: str) -> str:
-    """``"[deleted]"`` / ``"[removed]"`` when the author is deleted and the text is that marker."""
+    """Whether a thing is gone at the source, in Reddit's words, or ``""`` when it is not.
+
+    ``"[removed]"`` when the text (``body`` / ``selftext``) is that marker,
+    whoever the author (a moderator's removal can leave the author shown);
+    ``"[deleted]"`` when the text is ``"[deleted]"`` and the author is too
+    (the author deleted it; a live account's ``[deleted]`` text alone is
+    ordinary text). Reddit's markers: the texts Reddit puts in place of a
+    removed or deleted thing's body (reddit.com help, "removed vs deleted").
+    """
     text = data.get(text_key)
+    if text == "[removed]":
+        return "[removed]"
     if data.get("author") == "[deleted]" and text in _GONE_TEXTS:
         return str(text)
     return ""
+
+
+def _author(data: Mapping[str, Any]) -> str:
+    """The ``author`` of a gone thing, or ``""`` when absent or Reddit's ``"[deleted]"``.
+
+    Only for the remains of a gone thing: a live item keeps ``"[deleted]"``
+    as sent (its content digest must not change from earlier archives).
+    """
+    author = _text(data.get("author"))
+    return "" if author == "[deleted]" else author
 
 
 def _text(value: Any) -> str:
