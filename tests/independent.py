@@ -394,11 +394,10 @@ def reddit_objects(where: str, body: Body) -> list[Expected]:
         else:
             text = str(data.get("body") or "")
             fields["text"] = text
-        removed = (
-            data.get("author") in _REMOVED
-            or text in _REMOVED
-            or bool(data.get("removed_by_category"))
-        )
+        # Gone at the source: the text replaced by Reddit's marker, or a removal
+        # category. An author shown as "[deleted]" beside a live text is an account
+        # deleted, not the thing: its content is still published.
+        removed = text in _REMOVED or bool(data.get("removed_by_category"))
         out.append(Expected("reddit", where, "reddit", str(data["name"]), fields, removed))
     return out
 

@@ -35,8 +35,6 @@ pytestmark = pytest.mark.slow
 KNOWN_GAPS = (
     "rss2: a document repeating a guid with other content keeps only the first "
     "(itunes-missing-image.rss item 17); "
-    "reddit: 57 things deleted or removed when first seen get no item (19) or are "
-    "not marked removed (38); "
     "fred-csv: FRED CSV downloads are not importable yet (21,089 cells)"
 )
 

@@ -133,7 +133,7 @@ def test_reddit_corpus_every_gone_thing_is_archived(tmp_path: Path) -> None:
         assert blob["deleted"] is True
         assert blob["native_id"] == nid
         assert blob["text"] == "[deleted]"
-        assert blob["author"] == ""  # the "[deleted]" placeholder is not an author
+        assert blob["author"] == data["author"]  # as the source shows it ("[deleted]")
         assert blob["extra"]["subreddit"] == data["subreddit"]
         assert blob["extra"]["parent_id"] == data["parent_id"]
         assert blob["extra"]["link_id"] == data["link_id"]

@@ -147,9 +147,9 @@ how Reddit answers for a deleted or removed comment (reason ``"absent from its
 permalink page"``). The replies of a tombstoned comment are still walked.
 The tombstone of a thing the response still shows carries its *remains*
 (:attr:`~echo_archive.model.Tombstone.remains`): the item as shown, its
-``deleted`` flag set, ``author`` empty when ``"[deleted]"``, and
-``removed_by_category`` in ``extra`` when set, so that a thing deleted the
-first time it is seen is archived in the removed state, not lost.
+``deleted`` flag set, ``author`` as sent (``"[deleted]"`` included: it is what
+the source shows), and ``removed_by_category`` in ``extra`` when set, so that a
+thing deleted the first time it is seen is archived in the removed state, not lost.
 A thing that appears twice in one response is kept once (the first).
 
 The ``api/morechildren`` budget. ``more_budget`` caps the ``api/morechildren``
@@ -1039,7 +1039,7 @@ class _Walk:
             url=url,
             title=_text(data.get("title")),
             text=_text(data.get("selftext")),
-            author=_author(data) if reason else _text(data.get("author")),
+            author=_text(data.get("author")),
             published_at=_utc(data.get("created_utc")),
             extra=extra,
             counters=_counters(data, LINK_COUNTERS),
@@ -1073,7 +1073,7 @@ class _Walk:
             native_id=native_id,
             url=url,
             text=_text(data.get("body")),
-            author=_author(data) if reason else _text(data.get("author")),
+            author=_text(data.get("author")),
             published_at=_utc(data.get("created_utc")),
             extra=_extra(data, COMMENT_EXTRA),
             counters=_counters(data, COMMENT_COUNTERS),
@@ -1348,16 +1348,6 @@ def _gone(data: Mapping[str, Any], text_key: str) -> str:
     if data.get("author") == "[deleted]" and text in _GONE_TEXTS:
         return str(text)
     return ""
-
-
-def _author(data: Mapping[str, Any]) -> str:
-    """The ``author`` of a gone thing, or ``""`` when absent or Reddit's ``"[deleted]"``.
-
-    Only for the remains of a gone thing: a live item keeps ``"[deleted]"``
-    as sent (its content digest must not change from earlier archives).
-    """
-    author = _text(data.get("author"))
-    return "" if author == "[deleted]" else author
 
 
 def _text(value: Any) -> str:
