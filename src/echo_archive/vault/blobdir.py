@@ -45,10 +45,9 @@ import os
 import random
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Final, Literal, Self
+from typing import BinaryIO, Final, Literal
 
 import zstandard
 
@@ -71,10 +70,9 @@ from echo_archive.vault.blobs import (
     SQLiteBlobStore,
     _fsync_dir,
     _LargeReader,
-    _read_rest,
+    _LocalStore,
     _require_digest,
     _slices,
-    _SourceReadError,
     _TempLarge,
     _unlink_quietly,
     digest_hex,
@@ -111,7 +109,7 @@ _PROGRESS_EVERY: Final = 1000  # blobs between two progress() calls in check_all
 _HEX: Final = frozenset("0123456789abcdef")
 
 
-class DirectoryBlobStore:
+class DirectoryBlobStore(_LocalStore):
     """A :class:`BlobStore` in a plain directory: one zstd file per blob (see the module doc).
 
     An instance holds one zstd compressor and decompressor and is not safe to
@@ -230,21 +228,6 @@ class DirectoryBlobStore:
 
     # ------------------------------------------------------------------ properties
 
-    @property
-    def directory(self) -> Path:
-        """The store directory."""
-        return self._dir
-
-    @property
-    def readonly(self) -> bool:
-        """Whether this instance refuses writes."""
-        return self._readonly
-
-    @property
-    def large_threshold(self) -> int:
-        """Blobs bigger than this many bytes are written and read streaming."""
-        return self._large_threshold
-
     def __repr__(self) -> str:
         mode = "ro" if self._readonly else "rw"
         return f"DirectoryBlobStore({str(self._dir)!r}, {mode})"
@@ -267,71 +250,6 @@ class DirectoryBlobStore:
 
     # ---------------------------------------------------------------------- writes
 
-    def put_many(self, blobs: Sequence[bytes]) -> list[bytes]:
-        """Store a batch of blobs durably, each distinct content once.
-
-        Args:
-            blobs: the blobs' bytes. Repeats within the batch, and blobs already
-                in the store, are stored once.
-
-        Returns:
-            The 32-byte digest of each blob, in the order given (repeats included).
-
-        Raises:
-            StorageError: the batch could not be stored (disk full, I/O error...);
-                the files it had renamed into place are removed again.
-            BlobError: the store is read-only.
-
-        """
-        self._require_writable()
-        digests = [hashlib.sha256(blob).digest() for blob in blobs]
-        if digests:
-            self._store(dict(zip(digests, blobs, strict=True)))
-        return digests
-
-    def put_file(self, path: Path) -> tuple[bytes, int]:
-        """Store a file's content as one blob, reading it once, streaming.
-
-        Up to ``large_threshold`` bytes are held in memory; a longer file is
-        compressed to a temporary file as it is read.
-
-        Args:
-            path: the file to store.
-
-        Returns:
-            ``(digest, size)``: the blob's 32-byte digest and its size, bytes.
-
-        Raises:
-            OSError: ``path`` cannot be opened or read (its errno kept).
-            StorageError: the blob could not be stored; it is not visible.
-            BlobError: the store is read-only.
-
-        """
-        self._require_writable()
-        hasher = hashlib.sha256()
-        head: list[bytes] = []
-        size = 0
-        with open(path, "rb") as src:  # OSError here is the caller's: propagate it
-            while size <= self._large_threshold:
-                chunk = src.read(min(_CHUNK, self._large_threshold + 1 - size))
-                if not chunk:
-                    digest = hasher.digest()
-                    self._store({digest: b"".join(head)})
-                    return digest, size
-                hasher.update(chunk)
-                head.append(chunk)
-                size += len(chunk)
-            try:
-                faults.point("blob.large.write")
-                temp = self._write_temp(_read_rest(head, src, hasher), -1)
-            except _SourceReadError as exc:
-                raise exc.error from None
-            except (OSError, zstandard.ZstdError) as exc:
-                raise StorageError(f"cannot store {path} in {self._dir}: {exc}") from exc
-        digest = hasher.digest()
-        self._store({digest: temp})
-        return digest, temp.size
-
     def _store(self, batch: dict[bytes, bytes | _TempLarge]) -> None:
         """Store the new blobs of ``batch`` (digest → bytes or prepared file), durably."""
         self._require_open()
@@ -351,7 +269,6 @@ class DirectoryBlobStore:
                         blob = batch[digest]
                         assert isinstance(blob, bytes | bytearray | memoryview)
                         if len(blob) > self._large_threshold:
-                            faults.point("blob.large.write")
                             temps[digest] = self._write_temp(_slices(bytes(blob)), len(blob))
                         else:
                             temps[digest] = self._write_small(blob)
@@ -404,6 +321,7 @@ class DirectoryBlobStore:
 
     def _write_temp(self, chunks: Iterable[bytes | memoryview], size: int) -> _TempLarge:
         """Compress ``chunks`` to a new file in ``tmp/`` as they come, then fsync it."""
+        faults.point("blob.large.write")
         fd, temp = self._new_temp()
         try:
             with open(fd, "wb") as fh:
@@ -423,10 +341,6 @@ class DirectoryBlobStore:
             _unlink_quietly(temp)
             raise
         return _TempLarge(temp, total, zsize)
-
-    def _require_writable(self) -> None:
-        if self._readonly:
-            raise BlobError(f"blob store {self._dir} is open read-only")
 
     def _require_open(self) -> None:
         if self._closed:
@@ -739,17 +653,6 @@ class DirectoryBlobStore:
     def close(self) -> None:
         """Mark the store closed (idempotent); the instance is unusable afterwards."""
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _fsync_file(path: Path) -> None:

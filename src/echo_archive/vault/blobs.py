@@ -442,7 +442,135 @@ class _SourceReadError(Exception):
         self.error = error
 
 
-class SQLiteBlobStore:
+class _LocalStore:
+    """What the two local :class:`BlobStore` backends share: writes' front half, lifecycle.
+
+    :class:`SQLiteBlobStore` and
+    :class:`~echo_archive.vault.blobdir.DirectoryBlobStore` both hash a batch
+    and hand it to their own ``_store``, and both read a ``put_file`` source
+    once, holding up to ``large_threshold`` bytes in memory and streaming the
+    rest through ``_write_temp`` (compressed to a temporary file as it is
+    read). A subclass sets ``_dir``, ``_readonly`` and ``_large_threshold``
+    and implements ``_store``, ``_write_temp`` and ``close``.
+    """
+
+    _dir: Path
+    _readonly: bool
+    _large_threshold: int
+
+    @property
+    def directory(self) -> Path:
+        """The store directory."""
+        return self._dir
+
+    @property
+    def readonly(self) -> bool:
+        """Whether this instance refuses writes (opened read-only)."""
+        return self._readonly
+
+    @property
+    def large_threshold(self) -> int:
+        """Blobs bigger than this many bytes are written and read streaming, as files."""
+        return self._large_threshold
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """Store a batch of blobs durably, each distinct content once.
+
+        Args:
+            blobs: the blobs' bytes (any bytes-like objects). Repeats within the
+                batch, and blobs already in the store, are stored once.
+
+        Returns:
+            The 32-byte digest of each blob, in the order given (repeats included).
+
+        Raises:
+            StorageError: the batch could not be stored (disk full, I/O error...);
+                none of it is visible, and the files it wrote are removed.
+            BlobError: the store is read-only.
+
+        """
+        self._require_writable()
+        sha256 = hashlib.sha256
+        digests = [sha256(blob).digest() for blob in blobs]
+        if digests:
+            # dict keeps first-seen order and one value per digest (equal digests, equal bytes)
+            self._store(dict(zip(digests, blobs, strict=True)))
+        return digests
+
+    def put_file(self, path: Path) -> tuple[bytes, int]:
+        """Store a file's content as one blob, reading it once, streaming.
+
+        The file is hashed as it is read. If it ends within ``large_threshold``
+        bytes it is stored like a :meth:`put_many` blob (that much is held in
+        memory); otherwise it is compressed to a temporary file as it is read,
+        then put in place, so memory use stays bounded whatever the file's size.
+
+        Args:
+            path: the file to store.
+
+        Returns:
+            ``(digest, size)``: the blob's 32-byte digest and its size, bytes.
+
+        Raises:
+            OSError: ``path`` cannot be opened or read (its errno kept).
+            StorageError: the blob could not be stored; it is not visible.
+            BlobError: the store is read-only.
+
+        """
+        self._require_writable()
+        path = Path(path)
+        hasher = hashlib.sha256()
+        head: list[bytes] = []
+        size = 0
+        with open(path, "rb") as src:  # OSError here is the caller's: propagate it
+            while size <= self._large_threshold:
+                chunk = src.read(min(_CHUNK, self._large_threshold + 1 - size))
+                if not chunk:
+                    digest = hasher.digest()
+                    self._store({digest: b"".join(head)})
+                    return digest, size
+                hasher.update(chunk)
+                head.append(chunk)
+                size += len(chunk)
+            try:
+                temp = self._write_temp(_read_rest(head, src, hasher), -1)
+            except _SourceReadError as exc:
+                raise exc.error from None
+            except (OSError, zstandard.ZstdError) as exc:
+                raise StorageError(f"cannot store {path} in {self._dir}: {exc}") from exc
+        digest = hasher.digest()
+        self._store({digest: temp})
+        return digest, temp.size
+
+    def _store(self, batch: dict[bytes, bytes | _TempLarge]) -> None:
+        """Store the new blobs of ``batch`` (digest → bytes or prepared file), durably."""
+        raise NotImplementedError
+
+    def _write_temp(self, chunks: Iterable[bytes | memoryview], size: int) -> _TempLarge:
+        """Compress ``chunks`` (``size`` bytes, -1: unknown) to a temporary file, fsync'd."""
+        raise NotImplementedError
+
+    def _require_writable(self) -> None:
+        if self._readonly:
+            raise BlobError(f"blob store {self._dir} is open read-only")
+
+    def close(self) -> None:
+        """Release the store (idempotent); the instance is unusable afterwards."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SQLiteBlobStore(_LocalStore):
     """A :class:`BlobStore` in a local directory: SQLite rows plus large-blob files.
 
     An instance holds one SQLite connection and one zstd compressor and
@@ -600,98 +728,11 @@ class SQLiteBlobStore:
 
     # ------------------------------------------------------------------ properties
 
-    @property
-    def directory(self) -> Path:
-        """The store directory."""
-        return self._dir
-
-    @property
-    def readonly(self) -> bool:
-        """Whether this instance was opened read-only."""
-        return self._readonly
-
-    @property
-    def large_threshold(self) -> int:
-        """Blobs bigger than this many bytes are stored as files."""
-        return self._large_threshold
-
     def __repr__(self) -> str:
         mode = "ro" if self._readonly else "rw"
         return f"SQLiteBlobStore({str(self._dir)!r}, {mode})"
 
     # ---------------------------------------------------------------------- writes
-
-    def put_many(self, blobs: Sequence[bytes]) -> list[bytes]:
-        """Store a batch of blobs durably, each distinct content once.
-
-        All new small blobs are inserted in one transaction (one fsync of the
-        WAL); blobs bigger than ``large_threshold`` are written as files first.
-
-        Args:
-            blobs: the blobs' bytes (any bytes-like objects). Repeats within the
-                batch, and blobs already in the store, are stored once.
-
-        Returns:
-            The 32-byte digest of each blob, in the order given (repeats included).
-
-        Raises:
-            StorageError: the batch could not be stored (disk full, I/O error...);
-                none of it is visible, and large files it wrote are removed.
-            BlobError: the store is read-only.
-
-        """
-        self._require_writable()
-        sha256 = hashlib.sha256
-        digests = [sha256(blob).digest() for blob in blobs]
-        if digests:
-            # dict keeps first-seen order and one value per digest (equal digests, equal bytes)
-            self._store(dict(zip(digests, blobs, strict=True)))
-        return digests
-
-    def put_file(self, path: Path) -> tuple[bytes, int]:
-        """Store a file's content as one blob, reading it once, streaming.
-
-        The file is hashed as it is read. If it ends within ``large_threshold``
-        bytes it is stored as a row (that much is held in memory); otherwise it is
-        compressed to a temporary file as it is read, then renamed into place, so
-        memory use stays bounded whatever the file's size.
-
-        Args:
-            path: the file to store.
-
-        Returns:
-            ``(digest, size)``: the blob's 32-byte digest and its size, bytes.
-
-        Raises:
-            OSError: ``path`` cannot be opened or read (its errno kept).
-            StorageError: the blob could not be stored; it is not visible.
-            BlobError: the store is read-only.
-
-        """
-        self._require_writable()
-        path = Path(path)
-        hasher = hashlib.sha256()
-        head: list[bytes] = []
-        size = 0
-        with open(path, "rb") as src:  # OSError here is the caller's: propagate it
-            while size <= self._large_threshold:
-                chunk = src.read(min(_CHUNK, self._large_threshold + 1 - size))
-                if not chunk:
-                    digest = hasher.digest()
-                    self._store({digest: b"".join(head)})
-                    return digest, size
-                hasher.update(chunk)
-                head.append(chunk)
-                size += len(chunk)
-            try:
-                temp = self._write_temp(_read_rest(head, src, hasher))
-            except _SourceReadError as exc:
-                raise exc.error from None
-            except (OSError, zstandard.ZstdError) as exc:
-                raise StorageError(f"cannot store {path} in {self._large}: {exc}") from exc
-        digest = hasher.digest()
-        self._store({digest: temp})
-        return digest, temp.size
 
     def _store(self, batch: dict[bytes, bytes | _TempLarge]) -> None:
         """Store the new blobs of ``batch`` (digest → bytes or prepared file) in one transaction."""
@@ -791,12 +832,6 @@ class SQLiteBlobStore:
         _fsync_dir(final.parent)
         if temp.parent != final.parent:
             _fsync_dir(temp.parent)
-
-    def _require_writable(self) -> None:
-        if self._readonly:
-            raise BlobError(f"blob store {self._dir} is open read-only")
-
-    # ----------------------------------------------------------------------- reads
 
     def _present(self, digests: list[bytes]) -> set[bytes]:
         """Return which of ``digests`` have a row (batched IN queries)."""
@@ -1188,17 +1223,6 @@ class SQLiteBlobStore:
     def close(self) -> None:
         """Close the database connection (idempotent); the instance is unusable afterwards."""
         self._con.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _LargeReader(io.RawIOBase):
