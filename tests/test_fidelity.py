@@ -32,11 +32,7 @@ pytestmark = pytest.mark.slow
 
 #: What the figures of 2026-12-07 still miss (issue 9, Fidelity), each to be
 #: fixed by its own change: strict, so the test says when all are fixed.
-KNOWN_GAPS = (
-    "rss2: a document repeating a guid with other content keeps only the first "
-    "(itunes-missing-image.rss item 17); "
-    "fred-csv: FRED CSV downloads are not importable yet (21,089 cells)"
-)
+KNOWN_GAPS = "fred-csv: FRED CSV downloads are not importable yet (21,089 cells)"
 
 
 def _archived(

@@ -772,7 +772,7 @@ def test_removed_self_post_and_removed_by_category() -> None:
     assert [item.native_id for item in parsed.items] == ids[3:]
 
 
-def test_a_thing_twice_in_one_response_is_kept_once() -> None:
+def test_a_thing_twice_in_one_response_is_kept_each_time() -> None:
     exchange = exchanges("praw/TestSubredditListings.test_new.json")[0]
 
     def double(document: dict[str, Any]) -> None:
@@ -780,8 +780,10 @@ def test_a_thing_twice_in_one_response_is_kept_once() -> None:
 
     parsed = SOURCE.parse_page(FEED, Request(exchange.url), edited_exchange(exchange, double))
     original = SOURCE.parse(FEED, Request(exchange.url), exchange)
-    assert parsed.result.items == original.items
+    assert parsed.result.items == (*original.items, original.items[0])
     assert parsed.duplicates == 1
+    # its comment page is asked for once
+    assert len(parsed.result.follow) == len(original.follow)
 
 
 # ------------------------------------------------ one thing through several endpoints: one digest

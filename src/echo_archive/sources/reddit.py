@@ -150,7 +150,9 @@ The tombstone of a thing the response still shows carries its *remains*
 ``deleted`` flag set, ``author`` as sent (``"[deleted]"`` included: it is what
 the source shows), and ``removed_by_category`` in ``extra`` when set, so that a
 thing deleted the first time it is seen is archived in the removed state, not lost.
-A thing that appears twice in one response is kept once (the first).
+A thing that appears twice in one response is kept each time, in document
+order (counted in :attr:`RedditPage.duplicates`): the pipeline archives the
+later one as a version when its content differs, else counts a duplicate.
 
 The ``api/morechildren`` budget. ``more_budget`` caps the ``api/morechildren``
 and continue-this-thread calls of one harvest cycle. The cap holds across
@@ -587,7 +589,7 @@ class RedditPage:
         missing: ids an ``api/morechildren`` call asked for that did not come
             back (Reddit leaves out deleted comments without replies), when the
             request's purpose names them.
-        duplicates: things dropped because the response held them already.
+        duplicates: things the response held already (kept, in document order).
         skipped: things that are not items of a feed, by kind (``t5``: 3).
     """
 
@@ -1002,7 +1004,12 @@ class _Walk:
         return value
 
     def _claim(self, native_id: str) -> bool:
-        """Mark ``native_id`` seen; False (and counted) when it was seen already."""
+        """Mark ``native_id`` seen; False (and counted) when it was seen already.
+
+        A repeat is still parsed and kept (nothing a response says is dropped):
+        the pipeline archives it as a version when its content differs from
+        the earlier sighting, else counts a duplicate.
+        """
         if native_id in self.seen:
             self.duplicates += 1
             return False
@@ -1015,9 +1022,8 @@ class _Walk:
         native_id = f"t3_{link36}"
         if self.first_link_id is None:
             self.first_link_id = native_id
-        if not self._claim(native_id):
-            return
-        self.posts.append((link36, data.get("num_comments")))
+        if self._claim(native_id):  # a repeat is kept, its comments not fetched twice
+            self.posts.append((link36, data.get("num_comments")))
         reason = _gone(data, "selftext")
         category = data.get("removed_by_category")
         if isinstance(category, str) and category:
@@ -1057,8 +1063,7 @@ class _Walk:
         link_id = data.get("link_id")
         if self.first_link_id is None and isinstance(link_id, str) and link_id.startswith("t3_"):
             self.first_link_id = link_id
-        if not self._claim(native_id):
-            return
+        self._claim(native_id)  # a repeat is kept too
         reason = _gone(data, "body")
         permalink = _text(data.get("permalink"))
         if permalink:

@@ -26,9 +26,11 @@ Normalisation rules (one item per ``<item>`` / ``<entry>`` / JSON Feed item):
     ``"sha256:" + hex(SHA-256(title + "\n" + date))`` where ``date`` is the
     raw published date string as written in the document (else the raw
     updated string, else ``""``), UTF-8 encoded. The rule is deterministic:
-    the same entry always gets the same id. Within one document the first
-    entry with an id wins; later entries with the same id are dropped and
-    counted in :attr:`ParsedFeed.duplicates`.
+    the same entry always gets the same id. Within one document an entry
+    repeating an earlier entry's id is kept, in document order, and counted
+    in :attr:`ParsedFeed.duplicates`: the pipeline archives it as a version
+    of the earlier entry when its content differs, else as a duplicate
+    (nothing a document says is dropped silently).
 ``url``
     The entry link, resolved against ``xml:base`` and the document URL; a
     saved file (``file:<name>``) has no base of its own, so its links resolve

@@ -30,10 +30,13 @@ class ParsedFeed:
             ``atom10``, ``json11``...; feedparser's names for XML formats).
         title: the feed's title, or ``""``.
         link: the feed's home page link, or ``""``.
-        items: the items, in document order, duplicates removed.
+        items: the items, in document order, an entry repeating an earlier
+            entry's id included (the pipeline archives it as a version of the
+            earlier one when its content differs, else counts a duplicate).
         warning: what the parser complained about while still finding entries
             (not well-formed XML, an encoding override, truncation), or None.
-        duplicates: entries dropped because an earlier entry had the same id.
+        duplicates: entries (kept in ``items``) whose id an earlier entry of
+            the document had.
         skipped: entries dropped because they were empty (no id, link, title,
             text or date, as illegal nesting produces) or cut off by truncation.
     """

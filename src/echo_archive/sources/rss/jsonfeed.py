@@ -73,9 +73,8 @@ def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str])
             warnings.append(f"$.items[{index}] is not an object")
             continue
         item = _json_item(raw, base, version, feed_name, feed_author)
-        if item.native_id in seen:
+        if item.native_id in seen:  # kept: the pipeline makes it a version or a duplicate
             duplicates += 1
-            continue
         seen.add(item.native_id)
         items.append(item)
     return ParsedFeed(

@@ -171,9 +171,8 @@ def _parse_xml_feed(
             skipped += 1
             continue
         item = _xml_item(entry, base, version, feed_name, feed_author, not_content)
-        if item.native_id in seen:
+        if item.native_id in seen:  # kept: the pipeline makes it a version or a duplicate
             duplicates += 1
-            continue
         seen.add(item.native_id)
         items.append(item)
     if truncated:
