@@ -82,11 +82,11 @@ def test_replayed_harvest_then_items_show_and_verify(vault: Path, hn_cassette: P
 
 
 @pytest.mark.slow
-def test_every_feed_failing_exits_3_and_keeps_the_vault(vault: Path, hn_cassette: Path) -> None:
+def test_every_feed_failing_exits_4_and_keeps_the_vault(vault: Path, hn_cassette: Path) -> None:
     r = echoctl(
         "--vault", str(vault), "harvest", "--feed", "bbc-world", "--replay", str(hn_cassette)
     )
-    assert r.returncode == 3, r.stdout + r.stderr
+    assert r.returncode == 4, r.stdout + r.stderr
     assert "not recorded: GET https://feeds.bbci.co.uk/news/world/rss.xml" in r.stdout
     assert echoctl("--vault", str(vault), "verify").returncode == 0
 

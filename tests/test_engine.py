@@ -30,6 +30,7 @@ from echo_archive.harvest.engine import (
     FetchOutcome,
     MemoryBreakerStore,
     MemoryConditionalCache,
+    MemoryPauseStore,
     Validators,
     host_key,
 )
@@ -255,32 +256,80 @@ def test_retry_after_above_the_cap_is_not_waited() -> None:
     assert outcome.attempts == 1
     assert outcome.exchange is not None
     assert outcome.exchange.status == 429
+    until = format_timestamp(int((fake.epoch + 60.0) * 1e9))  # the cap, not the 3600 s asked
     assert outcome.error == (
-        "HTTP 429 Too Many Requests: not retried: retry-after 3600 s exceeds cap 60 s"
+        "HTTP 429 Too Many Requests: not retried: retry-after 3600 s exceeds cap 60 s; "
+        f"host {server.authority} paused until {until}"
     )
     assert outcome.retry_after == 3600.0
+    assert outcome.paused_until is None  # this fetch was sent; the pause skips the next ones
     assert fake.sleeps == []
 
 
-def test_a_refused_retry_after_still_pauses_the_host() -> None:
+def test_a_refused_retry_after_pauses_the_host_up_to_the_cap_only() -> None:
+    # RFC 9110 §10.2.3: the host is paused as asked, but never longer than the
+    # cap (it was 86,400 s, failing every other feed on the host for the run).
     fake = FakeTime()
+    store = MemoryPauseStore()
+    until = fake.epoch + 60.0
 
-    async def go() -> tuple[FetchOutcome, FetchOutcome]:
-        async with make(fake, config(retry_after_cap=60.0, max_queue_wait=120.0)) as fetcher:
+    async def go() -> tuple[FetchOutcome, FetchOutcome, FetchOutcome]:
+        cfg = config(retry_after_cap=60.0, max_queue_wait=120.0)
+        async with make(fake, cfg, pauses=store) as fetcher:
             first = await fetcher.fetch(Request(server.url("/r")), source_kind="rss")
-            return first, await fetcher.fetch(Request(server.url("/other")), source_kind="rss")
+            second = await fetcher.fetch(Request(server.url("/other")), source_kind="rss")
+            fake.advance(61.0)  # the capped pause is over: the host is asked again
+            third = await fetcher.fetch(Request(server.url("/other")), source_kind="rss")
+            return first, second, third
 
     with FaultServer() as server:
-        server.route("/r", retry_after(3600))
+        server.route("/r", retry_after(99999))
         server.route("/other", Reply(200))
-        first, second = run(go)
-        assert server.hits() == 1  # the second fetch never reached the paused host
+        first, second, third = run(go)
+        assert server.hits("/other") == 1  # only the third fetch reached the host
     assert first.error is not None
     assert "exceeds cap" in first.error
     assert second.attempts == 0
+    assert second.paused_until == pytest.approx(until)
     assert second.error == (
-        f"rate limit: host {server.authority} is paused for 3600 s (more than max_queue_wait 120 s)"
+        f"host {server.authority} paused until {format_timestamp(int(until * 1e9))} "
+        "(it answered Retry-After beyond the 60 s cap): not requested"
     )
+    assert third.ok
+    assert store.pauses[server.authority][0] == pytest.approx(until)
+    assert fake.sleeps == []
+
+
+def test_a_saved_pause_skips_the_host_in_the_next_run_until_it_ends() -> None:
+    fake = FakeTime()
+    store = MemoryPauseStore()
+    until = fake.epoch + 30.0
+    with FaultServer() as server:
+        server.route("/r", Reply(200))
+        store.save_pause(server.authority, until, "Retry-After 99999 s")
+        skipped = fetch_one(make(fake, pauses=store), server.url("/r"))
+        assert server.hits() == 0
+        fake.advance(31.0)
+        later = fetch_one(make(fake, pauses=store), server.url("/r"))
+        assert server.hits() == 1
+    assert skipped.paused_until == pytest.approx(until)
+    assert skipped.error is not None
+    assert "paused until" in skipped.error
+    assert later.ok
+    assert later.paused_until is None
+
+
+def test_retry_after_http_date_far_ahead_pauses_no_longer_than_the_cap() -> None:
+    fake = FakeTime()
+    store = MemoryPauseStore()
+    with FaultServer() as server:
+        server.route("/r", retry_after(http_date(fake.epoch + 10 * 86400), status=503))
+        outcome = fetch_one(
+            make(fake, config(retry_after_cap=300.0), pauses=store), server.url("/r")
+        )
+    assert outcome.retry_after is not None
+    assert outcome.retry_after > 86400
+    assert store.pauses[server.authority][0] == pytest.approx(fake.epoch + 300.0)
     assert fake.sleeps == []
 
 

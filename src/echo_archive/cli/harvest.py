@@ -2,14 +2,19 @@
 
 Registered on the main app by :mod:`echo_archive.cli` (``register_harvest(app)``,
 ``register_breakers(app)``).
-Exit codes of ``harvest``: 0 the cycle ran (some feeds may have failed: the
-table says which and why); 3 every due feed failed; 1 the vault failed.
+Exit codes of ``harvest`` (:data:`EXIT_SOME_FAILED`...): 0 every feed was
+harvested; 3 some feeds failed or were skipped (the table says which and why);
+4 no feed was harvested; 5 the vault failed (a write failed, the writer lock
+was held past --wait, the catalog is not an ECHO catalog); 1 any other error
+(a recording that cannot be read...); 2 bad usage (an unknown feed...).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +27,7 @@ from echo_archive.cli.common import (
     WaitOpt,
     compact_table,
     err,
+    fail,
     open_vault,
     open_writer,
     out,
@@ -29,14 +35,46 @@ from echo_archive.cli.common import (
 )
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
-from echo_archive.harvest.job import HarvestReport, HarvestRun
+from echo_archive.errors import VaultError, VaultNotFoundError
+from echo_archive.harvest.job import FAILED, SKIPPED, HarvestReport, HarvestRun
 from echo_archive.services.harvesting import breakers as list_breakers
 from echo_archive.services.harvesting import harvest_once, reset_breaker, select_feeds
 from echo_archive.vault.lock import DEFAULT_WAIT
 
 __all__ = ["register_breakers", "register_harvest"]
 
-EXIT_ALL_FAILED = 3
+EXIT_OK = 0
+"""``harvest``: every feed of the cycle was harvested (or none was due)."""
+EXIT_SOME_FAILED = 3
+"""``harvest``: some feeds were harvested, others failed or were skipped (host paused)."""
+EXIT_ALL_FAILED = 4
+"""``harvest``: no feed was harvested (each failed or was skipped)."""
+EXIT_VAULT_FAILED = 5
+"""``harvest``: the vault failed (a write, the writer lock past --wait, a foreign catalog)."""
+
+
+def exit_code(report: HarvestReport) -> int:
+    """The exit code of ``harvest`` for ``report`` (see the module docstring).
+
+    Returns:
+        :data:`EXIT_OK`, :data:`EXIT_SOME_FAILED` or :data:`EXIT_ALL_FAILED`.
+    """
+    if report.all_failed:
+        return EXIT_ALL_FAILED
+    return EXIT_SOME_FAILED if report.some_failed else EXIT_OK
+
+
+@contextmanager
+def _vault_failures() -> Iterator[None]:
+    """A vault error (but "no vault here", exit 1) ends ``harvest`` with exit 5."""
+    try:
+        yield
+    except VaultNotFoundError:
+        raise
+    except VaultError as exc:
+        name = type(exc).__name__.removesuffix("Error")
+        kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+        fail(str(exc), EXIT_VAULT_FAILED, kind=kind)
 
 
 def _statuses(requests: dict[str, int]) -> str:
@@ -88,18 +126,25 @@ def print_report(report: HarvestReport) -> None:
             _size(f.bytes),
             f"{f.seconds:.1f}",
             _worst_breaker(f.breaker),
-            style="red" if f.failed else None,
+            style="red" if f.status == FAILED else "yellow" if f.status == SKIPPED else None,
         )
     out.print(table)
     for f in report.feeds:
-        if f.error:
+        if f.status == SKIPPED:
+            out.print(
+                f"[yellow]skipped[/] {safe(f.name)}: host paused until {f.paused_until}; "
+                f"{safe(f.error or '')}".rstrip("; ")
+            )
+        elif f.error:
             label = "[red]failed[/]" if f.failed else "[yellow]problem[/]"
             out.print(f"{label} {safe(f.name)}: {safe(f.error)}")
     if report.interrupted:
         err.print("[yellow]interrupted:[/] stopped early; everything fetched was archived")
-    failed = sum(f.failed for f in report.feeds)
+    failed = sum(f.status == FAILED for f in report.feeds)
+    skipped = sum(f.status == SKIPPED for f in report.feeds)
     out.print(
-        f"{len(report.feeds) - failed} of {len(report.feeds)} feed(s) harvested; "
+        f"{len(report.feeds) - failed - skipped} of {len(report.feeds)} feed(s) harvested"
+        f"{f', {failed} failed' if failed else ''}{f', {skipped} skipped' if skipped else ''}; "
         f"log covered by checkpoint size {report.checkpoint_size}"
     )
 
@@ -171,10 +216,22 @@ def harvest(
     consistent). Every batch commits through the vault's writer, which holds
     the writer lock only while it commits (never while a feed waits on the
     network), waiting up to --wait seconds for another process's batch.
-    Exit 0 when the cycle ran (some feeds may have failed), 3 when every feed
-    failed, 1 when the vault failed (or stayed locked past --wait).
+    A feed failed when none of its requests got a usable answer (all timed
+    out, failed to connect, were cut, or got 4xx/5xx); a feed is skipped when
+    its host is paused because it answered Retry-After beyond the 300 s cap
+    (the pause, at most 300 s, is kept across runs; the report says until when).
+
+    Exit codes (also "exit" in --json): 0 every feed harvested (or none due);
+    3 some feeds failed or were skipped; 4 no feed was harvested; 5 the vault
+    failed (a write failed, the writer lock was held past --wait, a foreign
+    catalog); 1 another error (an unreadable recording); 2 bad usage.
     """
-    with _errors(), open_writer(ctx, vault, wait) as w, open_vault(ctx, vault) as v:
+    with (
+        _errors(),
+        _vault_failures(),
+        open_writer(ctx, vault, wait) as w,
+        open_vault(ctx, vault) as v,
+    ):
         selection = select_feeds(v, feed or [], run_all=run_all)
         waiting = dict(selection.not_due)
         if waiting and not as_json:
@@ -185,7 +242,7 @@ def harvest(
             )
         if not selection.feeds:
             if as_json:
-                _emit({"feeds": [], "not_due": waiting})
+                _emit({"feeds": [], "not_due": waiting, "exit": EXIT_OK})
             return
         progress = None
         if not as_json and err.is_terminal:
@@ -207,12 +264,13 @@ def harvest(
                 on_start=on_start,
             )
         )
+    code = exit_code(report)
     if as_json:
-        _emit(report.to_json())
+        _emit({**report.to_json(), "exit": code})
     else:
         print_report(report)
-    if report.all_failed:
-        raise typer.Exit(EXIT_ALL_FAILED)
+    if code != EXIT_OK:
+        raise typer.Exit(code)
 
 
 def breakers(

@@ -45,6 +45,8 @@ One fetch, step by step::
 
     stop_starting()? ─► "shutting down: not started"
     take a concurrency slot of the host (wait for one)
+    host paused (a Retry-After over the cap, this run or saved by an earlier one)?
+                             ─► error "host H paused until T ...: not requested"
     add If-None-Match / If-Modified-Since from the cache (GET, HEAD)
     loop:
         breaker open?            ─► error "circuit breaker open for host H until T"
@@ -56,7 +58,9 @@ One fetch, step by step::
             limits.observe(...) after every response
             stream the body: raw bytes <= max_body_bytes, decoded <= max_decompressed_bytes
         breaker.record(success, duration)        (success: a response, not 5xx/429)
-        a 408/429/5xx Retry-After pauses the host bucket (at most MAX_HOST_PAUSE)
+        a 408/429/5xx Retry-After pauses the host (at most retry_after_cap; saved in the
+            HostPauseStore); one above the cap ends the fetch and skips the host's
+            other fetches until the pause ends ("host H paused until T")
         RetryPolicy.decide(...) ─► done, or retry (after the pause, else full jitter)
     200 ─► store validators; 304 ─► refresh validators, not_modified=True
 
@@ -117,15 +121,16 @@ from echo_archive.vault.entry import format_timestamp
 
 __all__ = [
     "DEFAULT_USER_AGENT",
-    "MAX_HOST_PAUSE",
     "MIB",
     "BreakerStore",
     "ConditionalCache",
     "FetchConfig",
     "FetchOutcome",
     "Fetcher",
+    "HostPauseStore",
     "MemoryBreakerStore",
     "MemoryConditionalCache",
+    "MemoryPauseStore",
     "Validators",
     "host_key",
 ]
@@ -138,10 +143,6 @@ DEFAULT_USER_AGENT: Final = f"echo-archive/{__version__}"
 
 ACCEPT_ENCODING: Final = "gzip, deflate"
 """The content-codings the engine can decode with a bounded output (RFC 9110 §12.5.3)."""
-
-MAX_HOST_PAUSE: Final = 86_400.0
-"""The longest a ``Retry-After`` pauses a host in this process, in seconds (one day):
-a server clock or header gone wrong must not silence a host for years."""
 
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 """Statuses followed by hand when they carry a ``Location`` (RFC 9110 §15.4)."""
@@ -339,6 +340,40 @@ class MemoryBreakerStore:
         self.states[name] = json.dumps(state, sort_keys=True)
 
 
+class HostPauseStore(Protocol):
+    """Where host pauses asked by ``Retry-After`` persist across runs (politeness).
+
+    A pause is the POSIX time (seconds) before which the engine sends nothing
+    to a host (a :func:`host_key`). The engine saves each pause it takes
+    (at most :attr:`FetchConfig.retry_after_cap` seconds long) and, on its
+    first fetch to a host, skips the host while a saved pause lasts.
+    """
+
+    def load_pause(self, host: str) -> float | None:
+        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
+        ...
+
+    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
+        """Save that ``host`` is paused until ``until_epoch`` (POSIX seconds), and why."""
+        ...
+
+
+class MemoryPauseStore:
+    """A :class:`HostPauseStore` in a dict (tests, one-off runs)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[str, tuple[float, str]] = {}
+
+    def load_pause(self, host: str) -> float | None:
+        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
+        found = self.pauses.get(host)
+        return None if found is None else found[0]
+
+    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
+        """Save ``host``'s pause end (POSIX seconds) and its reason."""
+        self.pauses[host] = (until_epoch, reason)
+
+
 # --- configuration and outcome -----------------------------------------------------
 
 
@@ -473,6 +508,9 @@ class FetchOutcome:
         seconds: monotonic seconds the whole fetch took, waits included.
         retry_after: seconds the server asked to wait (``Retry-After``) when
             the fetch gave up on it (above the cap, or out of attempts), else None.
+        paused_until: POSIX seconds until which the host is paused when this
+            fetch was not sent because of that pause (a ``Retry-After`` above
+            the cap, in this run or saved by an earlier one), else None.
     """
 
     exchange: Exchange | None
@@ -482,6 +520,7 @@ class FetchOutcome:
     from_cache_validators: bool = False
     seconds: float = 0.0
     retry_after: float | None = None
+    paused_until: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -598,10 +637,13 @@ class _Decoder:
 class _GiveUp(Exception):
     """Stop this fetch now with this message (no retry): a final error."""
 
-    def __init__(self, message: str, *, truncated: bool = False) -> None:
+    def __init__(
+        self, message: str, *, truncated: bool = False, paused_until: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.truncated = truncated
+        self.paused_until = paused_until
 
 
 @dataclass
@@ -655,6 +697,8 @@ class Fetcher:
         limits: per-host limits (None: :class:`HostLimits` with the default
             profiles). Shared state: give each Fetcher its own.
         breakers: where breaker states persist (None: not persisted).
+        pauses: where host pauses asked by ``Retry-After`` persist across runs
+            (None: not persisted).
         cache: where validators for conditional requests live (None: no
             conditional requests are added).
         clock: monotonic seconds (token buckets, elapsed times).
@@ -672,6 +716,7 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport | None = None,
         limits: HostLimits | None = None,
         breakers: BreakerStore | None = None,
+        pauses: HostPauseStore | None = None,
         cache: ConditionalCache | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -681,6 +726,8 @@ class Fetcher:
         self.config = config
         self.limits = limits if limits is not None else HostLimits()
         self._store = breakers
+        self._pause_store = pauses
+        self._paused: dict[str, float] = {}
         self._cache = cache
         self._clock = clock
         self._wall = wall
@@ -828,6 +875,53 @@ class Fetcher:
         until = self._wall() + breaker.wait_remaining(self._wall())
         return f"circuit breaker open for host {host} until {format_timestamp(int(until * 1e9))}"
 
+    # --- host pauses (Retry-After over the cap) ----------------------------------------
+
+    def paused_until(self, host: str) -> float | None:
+        """Return when ``host``'s pause ends (POSIX seconds), or None when it is not paused.
+
+        A host is paused when a ``Retry-After`` (RFC 9110 §10.2.3) asked for
+        longer than :attr:`FetchConfig.retry_after_cap`, in this run or (from
+        the :class:`HostPauseStore`) an earlier one; the pause lasts at most
+        ``retry_after_cap`` seconds from that answer.
+
+        Args:
+            host: a :func:`host_key`.
+        """
+        host = host.lower()
+        if host not in self._paused:
+            saved = self._pause_store.load_pause(host) if self._pause_store else None
+            self._paused[host] = saved if saved is not None else -math.inf
+        until = self._paused[host]
+        return until if until > self._wall() else None
+
+    def _paused_message(self, host: str, until: float) -> str:
+        """The error of a fetch not sent because ``host`` is paused until ``until``."""
+        return (
+            f"host {host} paused until {_rfc3339(until)} (it answered Retry-After "
+            f"beyond the {self.config.retry_after_cap:g} s cap): not requested"
+        )
+
+    def _pause_host(self, host: str, asked: float, *, skip: bool) -> float:
+        """Pause ``host`` for ``min(asked, retry_after_cap)`` seconds; return its end (POSIX s).
+
+        The token bucket waits out the pause; with ``skip`` the host's other
+        fetches are not sent before its end (:meth:`paused_until`). The pause
+        is saved in the :class:`HostPauseStore`, so the next run keeps it.
+        """
+        pause = min(asked, self.config.retry_after_cap)
+        self.limits.bucket(host).pause_until(self._clock() + pause)
+        until = self._wall() + pause
+        if skip:
+            self._paused[host] = max(until, self._paused.get(host, -math.inf))
+        if self._pause_store is not None:
+            self._pause_store.save_pause(
+                host,
+                until,
+                f"Retry-After {asked:g} s (capped at {self.config.retry_after_cap:g} s)",
+            )
+        return until
+
     # --- slots, tokens, waits --------------------------------------------------------
 
     async def _acquire_slot(self, host: str) -> None:
@@ -892,6 +986,9 @@ class Fetcher:
             paused_until = bucket.paused_until
             if not await self._pause(wait):
                 raise _GiveUp(stopped)
+            skip = self.paused_until(host)
+            if skip is not None:  # a Retry-After beyond the cap came while we waited
+                raise _GiveUp(self._paused_message(host, skip), paused_until=skip)
             if bucket.paused_until > paused_until:  # paused again while we waited
                 extra = bucket.pause_remaining(self._clock())
                 if extra > limit:
@@ -973,6 +1070,7 @@ class Fetcher:
             attempts: int,
             error: str | None,
             retry_after: float | None = None,
+            paused_until: float | None = None,
         ) -> FetchOutcome:
             exchange = result.exchange if result is not None else None
             not_modified = exchange is not None and exchange.status == 304
@@ -986,10 +1084,14 @@ class Fetcher:
                 from_cache_validators=sent_validators,
                 seconds=self._clock() - started,
                 retry_after=retry_after,
+                paused_until=paused_until,
             )
 
         if self._should_stop():
             return outcome(None, 0, "shutting down: not started")
+        paused = self.paused_until(host)
+        if paused is not None:
+            return outcome(None, 0, self._paused_message(host, paused), paused_until=paused)
         breaker = self.breaker(host)
         if self._policy.budget is not None:
             self._policy.budget.record_request(self._wall())
@@ -1003,7 +1105,9 @@ class Fetcher:
             try:
                 await self._take_token(host)
             except _GiveUp as stop:
-                return outcome(last, attempts, _after(last, stop.message))
+                return outcome(
+                    last, attempts, _after(last, stop.message), paused_until=stop.paused_until
+                )
             if self._should_stop():
                 self.limits.bucket(host).refund(self._clock())
                 return outcome(last, attempts, _after(last, "shutting down: not started"))
@@ -1049,11 +1153,13 @@ class Fetcher:
             asked = _retry_after(exchange, self._wall())
             if asked is not None:
                 # RFC 9110 §10.2.3: the *service* asked for the pause, so the whole host
-                # waits, whether or not this fetch retries (a retry waits in _take_token;
-                # other fetches fail fast with "rate limit: host H is paused" when the
-                # pause is longer than max_queue_wait).
-                pause = min(asked, MAX_HOST_PAUSE)
-                self.limits.bucket(host).pause_until(self._clock() + pause)
+                # waits, whether or not this fetch retries (a retry waits in _take_token),
+                # never longer than retry_after_cap. Above the cap this fetch gives up and
+                # the host's other fetches are skipped until the (capped) pause ends.
+                over = asked > self.config.retry_after_cap
+                until = self._pause_host(host, asked, skip=over)
+                if over:
+                    message += f"; host {host} paused until {_rfc3339(until)}"
             if not decision.retry:
                 return outcome(result, attempts, message, asked)
             if self._should_stop():
@@ -1344,6 +1450,11 @@ def _after(last: _AttemptResult | None, message: str) -> str:
     if message.startswith("shutting down"):
         message = "shutting down"
     return f"{previous}; not retried: {message}"
+
+
+def _rfc3339(epoch: float) -> str:
+    """POSIX seconds as an RFC 3339 UTC time (``2026-12-07T13:05:00.000000Z``)."""
+    return format_timestamp(int(epoch * 1e9))
 
 
 def _retry_after(exchange: Exchange | None, now_epoch: float) -> float | None:

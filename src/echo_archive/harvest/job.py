@@ -64,6 +64,7 @@ __all__ = [
     "HarvestRun",
     "VaultBreakerStore",
     "VaultConditionalCache",
+    "VaultPauseStore",
     "due_feeds",
 ]
 
@@ -161,6 +162,35 @@ class VaultConditionalCache(_VaultState):
         )
 
 
+class VaultPauseStore(_VaultState):
+    """A :class:`~echo_archive.harvest.engine.HostPauseStore` in the vault catalog.
+
+    Args:
+        vault: as for :class:`VaultBreakerStore`.
+    """
+
+    def load_pause(self, host: str) -> float | None:
+        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
+        return HarvestState(self.read().catalog).pause(host)
+
+    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
+        """Save ``host``'s pause (queued on the writer)."""
+        now = _now()
+        self.write(
+            f"pause of {host}",
+            lambda v: HarvestState(v.catalog).put_pause(host, until_epoch, reason, now),
+        )
+
+
+HARVESTED = "harvested"
+"""A feed's status: at least one request got a usable answer (2xx/3xx, body whole)."""
+FAILED = "failed"
+"""A feed's status: no request got a usable answer (all timed out, were cut, got
+4xx/5xx, or the feed could not be planned)."""
+SKIPPED = "skipped"
+"""A feed's status: nothing was requested because its host is paused (Retry-After)."""
+
+
 @dataclass
 class FeedReport:
     """What one feed did in one cycle.
@@ -178,7 +208,13 @@ class FeedReport:
         poll_interval: the longest poll interval the source asked for
             (GitHub ``X-Poll-Interval``, seconds), or None.
         error: the feed's failure in plain words, or None.
-        failed: True when the feed got no usable response at all.
+        failed: True when the feed got no usable response at all: every
+            request timed out, failed to connect, was cut, or got a 4xx/5xx
+            answer (or the feed could not be planned). A skipped feed is not failed.
+        status: :data:`HARVESTED`, :data:`FAILED` or :data:`SKIPPED` (its host
+            is paused after a ``Retry-After`` beyond the cap; see ``paused_until``).
+        paused_until: RFC 3339 time until which a host of the feed is paused,
+            when a request of the feed was skipped for it, else None.
     """
 
     name: str
@@ -198,6 +234,8 @@ class FeedReport:
     failed: bool = False
     hosts: list[str] = field(default_factory=list)
     poll_interval: float | None = None
+    status: str = HARVESTED
+    paused_until: str | None = None
 
     def absorb(self, counts: BatchCounts) -> None:
         """Add a committed batch's counts."""
@@ -225,13 +263,19 @@ class HarvestReport:
 
     @property
     def all_failed(self) -> bool:
-        """True when there were feeds and every one failed (exit code 3)."""
-        return bool(self.feeds) and all(f.failed for f in self.feeds)
+        """True when there were feeds and none was harvested (failed or skipped)."""
+        return bool(self.feeds) and all(f.status != HARVESTED for f in self.feeds)
+
+    @property
+    def some_failed(self) -> bool:
+        """True when at least one feed was not harvested (failed or skipped)."""
+        return any(f.status != HARVESTED for f in self.feeds)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready mapping of the report."""
+        """A JSON-ready mapping of the report (``all_failed`` and ``some_failed`` added)."""
         data = asdict(self)
         data["all_failed"] = self.all_failed
+        data["some_failed"] = self.some_failed
         return data
 
 
@@ -416,7 +460,9 @@ class HarvestRun:
                 for h in report.hosts
                 if h in breakers
             )
-            if not report.failed:  # a failed feed stays due: the next cycle tries again
+            if report.failed:
+                report.status = FAILED
+            if report.status == HARVESTED:  # a failed or skipped feed stays due
                 await self.writer.submit_async(
                     _put_feed_run, feed.name, started_epoch, report.poll_interval
                 )
@@ -456,8 +502,10 @@ class HarvestRun:
         await self._commit(pending, report)
         report.requests = dict(statuses)
         report.hosts = sorted(hosts)
-        if received == 0 and errors:
-            report.failed = True
+        if received == 0 and statuses.keys() - {"skipped"}:
+            report.failed = True  # requests went out and none got a usable answer
+        elif received == 0 and statuses:
+            report.status = SKIPPED  # nothing was sent: the host is paused
         if errors:
             unique = list(dict.fromkeys(errors))
             more = f" (+{len(unique) - 3} more)" if len(unique) > 3 else ""
@@ -476,7 +524,12 @@ class HarvestRun:
         secrets: Mapping[str, str],
         token: str | None,
     ) -> int:
-        """Fetch the feed's queue; returns how many responses were received."""
+        """Fetch the feed's queue; returns how many usable responses were received.
+
+        Usable: received whole, without error, status below 400 (a 304 too).
+        A request skipped because its host is paused counts as ``skipped``
+        in ``statuses`` and sets ``report.paused_until``.
+        """
         received = 0
         while queue and not self._stopping:
             if sum(statuses.values()) >= self.max_requests:
@@ -488,11 +541,18 @@ class HarvestRun:
                 self.progress(feed.name, "request")
             outcome = await self.fetcher.fetch(request, source_kind=feed.source)
             exchange = outcome.exchange
+            if outcome.paused_until is not None:
+                statuses["skipped"] += 1
+                until = format_timestamp(int(outcome.paused_until * 1e9))
+                report.paused_until = max(until, report.paused_until or until)
+                errors.append(f"skipped: {outcome.error}")
+                continue
             statuses["error" if exchange is None else str(exchange.status)] += 1
             if exchange is None:
                 errors.append(outcome.error or "no response")
                 continue
-            received += 1
+            if outcome.error is None and exchange.status < 400:
+                received += 1
             poll = parse_poll_interval(exchange.headers)
             if poll is not None:
                 report.poll_interval = max(poll, report.poll_interval or 0.0)

@@ -14,6 +14,10 @@ every feed).
   poll interval its source asked for (GitHub ``X-Poll-Interval``), so a
   harvest only runs the feeds that are due.
 * ``harvest_reports``: the JSON report of each harvest cycle.
+* ``host_pauses``: until when each host is paused because it answered
+  ``Retry-After`` (RFC 9110 §10.2.3), at most the engine's cap
+  (``FetchConfig.retry_after_cap``, 300 s) from that answer, so the next run
+  stays polite too.
 
 The tables are created by the first writer that uses them (an additive
 change: vaults written before keep theirs); a reader of a vault that has
@@ -50,10 +54,17 @@ CREATE TABLE IF NOT EXISTS harvest_reports(
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
     report TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS host_pauses(
+    host TEXT PRIMARY KEY,
+    until_epoch REAL NOT NULL,
+    reason TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID
 """
 
 _TABLES = frozenset({"http_validators", "breakers", "feed_runs", "harvest_reports"})
+_PAUSES = "host_pauses"  # added later: a vault may have the other tables without it
 
 
 class HarvestState:
@@ -70,10 +81,11 @@ class HarvestState:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         present = catalog.tables()
-        if not catalog.readonly and not present >= _TABLES:
+        if not catalog.readonly and not present >= _TABLES | {_PAUSES}:
             catalog.create_tables(HARVEST_STATE_DDL)
             present = catalog.tables()
         self._present = present >= _TABLES
+        self._pauses = _PAUSES in present
 
     # ------------------------------------------------------------- validators
     def validators(self, url: str) -> tuple[str | None, str | None] | None:
@@ -127,6 +139,35 @@ class HarvestState:
         with self._catalog.transaction(f"resetting breaker {name}"):
             changed = self._catalog.execute("DELETE FROM breakers WHERE name = ?", (name,))
         return changed > 0
+
+    # ------------------------------------------------------------- host pauses
+    def pause(self, host: str) -> float | None:
+        """Return the end (POSIX seconds) of ``host``'s saved pause, or None."""
+        if not self._pauses:
+            return None
+        row = self._catalog.query_one("SELECT until_epoch FROM host_pauses WHERE host = ?", (host,))
+        return None if row is None else float(row[0])
+
+    def put_pause(self, host: str, until_epoch: float, reason: str, now: str) -> None:
+        """Save that ``host`` is paused until ``until_epoch`` (its own small transaction).
+
+        A pause only extends: an earlier end than the saved one is ignored.
+        """
+        with self._catalog.transaction(f"storing the pause of host {host}"):
+            self._catalog.execute(
+                "INSERT INTO host_pauses(host, until_epoch, reason, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(host) DO UPDATE SET "
+                "until_epoch = max(until_epoch, excluded.until_epoch), "
+                "reason = excluded.reason, updated_at = excluded.updated_at",
+                (host, until_epoch, reason, now),
+            )
+
+    def pauses(self) -> dict[str, tuple[float, str]]:
+        """Return every saved host pause: ``{host: (end, POSIX seconds; reason)}``."""
+        if not self._pauses:
+            return {}
+        rows = self._catalog.query("SELECT host, until_epoch, reason FROM host_pauses")
+        return {r[0]: (float(r[1]), str(r[2])) for r in rows}
 
     # ------------------------------------------------------------- feed runs
     def feed_runs(self) -> dict[str, tuple[float, float | None]]:

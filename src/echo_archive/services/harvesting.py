@@ -26,6 +26,7 @@ from echo_archive.harvest.job import (
     Progress,
     VaultBreakerStore,
     VaultConditionalCache,
+    VaultPauseStore,
     due_feeds,
 )
 from echo_archive.harvest.limits import limits_from_config
@@ -154,11 +155,13 @@ async def harvest_once(
     limits = load_config(vault.path / CONFIG_FILE).limits
     overrides = {host: (lim.rate, lim.burst, lim.concurrency) for host, lim in limits.items()}
     breaker_store, cache = VaultBreakerStore(vault), VaultConditionalCache(vault)
+    pauses = VaultPauseStore(vault)
     fetcher = Fetcher(
         FetchConfig(),
         transport=transport,
         limits=limits_from_config(overrides),
         breakers=breaker_store,
+        pauses=pauses,
         cache=cache,
     )
     if parse_workers is None:
@@ -180,6 +183,7 @@ async def harvest_once(
     finally:
         breaker_store.close()
         cache.close()
+        pauses.close()
 
 
 def breakers(vault: Vault) -> dict[str, dict[str, Any]]:
