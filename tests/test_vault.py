@@ -51,7 +51,7 @@ def test_create_lays_out_the_vault(tmp_path: Path) -> None:
         assert len(v.origin) == len("echo.archive/") + 16
         key = path / "keys" / "signing.key"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
-        vkey = (path / "keys" / "verifier.vkey").read_text().strip()
+        vkey = (path / "verifier.vkey").read_text().strip()  # 0644, outside keys/
         assert parse_vkey(vkey).name == v.origin == v.verifier.name
         assert v.log_state() == (0, EMPTY_ROOT)
         cp = v.latest_checkpoint()

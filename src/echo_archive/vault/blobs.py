@@ -64,6 +64,7 @@ from echo_archive.errors import (
     VaultExistsError,
     VaultNotFoundError,
 )
+from echo_archive.vault.catalog import readonly_uri
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -623,10 +624,14 @@ class SQLiteBlobStore(_LocalStore):
         self._dctx = zstandard.ZstdDecompressor()
 
     def _connect(self) -> sqlite3.Connection:
-        mode = "ro" if self._readonly else "rw"
-        uri = f"{self._db_path.resolve().as_uri()}?mode={mode}"
         con: sqlite3.Connection | None = None
         try:
+            # a reader writes nothing, not even a -shm on a read-only filesystem
+            uri = (
+                readonly_uri(self._db_path)
+                if self._readonly
+                else f"{self._db_path.resolve().as_uri()}?mode=rw"
+            )
             con = sqlite3.connect(
                 uri,
                 uri=True,

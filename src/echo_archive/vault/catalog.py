@@ -54,6 +54,7 @@ PostgreSQL catalog is added by passing the conformance suite
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -74,6 +75,7 @@ __all__ = [
     "check_format",
     "connect",
     "create_schema",
+    "readonly_uri",
     "transaction",
 ]
 
@@ -146,12 +148,68 @@ def as_bytes(value: object) -> bytes:
     return str(value).encode("utf-8", "surrogatepass")
 
 
+def readonly_uri(path: Path) -> str:
+    """The SQLite URI that reads ``path`` without writing anything beside it.
+
+    A read-only connection (``mode=ro``) to a WAL database still needs the
+    ``-shm`` index and reads the ``-wal`` file; SQLite creates them when they
+    are missing, which fails in a directory the user may not write ("unable
+    to open database file") or on a read-only filesystem. Per
+    https://www.sqlite.org/wal.html §"Read-Only Databases" (3.22+) such a
+    database can be read when the ``-shm`` and ``-wal`` already exist, or when
+    it is opened ``immutable`` (https://www.sqlite.org/uri.html): then SQLite
+    neither locks nor looks at the ``-wal``, which is only right when the
+    ``-wal`` is absent or empty (the main file is then the whole database).
+
+    So: ``mode=ro`` when SQLite can make or use what it needs (the directory
+    is writable, or both ``-wal`` and ``-shm`` exist and are readable), else
+    ``mode=ro&immutable=1`` when there is no write-ahead log to miss.
+
+    Args:
+        path: an SQLite database file (the catalog, a blob store's database).
+
+    Returns:
+        A ``file:`` URI for ``sqlite3.connect(uri, uri=True)``.
+
+    Raises:
+        StorageError: the directory is not writable and a non-empty ``-wal``
+            sits beside the file with no readable ``-shm``: its committed
+            transactions cannot be read without writing; the message names the
+            files and the fix (a writer opening the vault checkpoints it).
+
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    try:
+        wal_size = wal.stat().st_size
+    except FileNotFoundError:
+        wal_size = 0
+    except OSError as exc:
+        raise StorageError(f"cannot read {wal}: {exc}") from exc
+    writable_dir = os.access(path.parent, os.W_OK)
+    if writable_dir and (not shm.exists() or os.access(shm, os.R_OK | os.W_OK)):
+        return uri
+    if wal_size == 0:
+        return uri + "&immutable=1"
+    if wal.exists() and shm.exists() and os.access(shm, os.R_OK) and os.access(wal, os.R_OK):
+        return uri  # SQLite >= 3.22 reads a WAL database through a read-only -shm
+    raise StorageError(
+        f"{path} has committed transactions in its write-ahead log {wal} ({wal_size} bytes) "
+        f"but {shm} is missing or unreadable and {path.parent} is not writable, so it cannot "
+        "be read without writing; open the vault once as its owner (any command, e.g. "
+        "`echoctl verify`, checkpoints the log into the main file) or read a copy"
+    )
+
+
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """Open the catalog database.
 
     Args:
         path: ``catalog.sqlite``.
-        readonly: open a read-only connection (``mode=ro``), as readers do.
+        readonly: open a read-only connection, as readers do: it writes
+            nothing, not even a ``-shm`` beside a catalog on a read-only
+            filesystem or in a directory the user may not write
+            (:func:`readonly_uri`).
 
     Returns:
         A connection in autocommit mode (transactions are explicit, see
@@ -160,16 +218,15 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 
     Raises:
         VaultNotFoundError: the file does not exist.
-        StorageError: SQLite cannot open it.
+        StorageError: SQLite cannot open it (or cannot read it without
+            writing, see :func:`readonly_uri`).
 
     """
     if not path.exists():
         raise VaultNotFoundError(f"no catalog at {path}")
-    mode = "ro" if readonly else "rw"
+    uri = readonly_uri(path) if readonly else f"{path.resolve().as_uri()}?mode=rw"
     try:
-        conn = sqlite3.connect(
-            f"file:{path}?mode={mode}", uri=True, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -264,7 +321,7 @@ def check_format(path: Path) -> tuple[int, str]:
         quiet = True
     except OSError as exc:
         raise StorageError(f"cannot read catalog {path}: {exc}") from exc
-    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if quiet else "")
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1" if quiet else readonly_uri(path)
     try:
         conn = sqlite3.connect(uri, uri=True)
         try:

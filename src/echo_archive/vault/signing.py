@@ -1,7 +1,7 @@
 """Checkpoint signing, as a component separate from the log's storage.
 
 A vault *stores* checkpoints and *verifies* them against a verifier key
-(``keys/verifier.vkey``); who *signs* them is not its business. The signer is
+(``verifier.vkey``); who *signs* them is not its business. The signer is
 passed in (:class:`CheckpointSigner`): by default the Ed25519 key in
 ``keys/signing.key`` (:class:`KeySigner`, :func:`load_key_signer`), but it may
 be any object that turns a checkpoint into a signed note under the vault's
@@ -20,15 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import structlog
-
 from echo_archive.errors import NoteError, StorageError, VaultError
 from echo_archive.vault.checkpoint import Checkpoint, sign_checkpoint
 from echo_archive.vault.note import Signer, Verifier, parse_signer_key
 
 __all__ = ["CheckpointSigner", "KeySigner", "load_key_signer"]
-
-log = structlog.get_logger("echo_archive.vault")
 
 
 @runtime_checkable
@@ -95,7 +91,10 @@ class KeySigner:
 def load_key_signer(path: Path, verifier: Verifier) -> KeySigner:
     """Load the signing key file ``path`` (``keys/signing.key``) as a signer.
 
-    A key file readable by group or others is used but logged as a warning.
+    A key file group or others may read, write or run (any of the mode bits
+    ``0o077``) is refused: a secret key others could copy no longer proves
+    that checkpoints come from the log's operator (the rule OpenSSH applies to
+    private keys). The message gives the fix, ``chmod 600 <path>``.
 
     Args:
         path: the key file (C2SP signed-note private key, one line).
@@ -106,7 +105,8 @@ def load_key_signer(path: Path, verifier: Verifier) -> KeySigner:
 
     Raises:
         StorageError: the file cannot be read.
-        VaultError: the file is not a key, or not the key of ``verifier``.
+        VaultError: the file's mode lets group or others access it, the file
+            is not a key, or not the key of ``verifier``.
 
     """
     try:
@@ -115,7 +115,10 @@ def load_key_signer(path: Path, verifier: Verifier) -> KeySigner:
     except OSError as exc:
         raise StorageError(f"cannot read signing key {path}: {exc}") from exc
     if mode & 0o077:
-        log.warning("vault.signing_key_mode", path=str(path), mode=oct(mode))
+        raise VaultError(
+            f"signing key {path} has mode {mode:04o}: group or others may access it, so it "
+            f"is refused for signing; run `chmod 600 {path}` (and check who copied it)"
+        )
     try:
         key = parse_signer_key(text)
     except NoteError as exc:

@@ -5,8 +5,12 @@ On disk (embedded default)::
     vault/
       echo.toml              configuration: the vault reads [vault], [blobs], [log]
                              (:mod:`.settings`); other tables belong to the layers above
-      keys/signing.key       Ed25519 signing key, mode 0600 (never printed or logged)
-      keys/verifier.vkey     the C2SP signed-note verifier key (public)
+      keys/signing.key       Ed25519 signing key, mode 0600 (never printed or logged;
+                             refused for signing when group or others may read it)
+      verifier.vkey          the C2SP signed-note verifier key (public, mode 0644, so
+                             a user who may only read the vault can verify it; vaults
+                             made before keep keys/verifier.vkey, read as a fallback
+                             and copied here by the next writer)
       catalog.sqlite         entries, log tiles, checkpoints; derived indexes and
                              operational state (SQLite, WAL; :mod:`.catalog` classifies
                              every table)
@@ -121,7 +125,10 @@ log = structlog.get_logger("echo_archive.vault")
 
 CONFIG_FILE = "echo.toml"
 SIGNING_KEY_FILE = "keys/signing.key"
-VKEY_FILE = "keys/verifier.vkey"
+VKEY_FILE = "verifier.vkey"
+"""The public verifier key, outside the 0700 ``keys/`` so readers of the vault can read it."""
+LEGACY_VKEY_FILE = "keys/verifier.vkey"
+"""Where vaults made before :data:`VKEY_FILE` keep the verifier key (still read)."""
 CATALOG_FILE = "catalog.sqlite"
 BLOBS_DIR = "blobs"
 LOCK_FILE = "lock"
@@ -188,6 +195,86 @@ class CommitResult:
 
     receipts: list[Receipt]
     checkpoint: SignedCheckpoint
+
+
+def _write_public(path: Path, text: str) -> None:
+    """Write a public file (mode 0644 whatever the umask) durably, via a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read_verifier(path: Path) -> tuple[Path, Verifier]:
+    """Read the vault's verifier key: :data:`VKEY_FILE`, else :data:`LEGACY_VKEY_FILE`.
+
+    Returns:
+        The file it was read from and the key.
+
+    Raises:
+        StorageError: neither file can be read (the message names both and,
+            for an old vault whose ``keys/`` the user may not enter, the fix).
+        VaultError: the file does not hold a verifier key, or both files
+            exist and hold different keys.
+
+    """
+    found: list[tuple[Path, Verifier]] = []
+    failures: list[str] = []
+    for name in (VKEY_FILE, LEGACY_VKEY_FILE):
+        p = path / name
+        try:
+            text = p.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            failures.append(f"{p}: {exc.strerror or exc}")
+            continue
+        try:
+            found.append((p, parse_vkey(text)))
+        except NoteError as exc:
+            raise VaultError(f"{p}: {exc}") from exc
+    if not found:
+        hint = (
+            f"; a vault made before {VKEY_FILE} existed keeps it in the owner-only "
+            f"{LEGACY_VKEY_FILE}: open it once as its owner (any writing command copies it "
+            f"to {path / VKEY_FILE}, mode 0644)"
+            if failures
+            else ""
+        )
+        raise StorageError(
+            f"cannot read the verifier key of {path}: "
+            + ("; ".join(failures) if failures else f"neither {VKEY_FILE} nor {LEGACY_VKEY_FILE}")
+            + hint
+        )
+    if len(found) == 2 and found[0][1].vkey != found[1][1].vkey:
+        raise VaultError(
+            f"{found[0][0]} and {found[1][0]} hold different verifier keys "
+            f"({found[0][1].vkey!r} and {found[1][1].vkey!r}); remove the wrong one"
+        )
+    return found[0]
+
+
+def _migrate_verifier(path: Path, verifier: Verifier) -> None:
+    """Copy an old vault's verifier key to :data:`VKEY_FILE` (0644), for its readers.
+
+    Best effort: a vault whose directory cannot be written (a writer that will
+    fail on its first write anyway) keeps reading the old file.
+    """
+    try:
+        _write_public(path / VKEY_FILE, verifier.vkey + "\n")
+        _fsync_dir(path)
+    except OSError as exc:
+        log.warning("vault.verifier_key_not_copied", path=str(path / VKEY_FILE), error=str(exc))
+        return
+    log.info("vault.verifier_key_copied", path=str(path / VKEY_FILE))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -372,7 +459,7 @@ class Vault:
                     fh.write(format_signer_key(key) + "\n")
                     fh.flush()
                     os.fsync(fh.fileno())
-            (tmp / VKEY_FILE).write_text(verifier.vkey + "\n", encoding="utf-8")
+            _write_public(tmp / VKEY_FILE, verifier.vkey + "\n")
             created = format_timestamp(time.time_ns())
             settings = VaultSettings(
                 vault=VaultSection(origin=origin, created=created),
@@ -459,15 +546,10 @@ class Vault:
                 f"no vault at {path} (no {CONFIG_FILE}); create one with `echoctl init {path}`"
             )
         settings = load_settings(path / CONFIG_FILE)
-        try:
-            verifier = parse_vkey((path / VKEY_FILE).read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise StorageError(f"cannot read verifier key {path / VKEY_FILE}: {exc}") from exc
-        except NoteError as exc:
-            raise VaultError(f"{path / VKEY_FILE}: {exc}") from exc
+        vkey_path, verifier = _read_verifier(path)
         if verifier.name != settings.vault.origin:
             raise VaultError(
-                f"{path / VKEY_FILE} names key {verifier.name!r} but the vault origin is "
+                f"{vkey_path} names key {verifier.name!r} but the vault origin is "
                 f"{settings.vault.origin!r}"
             )
         _, catalog_origin = catalog.check_format(path / CATALOG_FILE)  # before anything is written
@@ -479,8 +561,10 @@ class Vault:
         if signer is not None and signer.verifier.vkey != verifier.vkey:
             raise VaultError(
                 f"the signer's key {signer.verifier.vkey!r} is not the vault's verifier "
-                f"key {verifier.vkey!r} ({path / VKEY_FILE})"
+                f"key {verifier.vkey!r} ({vkey_path})"
             )
+        if not readonly and vkey_path != path / VKEY_FILE:
+            _migrate_verifier(path, verifier)
         if readonly:
             signer = None
         elif signer is None and (path / SIGNING_KEY_FILE).exists():
