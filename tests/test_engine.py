@@ -763,7 +763,11 @@ def test_breaker_opens_rejects_persists_and_recovers() -> None:
     for outcome in (rejected, rejected2):
         assert outcome.attempts == 0
         assert outcome.exchange is None
-        assert outcome.error == f"circuit breaker open for host {server.authority} until {until}"
+        assert outcome.error == (
+            f"circuit breaker open for host {server.authority} until {until}: it half-opens "
+            "then for 1 trial call (to reset it: "
+            f"`echoctl breakers --reset {server.authority}`)"
+        )
     assert recovered.ok
     assert recovered.attempts == 1
     assert recovered.exchange is not None

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from echo_archive.harvest.breaker import CircuitBreaker
+from echo_archive.harvest.engine import FetchConfig
 from echo_archive.harvest.state import HarvestState
 from echo_archive.services import add_feed, list_feeds, remove_feed
 from echo_archive.vault.vault import Vault
@@ -169,3 +172,47 @@ def test_exit_codes_are_in_the_help() -> None:
     flat = " ".join(r.stdout.split())
     for phrase in ("0 every feed harvested", "3 some feeds failed", "4 no feed", "5 the vault"):
         assert phrase in flat
+
+
+@pytest.mark.slow
+def test_breakers_show_rfc3339_times_and_an_open_breaker_error_names_the_reset(
+    vault_path: Path,
+) -> None:
+    opened = time.time()
+    with FaultServer() as server:
+        server.route("/a.xml", Reply(200, RSS, _rss("a")))
+        _feeds(vault_path, one=server.url("/a.xml"))
+        host = server.authority
+        breaker = CircuitBreaker(host, FetchConfig().breaker)
+        breaker.transition_to_open(opened)  # as the harvester saves it after failures
+        with Vault.open(vault_path) as v:
+            HarvestState(v.catalog).put_breaker(host, breaker.to_state(), "t")
+
+        listed = run_echoctl("--vault", str(vault_path), "breakers", "--json")
+        assert listed.returncode == 0, listed.stderr
+        view = json.loads(listed.stdout)[host]
+        assert view["state"] == "OPEN"  # the stored state is kept as it was
+        assert _instant(view["opened"]) == pytest.approx(opened, abs=1e-3)
+        assert _instant(view["half_opens_at"]) == pytest.approx(opened + 300, abs=1e-3)
+        assert view["reset"] == f"echoctl breakers --reset {host}"
+        table = run_echoctl("--vault", str(vault_path), "breakers")
+        stamp = dt.datetime.fromtimestamp(opened, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert stamp in table.stdout
+        assert f"{host} is open: to reset it, `echoctl breakers --reset {host}`" in table.stdout
+        assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+        code, doc = _harvest(vault_path)
+        assert code == 4
+        error = _by_name(doc)["one"]["error"]
+        assert error.startswith(f"circuit breaker open for host {host} until ")
+        assert f"(to reset it: `echoctl breakers --reset {host}`)" in error
+        assert server.hits() == 0
+        text = run_echoctl("--vault", str(vault_path), "harvest", "--all")
+        assert f"echoctl breakers --reset {host}" in " ".join(text.stdout.split())
+
+        reset = run_echoctl("--vault", str(vault_path), "breakers", "--reset", host, "--json")
+        assert reset.returncode == 0, reset.stderr
+        assert json.loads(reset.stdout) == {"reset": host, "state": "closed"}
+        code, doc = _harvest(vault_path)
+        assert code == 0
+        assert server.hits() == 1

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from echo_archive.cli.common import (
     JsonOpt,
@@ -37,8 +36,12 @@ from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.errors import VaultError, VaultNotFoundError
 from echo_archive.harvest.job import FAILED, SKIPPED, HarvestReport, HarvestRun
-from echo_archive.services.harvesting import breakers as list_breakers
-from echo_archive.services.harvesting import harvest_once, reset_breaker, select_feeds
+from echo_archive.services.harvesting import (
+    breaker_views,
+    harvest_once,
+    reset_breaker,
+    select_feeds,
+)
 from echo_archive.vault.lock import DEFAULT_WAIT
 
 __all__ = ["register_breakers", "register_harvest"]
@@ -94,6 +97,14 @@ def _worst_breaker(breaker: str) -> str:
         return "-"
     states = [part.rpartition(": ")[2] for part in breaker.split(", ")]
     return min(states, key=lambda state: _BREAKER_RANK.get(state, -1))
+
+
+def _second(time: str | None) -> str:
+    """An RFC 3339 time to the second (``2026-12-07T13:05:00Z``), for a table; ``-`` for None."""
+    if time is None:
+        return "-"
+    head, dot, _ = time.partition(".")
+    return f"{head}Z" if dot and time.endswith("Z") else time
 
 
 def _size(n: int) -> str:
@@ -282,25 +293,40 @@ def breakers(
     wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the per-host circuit breakers and their state; --reset NAME closes one."""
+    """List the per-host circuit breakers: state, when opened, when each will half-open.
+
+    Times are RFC 3339 UTC. An OPEN breaker half-opens (lets trial calls
+    through) 300 s after it opened; a forced-open one stays open until reset.
+    Each breaker that is not closed is followed by the command that closes it,
+    `echoctl breakers --reset HOST` (--reset forgets its state: it starts
+    closed). --json: ``{HOST: stored state + "opened", "half_opens_at",
+    "reset"}``; with --reset, ``{"reset": HOST, "state": "closed"}``.
+    """
     with _errors():
         if reset is not None:
             with open_writer(ctx, vault, wait) as w:
                 reset_breaker(w, reset)
-            out.print(f"breaker {reset} reset: closed")
+            if as_json:
+                _emit({"reset": reset, "state": "closed"})
+            else:
+                out.print(f"breaker {safe(reset)} reset: closed")
             return
         with open_vault(ctx, vault) as v:
-            states = list_breakers(v)
+            views = breaker_views(v)
     if as_json:
-        _emit(states)
+        _emit({view.name: view.to_json() for view in views})
         return
-    table = Table(title=f"{len(states)} breaker(s)")
-    for col in ("host", "state", "opened at (epoch s)"):
-        table.add_column(col)
-    for name, st in states.items():
-        opened = str(st.get("opened_at") or "-")
-        table.add_row(safe(name), str(st.get("state", "?")).lower(), opened)
+    table = compact_table(f"{len(views)} breaker(s)")
+    for col in ("host", "state", "opened at", "half-opens at"):
+        table.add_column(col, no_wrap=True)
+    for view in views:
+        table.add_row(
+            safe(view.name), view.state, _second(view.opened_at), _second(view.half_opens_at)
+        )
     out.print(table)
+    for view in views:
+        if view.reset is not None:
+            out.print(f"{safe(view.name)} is {view.state}: to reset it, `{safe(view.reset)}`")
 
 
 def register_harvest(app: typer.Typer) -> None:

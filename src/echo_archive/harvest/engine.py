@@ -133,6 +133,7 @@ __all__ = [
     "MemoryPauseStore",
     "Validators",
     "host_key",
+    "reset_command",
 ]
 
 MIB: Final = 1024 * 1024
@@ -174,6 +175,18 @@ def host_key(url: str) -> str:
     if parsed.port is not None and parsed.port != _DEFAULT_PORTS.get(parsed.scheme):
         return f"{host}:{parsed.port}"
     return host
+
+
+def reset_command(host: str) -> str:
+    """The command that closes the breaker of ``host``: ``echoctl breakers --reset HOST``.
+
+    Every "breaker open" error names it (the operator's fix), and
+    ``echoctl breakers`` shows it beside each open breaker.
+
+    Args:
+        host: a :func:`host_key` (the breaker's name).
+    """
+    return f"echoctl breakers --reset {host}"
 
 
 def _authority(url: str) -> str:
@@ -867,13 +880,21 @@ class Fetcher:
     def _rejection(self, breaker: CircuitBreaker, host: str) -> str:
         """The error text for a call the breaker did not permit."""
         state = breaker.state
+        reset = f"to reset it: `{reset_command(host)}`"
         if state is BreakerState.FORCED_OPEN:
-            return f"circuit breaker forced open for host {host}"
+            return f"circuit breaker forced open for host {host} ({reset})"
         if state is BreakerState.HALF_OPEN:
             permitted = breaker.config.permitted_number_of_calls_in_half_open_state
-            return f"circuit breaker half-open for host {host}: {permitted} trial calls in progress"
+            return (
+                f"circuit breaker half-open for host {host}: {permitted} trial calls in "
+                f"progress ({reset})"
+            )
         until = self._wall() + breaker.wait_remaining(self._wall())
-        return f"circuit breaker open for host {host} until {format_timestamp(int(until * 1e9))}"
+        trials = breaker.config.permitted_number_of_calls_in_half_open_state
+        return (
+            f"circuit breaker open for host {host} until {_rfc3339(until)}: it half-opens "
+            f"then for {trials} trial call{'' if trials == 1 else 's'} ({reset})"
+        )
 
     # --- host pauses (Retry-After over the cap) ----------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from echo_archive.config import FeedConfig, InvalidFeed, load_config
 from echo_archive.errors import NotFoundError, RequestError
-from echo_archive.harvest.engine import FetchConfig, Fetcher
+from echo_archive.harvest.engine import FetchConfig, Fetcher, reset_command
 from echo_archive.harvest.job import (
     HarvestReport,
     HarvestRun,
@@ -34,12 +34,15 @@ from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
+from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.vault import CONFIG_FILE, Vault
 from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
     "PARALLEL_PARSE_FEEDS",
+    "BreakerView",
     "FeedSelection",
+    "breaker_views",
     "breakers",
     "harvest_once",
     "reset_breaker",
@@ -193,6 +196,80 @@ def breakers(vault: Vault) -> dict[str, dict[str, Any]]:
     FORCED_OPEN or DISABLED, resilience4j's names; ``opened_at``...).
     """
     return HarvestState(vault.catalog).breakers()
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """One stored per-host circuit breaker, as an operator reads it.
+
+    Attributes:
+        name: the breaker's name, the host key (``api.github.com``, ``127.0.0.1:8080``).
+        state: ``closed``, ``open``, ``half_open``, ``forced_open`` or
+            ``disabled`` (resilience4j's states, lowercase), as stored.
+        opened_at: RFC 3339 UTC time the breaker last opened, or None.
+        half_opens_at: RFC 3339 UTC time an OPEN breaker lets trial calls
+            through (``opened_at`` + the harvester's
+            ``wait_duration_in_open_state``, 300 s), or, for a HALF_OPEN one,
+            when it half-opened; None otherwise (a FORCED_OPEN breaker never
+            half-opens by itself: reset it).
+        reset: the command that closes it (``echoctl breakers --reset NAME``),
+            for a breaker that is not closed; else None.
+        raw: the stored state (:meth:`CircuitBreaker.to_state
+            <echo_archive.harvest.breaker.CircuitBreaker.to_state>`, epoch seconds).
+    """
+
+    name: str
+    state: str
+    opened_at: str | None
+    half_opens_at: str | None
+    reset: str | None
+    raw: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored state plus ``opened``, ``half_opens_at`` (RFC 3339) and ``reset``."""
+        return {
+            **self.raw,
+            "opened": self.opened_at,
+            "half_opens_at": self.half_opens_at,
+            "reset": self.reset,
+        }
+
+
+def _rfc3339(epoch: object) -> str | None:
+    """POSIX seconds (a stored number) as RFC 3339 UTC, or None for anything else."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
+        return None
+    return format_timestamp(int(epoch * 1e9))
+
+
+def breaker_views(vault: Vault) -> list[BreakerView]:
+    """Every stored breaker with its times in RFC 3339 and when it half-opens, by name.
+
+    The half-open time uses the breaker configuration ``harvest`` runs with
+    (:attr:`FetchConfig.breaker <echo_archive.harvest.engine.FetchConfig.breaker>`:
+    ``wait_duration_in_open_state`` 300 s, resilience4j semantics).
+    """
+    wait = FetchConfig().breaker.wait_duration_in_open_state
+    views: list[BreakerView] = []
+    for name, raw in breakers(vault).items():
+        state = str(raw.get("state", "?")).lower()
+        opened = raw.get("opened_at")
+        half_opens: str | None = None
+        if state == "open" and isinstance(opened, int | float):
+            half_opens = _rfc3339(opened + wait)
+        elif state == "half_open":
+            half_opens = _rfc3339(raw.get("half_open_at"))
+        views.append(
+            BreakerView(
+                name=name,
+                state=state,
+                opened_at=_rfc3339(opened),
+                half_opens_at=half_opens,
+                reset=None if state == "closed" else reset_command(name),
+                raw=raw,
+            )
+        )
+    return views
 
 
 def reset_breaker(vault: Vault | VaultWriter, name: str) -> None:
