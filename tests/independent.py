@@ -471,12 +471,27 @@ def github_objects(where: str, body: Body) -> list[Expected]:
     return out
 
 
+_VINTAGE_COLUMN = re.compile(r"^(.+)_(\d{4})(\d{2})(\d{2})$")
+
+
 def fred_csv_objects(path: Path) -> list[Expected]:
-    """Every non-empty cell of a FRED CSV download (``DATE``/``observation_date`` header)."""
+    """Every non-empty cell of a FRED CSV download (``DATE``/``observation_date`` header).
+
+    An ALFRED vintage column (``GDP_20200730``: a real date after the last
+    ``_``) is series ``GDP``; its id is the observation's (``GDP:DATE``), as
+    the fidelity test looks FRED vintages up without their ``@REALTIME_START``.
+    """
     rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"))))
     header, body = rows[0], rows[1:]
     out = []
-    for col, series in enumerate(header[1:], start=1):
+    for col, column in enumerate(header[1:], start=1):
+        series = column
+        if (match := _VINTAGE_COLUMN.match(column)) is not None:
+            try:
+                dt.date(int(match[2]), int(match[3]), int(match[4]))
+                series = match[1]
+            except ValueError:
+                pass
         for n, row in enumerate(body):
             if len(row) > col and row[col].strip():
                 where = f"{path.name} line {n + 2}"

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 #: What the figures of 2026-12-07 still miss (issue 9, Fidelity), each to be
 #: fixed by its own change: strict, so the test says when all are fixed.
-KNOWN_GAPS = "fred-csv: FRED CSV downloads are not importable yet (21,089 cells)"
+KNOWN_GAPS = ""  # none left: the fred-csv gap closed on 2026-12-07 (FRED CSV downloads imported)
 
 
 def _archived(
@@ -63,7 +63,7 @@ def _says(expected: Expected, doc: dict[str, Any]) -> dict[str, tuple[str, str]]
     return diffs
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_GAPS)
+@pytest.mark.xfail(bool(KNOWN_GAPS), strict=True, reason=KNOWN_GAPS)
 def test_every_corpus_object_is_archived_right(tmp_path: Path) -> None:
     corpora = shared_dir("corpora")
     files = sorted(

@@ -202,7 +202,7 @@ def test_hacker_news_cassette(vault_path: Path) -> None:
 def test_reddit_cassette_skips_the_token_post(vault_path: Path) -> None:
     report = run(vault_path, [corpus(REDDIT_HOT)])
     f = report.files[0]
-    assert (f.kind, f.format, f.exchanges, f.skipped) == ("recording", "betamax", 2, 1)
+    assert (f.kind, f.format, f.exchanges, f.skipped) == ("recording", "vcrpy-json", 2, 1)
     assert (f.captures, f.new, f.duplicates, f.parse_errors) == (1, 102, 0, 0)
     assert {key[:2] for key in items_of(vault_path)} == {("reddit", "import-reddit")}
     [capture] = captures_of(vault_path)

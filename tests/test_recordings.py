@@ -52,9 +52,12 @@ from .conftest import shared_dir
 FOLDERS = ("reddit", "github", "hackernews", "fred")
 
 # (folder, subfolder) -> (format the README names, number of recording files)
+#: The corpora README calls the PRAW/prawcore cassettes "betamax JSON"; they are
+#: vcrpy's JSON serializer ({"interactions", "version": 1}, no "recorded_with";
+#: PRAW and prawcore record with vcrpy), and reports name them so (issue 9).
 LAYOUT = {
-    ("reddit", "praw"): ("betamax", 50),
-    ("reddit", "prawcore"): ("betamax", 27),
+    ("reddit", "praw"): ("vcrpy-json", 50),
+    ("reddit", "prawcore"): ("vcrpy-json", 27),
     ("github", "github3py"): ("betamax", 19),
     ("github", "pygithub"): ("pygithub", 65),
     ("hackernews", "topnews-vcr"): ("ruby-vcr", 5),
@@ -431,13 +434,14 @@ def test_format_specific_readers_refuse_other_formats() -> None:
     ruby = shared_dir("corpora", "hackernews", "topnews-vcr") / "hacker_news_item.yml"
     exvcr = shared_dir("corpora", "hackernews", "hack_pop-exvcr") / "hackernews.json"
     vcrpy = shared_dir("corpora", "fred", "pyfredapi-2022") / "test_get_series_releases.yaml"
-    assert read_betamax(cassette).format == "betamax"
+    # read_betamax reads the JSON cassette family; prawcore's is vcrpy's JSON
+    assert read_betamax(cassette).format == "vcrpy-json"
     assert read_pygithub(replay).format == "pygithub"
     assert read_ruby_vcr(ruby).format == "ruby-vcr"
     assert read_exvcr(exvcr).format == "exvcr"
     assert read_vcrpy(vcrpy).format == "vcrpy"
     for reader in (read_pygithub, read_har, read_warc, read_vcrpy):
-        with pytest.raises(RecordingError, match=r"not a \S+ recording: it is betamax"):
+        with pytest.raises(RecordingError, match=r"not a \S+ recording: it is vcrpy-json"):
             reader(cassette)
     with pytest.raises(RecordingError, match="it is ruby-vcr"):
         read_vcrpy(ruby)

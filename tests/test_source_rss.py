@@ -776,9 +776,19 @@ def test_truncated_json_feed() -> None:
     body = raw("feedjira/json_feed.json")
     # It names itself a JSON Feed: a damaged feed (the import keeps it, flagged),
     # not some other JSON document.
-    with pytest.raises(ParseError, match="malformed feed: invalid JSON Feed") as info:
-        parse_document(body[: len(body) // 2], FEED_URL)
-    assert info.value.position == "line 98 column 23"
+    # Cut in the middle: the entries complete before the cut are salvaged, flagged.
+    feed = parse_document(body[: len(body) // 2], FEED_URL)
+    assert feed.truncated
+    assert feed.warning is not None
+    assert "document truncated" in feed.warning
+    assert "line 98 column 23" in feed.warning
+    whole = parse_document(body, FEED_URL).items
+    assert 0 < len(feed.items) < len(whole)
+    assert feed.items == whole[: len(feed.items)]
+    # Cut before any complete entry: still a damaged feed, nothing to salvage.
+    head = body[: body.index(b'"items"') + 12]
+    with pytest.raises(ParseError, match="malformed feed: invalid JSON Feed"):
+        parse_document(head, FEED_URL)
     with pytest.raises(ParseError, match="not a feed: malformed JSON"):
         parse_document(b'{"title": "x", "items": [', FEED_URL)
 

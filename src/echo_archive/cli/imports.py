@@ -78,14 +78,32 @@ def import_(
         list[Path],
         typer.Argument(
             help="Recordings (betamax/VCR JSON, vcrpy and Ruby VCR YAML, ExVCR, PyGithub "
-            "replay, HAR, WARC), GH Archive hour files (.json.gz) and saved feed documents "
-            "(RSS, Atom, JSON Feed).",
+            "replay, HAR, WARC), GH Archive hour files (.json.gz), saved feed documents "
+            "(RSS, Atom, JSON Feed) and saved API bodies (FRED CSV downloads, Hacker News "
+            "items and story lists, FRED observations).",
             show_default=False,
         ),
     ],
     batch_size: Annotated[
         int, typer.Option(min=1, help="Exchanges of a recording archived per commit.")
     ] = DEFAULT_BATCH_SIZE,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Read a saved API body as this source's (hn: an item or story list; "
+            "fred: an observations body or CSV download) instead of recognizing it.",
+            show_default=False,
+        ),
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option(
+            "--series",
+            help="The FRED series of a saved observations body (default: the file name).",
+            show_default=False,
+        ),
+    ] = None,
     vault: VaultOpt = None,
     wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
@@ -93,7 +111,10 @@ def import_(
     """Backfill the vault from recorded traffic, GH Archive hours and saved feed documents.
 
     Each file is recognized from its content: a GH Archive hour (gzip JSON
-    Lines of events), a recording (cassette, HAR, WARC) or a feed document.
+    Lines of events), a recording (cassette, HAR, WARC), a saved API body
+    (a FRED CSV download or ALFRED vintage CSV, a Hacker News item or story
+    list, a FRED observations body: series from --series or the file name)
+    or a feed document. --source hn|fred reads a saved body as that source's.
     Recorded GET responses are routed by URL to the source that reads them
     (Hacker News, Reddit, GitHub, FRED; other hosts only if the body is a
     feed) and archived as a live harvest would archive them: the raw capture
@@ -108,7 +129,7 @@ def import_(
     failed (or stayed locked past --wait).
     """
     with _errors(), open_writer(ctx, vault, wait) as w:
-        report = import_files(w, files, batch_size=batch_size)
+        report = import_files(w, files, batch_size=batch_size, source=source, series=series)
     if as_json:
         _emit(report.to_json())
     else:

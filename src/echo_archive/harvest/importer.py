@@ -121,6 +121,7 @@ from echo_archive.errors import (
     VaultError,
 )
 from echo_archive.harvest.recordings import DetectedRecording, detect_recording
+from echo_archive.harvest.saved import Hints, SavedBody, recognize
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request
@@ -134,7 +135,7 @@ from echo_archive.pipeline.versioning import content_document
 from echo_archive.redaction import redact_exchange, redact_text, redact_url
 from echo_archive.sources import gharchive
 from echo_archive.sources.base import Feed
-from echo_archive.sources.registry import source_for_url
+from echo_archive.sources.registry import get_source, source_for_url
 from echo_archive.sources.rss import MAX_DECOMPRESSED_BYTES, ParsedFeed, parse_document
 from echo_archive.vault.entry import canonical_json, format_timestamp
 from echo_archive.vault.vault import Vault
@@ -145,6 +146,7 @@ __all__ = [
     "KINDS",
     "STREAM_ABOVE",
     "FileReport",
+    "Hints",
     "ImportReport",
     "default_workers",
     "feed_for",
@@ -158,7 +160,7 @@ DEFAULT_BATCH_SIZE: Final = 200
 STREAM_ABOVE: Final = 64 * 1024 * 1024
 """Files above this size (bytes) are streamed by the importing process, not read by a worker."""
 
-KINDS: Final = ("gharchive", "recording", "feed")
+KINDS: Final = ("gharchive", "recording", "body", "feed")
 """What a recognized file is (``FileReport.kind``); else ``unrecognized`` or ``error``."""
 
 log = structlog.get_logger("echo_archive.harvest.importer")
@@ -437,6 +439,14 @@ def _media_type(version: str, body: bytes) -> str:
 # --------------------------------------------------------------------------- reading
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How files are read (picklable, for the worker processes)."""
+
+    batch_size: int
+    hints: Hints
+
+
 class _FileReader:
     """Reads one file into batches of sightings, touching no vault (so it can run in a worker).
 
@@ -446,9 +456,10 @@ class _FileReader:
     commits them (:meth:`_Importer.commit`).
     """
 
-    def __init__(self, path: Path, batch_size: int) -> None:
+    def __init__(self, path: Path, options: _Options) -> None:
         self.path = path
-        self.batch_size = batch_size
+        self.batch_size = options.batch_size
+        self.hints = options.hints
         self.report = FileReport(str(path))
         self.seconds = 0.0
 
@@ -661,7 +672,7 @@ class _FileReader:
 
     # ----------------------------------------------------------------- documents
     def _document(self, why_not_recording: str) -> Iterator[list[Sighting]]:
-        """A file that is neither an hour file nor a recording: a feed document, or nothing."""
+        """A file neither an hour file nor a recording: a saved body, a feed, or nothing."""
         path, report = self.path, self.report
         url = f"file:{path.name}"
         try:
@@ -673,19 +684,29 @@ class _FileReader:
         why_not = f"{size} bytes, too large for a feed document"
         parsed: ParsedFeed | None = None
         if data is not None:
+            saved = recognize(path, data, self.hints)
+            if isinstance(saved, SavedBody):
+                yield from self._saved(saved, data)
+                return
             try:
                 parsed = parse_document(data, url)
             except ParseError as exc:
                 why_not = _message(exc)
+            if isinstance(saved, str) and (parsed is None or not parsed.version):
+                report.not_recognized(saved)  # JSON that is no feed: what it looks like
+                return
         if data is None or parsed is None or not parsed.version:
             report.not_recognized(
                 f"not a GH Archive hour file, not a recording ({why_not_recording}), "
-                f"not a feed document ({why_not if parsed is None else 'no feed format found'})"
+                f"not a feed document ({why_not if parsed is None else 'no feed format found'}), "
+                "not a saved API body; use `echoctl add` to archive it as a file"
             )
             return
         report.kind, report.format = "feed", parsed.version
         feed = _rss_feed(parsed, "")
         exchange = _file_exchange(path, data, _media_type(parsed.version, data), None)
+        if parsed.truncated:
+            exchange = replace(exchange, truncated=True)
         items = tuple(replace(item, feed=feed.name) for item in parsed.items)
         report.exchanges = 1
         report.sources["rss"] = 1
@@ -699,6 +720,32 @@ class _FileReader:
             )
         ]
 
+    def _saved(self, saved: SavedBody, data: bytes) -> Iterator[list[Sighting]]:
+        """A saved API body: the file as one capture, parsed by its source's own ``parse``.
+
+        A body the source cannot parse is still archived, with the parse
+        error on its capture (raw first), as a recorded response is.
+        """
+        report = self.report
+        report.kind, report.format = "body", saved.format
+        exchange = _file_exchange(self.path, data, saved.media_type, None)
+        source = get_source(saved.source)
+        report.exchanges = 1
+        report.sources[saved.source] = 1
+        try:
+            result = source.parse(saved.feed, saved.request, exchange)
+        except SourceError as exc:
+            report.parse_error(str(exc))
+            yield [Sighting(saved.feed, saved.request, exchange, None, str(exc))]
+            return
+        except Exception as exc:  # a parser bug: this file fails alone, kept with the error
+            message = _unexpected(exc, exchange.url)
+            report.parse_error(message)
+            yield [Sighting(saved.feed, saved.request, exchange, None, message)]
+            return
+        report.items = len(result.items)
+        yield [Sighting(saved.feed, saved.request, exchange, replace(result, follow=()))]
+
 
 @dataclass
 class _ReadFile:
@@ -709,9 +756,9 @@ class _ReadFile:
     seconds: float
 
 
-def _read_whole(path: Path, batch_size: int) -> _ReadFile:
+def _read_whole(path: Path, options: _Options) -> _ReadFile:
     """Read ``path`` into all its batches (runs in a worker process; touches no vault)."""
-    reader = _FileReader(path, batch_size)
+    reader = _FileReader(path, options)
     batches = [[with_contents(s) for s in batch] for batch in reader.batches()]
     return _ReadFile(reader.report, batches, reader.seconds)
 
@@ -845,8 +892,9 @@ def import_files(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
+    hints: Hints | None = None,
 ) -> ImportReport:
-    """Import recordings, GH Archive hour files and saved feed documents into ``vault``.
+    """Import recordings, GH Archive hours, saved API bodies and feed documents into ``vault``.
 
     Each file is recognized from its content (see the module docstring),
     archived through :func:`~echo_archive.pipeline.batch.commit_batch` and
@@ -874,6 +922,8 @@ def import_files(
         batch_size: exchanges of a recording per commit (at least 1).
         workers: worker processes reading files (0: none); None means
             :func:`default_workers`.
+        hints: what the user said about saved API bodies (``--source``,
+            ``--series``: :class:`~echo_archive.harvest.saved.Hints`); None: none.
 
     Returns:
         The report: one :class:`FileReport` per path, in order, and totals.
@@ -889,24 +939,24 @@ def import_files(
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be 0 or more, got {workers}")
     if isinstance(vault, VaultWriter):
-        return _import(vault, paths, batch_size, workers)
+        return _import(vault, paths, _Options(batch_size, hints or Hints()), workers)
     if vault.readonly:
         raise VaultError(f"vault {vault.path} is open read-only; importing needs the writer")
     with VaultWriter.open(
         vault.path, wait=vault.wait, break_stale=vault.break_stale, derived=vault.derived
     ) as writer:
-        return _import(writer, paths, batch_size, workers)
+        return _import(writer, paths, _Options(batch_size, hints or Hints()), workers)
 
 
 def _import(
-    writer: VaultWriter, paths: Sequence[Path], batch_size: int, workers: int | None
+    writer: VaultWriter, paths: Sequence[Path], options: _Options, workers: int | None
 ) -> ImportReport:
     started = time.perf_counter()
     report = ImportReport(started_at=_now())
     importer = _Importer(writer)
     files = [Path(p) for p in paths]
     count = default_workers() if workers is None else workers
-    for read in _read_in_order(files, batch_size, count if len(files) > 1 else 0):
+    for read in _read_in_order(files, options, count if len(files) > 1 else 0):
         commit_started = time.perf_counter()
         if isinstance(read, _ReadFile):
             for batch in read.batches:
@@ -931,7 +981,7 @@ def _size(vault: Vault) -> int:
 
 
 def _read_in_order(
-    paths: list[Path], batch_size: int, workers: int
+    paths: list[Path], options: _Options, workers: int
 ) -> Iterator[_ReadFile | _FileReader]:
     """Yield each file's reading, in order: read whole by a worker, or a reader to stream here.
 
@@ -951,13 +1001,13 @@ def _read_in_order(
     """
     if workers == 0:
         for path in paths:
-            yield _FileReader(path, batch_size)
+            yield _FileReader(path, options)
         return
     try:
         pool = parse_pool(workers)
     except (OSError, RuntimeError, ValueError, NotImplementedError) as exc:
         log.warning("import.workers_unavailable", error=str(exc))
-        yield from _read_in_order(paths, batch_size, 0)
+        yield from _read_in_order(paths, options, 0)
         return
     window: deque[_Slot] = deque()
     queue = deque(paths)
@@ -965,20 +1015,20 @@ def _read_in_order(
         while queue or window:
             while queue and len(window) < 32 * workers:
                 window.append(_Slot.of(queue.popleft()))
-            _hand_out(pool, window, 2 * workers, batch_size)
+            _hand_out(pool, window, 2 * workers, options)
             slot = window.popleft()
             job = slot.job
             if isinstance(job, Future):
                 while not job.done():
-                    if not _steal(window, batch_size):
+                    if not _steal(window, options):
                         wait([job, *_with_workers(window)], return_when=FIRST_COMPLETED)
-                    _hand_out(pool, window, 2 * workers, batch_size)
+                    _hand_out(pool, window, 2 * workers, options)
                 try:
                     job = job.result()
                 except Exception as exc:  # the worker failed, not the file: read it here
                     log.warning("import.worker_failed", path=str(slot.path), error=repr(exc))
                     job = None
-            yield _FileReader(slot.path, batch_size) if not isinstance(job, _ReadFile) else job
+            yield _FileReader(slot.path, options) if not isinstance(job, _ReadFile) else job
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -1009,14 +1059,16 @@ class _Slot:
         return cls(path, _UNSENT if small else None)
 
 
-def _hand_out(pool: ProcessPoolExecutor, window: deque[_Slot], limit: int, batch_size: int) -> None:
+def _hand_out(
+    pool: ProcessPoolExecutor, window: deque[_Slot], limit: int, options: _Options
+) -> None:
     """Hand the window's first unsent files to workers until ``limit`` are with them."""
     busy = len(_with_workers(window))
     for slot in window:
         if busy >= limit:
             return
         if slot.job is _UNSENT:
-            slot.job = _submit(pool, slot.path, batch_size)
+            slot.job = _submit(pool, slot.path, options)
             busy += slot.job is not None
 
 
@@ -1025,18 +1077,18 @@ def _with_workers(window: deque[_Slot]) -> list[Future[_ReadFile]]:
     return [s.job for s in window if isinstance(s.job, Future) and not s.job.done()]
 
 
-def _steal(window: deque[_Slot], batch_size: int) -> bool:
+def _steal(window: deque[_Slot], options: _Options) -> bool:
     """Read here the last file of the window not handed out; False when there is none."""
     for slot in reversed(window):
         if slot.job is _UNSENT:
-            slot.job = _read_whole(slot.path, batch_size)
+            slot.job = _read_whole(slot.path, options)
             return True
     return False
 
 
-def _submit(pool: ProcessPoolExecutor, path: Path, batch_size: int) -> Future[_ReadFile] | None:
+def _submit(pool: ProcessPoolExecutor, path: Path, options: _Options) -> Future[_ReadFile] | None:
     """Hand ``path`` to a worker, or return None to read it here (the pool broke)."""
     try:
-        return pool.submit(_read_whole, path, batch_size)
+        return pool.submit(_read_whole, path, options)
     except RuntimeError:  # BrokenProcessPool, or shut down
         return None

@@ -14,6 +14,13 @@ Formats (``Recording.format``) and the documents each reader follows:
     [{"request", "response", "recorded_at"}]}``. Covers github3.py's
     ``status_code`` variant, plain-string header values and ``base64_string``
     bodies.
+``vcrpy-json``
+    vcrpy JSON cassettes (vcrpy's ``jsonserializer``: ``{"interactions": [...],
+    "version": 1}``, no ``recorded_with``; PRAW and prawcore record with it),
+    read by the same reader as ``betamax``.
+``ruby-vcr-json``
+    Ruby VCR JSON cassettes (VCR's ``:json`` serializer: ``{"http_interactions":
+    [...], "recorded_with": "VCR 6.0.0"}``), read by the same reader.
 ``pygithub``
     PyGithub's replay data files (``tests/ReplayData/*.txt``): 10-line records
     separated by a blank line.
@@ -99,6 +106,8 @@ __all__ = [
 
 FORMATS: Final[tuple[str, ...]] = (
     "betamax",
+    "vcrpy-json",
+    "ruby-vcr-json",
     "pygithub",
     "ruby-vcr",
     "vcrpy",
@@ -109,6 +118,10 @@ FORMATS: Final[tuple[str, ...]] = (
 """Every value ``Recording.format`` can take."""
 
 _HEAD_SIZE: Final = 64 * 1024
+#: A whole file that is one JSON scalar (``8863``, ``"x"``, ``true``): JSON, not "unknown bytes".
+_JSON_SCALAR_RE: Final = re.compile(
+    rb'(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|"[^"\\]*(?:\\.[^"\\]*)*"|true|false|null)\s*'
+)
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _BOM: Final = b"\xef\xbb\xbf"
@@ -560,7 +573,7 @@ def _sniff_head(head: bytes) -> str | None:
     text = head.removeprefix(_BOM).lstrip()
     if text.startswith(b"WARC/"):
         return "warc"
-    if text[:1] in (b"{", b"["):
+    if text[:1] in (b"{", b"[") or _JSON_SCALAR_RE.fullmatch(text):
         return "json"
     if _looks_like_pygithub(head.removeprefix(_BOM)):
         return "pygithub"
@@ -575,7 +588,14 @@ def _classify_json(doc: object) -> tuple[str | None, str]:
         log = doc.get("log")
         if isinstance(log, Mapping) and isinstance(log.get("entries"), list):
             return "har", ""
-        if any(isinstance(doc.get(key), list) for key in ("interactions", "http_interactions")):
+        if isinstance(doc.get("http_interactions"), list):
+            recorder = doc.get("recorded_with")
+            if isinstance(recorder, str) and recorder.startswith("VCR"):
+                return "ruby-vcr-json", ""  # Ruby VCR's :json serializer ("VCR 6.0.0")
+            return "betamax", ""
+        if isinstance(doc.get("interactions"), list):
+            if "version" in doc and "recorded_with" not in doc:
+                return "vcrpy-json", ""  # vcrpy's jsonserializer ({"interactions", "version": 1})
             return "betamax", ""
         keys = ", ".join(sorted(str(key) for key in doc)[:8])
         return None, (
@@ -855,7 +875,11 @@ def _vcr_exchange(item: object, notes: list[str], default_time: object = None) -
     )
 
 
-def _betamax(path: Path, doc: object) -> Recording:
+_JSON_VCR_FORMATS: Final = ("betamax", "vcrpy-json", "ruby-vcr-json")
+"""The JSON cassette formats of one shape, read by one reader (:func:`read_betamax`)."""
+
+
+def _betamax(path: Path, doc: object, fmt: str = "betamax") -> Recording:
     """Read a parsed betamax / VCR JSON cassette (see :func:`read_betamax`)."""
     if not isinstance(doc, Mapping):
         raise RecordingError(f"{path}: not a betamax cassette: not a JSON object")
@@ -867,9 +891,7 @@ def _betamax(path: Path, doc: object) -> Recording:
             f"{path}: not a betamax cassette: no 'interactions' or 'http_interactions' list"
         )
     default_time = doc.get("recorded_at")
-    return _collect(
-        path, "betamax", items, lambda item, notes: _vcr_exchange(item, notes, default_time)
-    )
+    return _collect(path, fmt, items, lambda item, notes: _vcr_exchange(item, notes, default_time))
 
 
 def _yaml_vcr(path: Path, doc: object, fmt: str) -> Recording:
@@ -1350,8 +1372,8 @@ def _iter_warc(path: Path, problems: list[str]) -> Iterator[Exchange]:
 
 def _read_detected(path: Path, fmt: str, doc: object) -> Recording:
     """Dispatch a detected, already parsed file to its reader."""
-    if fmt == "betamax":
-        return _betamax(path, doc)
+    if fmt in _JSON_VCR_FORMATS:
+        return _betamax(path, doc, fmt)
     if fmt in ("ruby-vcr", "vcrpy"):
         return _yaml_vcr(path, doc, fmt)
     if fmt == "exvcr":
@@ -1369,7 +1391,7 @@ def _read_detected(path: Path, fmt: str, doc: object) -> Recording:
 def _read_as(path: Path, expected: str) -> Recording:
     """Detect a file's format, insist it is ``expected``, and read it."""
     fmt, doc, why = _detect(path)
-    if fmt != expected:
+    if fmt != expected and not (expected == "betamax" and fmt in _JSON_VCR_FORMATS):
         found = f"it is {fmt}" if fmt else why
         raise RecordingError(f"{path}: not a {expected} recording: {found}")
     return _read_detected(path, fmt, doc)

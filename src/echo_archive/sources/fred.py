@@ -690,9 +690,19 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
     """Parse a FRED CSV download (``fredgraph.csv`` or a series CSV) into items.
 
     Both header generations are read: ``DATE,<SERIES>`` (before 2024) and
-    ``observation_date,<SERIES>[,<SERIES2>...]`` (2024 on). Each non-empty
-    cell of a series column is one item; ``"."`` or an empty cell is kept as
-    the value and marked ``missing``.
+    ``observation_date,<SERIES>[,<SERIES2>...]`` (2024 on). Each cell of a
+    series column is one item; ``"."`` (or an empty cell, which the 2024
+    download writes for a missing value) is kept as the API sends a missing
+    value, ``"."``, and marked ``missing``.
+
+    ALFRED vintage downloads (https://alfred.stlouisfed.org, "Download
+    data": one column per vintage, named ``<SERIES>_<YYYYMMDD>``) are read
+    as the API's vintage observations are: the column's date is the
+    ``realtime_start`` (native id ``SERIES:DATE@YYYY-MM-DD``,
+    ``published_at`` that day), ``realtime_end`` the day before the series'
+    next vintage column (``9999-12-31`` for the last, as the API writes the
+    open end). An empty cell of a vintage column is an observation that
+    vintage does not have (no item); ``"."`` is a missing value in it.
 
     Args:
         body: the CSV bytes (UTF-8, an optional BOM).
@@ -717,6 +727,7 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     series: list[str] = []
+    vintages: dict[str, tuple[str, str, str]] = {}
     items: list[Item] = []
     for row in _csv_rows(reader, url):
         line = reader.line_num
@@ -737,6 +748,7 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
                     raise ParseError(
                         f"header column {column} {name!r} is not a series id", url, f"line {line}"
                     )
+            vintages = _csv_vintages(series)
             continue
         if len(cells) != len(header):
             raise ParseError(
@@ -745,26 +757,66 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
         obs_date = cells[0]
         if not _DATE_RE.match(obs_date):
             raise ParseError(f"date {obs_date!r} is not YYYY-MM-DD", url, f"line {line}")
-        for series_id, value in zip(series, cells[1:], strict=True):
+        for heading, value in zip(series, cells[1:], strict=True):
+            vintage = vintages.get(heading)
+            series_id = heading if vintage is None else vintage[0]
+            if vintage is not None and value == "":
+                continue  # not an observation of this vintage
+            value = value or MISSING
+            extra: dict[str, Any] = {
+                "series_id": series_id,
+                "date": obs_date,
+                "value": value,
+                "missing": value == MISSING,
+            }
+            native_id, published_at = f"{series_id}:{obs_date}", ""
+            if vintage is not None:
+                native_id = f"{native_id}@{vintage[1]}"
+                published_at = f"{vintage[1]}T00:00:00.000000Z"
+                extra["realtime_start"], extra["realtime_end"] = vintage[1], vintage[2]
             items.append(
                 Item(
                     source=FredSource.kind,
                     feed=feed_name,
-                    native_id=f"{series_id}:{obs_date}",
+                    native_id=native_id,
                     url=series_page_url(series_id),
                     title=f"{series_id} {obs_date}",
                     text=value,
-                    extra={
-                        "series_id": series_id,
-                        "date": obs_date,
-                        "value": value,
-                        "missing": value in (MISSING, ""),
-                    },
+                    published_at=published_at,
+                    extra=extra,
                 )
             )
     if header is None:
         raise ParseError("empty CSV, expected a header", url, "line 1")
     return tuple(items)
+
+
+_VINTAGE_COLUMN_RE: Final = re.compile(r"^(?P<series>.+)_(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$")
+
+
+def _csv_vintages(columns: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+    """ALFRED vintage columns: ``{column: (series_id, realtime_start, realtime_end)}``.
+
+    A column ``GDP_20200730`` is a vintage of ``GDP`` when ``20200730`` is a
+    real date; ``realtime_end`` is the day before the series' next vintage
+    (``9999-12-31`` for its last, as the API writes it).
+    """
+    found: dict[str, tuple[str, date]] = {}
+    for column in columns:
+        match = _VINTAGE_COLUMN_RE.match(column)
+        if match is None:
+            continue
+        try:
+            day = date(int(match["y"]), int(match["m"]), int(match["d"]))
+        except ValueError:
+            continue
+        found[column] = (match["series"], day)
+    out: dict[str, tuple[str, str, str]] = {}
+    for column, (series_id, day) in found.items():
+        later = sorted(d for s, d in found.values() if s == series_id and d > day)
+        end = date.fromordinal(later[0].toordinal() - 1).isoformat() if later else "9999-12-31"
+        out[column] = (series_id, day.isoformat(), end)
+    return out
 
 
 def _csv_rows(reader: Any, url: str) -> Iterator[list[str]]:

@@ -86,7 +86,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.jsondecode import decode_json
@@ -234,7 +234,10 @@ class GithubSource(BaseSource):
             else:
                 repo = f"{match['owner']}/{match['repo']}".lower()
             name = f"import-github/{repo}" if kind == "issues" else "import-github"
-            return Feed(name, self.kind, {"repo": repo, "kind": kind})
+            # A recording's placeholder (Octokit's <GITHUB_TEST_REPOSITORY>) is no
+            # repository name; the parse needs a valid one only to check the
+            # feed, so a stand-in keeps what was recorded (issue 9).
+            return Feed(name, self.kind, {"repo": _valid_repo(repo), "kind": kind})
         if _RECORDED_EVENTS_RE.search(path) and not _RECORDED_ISSUE_EVENTS_RE.search(path):
             return Feed("import-github", self.kind, {"user": "echo-import", "kind": "events"})
         return None
@@ -411,6 +414,18 @@ def _settings(feed: Feed) -> _Settings:
         login = quote(value, safe="")
         path = f"/orgs/{login}/events" if target == "org" else f"/users/{login}/events/public"
     return _Settings(kind=kind, path=path, query=query, pages=pages, base_url=base_url)
+
+
+def _valid_repo(recorded: str) -> str:
+    """``owner/name`` of a recorded URL, placeholders (``<GITHUB_TEST_REPOSITORY>``) made valid.
+
+    Characters a repository name cannot hold (RFC 3986 percent-escapes,
+    ``<``, ``>``) become ``_``; ``repositories/123`` and valid names are kept.
+    """
+    if recorded.startswith("repositories/") or _REPO_RE.match(recorded):
+        return recorded
+    owner, _, name = unquote(recorded).partition("/")
+    return "/".join(re.sub(r"[^A-Za-z0-9_.-]", "_", part) or "_" for part in (owner, name))
 
 
 def _int_param(params: Mapping[str, Any], name: str, default: int, where: str) -> int:

@@ -39,6 +39,8 @@ class ParsedFeed:
             the document had.
         skipped: entries dropped because they were empty (no id, link, title,
             text or date, as illegal nesting produces) or cut off by truncation.
+        truncated: the document was cut off (a JSON Feed whose complete
+            entries were salvaged); the capture is flagged truncated.
     """
 
     version: str
@@ -48,6 +50,7 @@ class ParsedFeed:
     warning: str | None = None
     duplicates: int = 0
     skipped: int = 0
+    truncated: bool = False
 
 
 def _date_extra(

@@ -1,15 +1,20 @@
 """JSON Feed 1.0 and 1.1 documents of the ``rss`` source (https://www.jsonfeed.org/version/1.1/).
 
 Format names ``json10`` and ``json11``; item fields follow the rules of the
-package docstring (:mod:`echo_archive.sources.rss`). A truncated or
-malformed document raises :class:`~echo_archive.errors.ParseError` with the
-line and column.
+package docstring (:mod:`echo_archive.sources.rss`). A malformed document
+raises :class:`~echo_archive.errors.ParseError` with the line and column. A
+truncated one (it names itself a JSON Feed, and its JSON stops short, as a
+cut-off download does) is salvaged: the entries complete before the cut are
+read, the warning says where the document stops, and
+:attr:`~echo_archive.sources.rss.items.ParsedFeed.truncated` is set (the
+capture is flagged truncated). Cut inside the ``items`` array before any
+complete entry, or before it, it stays a malformed-feed ParseError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from echo_archive.errors import ParseError
 from echo_archive.jsondecode import decode_json
@@ -32,16 +37,24 @@ _JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
 def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str]) -> ParsedFeed:
     """Parse a JSON Feed 1.0/1.1 document (https://www.jsonfeed.org/version/1.1/)."""
+    truncated = False
     try:
         doc = decode_json(body, url)
     except ParseError as exc:
         # A document that names itself a JSON Feed is a damaged feed (kept,
         # flagged), not some other JSON: a cut-off download reads like this.
-        if _JSON_FEED_PREFIX.encode() in body[:4096]:
+        if _JSON_FEED_PREFIX.encode() not in body[:4096]:
+            raise ParseError(f"not a feed: {exc.message}", url, exc.position) from exc
+        salvaged = _salvage(body, url)
+        if salvaged is None:
             message = f"malformed feed: invalid JSON Feed ({exc.message})"
-        else:
-            message = f"not a feed: {exc.message}"
-        raise ParseError(message, url, exc.position) from exc
+            raise ParseError(message, url, exc.position) from exc
+        doc, cut = salvaged
+        truncated = True
+        warnings.append(
+            f"document truncated: invalid JSON Feed ({exc.message} at {exc.position}); "
+            f"the entries complete before byte {cut} salvaged"
+        )
     if not isinstance(doc, dict):
         raise ParseError(f"not a feed: a JSON {type(doc).__name__}, not a JSON Feed", url, "$")
     spec = doc.get("version")
@@ -85,7 +98,57 @@ def _parse_json_feed(body: bytes, url: str, feed_name: str, warnings: list[str])
         warning="; ".join(warnings) or None,
         duplicates=duplicates,
         skipped=skipped,
+        truncated=truncated,
     )
+
+
+_OPEN: Final = {ord("{"): b"}", ord("["): b"]"}
+_CLOSE: Final = frozenset(b"}]")
+_SALVAGE_TRIES: Final = 64
+
+
+def _salvage(body: bytes, url: str) -> tuple[Any, int] | None:
+    r"""The JSON Feed object of a cut-off document, up to its last complete entry.
+
+    One pass over the bytes (UTF-8 keeps ``{``, ``[``, ``"`` and ``\\`` out
+    of multi-byte characters) finds every place where an element of an array
+    directly inside the top-level object ends; from the last backwards (at
+    most 64), the document cut there and closed (``]}``) is decoded by
+    :func:`~echo_archive.jsondecode.decode_json`; the first that decodes to
+    an object with an ``items`` array wins.
+
+    Returns:
+        ``(document, byte offset of the cut)``, or None when no cut decodes.
+    """
+    ends: list[int] = []
+    stack: list[int] = []
+    in_string = escaped = False
+    for offset, byte in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPEN:
+            stack.append(byte)
+        elif byte in _CLOSE:
+            if not stack:
+                return None
+            stack.pop()
+            if stack == [ord("{"), ord("[")]:
+                ends.append(offset + 1)
+    for cut in reversed(ends[-_SALVAGE_TRIES:]):
+        try:
+            doc = decode_json(body[:cut] + b"]}", url)
+        except ParseError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+            return doc, cut
+    return None
 
 
 def _json_author(obj: Mapping[str, Any]) -> str:
