@@ -33,6 +33,7 @@ from echo_archive.cli.common import (
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.cli.common import fail as _fail
+from echo_archive.errors import NoteError
 from echo_archive.services import proofs
 from echo_archive.services.archive import ArchivedFile, add_files
 from echo_archive.services.vaults import create_vault
@@ -41,6 +42,7 @@ from echo_archive.services.verification import verify as verify_vault
 from echo_archive.services.verification import verify_evidence
 from echo_archive.vault.blobdir import BackendName
 from echo_archive.vault.lock import DEFAULT_WAIT
+from echo_archive.vault.note import parse_vkey
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.verify import DERIVED_SAMPLE
 
@@ -396,9 +398,7 @@ def verify_proof(
         data = file.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {file}: {exc}")
-    key = vkey
-    if key is not None and Path(key).is_file():
-        key = Path(key).read_text(encoding="utf-8").strip()
+    key = _pinned_key(vkey)
     with _errors():
         report = verify_evidence(data, key)
     if as_json:
@@ -406,12 +406,35 @@ def verify_proof(
     else:
         for c in report.checks:
             mark = "[green]ok[/]  " if c.ok else "[bold red]FAIL[/]"
-            out.print(f"{mark} {c.name}: {c.detail}")
+            out.print(f"{mark} {safe(c.name)}: {safe(c.detail)}")
         if not report.key_pinned:
             out.print("[yellow]note:[/] key not pinned: pass --vkey with the log's published key")
         out.print("[green]VALID[/]" if report.ok else "[bold red]INVALID[/]")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _pinned_key(vkey: str | None) -> str | None:
+    """A ``--vkey`` value as key text (read from the file it names, if one): exit 2 if malformed."""
+    if vkey is None:
+        return None
+    key = vkey
+    path = Path(vkey)
+    if path.is_file():
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"--vkey {vkey}: cannot read the key file: {exc}", 2, kind="usage")
+    try:
+        parse_vkey(key.strip())
+    except NoteError as exc:
+        _fail(
+            f"--vkey {vkey}: not a verifier key ({exc}); pass the log's published key "
+            "(name+keyid+base64, as `echoctl init` prints it) or a file holding it",
+            2,
+            kind="usage",
+        )
+    return key.strip()
 
 
 def register(app: typer.Typer) -> None:

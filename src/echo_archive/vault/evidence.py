@@ -17,7 +17,11 @@ against the verifier key (the bundled one, or one the caller pins) and its
 origin; the entry is canonical JSON of the entry schema; the entry's leaf hash
 (RFC 9162 §2.1.1) is included in the checkpointed tree by the inclusion proof
 (RFC 9162 §2.1.3.2); and every blob the entry names is present with the named
-size and SHA-256 digest. Trusting the bundled key only shows the bundle is
+size and SHA-256 digest. The format is strict: a top-level field other than
+those above is an error, and a blob the entry does not name fails the bundle
+(each named), so nothing unchecked travels as if it were evidence. A
+signature by another key than the expected one is reported with both keys
+(``name+keyid``, from the note's signature lines). Trusting the bundled key only shows the bundle is
 self-consistent: pin the log's published key (``--vkey``) to bind it to the log.
 """
 
@@ -34,13 +38,16 @@ from echo_archive.errors import EchoError, EvidenceError
 from echo_archive.vault.checkpoint import Checkpoint, open_checkpoint
 from echo_archive.vault.entry import Entry, parse_entry
 from echo_archive.vault.merkle import leaf_hash, verify_inclusion
-from echo_archive.vault.note import parse_vkey
+from echo_archive.vault.note import parse_note, parse_vkey
 from echo_archive.vault.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from echo_archive.vault.vault import Vault
 
 __all__ = ["BUNDLE_FORMAT", "BundleCheck", "BundleReport", "build_bundle", "verify_bundle"]
 
 BUNDLE_FORMAT = "echo-evidence/v1"
+
+BUNDLE_FIELDS = frozenset({"format", "vkey", "entry", "blobs", "tlog_proof"})
+"""The top-level fields of a bundle; any other is refused (a strict format)."""
 
 
 def build_bundle(vault: Vault, index: int, size: int | None = None) -> dict[str, Any]:
@@ -138,10 +145,26 @@ def _load(data: bytes) -> dict[str, Any]:
         raise EvidenceError("bundle is not a JSON object")
     if doc.get("format") != BUNDLE_FORMAT:
         raise EvidenceError(f"bundle format is {doc.get('format')!r}, expected {BUNDLE_FORMAT!r}")
+    unknown = sorted(set(doc) - BUNDLE_FIELDS)
+    if unknown:
+        raise EvidenceError(
+            f"bundle has unknown top-level field(s) {', '.join(map(repr, unknown))}: a "
+            f"{BUNDLE_FORMAT} bundle holds only {', '.join(sorted(BUNDLE_FIELDS))}; "
+            "nothing outside what is checked may ride along with the evidence"
+        )
     for key, kind in (("vkey", str), ("entry", str), ("tlog_proof", str), ("blobs", dict)):
         if not isinstance(doc.get(key), kind):
             raise EvidenceError(f"bundle field {key!r} is missing or not a {kind.__name__}")
     return doc
+
+
+def _signers(note: str) -> str:
+    """The keys (``name+keyid``) whose signature lines a note carries, for a message."""
+    try:
+        sigs = parse_note(note).signatures
+    except EchoError:
+        return "none readable"
+    return ", ".join(f"{s.name}+{s.key_id.hex()}" for s in sigs) or "none"
 
 
 def verify_bundle(data: bytes, vkey: str | None = None) -> BundleReport:
@@ -158,7 +181,8 @@ def verify_bundle(data: bytes, vkey: str | None = None) -> BundleReport:
 
     Raises:
         EvidenceError: the bundle is not a bundle at all (not JSON, wrong
-            format, missing fields), or the pinned key is malformed.
+            format, missing or unknown top-level fields), or the pinned key
+            is malformed.
 
     """
     doc = _load(data)
@@ -190,7 +214,13 @@ def verify_bundle(data: bytes, vkey: str | None = None) -> BundleReport:
             f"signed by {verifier.name} (key id {verifier.key_id.hex()}), size {checkpoint.size}",
         )
     except EchoError as exc:
-        report._add("checkpoint signature", False, str(exc))
+        report._add(
+            "checkpoint signature",
+            False,
+            f"{exc} (expected a signature by {'the pinned' if vkey is not None else 'the bundled'}"
+            f" key {verifier.name}+{verifier.key_id.hex()}; the checkpoint is signed by "
+            f"{_signers(tlog.checkpoint)})",
+        )
     raw = doc["entry"].encode("utf-8")
     entry: Entry | None = None
     try:
@@ -217,6 +247,13 @@ def verify_bundle(data: bytes, vkey: str | None = None) -> BundleReport:
 
 
 def _check_blobs(entry: Entry, blobs: dict[str, Any], report: BundleReport) -> None:
+    named = {ref.digest_text for ref in entry.blobs}
+    for extra in sorted(set(blobs) - named):
+        report._add(
+            f"blob {extra}",
+            False,
+            "in the bundle but not named by the entry (a bundle carries only the entry's blobs)",
+        )
     for ref in entry.blobs:
         name = f"blob {ref.role} {ref.digest_text}"
         encoded = blobs.get(ref.digest_text)
