@@ -30,6 +30,14 @@ def shared_dir(*parts: str) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _own_verified_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test remembers verified checkpoints in its own directory (many share an origin)."""
+    monkeypatch.setenv("ECHO_VERIFIED_DIR", str(tmp_path_factory.mktemp("verified")))
+
+
+@pytest.fixture(autouse=True)
 def _no_faults() -> Iterator[None]:
     faults.disarm()
     yield

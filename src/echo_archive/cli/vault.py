@@ -8,6 +8,7 @@ offline. Registered on the main app by :mod:`echo_archive.cli`
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -179,6 +180,36 @@ def verify(
             f"{DERIVED_SAMPLE:.0%} sample; the item index is always compared whole).",
         ),
     ] = False,
+    vkey: Annotated[
+        str | None,
+        typer.Option(
+            "--vkey",
+            help="The log's published verifier key (text, or a file holding it): the "
+            "vault's key must be it.",
+        ),
+    ] = None,
+    pinned: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A published checkpoint (signed note file); repeatable. The vault must "
+            "hold it and only checkpoints consistent with it.",
+        ),
+    ] = None,
+    verified_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--verified-dir",
+            help="Where the newest verified checkpoint of each origin is remembered "
+            "(default: $ECHO_VERIFIED_DIR, else $XDG_STATE_HOME/echo/verified).",
+        ),
+    ] = None,
+    no_remember: Annotated[
+        bool,
+        typer.Option(
+            "--no-remember", help="Neither check against nor update the remembered checkpoint."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify the whole vault: blobs, entries, log hashes, checkpoints, derived indexes.
@@ -193,10 +224,30 @@ def verify(
     naming each failing blob, entry, node, checkpoint or derived row (the
     index, the row's key, stored versus rebuilt; `echoctl rebuild NAME`
     repairs an index).
+
+    Pinned verification: with --vkey the vault's verifier key must be the
+    published one; each --checkpoint (a C2SP tlog-checkpoint signed note, by
+    the --vkey key or else the vault's) must be held by the vault with the
+    same size and root, and every later checkpoint must be consistent with it
+    (RFC 9162 consistency proofs). The newest checkpoint verified for the
+    vault's origin is remembered outside the vault (--verified-dir) and
+    pinned the same way next time: a vault that later shows an older or
+    inconsistent state fails (rollback and fork detection, RFC 9162 §8.3).
+    Each failure names the origin, sizes and roots.
     """
+    key = _pinned_key(vkey)
+    notes: list[tuple[str, str]] = []
+    for f in pinned or []:
+        try:
+            notes.append((str(f), f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"--checkpoint {f}: cannot read it: {exc}", 2, kind="usage")
+    run = functools.partial(
+        verify_vault, vkey=key, checkpoints=notes, remember=not no_remember, state_dir=verified_dir
+    )
     with _errors(), open_vault(ctx, vault) as v:
         if as_json or not err.is_terminal:
-            report = verify_vault(v, sample=sample, full=full)
+            report = run(v, sample=sample, full=full)
         else:
             with Progress(
                 TextColumn("{task.description}"),
@@ -213,7 +264,7 @@ def verify(
                         tasks[phase] = bar.add_task(f"verifying {phase}", total=total)
                     bar.update(tasks[phase], completed=done, total=total)
 
-                report = verify_vault(v, sample=sample, progress=progress, full=full)
+                report = run(v, sample=sample, progress=progress, full=full)
     if as_json:
         _emit(report.to_json())
     else:
@@ -224,7 +275,7 @@ def verify(
             for col in ("kind", "what", "problem"):
                 table.add_column(col)
             for p in report.problems:
-                table.add_row(p.kind, p.ref, p.message)
+                table.add_row(safe(p.kind), safe(p.ref), safe(p.message))
             out.print(table)
         rate = report.entries / report.seconds if report.seconds else 0.0
         verdict = "[green]OK[/]" if report.ok else "[bold red]FAILED[/]"
