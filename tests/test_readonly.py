@@ -61,6 +61,7 @@ def _run_as_reader(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[st
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_", "PYTEST"))}
     env["HOME"] = str(cwd)
     env["PYTHONPATH"] = str(REPO / "src")
+    env["ECHO_VERIFIED_DIR"] = str(cwd / ".verified")  # the reader's own state, not root's
     return subprocess.run(
         [*_reader_prefix(), *argv],
         capture_output=True,
