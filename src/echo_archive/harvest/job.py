@@ -47,11 +47,12 @@ from echo_archive.errors import EchoError, EntryError, ParseError
 from echo_archive.harvest.engine import Fetcher, Validators, host_key
 from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.workers import parse_pool
+from echo_archive.index.items import known_many
 from echo_archive.model import Item, ParseResult, Request
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
 from echo_archive.pipeline.versioning import content_json
 from echo_archive.redaction import redact_text
-from echo_archive.sources.base import Feed, Source
+from echo_archive.sources.base import IF_ARCHIVED, Feed, Source
 from echo_archive.sources.ratelimits import parse_poll_interval
 from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.entry import canonical_json, format_timestamp
@@ -371,6 +372,7 @@ class HarvestRun:
             tuple[str, str, tuple[tuple[str, str], ...], bytes], asyncio.Future[str]
         ] = {}
         self._pool: ProcessPoolExecutor | None = None
+        self._reader: _VaultState | None = None  # reads the item index (known ids)
         if parse_workers > 0:
             try:
                 self._pool = parse_pool(parse_workers)
@@ -443,6 +445,9 @@ class HarvestRun:
         for feed_report in report.feeds:  # what is saved and shown holds no credential
             feed_report.error = feed_report.error and redact_text(feed_report.error)
         await self.writer.submit_async(_save_report, report)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         return report
@@ -641,8 +646,32 @@ class HarvestRun:
             message = redact_text(f"{exchange.url}: parser failed: {type(exc).__name__}: {exc}")
             errors.append(message)
             return Sighting(feed, request, exchange, None, message)
-        queue.extend(result.follow)
+        queue.extend(self._wanted(source, feed, result.follow))
         return _representable(Sighting(feed, request, exchange, result), errors)
+
+    def _wanted(self, source: Source, feed: Feed, follow: Sequence[Request]) -> list[Request]:
+        """The follow-ups to send, in order.
+
+        A follow-up marked :data:`~echo_archive.sources.base.IF_ARCHIVED` is
+        kept only when ``feed`` already archived an item of that native id (one
+        item-index query for the response); the others are all kept.
+        """
+        keys = {
+            (source.kind, feed.name, str(r.purpose[IF_ARCHIVED]))
+            for r in follow
+            if IF_ARCHIVED in r.purpose
+        }
+        if not keys:
+            return list(follow)
+        if self._reader is None:
+            self._reader = _VaultState(self.writer)
+        archived = known_many(self._reader.read().catalog, keys)
+        return [
+            r
+            for r in follow
+            if IF_ARCHIVED not in r.purpose
+            or (source.kind, feed.name, str(r.purpose[IF_ARCHIVED])) in archived
+        ]
 
     async def _parse_in_pool(
         self, pool: ProcessPoolExecutor, feed: Feed, request: Request, exchange: Any

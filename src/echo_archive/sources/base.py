@@ -30,6 +30,13 @@ credentials
     layer reads the environment and runs the exchange; a token exchange is
     never archived and no credential is ever logged.
 
+known items (:data:`IF_ARCHIVED`)
+    A follow-up request whose ``purpose`` holds ``"if_archived": NATIVE_ID``
+    is sent only when the feed already archived an item of that native id
+    (the harvester looks it up in the item index, one query per response):
+    how a source re-fetches only items it knows (Hacker News ``updates``)
+    without reading the vault itself.
+
 Sources are pure: no network, no clock reads beyond what the exchange
 carries, no vault, no HTTP or database module. :class:`BaseSource` gives the
 defaults (no credentials, no recordings read), so a minimal source is a
@@ -40,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Final, Protocol
 from urllib.parse import urlsplit
 
 from echo_archive.errors import ParseError, SourceError
@@ -48,6 +55,7 @@ from echo_archive.model import Exchange, ParseResult, Request
 from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
+    "IF_ARCHIVED",
     "BaseSource",
     "Feed",
     "HostProfile",
@@ -57,6 +65,10 @@ __all__ = [
     "host_matches",
     "url_host",
 ]
+
+IF_ARCHIVED: Final = "if_archived"
+"""The ``Request.purpose`` key of a follow-up sent only when the feed already
+archived an item of that native id (a string); see the module docstring."""
 
 Secrets = Mapping[str, str]
 """Environment variable name → value, only those a source named and that are set."""

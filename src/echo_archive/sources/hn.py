@@ -13,6 +13,22 @@ harvest starts with the list request and fans out from there:
    poll's ``parts`` (its poll options, ``pollopt`` items) are always
    followed, at the poll's depth: they are the poll's content.
 
+3. With ``params.updates = true``, two more requests start the cycle, from
+   the API README, "Changed Items and Profiles" and "Max Item ID":
+   ``GET {base}/updates.json`` (``purpose={"kind": "updates"}``) answers
+   ``{"items": [ids], "profiles": [user names]}``, the items and profiles
+   changed recently. Each changed item id becomes an item request marked
+   ``if_archived`` (:data:`~echo_archive.sources.base.IF_ARCHIVED`): the
+   harvester sends it only when the feed already archived that item, so an
+   edited story or comment is fetched again and becomes a new version,
+   while items the feed never had are not pulled in. These re-fetches follow
+   no comments (only a poll's options). ``GET {base}/maxitem.json``
+   (``purpose={"kind": "maxitem"}``) is asked first: it answers the current
+   largest item id, is archived as a capture (a record of how far the site
+   had got at that time), and its answer plans the ``updates`` request
+   (``purpose={"kind": "updates", "maxitem": N}``), whose changed ids above
+   ``N`` are ignored (items newer than that cannot be archived yet).
+
 Item fields (the API README, "Items"): ``id``, ``deleted``, ``type`` (``job``,
 ``story``, ``comment``, ``poll``, ``pollopt``), ``by``, ``time`` (Unix
 seconds), ``text`` (HTML), ``dead``, ``parent``, ``poll``, ``kids``, ``url``,
@@ -74,7 +90,7 @@ from urllib.parse import urlsplit
 from echo_archive.errors import ParseError, SourceError
 from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
-from echo_archive.sources.base import BaseSource, Feed, HostProfile
+from echo_archive.sources.base import IF_ARCHIVED, BaseSource, Feed, HostProfile
 from echo_archive.sources.ratelimits import LimitConfig
 
 __all__ = [
@@ -105,6 +121,8 @@ _ITEM_PAGE: Final = "https://news.ycombinator.com/item?id={id}"
 _ACCEPT: Final = (("Accept", "application/json"),)
 _ITEM_PATH_RE: Final = re.compile(r"/item/(\d+)\.json$")
 _LIST_PATH_RE: Final = re.compile(r"/(\w+stories)\.json$")
+_UPDATES_PATH_RE: Final = re.compile(r"/updates\.json$")
+_MAXITEM_PATH_RE: Final = re.compile(r"/maxitem\.json$")
 _GONE_STATUSES: Final = frozenset({404, 410})
 _RECORDED_PATH_RE: Final = re.compile(r"/(?:item/\d+|\w+stories)\.json$")
 KIND: Final = "hn"
@@ -155,6 +173,9 @@ class HnSource(BaseSource):
             "limit": "how many ids of the list become item requests (default 30)",
             "comment_depth": "how many comment levels to follow (default 0)",
             "base_url": "the API root (default https://hacker-news.firebaseio.com/v0)",
+            "updates": "true to re-fetch archived items the API lists as changed "
+            "(/v0/updates.json; edits become versions) and record /v0/maxitem.json "
+            "(default false)",
         }
     )
     recorded_hosts: ClassVar[tuple[str, ...]] = ("hacker-news.firebaseio.com",)
@@ -177,17 +198,27 @@ class HnSource(BaseSource):
             feed: the configured feed.
 
         Returns:
-            One ``GET {base_url}/{list}stories.json`` with purpose ``{"kind": "list"}``.
+            ``GET {base_url}/{list}stories.json`` with purpose ``{"kind": "list"}``;
+            with ``params.updates``, then ``GET {base_url}/maxitem.json``
+            (``{"kind": "maxitem"}``; its answer plans ``updates.json``).
 
         Raises:
-            SourceError: ``list``, ``limit``, ``comment_depth`` or ``base_url``
-                is missing or invalid (the message names the feed and the parameter).
+            SourceError: ``list``, ``limit``, ``comment_depth``, ``base_url``
+                or ``updates`` is missing or invalid (the message names the
+                feed and the parameter).
         """
         endpoint = _list_endpoint(feed)
         _limit(feed)
         _comment_depth(feed)
         base = _base_url(feed)
-        return [Request(url=f"{base}/{endpoint}.json", headers=_ACCEPT, purpose={"kind": "list"})]
+        requests = [
+            Request(url=f"{base}/{endpoint}.json", headers=_ACCEPT, purpose={"kind": "list"})
+        ]
+        if _updates(feed):
+            requests.append(
+                Request(url=f"{base}/maxitem.json", headers=_ACCEPT, purpose={"kind": "maxitem"})
+            )
+        return requests
 
     def parse(self, feed: Feed, request: Request, exchange: Exchange) -> ParseResult:
         """Parse a story list or an item response.
@@ -227,6 +258,17 @@ class HnSource(BaseSource):
         doc = decode_json(exchange.body, url)
         if kind == "list":
             return _parse_list(feed, doc, url)
+        if kind == "maxitem":
+            if not _is_id(doc):
+                raise ParseError(f"maxitem must be an item id, got {_json_type(doc)}", url, "$")
+            updates = Request(
+                url=f"{_base_url(feed)}/updates.json",
+                headers=_ACCEPT,
+                purpose={"kind": "updates", "maxitem": doc},
+            )
+            return ParseResult(follow=(updates,))  # the capture records maxitem itself
+        if kind == "updates":
+            return _parse_updates(feed, doc, url, request.purpose.get("maxitem"))
         depth = _depth(request, url)
         return _parse_item(feed, doc, url, item_id, depth)
 
@@ -265,6 +307,16 @@ def _comment_depth(feed: Feed) -> int:
     return _int_param(feed, "comment_depth", 0, 0)
 
 
+def _updates(feed: Feed) -> bool:
+    """``params.updates``: re-fetch archived items listed in ``/v0/updates.json``."""
+    value = feed.params.get("updates", False)
+    if not isinstance(value, bool):
+        raise SourceError(
+            f"feed {feed.name!r}: params.updates must be true or false (got {value!r})"
+        )
+    return value
+
+
 def _base_url(feed: Feed) -> str:
     """``params.base_url`` without a trailing slash (default: the public API)."""
     base = feed.params.get("base_url", DEFAULT_BASE_URL)
@@ -288,11 +340,15 @@ def _route(request: Request, url: str) -> tuple[str, int | None]:
     path = urlsplit(request.url or url).path
     item_match = _ITEM_PATH_RE.search(path) or _ITEM_PATH_RE.search(urlsplit(url).path)
     kind = request.purpose.get("kind")
-    if kind not in ("list", "item"):
+    if kind not in ("list", "item", "updates", "maxitem"):
         if item_match:
             kind = "item"
         elif _LIST_PATH_RE.search(path):
             kind = "list"
+        elif _UPDATES_PATH_RE.search(path):
+            kind = "updates"
+        elif _MAXITEM_PATH_RE.search(path):
+            kind = "maxitem"
         else:
             raise ParseError("not a Hacker News story list or item URL", url)
     item_id: int | None = None
@@ -346,6 +402,42 @@ def _parse_list(feed: Feed, doc: Any, url: str) -> ParseResult:
         follow.append(_item_request(base, value, 0))
         if len(follow) >= limit:
             break
+    return ParseResult(follow=tuple(follow))
+
+
+def _parse_updates(feed: Feed, doc: Any, url: str, maxitem: object) -> ParseResult:
+    """Turn ``/v0/updates.json`` into re-fetches of the changed items the feed archived.
+
+    The API README, "Changed Items and Profiles": ``{"items": [ids],
+    "profiles": [names]}``. Each item id (duplicates skipped) becomes an item
+    request marked :data:`~echo_archive.sources.base.IF_ARCHIVED`, at the
+    feed's ``comment_depth`` so that no comment is followed; ids above
+    ``maxitem`` (the answer read just before) are ignored; profiles are
+    checked (strings) and not fetched (ECHO archives items, not users).
+    """
+    if not isinstance(doc, dict):
+        raise ParseError(f"updates must be a JSON object, got {_json_type(doc)}", url, "$")
+    ids = _ids(doc, "items", url)
+    profiles = doc.get("profiles", [])
+    if not isinstance(profiles, list):
+        raise ParseError("profiles must be an array of user names", url, "$.profiles")
+    for index, name in enumerate(profiles):
+        if not isinstance(name, str):
+            raise ParseError(
+                f"profiles entry {name!r} is not a user name", url, f"$.profiles[{index}]"
+            )
+    bound = maxitem if _is_id(maxitem) else None
+    base = _base_url(feed)
+    depth = _comment_depth(feed)
+    follow: list[Request] = []
+    seen: set[int] = set()
+    for item_id in ids:
+        if (bound is not None and item_id > bound) or item_id in seen:
+            continue
+        seen.add(item_id)
+        request = _item_request(base, item_id, depth)
+        purpose = {**request.purpose, IF_ARCHIVED: str(item_id)}
+        follow.append(Request(url=request.url, headers=request.headers, purpose=purpose))
     return ParseResult(follow=tuple(follow))
 
 
