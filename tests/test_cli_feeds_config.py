@@ -57,7 +57,7 @@ def test_one_bad_feed_table_fails_alone(vault: Path) -> None:
     v = str(vault)
     with FaultServer() as server:
         server.route("/f.xml", Reply(200, [("Content-Type", "application/rss+xml")], _rss("a")))
-        assert echoctl("--vault", v, "feeds", "add", "local", "--source", "rss",
+        assert echoctl("--vault", v, "feeds", "add", "local", "--source", "rss", "--allow-private",
                        "--param", f"url={server.url('/f.xml')}").returncode == 0  # fmt: skip
         with (vault / "echo.toml").open("a") as fh:
             fh.write(BAD_TABLE)

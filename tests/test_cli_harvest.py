@@ -134,6 +134,7 @@ def test_sigterm_mid_harvest_archives_everything_fetched(vault: Path, hn_cassett
             "limit=40",
             "--param",
             f"base_url={server.url('/v0')}",
+            "--allow-private",
         )
         assert added.returncode == 0, added.stderr
         proc = subprocess.Popen(

@@ -79,7 +79,7 @@ def test_hostile_titles_and_file_names_print_inert(tmp_path: Path) -> None:
         for name, path in (("hostile", "/feed.json"), ("broken", "/broken.json")):
             added = echoctl(
                 "--vault", str(vault), "feeds", "add", name, "--source", "rss",
-                "--param", f"url={server.url(path)}",
+                "--param", f"url={server.url(path)}", "--allow-private",
             )  # fmt: skip
             assert added.returncode == 0, added.stderr
         harvested = echoctl(

@@ -68,7 +68,7 @@ def test_add_during_a_running_harvest_succeeds_without_waiting(tmp_path: Path) -
         added = echoctl(
             *("--vault", str(vault), "feeds", "add", "hn-slow", "--source", "hn"),
             *("--param", "list=top", "--param", f"limit={ITEMS}"),
-            *("--param", f"base_url={server.url('/v0')}"),
+            *("--param", f"base_url={server.url('/v0')}", "--allow-private"),
         )
         assert added.returncode == 0, added.stderr
         config = vault / "echo.toml"  # the loopback host is fast (default: 1 request/s)

@@ -98,7 +98,9 @@ class HnServer:
 def harvest(v: Vault, hn: HnServer) -> None:
     async def go() -> None:
         limits = HostLimits({hn.server.authority: LimitConfig(1000.0, 100.0, 4)})
-        async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+        async with Fetcher(
+            FetchConfig(max_attempts=1, allow_private=True), limits=limits
+        ) as fetcher:
             await HarvestRun(v, fetcher, SOURCES, env={}).run([hn.feed])
 
     asyncio.run(go())

@@ -72,6 +72,7 @@ def config(**overrides: Any) -> FetchConfig:
         "total_timeout": 5.0,
         "backoff_base": 0.1,
         "backoff_cap": 1.0,
+        "allow_private": True,  # the fault servers listen on loopback (SSRF guard off)
     }
     settings.update(overrides)
     return FetchConfig(**settings)

@@ -50,7 +50,13 @@ def _run(vault_path: Path, feeds: list[Feed], fast_host: str = "") -> HarvestRep
             fast = LimitConfig(rate=1000.0, burst=100.0, concurrency=4)
             limits = HostLimits({fast_host: fast} if fast_host else None)
             fetcher = Fetcher(
-                FetchConfig(max_attempts=2, backoff_base=0.01, backoff_cap=0.02, connect_timeout=2),
+                FetchConfig(
+                    max_attempts=2,
+                    backoff_base=0.01,
+                    backoff_cap=0.02,
+                    connect_timeout=2,
+                    allow_private=True,
+                ),
                 limits=limits,
                 breakers=VaultBreakerStore(v),
                 cache=VaultConditionalCache(v),
@@ -215,7 +221,8 @@ def test_reddit_app_only_oauth_token_is_fetched_and_used(
         with Vault.open(vault_path) as v:
             fast = LimitConfig(rate=1000.0, burst=100.0, concurrency=4)
             fetcher = Fetcher(
-                FetchConfig(max_attempts=1), limits=HostLimits({server.authority: fast})
+                FetchConfig(max_attempts=1, allow_private=True),
+                limits=HostLimits({server.authority: fast}),
             )
             async with fetcher:
                 run = HarvestRun(
@@ -255,7 +262,9 @@ def test_parsing_in_worker_processes_gives_the_same_archive(
     async def go(path: Path, workers: int) -> HarvestReport:
         with Vault.open(path) as v:
             limits = HostLimits({server.authority: LimitConfig(1000.0, 100.0, 4)})
-            async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+            async with Fetcher(
+                FetchConfig(max_attempts=1, allow_private=True), limits=limits
+            ) as fetcher:
                 run = HarvestRun(v, fetcher, REGISTRY, env={}, parse_workers=workers)
                 return await run.run(feeds)
 
@@ -291,7 +300,9 @@ def test_a_parse_worker_killed_mid_harvest_costs_only_time(
     async def go(path: Path, workers: int) -> HarvestReport:
         with Vault.open(path) as v:
             limits = HostLimits({server.authority: LimitConfig(1000.0, 100.0, 1)})
-            async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+            async with Fetcher(
+                FetchConfig(max_attempts=1, allow_private=True), limits=limits
+            ) as fetcher:
                 requests = 0
 
                 def progress(feed: str, event: str) -> None:

@@ -46,7 +46,7 @@ def _feeds(vault: Path, **urls: str) -> None:
     for feed in list_feeds(vault):
         remove_feed(vault, feed.name)
     for name, url in urls.items():
-        add_feed(vault, name, "rss", interval=3600, params={"url": url})
+        add_feed(vault, name, "rss", interval=3600, params={"url": url}, allow_private=True)
 
 
 def _harvest(vault: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]

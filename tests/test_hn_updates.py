@@ -43,7 +43,7 @@ def test_an_edited_archived_item_in_updates_is_fetched_again_and_archived_as_a_v
         for feed in list_feeds(vault_path):
             remove_feed(vault_path, feed.name)
         params = {"list": "top", "limit": 5, "base_url": server.url("/v0"), "updates": True}
-        add_feed(vault_path, "hn-local", "hn", params=params)
+        add_feed(vault_path, "hn-local", "hn", params=params, allow_private=True)
 
         with open_vault(vault_path, write=True) as w:
             feeds = select_feeds(w, ["hn-local"]).feeds

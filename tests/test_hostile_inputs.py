@@ -256,7 +256,7 @@ def _harvest(vault_path: Path, feeds: list[Feed], host: str, sources: dict[str, 
     async def go() -> HarvestReport:
         with Vault.open(vault_path) as v:
             fetcher = Fetcher(
-                FetchConfig(max_attempts=1, connect_timeout=2),
+                FetchConfig(max_attempts=1, connect_timeout=2, allow_private=True),
                 limits=HostLimits({host: LimitConfig(rate=1000.0, burst=100.0, concurrency=4)}),
                 breakers=VaultBreakerStore(v),
             )

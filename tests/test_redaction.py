@@ -375,9 +375,10 @@ def test_live_loopback_harvest_stores_logs_and_prints_no_secret(vault: Path) -> 
         env = {"FRED_API_KEY": planted["FRED_API_KEY"]}
         added = [
             echoctl("--vault", str(vault), "feeds", "add", "local-rss", "--source", "rss",
-                    "--param", f"url={rss_url}", "--json"),
+                    "--param", f"url={rss_url}", "--json", "--allow-private"),
             echoctl("--vault", str(vault), "feeds", "add", "local-fred", "--source", "fred",
-                    "--param", "series_id=GDP", "--param", f"base_url={server.url('/fred')}"),
+                    "--param", "series_id=GDP", "--param", f"base_url={server.url('/fred')}",
+                    "--allow-private"),
         ]  # fmt: skip
         _assert_ran(*added)
         runs = [

@@ -60,7 +60,14 @@ def server() -> FaultServer:
 def _only_local_feed(vault: Path, server: FaultServer) -> None:
     for feed in list_feeds(vault):  # the starter feeds would reach the network
         remove_feed(vault, feed.name)
-    add_feed(vault, "local", "rss", interval=3600, params={"url": server.url("/feed.xml")})
+    add_feed(
+        vault,
+        "local",
+        "rss",
+        interval=3600,
+        params={"url": server.url("/feed.xml")},
+        allow_private=True,  # the feed server listens on loopback
+    )
 
 
 def test_feeds_add_list_enable_disable_remove(vault_path: Path) -> None:

@@ -169,7 +169,7 @@ def test_keyless_fred_csv_feeds_run_one_in_flight_at_most_one_per_second(
     async def go() -> list[int]:
         with Vault.open(vault_path) as v:
             fetcher = Fetcher(
-                FetchConfig(max_attempts=1),
+                FetchConfig(max_attempts=1, allow_private=True),
                 transport=transport,
                 clock=lambda: clock[0],
                 sleep=sleep,
@@ -344,7 +344,9 @@ def test_the_token_exchange_is_run_by_the_job_and_never_archived_nor_logged(
         async def go() -> list[tuple[str | None, int]]:
             with Vault.open(vault_path) as v:
                 limits = HostLimits({server.authority: LimitConfig(1000.0, 100.0, 4)})
-                async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+                async with Fetcher(
+                    FetchConfig(max_attempts=1, allow_private=True), limits=limits
+                ) as fetcher:
                     run = HarvestRun(
                         v,
                         fetcher,

@@ -98,7 +98,9 @@ def test_the_example_is_harvested_from_a_loopback_server(
     async def go() -> list[tuple[str, int, int, str | None]]:
         with Vault.open(vault_path) as v:
             limits = HostLimits({server.authority: LimitConfig(100.0, 10.0, 2)})
-            async with Fetcher(FetchConfig(max_attempts=1), limits=limits) as fetcher:
+            async with Fetcher(
+                FetchConfig(max_attempts=1, allow_private=True), limits=limits
+            ) as fetcher:
                 report = await HarvestRun(v, fetcher, {"status": status}, env={}).run(feeds)
             assert verify_vault(v).ok
         return [(f.name, f.new, f.parse_errors, f.error) for f in report.feeds]

@@ -98,6 +98,7 @@ __all__ = [
     "BlobSection",
     "EchoConfig",
     "FeedConfig",
+    "HarvestSection",
     "HostLimitSection",
     "InvalidFeed",
     "LogSection",
@@ -207,6 +208,10 @@ class FeedConfig(_Strict):
         enabled: whether the harvester collects this feed.
         params: source-specific parameters (``url``, ``subreddit``, ``repo``...),
             as written in ``echo.toml``; checked by the source's ``plan()``.
+        allow_private: let this feed's requests (and their redirects) connect
+            to private addresses: loopback, RFC 1918, link-local, CGNAT...
+            (:mod:`echo_archive.harvest.addresses`; off by default, the SSRF
+            guard). For a feed served on the local machine or network.
 
     """
 
@@ -215,6 +220,7 @@ class FeedConfig(_Strict):
     interval: int = Field(default=3600, ge=MIN_INTERVAL, strict=True)
     enabled: bool = Field(default=True, strict=True)
     params: dict[str, Any] = Field(default_factory=dict)
+    allow_private: bool = Field(default=False, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -267,10 +273,11 @@ class FeedConfig(_Strict):
             source=self.source,
             params=dict(self.params),
             interval=float(self.interval),
+            allow_private=self.allow_private,
         )
 
 
-_FEED_KEYS: Final = ("name", "source", "interval", "enabled", "params")
+_FEED_KEYS: Final = ("name", "source", "interval", "enabled", "allow_private", "params")
 
 
 def _ordinal(n: int) -> str:
@@ -419,6 +426,20 @@ class HostLimitSection(_Strict):
     concurrency: int = Field(default=1, ge=1, le=64)
 
 
+class HarvestSection(_Strict):
+    """``[harvest]``: vault-wide harvest settings.
+
+    Attributes:
+        allow_private: let every feed connect to private addresses (loopback,
+            RFC 1918, link-local, CGNAT...; :mod:`echo_archive.harvest.addresses`).
+            Off by default: the SSRF guard refuses them on the first request and
+            on every redirect. A single feed can allow them with its own
+            ``allow_private = true`` instead.
+    """
+
+    allow_private: bool = Field(default=False, strict=True)
+
+
 class EchoConfig(_Strict):
     """The whole ``echo.toml``: the vault's own tables plus the feeds and host limits.
 
@@ -430,6 +451,7 @@ class EchoConfig(_Strict):
         vault: ``[vault]``.
         blobs: ``[blobs]``.
         log: ``[log]``.
+        harvest: ``[harvest]`` (:class:`HarvestSection`).
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
@@ -442,6 +464,7 @@ class EchoConfig(_Strict):
     vault: VaultSection
     blobs: BlobSection = BlobSection()
     log: LogSection = LogSection()
+    harvest: HarvestSection = HarvestSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
     invalid_feeds: list[InvalidFeed] = Field(default_factory=list)
@@ -672,9 +695,10 @@ def _comment(item: Item, text: str) -> None:
 
 
 def _add(table: Table, key: str, value: Any, comment: str | None = None) -> None:
-    table.add(key, value)
+    item = tomlkit.item(value)
     if comment:
-        _comment(table[key], comment)
+        _comment(item, comment)
+    table.add(key, item)
 
 
 def feed_table(feed: FeedConfig) -> Table:
@@ -698,6 +722,8 @@ def feed_table(feed: FeedConfig) -> Table:
     table.add("source", feed.source)
     table.add("interval", feed.interval)
     table.add("enabled", feed.enabled)
+    if feed.allow_private:
+        _add(table, "allow_private", True, "may connect to private addresses (SSRF guard off)")
     if feed.params:
         params = tomlkit.table()
         for key, value in feed.params.items():
@@ -729,6 +755,11 @@ def render(config: EchoConfig) -> str:
 
     """
     doc = settings_document(config.settings)
+    if config.harvest.allow_private:
+        section = tomlkit.table()
+        _add(section, "allow_private", True, "every feed may reach private addresses")
+        doc.add(tomlkit.nl())
+        doc.add("harvest", section)
     doc.add(tomlkit.nl())
     for line in feeds_header():
         doc.add(line)

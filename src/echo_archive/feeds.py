@@ -65,6 +65,7 @@ def make_feed(
     interval: int | None = None,
     enabled: bool = True,
     params: dict[str, Any] | None = None,
+    allow_private: bool = False,
 ) -> FeedConfig:
     """Build a feed from loose values, with errors that name the field.
 
@@ -74,6 +75,8 @@ def make_feed(
         interval: seconds between harvests (default: the source's).
         enabled: whether the harvester collects it.
         params: source-specific parameters.
+        allow_private: the feed may connect to private addresses (SSRF guard
+            off for it; :mod:`echo_archive.harvest.addresses`).
 
     Returns:
         The validated feed (its params are not yet checked by the source; see
@@ -85,6 +88,8 @@ def make_feed(
     """
     data: dict[str, Any] = {"name": name, "source": source, "enabled": enabled}
     data["params"] = params or {}
+    if allow_private:
+        data["allow_private"] = True
     if interval is not None:
         data["interval"] = interval
     try:

@@ -169,6 +169,14 @@ def add(
             'or "quoted string", else text; a dotted KEY (user_agent.app_id=x) makes a table.',
         ),
     ] = None,
+    allow_private: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private",
+            help="Let this feed connect to private addresses (loopback, RFC 1918, link-local, "
+            "CGNAT...), refused by default (SSRF guard): for a feed on this machine or network.",
+        ),
+    ] = False,
     vault: VaultOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -185,7 +193,12 @@ def add(
         _fail(str(exc), 2)
     with _errors():
         feed = feed_service.add_feed(
-            vault_dir(ctx, vault), name, source, interval=interval, params=params
+            vault_dir(ctx, vault),
+            name,
+            source,
+            interval=interval,
+            params=params,
+            allow_private=allow_private,
         )
     if as_json:
         _emit(feed.to_json())
@@ -197,6 +210,9 @@ def add(
 @feeds_app.command("list")
 def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
     """List the configured feeds: name, source, interval, enabled, parameters.
+
+    A feed allowed to reach private addresses (``allow_private``, the SSRF
+    guard off for it) says "private ok" under enabled.
 
     Credentials are masked (URL user:password@ removed; token, api_key,
     password... values shown as REDACTED). A feeds table that is not a usable
@@ -217,6 +233,8 @@ def list_(ctx: typer.Context, vault: VaultOpt = None, as_json: JsonOpt = False) 
         table.add_column(col, overflow="fold")
     for f in feeds:
         enabled = "yes" if f.enabled else "[yellow]no[/]"
+        if f.allow_private:  # the SSRF guard is off for this feed: say so
+            enabled += "\n[yellow]private ok[/]"
         interval = "?" if f.interval is None else _every(f.interval)
         params = safe(_summary(f))
         table.add_row(

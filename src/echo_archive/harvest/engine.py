@@ -98,6 +98,7 @@ import structlog
 
 from echo_archive import __version__
 from echo_archive.errors import ConfigError
+from echo_archive.harvest.addresses import ALLOW_PRIVATE_EXTENSION, AddressRefused
 from echo_archive.harvest.breaker import (
     BreakerConfig,
     BreakerState,
@@ -105,6 +106,7 @@ from echo_archive.harvest.breaker import (
     StateTransition,
 )
 from echo_archive.harvest.limits import HostLimits
+from echo_archive.harvest.network import LiveTransport
 from echo_archive.harvest.retry import (
     RETRYABLE_STATUSES,
     FailureKind,
@@ -437,9 +439,15 @@ class FetchConfig:
             harvesting (hosts see a few calls per hour, not thousands):
             resilience4j semantics with a count window of 20 calls, evaluated
             from 5 calls, opening at a 50% failure rate, 300 s open, 2 trial calls.
-        trust_env: let httpx read proxies, ``.netrc`` and CA settings from the
+        trust_env: let httpx read ``.netrc`` and CA settings from the
             environment (off by default: a harvest must not pick up credentials
-            it was not given).
+            it was not given). Proxies from the environment are never used by
+            the live transport (the SSRF guard must see the address it connects to).
+        allow_private: let every fetch connect to private addresses (loopback,
+            RFC 1918, link-local...; :mod:`echo_archive.harvest.addresses`);
+            off by default, the SSRF guard. ``[harvest] allow_private`` in
+            ``echo.toml``; one feed's ``allow_private`` reaches
+            :meth:`Fetcher.fetch` instead.
 
     Raises:
         ConfigError: a value is out of range (the message names the field).
@@ -462,6 +470,7 @@ class FetchConfig:
     max_queue_wait: float = 300.0
     breaker: BreakerConfig = field(default_factory=_default_breaker)
     trust_env: bool = False
+    allow_private: bool = False
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
@@ -688,6 +697,7 @@ class _AttemptResult:
     transport_failed: bool = False
     final: bool = False
     not_recorded: bool = False
+    refused: bool = False
 
 
 # --- the fetcher -----------------------------------------------------------------------
@@ -704,7 +714,8 @@ class Fetcher:
 
     Args:
         config: how to fetch.
-        transport: the httpx transport (None: a real network transport). A
+        transport: the httpx transport (None: the SSRF-guarded network transport,
+            :class:`~echo_archive.harvest.network.LiveTransport`). A
             :class:`~echo_archive.harvest.transport.ReplayTransport` replays
             recordings; tests may pass any ``httpx.AsyncBaseTransport``.
         limits: per-host limits (None: :class:`HostLimits` with the default
@@ -755,6 +766,10 @@ class Fetcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        if transport is None:
+            transport = LiveTransport(
+                allow_private=config.allow_private, trust_env=config.trust_env
+            )
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(
@@ -1022,7 +1037,9 @@ class Fetcher:
 
     # --- fetch -------------------------------------------------------------------------
 
-    async def fetch(self, request: Request, *, source_kind: str) -> FetchOutcome:
+    async def fetch(
+        self, request: Request, *, source_kind: str, allow_private: bool = False
+    ) -> FetchOutcome:
         """Fetch ``request`` politely and resiliently; never raise for network or HTTP trouble.
 
         Args:
@@ -1031,6 +1048,11 @@ class Fetcher:
             source_kind: the source kind asking (``rss``, ``github``...), for
                 the log. Limits follow the host's profile
                 (:meth:`HostLimits.config_for`), not this value.
+            allow_private: this fetch (its feed) may connect to private
+                addresses, on the first request and every redirect; otherwise
+                the live transport refuses them ("refused to connect to ...",
+                final, not retried, not a breaker failure) unless
+                ``FetchConfig.allow_private`` is set.
 
         Returns:
             The outcome: the exchange (or None), the error in plain words (or
@@ -1056,7 +1078,9 @@ class Fetcher:
         try:
             await self._acquire_slot(host)
             try:
-                outcome = await self._fetch_in_slot(request, host, source_kind, started)
+                outcome = await self._fetch_in_slot(
+                    request, host, source_kind, started, allow_private
+                )
             finally:
                 await self._release_slot(host)
         finally:
@@ -1066,7 +1090,12 @@ class Fetcher:
         return outcome
 
     async def _fetch_in_slot(
-        self, request: Request, host: str, source_kind: str, started: float
+        self,
+        request: Request,
+        host: str,
+        source_kind: str,
+        started: float,
+        allow_private: bool = False,
     ) -> FetchOutcome:
         method = request.method.upper()
         headers = list(request.headers)
@@ -1139,10 +1168,12 @@ class Fetcher:
             # 2. one attempt
             attempts += 1
             began = self._clock()
-            result = await self._attempt(method, request.url, headers, request.body)
+            result = await self._attempt(
+                method, request.url, headers, request.body, allow_private=allow_private
+            )
             duration = max(0.0, self._clock() - began)
             last = result
-            if not result.not_recorded:
+            if not result.not_recorded and not result.refused:
                 status = result.exchange.status if result.exchange is not None else None
                 success = (
                     status is not None
@@ -1220,19 +1251,30 @@ class Fetcher:
     # --- one attempt -------------------------------------------------------------------
 
     async def _attempt(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b""
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        allow_private: bool = False,
     ) -> _AttemptResult:
         """Send once (following redirects) within ``total_timeout`` and read the body."""
         progress = _Progress(method=method, request_url=url, url=url, started=self._clock())
         deadline = asyncio.timeout(self.config.total_timeout)
         try:
             async with deadline:
-                await self._exchange(method, url, headers, progress, body)
+                await self._exchange(method, url, headers, progress, body, allow_private)
         except _GiveUp as stop:
             progress.truncated |= stop.truncated
             return _AttemptResult(self._build(progress), stop.message, final=True)
         except NotRecordedError as exc:
             return _AttemptResult(None, str(exc), final=True, not_recorded=True)
+        except AddressRefused as exc:  # SSRF guard: nothing was sent to that address
+            message = str(exc)
+            if progress.redirects:
+                message = f"redirect to {redact_url(progress.url)} not followed: {message}"
+            return _AttemptResult(self._build(progress), message, final=True, refused=True)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -1268,8 +1310,14 @@ class Fetcher:
         headers: list[tuple[str, str]],
         progress: _Progress,
         body: bytes = b"",
+        allow_private: bool = False,
     ) -> None:
-        """Send the request (and its body), follow redirects by hand, stream the final body."""
+        """Send the request (and its body), follow redirects by hand, stream the final body.
+
+        Every hop is a request of its own through the transport, so the SSRF
+        guard checks each redirect target's resolved address.
+        """
+        extensions = {ALLOW_PRIVATE_EXTENSION: True} if allow_private else None
         hop_method = method
         hop_body = body
         hop_url = httpx.URL(url)
@@ -1280,7 +1328,11 @@ class Fetcher:
             if hop > 0:
                 await self._take_token(hop_host, "shutting down: redirect not followed")
             sent = self._client.build_request(
-                hop_method, hop_url, headers=hop_headers, content=hop_body or None
+                hop_method,
+                hop_url,
+                headers=hop_headers,
+                content=hop_body or None,
+                extensions=extensions,
             )
             progress.url = str(hop_url)
             progress.request_headers = redact_headers(_decode_pairs(sent.headers.raw))

@@ -369,7 +369,7 @@ class HarvestRun:
         self._stopping = False
         self._tasks: list[asyncio.Future[None]] = []
         self._tokens: dict[
-            tuple[str, str, tuple[tuple[str, str], ...], bytes], asyncio.Future[str]
+            tuple[str, str, tuple[tuple[str, str], ...], bytes, bool], asyncio.Future[str]
         ] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._reader: _VaultState | None = None  # reads the item index (known ids)
@@ -544,7 +544,9 @@ class HarvestRun:
             hosts.add(host_key(request.url))
             if self.progress:
                 self.progress(feed.name, "request")
-            outcome = await self.fetcher.fetch(request, source_kind=feed.source)
+            outcome = await self.fetcher.fetch(
+                request, source_kind=feed.source, allow_private=feed.allow_private
+            )
             exchange = outcome.exchange
             if outcome.paused_until is not None:
                 statuses["skipped"] += 1
@@ -595,7 +597,7 @@ class HarvestRun:
             return None
         if source.kind in self.token_urls:
             request = replace(request, url=self.token_urls[source.kind])
-        key = (source.kind, request.url, request.headers, request.body)
+        key = (source.kind, request.url, request.headers, request.body, feed.allow_private)
         pending = self._tokens.get(key)
         if pending is None:  # the first feed of this client asks; the others wait for it
             pending = self._tokens[key] = asyncio.ensure_future(
@@ -614,7 +616,9 @@ class HarvestRun:
         Raises:
             ParseError: no answer, or the source found no token in it.
         """
-        outcome = await self.fetcher.fetch(request, source_kind=source.kind)
+        outcome = await self.fetcher.fetch(
+            request, source_kind=source.kind, allow_private=feed.allow_private
+        )
         exchange = outcome.exchange
         if exchange is None:
             raise ParseError(

@@ -67,6 +67,7 @@ class FeedView:
             enabled invalid feed is reported failed).
         params: the parameters, redacted (:func:`~echo_archive.redaction.redact_json`).
         error: why the table is not a usable feed, redacted; None when it is one.
+        allow_private: the feed may connect to private addresses (SSRF guard off for it).
     """
 
     position: int
@@ -76,6 +77,7 @@ class FeedView:
     enabled: bool
     params: dict[str, Any]
     error: str | None = None
+    allow_private: bool = False
 
     @classmethod
     def of(cls, feed: FeedConfig | InvalidFeed, position: int) -> FeedView:
@@ -91,21 +93,28 @@ class FeedView:
                 redact_text(feed.error),
             )
         return cls(
-            position, feed.name, feed.source, feed.interval, feed.enabled, redact_json(feed.params)
+            position,
+            feed.name,
+            feed.source,
+            feed.interval,
+            feed.enabled,
+            redact_json(feed.params),
+            allow_private=feed.allow_private,
         )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping of the view.
 
         Returns:
-            ``name``, ``source``, ``interval``, ``enabled``, ``params``
-            (redacted), ``position`` and ``error`` (null for a valid feed).
+            ``name``, ``source``, ``interval``, ``enabled``, ``allow_private``,
+            ``params`` (redacted), ``position`` and ``error`` (null for a valid feed).
         """
         return {
             "name": self.name,
             "source": self.source,
             "interval": self.interval,
             "enabled": self.enabled,
+            "allow_private": self.allow_private,
             "params": self.params,
             "position": self.position,
             "error": self.error,
@@ -155,6 +164,7 @@ def add_feed(
     *,
     interval: int | None = None,
     params: Mapping[str, Any] | None = None,
+    allow_private: bool = False,
 ) -> FeedView:
     """Add a feed, checked by its source as the harvester will use it.
 
@@ -165,6 +175,9 @@ def add_feed(
         interval: seconds between harvests, >= 60 (default: the source's).
         params: the source's parameters: only those it declares (see
             :func:`check_feed_params`).
+        allow_private: let the feed connect to private addresses (loopback,
+            RFC 1918, link-local...), which the SSRF guard refuses by default
+            (:mod:`echo_archive.harvest.addresses`): for a local feed.
 
     Returns:
         The feed as written, redacted for display.
@@ -179,7 +192,9 @@ def add_feed(
     """
     config = config_file(vault_dir)
     try:
-        feed = _feeds.make_feed(name, source, interval=interval, params=dict(params or {}))
+        feed = _feeds.make_feed(
+            name, source, interval=interval, params=dict(params or {}), allow_private=allow_private
+        )
     except ConfigError as exc:
         raise RequestError(str(exc)) from exc
     _feeds.check_feed(feed)

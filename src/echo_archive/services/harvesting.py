@@ -155,12 +155,13 @@ async def harvest_once(
     if max_requests < 1:
         raise RequestError(f"max_requests {max_requests}: must be at least 1")
     transport = ReplayTransport.from_paths(list(replay)) if replay else None
-    limits = load_config(vault.path / CONFIG_FILE).limits
+    config = load_config(vault.path / CONFIG_FILE)
+    limits = config.limits
     overrides = {host: (lim.rate, lim.burst, lim.concurrency) for host, lim in limits.items()}
     breaker_store, cache = VaultBreakerStore(vault), VaultConditionalCache(vault)
     pauses = VaultPauseStore(vault)
     fetcher = Fetcher(
-        FetchConfig(),
+        FetchConfig(allow_private=config.harvest.allow_private),
         transport=transport,
         limits=limits_from_config(overrides),
         breakers=breaker_store,

@@ -88,6 +88,9 @@ class Feed:
             wrong key, type or parameter, named with the feed), or None. A
             harvest plans nothing for such a feed and reports it failed
             with this error; the other feeds run as usual.
+        allow_private: the feed's requests may connect to private addresses
+            (its ``allow_private`` in ``echo.toml``; the engine's SSRF guard
+            refuses them otherwise). Sources never read it.
     """
 
     name: str
@@ -95,6 +98,7 @@ class Feed:
     params: Mapping[str, Any] = field(default_factory=dict)
     interval: float = 3600.0
     error: str | None = None
+    allow_private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
