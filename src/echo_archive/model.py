@@ -150,6 +150,12 @@ class Item:
         counters: volatile numbers (score, comment count, stars...) recorded as
             observations, excluded from the content digest.
         deleted: True when the source marks the item deleted or removed.
+        observed_at: RFC 3339 UTC time from which the source states this
+            content held, when the source itself says (FRED: the vintage an
+            observation is valid from); ``""`` to use the capture's time
+            (its recording's time, else its fetch time). Not content: it
+            orders an item's versions (:mod:`echo_archive.pipeline.versioning`)
+            and is left out of the content digest.
     """
 
     source: str
@@ -163,6 +169,7 @@ class Item:
     extra: Mapping[str, Any] = field(default_factory=dict)
     counters: Mapping[str, int | float] = field(default_factory=dict)
     deleted: bool = False
+    observed_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)

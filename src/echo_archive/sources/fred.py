@@ -43,6 +43,12 @@ sent, ``"."`` (or an empty CSV cell) meaning *missing*:
 ``published_at``
     For vintage requests, the observation's ``realtime_start`` at midnight
     UTC: the day this value became current. Otherwise ``""``.
+``observed_at`` (not content)
+    When FRED says the content held (:func:`observed_at`): the row's
+    ``realtime_start`` at midnight UTC; for a vintage row whose
+    ``realtime_end`` is closed, the day after it. A revised value is thus
+    ordered by vintage, not by when a recording was imported; the keyless
+    CSV has no real-time period (``""``: the capture's time).
 
 Without a vintage request the API stamps every observation with the request's
 real-time window (``realtime_start == realtime_end ==`` the latest vintage or
@@ -90,9 +96,11 @@ __all__ = [
     "DEFAULT_CSV_BASE_URL",
     "MAX_LIMIT",
     "MISSING",
+    "OPEN_END",
     "OUTPUT_TYPES",
     "UNITS",
     "FredSource",
+    "observed_at",
     "parse_csv",
     "series_page_url",
 ]
@@ -108,6 +116,9 @@ DEFAULT_API_KEY_ENV: Final = "FRED_API_KEY"
 
 #: The API's maximum (and default) ``limit`` of ``series/observations``.
 MAX_LIMIT: Final = 100000
+
+#: The ``realtime_end`` FRED writes for a vintage still current (an open end).
+OPEN_END: Final = "9999-12-31"
 
 #: The value FRED writes for a missing observation.
 MISSING: Final = "."
@@ -665,8 +676,9 @@ def _json_item(
     }
     native_id = f"{series_id}:{obs_date}"
     published_at = ""
+    start = fields.get("realtime_start")
     if vintage:
-        start = fields["realtime_start"]
+        assert start is not None  # required above for a vintage request
         native_id = f"{native_id}@{start}"
         published_at = f"{start}T00:00:00.000000Z"
         extra["realtime_start"] = start
@@ -680,7 +692,46 @@ def _json_item(
         text=value,
         published_at=published_at,
         extra=extra,
+        observed_at=observed_at(start, fields.get("realtime_end") if vintage else None),
     )
+
+
+def observed_at(realtime_start: str | None, realtime_end: str | None = None) -> str:
+    """The time from which FRED states an observation's content held (``Item.observed_at``).
+
+    FRED versions are ordered by vintage (ALFRED, "real-time periods",
+    https://alfred.stlouisfed.org/help#real_time_periods): an observation
+    row is valid from ``realtime_start``. Without a vintage request the API
+    stamps every row with the request's real-time window (the latest vintage),
+    so that is when the value was current. With a vintage request the row's
+    ``realtime_end`` is content too (one item per vintage), and a vintage is
+    first seen open (``9999-12-31``) and later closed by the next vintage: the
+    closed row could be known only from the day after its ``realtime_end``
+    (the next vintage's ``realtime_start``), so that day is its observed time.
+    This orders the open and the closed row of a vintage the way they were
+    observed whatever order the recordings arrive in.
+
+    Args:
+        realtime_start: ``YYYY-MM-DD``, or None when the row has none (CSV).
+        realtime_end: ``YYYY-MM-DD`` of a vintage row (content), or None when
+            it is not content (no vintage request).
+
+    Returns:
+        ``YYYY-MM-DDT00:00:00.000000Z`` (RFC 3339 UTC), or ``""`` when the row
+        has no real-time period (the capture's time is used then).
+    """
+    if not realtime_start:
+        return ""
+    day = realtime_start
+    if realtime_end and realtime_end != OPEN_END:
+        try:
+            end = date.fromisoformat(realtime_end)
+        except ValueError:
+            end = None
+        if end is not None and end < date.max:
+            after = date.fromordinal(end.toordinal() + 1).isoformat()
+            day = max(day, after)
+    return f"{day}T00:00:00.000000Z"
 
 
 # --------------------------------------------------------------------------- CSV
@@ -769,11 +820,12 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
                 "value": value,
                 "missing": value == MISSING,
             }
-            native_id, published_at = f"{series_id}:{obs_date}", ""
+            native_id, published_at, observed = f"{series_id}:{obs_date}", "", ""
             if vintage is not None:
                 native_id = f"{native_id}@{vintage[1]}"
                 published_at = f"{vintage[1]}T00:00:00.000000Z"
                 extra["realtime_start"], extra["realtime_end"] = vintage[1], vintage[2]
+                observed = observed_at(vintage[1], vintage[2])
             items.append(
                 Item(
                     source=FredSource.kind,
@@ -784,6 +836,7 @@ def parse_csv(body: bytes, url: str = "", *, feed_name: str = "") -> tuple[Item,
                     text=value,
                     published_at=published_at,
                     extra=extra,
+                    observed_at=observed,
                 )
             )
     if header is None:
@@ -814,7 +867,7 @@ def _csv_vintages(columns: Sequence[str]) -> dict[str, tuple[str, str, str]]:
     out: dict[str, tuple[str, str, str]] = {}
     for column, (series_id, day) in found.items():
         later = sorted(d for s, d in found.values() if s == series_id and d > day)
-        end = date.fromordinal(later[0].toordinal() - 1).isoformat() if later else "9999-12-31"
+        end = date.fromordinal(later[0].toordinal() - 1).isoformat() if later else OPEN_END
         out[column] = (series_id, day.isoformat(), end)
     return out
 
