@@ -26,9 +26,11 @@ from echo_archive.schemas import (
     HttpCapture,
     ItemBlob,
     ItemMeta,
+    ItemMetaV2,
     RemovedItemMeta,
     TombstoneMeta,
     VersionMeta,
+    VersionMetaV2,
     WithdrawnMeta,
     entry_classes,
     file_capture,
@@ -93,6 +95,12 @@ VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
     ),
     ItemMeta: st.fixed_dictionaries({**_item_fields, "previous": st.none()}),
     VersionMeta: st.fixed_dictionaries({**_item_fields, "previous": _index}),
+    ItemMetaV2: st.fixed_dictionaries(
+        {**_item_fields, "v": st.just(2), "previous": st.none(), "observed_at": _ts}
+    ),
+    VersionMetaV2: st.fixed_dictionaries(
+        {**_item_fields, "v": st.just(2), "previous": _index, "observed_at": _ts}
+    ),
     TombstoneMeta: st.fixed_dictionaries({**_item_fields, "previous": _index, "reason": _name}),
     RemovedItemMeta: st.fixed_dictionaries(
         {**_item_fields, "kind": st.just("removed"), "previous": st.none(), "reason": _name}
@@ -174,7 +182,7 @@ def test_mutated_metas_are_rejected_naming_entry_and_field(
 ) -> None:
     cls, meta = case
     for field, bad in _mutations(meta):
-        if cls is ItemMeta and field == "previous" and bad.get("previous") is None:
+        if cls in (ItemMeta, ItemMetaV2) and field == "previous" and bad.get("previous") is None:
             continue  # previous: [None] / "None"... all rejected below; removing it is not None
         doc = json.loads(_build(cls, meta).raw)
         doc["meta"] = bad
@@ -425,9 +433,11 @@ def test_every_schema_echo_writes_today_is_plain_json() -> None:
             "FileCapture",
             "HttpCapture",
             "ItemMeta",
+            "ItemMetaV2",
             "RemovedItemMeta",
             "TombstoneMeta",
             "VersionMeta",
+            "VersionMetaV2",
             "WithdrawnMeta",
         ),
         True,

@@ -30,9 +30,11 @@ from echo_archive.schemas.entries import (
     HttpCapture,
     ItemBlob,
     ItemMeta,
+    ItemMetaV2,
     RemovedItemMeta,
     TombstoneMeta,
     VersionMeta,
+    VersionMetaV2,
     WithdrawnMeta,
 )
 
@@ -45,9 +47,11 @@ __all__ = [
     "HttpCapture",
     "ItemBlob",
     "ItemMeta",
+    "ItemMetaV2",
     "RemovedItemMeta",
     "TombstoneMeta",
     "VersionMeta",
+    "VersionMetaV2",
     "WithdrawnMeta",
     "entry_classes",
     "file_capture",

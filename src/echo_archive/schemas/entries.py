@@ -36,9 +36,11 @@ __all__ = [
     "HttpCapture",
     "ItemBlob",
     "ItemMeta",
+    "ItemMetaV2",
     "RemovedItemMeta",
     "TombstoneMeta",
     "VersionMeta",
+    "VersionMetaV2",
     "WithdrawnMeta",
 ]
 
@@ -156,6 +158,53 @@ class VersionMeta(_ItemFields):
     blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"item": ItemBlob}
 
     previous: Index = Field(description="Log index of the item's entry this version follows.")
+
+
+_OBSERVED_AT = (
+    "When the source states this content held: the source's own time when it gives one "
+    "(FRED: the vintage, see ``echo_archive.sources.fred.observed_at``), else the "
+    "capture's ``recorded_at``, else its ``fetched_at``. An item's history is ordered "
+    "by it (ties by log index), not by log index. Version 1 entries have none: their "
+    "capture's ``recorded_at``, else ``fetched_at``, stands for it."
+)
+
+
+@register
+class ItemMetaV2(_ItemFields):
+    """The first version of an item, with its observed time; blob ``item`` holds the item blob.
+
+    Version 2 of :class:`ItemMeta` adds ``observed_at`` (issue 9, "history
+    independent of arrival order").
+    """
+
+    entry_type: ClassVar[str] = "item"
+    schema_version: ClassVar[int] = 2
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"item": ItemBlob}
+
+    v: Literal[2] = Field(default=2, description="``2``.")
+    previous: None = Field(description="null: a new item follows no entry.")
+    observed_at: Timestamp = Field(description=_OBSERVED_AT)
+
+
+@register
+class VersionMetaV2(_ItemFields):
+    """A later version of an item, with its observed time; blob ``item`` holds the item blob.
+
+    Version 2 of :class:`VersionMeta` adds ``observed_at``. ``previous`` still
+    links the item's entries in log order (arrival); a version observed
+    before the item's current one is history, not the current content.
+    """
+
+    entry_type: ClassVar[str] = "version"
+    schema_version: ClassVar[int] = 2
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {"item": ItemBlob}
+
+    v: Literal[2] = Field(default=2, description="``2``.")
+    previous: Index = Field(
+        description="Log index of the item's latest entry when this one was written "
+        "(the entries of an item, in log order)."
+    )
+    observed_at: Timestamp = Field(description=_OBSERVED_AT)
 
 
 @register
