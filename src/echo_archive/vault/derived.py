@@ -26,7 +26,14 @@ How an index is kept current:
   vaults written before ``derived_state`` existed kept those tables in the
   same transactions as the entries;
 * :func:`rebuild` empties an index's tables and applies the whole log again,
-  in one transaction (readers see the old rows until it commits).
+  in one transaction (readers see the old rows until it commits);
+* an index whose rows a newer build derives differently (new columns, a new
+  rule) declares a higher ``revision`` (absent means 1; table
+  ``derived_revisions``). A writer attaching it over tables of another
+  revision drops them, recreates them and applies the whole log
+  (:func:`reset_if_stale`); ``verify`` does not compare such tables (a
+  warning: the next writer rebuilds them). Derived rows are never evidence,
+  so dropping them loses nothing.
 
 :meth:`DerivedIndex.apply` must give the same rows whether the entries come
 one commit at a time or all at once: "rebuild equals incremental", which
@@ -53,18 +60,28 @@ __all__ = [
     "applied_size",
     "apply_range",
     "compare",
+    "index_revision",
     "order_indexes",
     "rebuild",
     "record_applied",
+    "record_revision",
+    "reset_if_stale",
+    "stored_revision",
 ]
 
 DERIVED_STATE_DDL = """
 CREATE TABLE IF NOT EXISTS derived_state(
     name TEXT PRIMARY KEY,
     size INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS derived_revisions(
+    name TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
 ) WITHOUT ROWID
 """
-"""``derived_state(name, size)``: each attached index has applied entries ``0 .. size-1``."""
+"""``derived_state(name, size)``: each attached index has applied entries ``0 .. size-1``;
+``derived_revisions(name, revision)``: the revision of the rules its rows were derived by
+(no row: revision 1)."""
 
 CHUNK = 2000
 """Entries applied per :meth:`DerivedIndex.apply` call when catching up or rebuilding."""
@@ -348,6 +365,64 @@ def apply_range(
             index.apply(tx, start, entries, log, None)
 
 
+def index_revision(index: DerivedIndex) -> int:
+    """The revision of the rules ``index`` derives its rows by (its ``revision``, else 1)."""
+    revision = getattr(index, "revision", 1)
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 1
+
+
+def stored_revision(catalog: Catalog, name: str) -> int:
+    """The revision the stored rows of index ``name`` were derived by (1 when none is recorded)."""
+    if "derived_revisions" not in catalog.tables():
+        return 1
+    row = catalog.query_one("SELECT revision FROM derived_revisions WHERE name = ?", (name,))
+    return 1 if row is None else int(row[0])
+
+
+def record_revision(tx: Catalog, name: str, revision: int) -> None:
+    """Record that index ``name``'s rows are derived by ``revision`` (caller's transaction)."""
+    tx.execute(
+        "INSERT INTO derived_revisions(name, revision) VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET revision = excluded.revision",
+        (name, revision),
+    )
+
+
+def reset_if_stale(catalog: Catalog, index: DerivedIndex) -> bool:
+    """Drop and recreate ``index``'s tables when they hold rows of another revision.
+
+    The tables are dropped (a new revision may add columns), recreated from
+    ``index.ddl``, and the index recorded as having applied nothing, in one
+    transaction; the caller then applies the whole log (catch-up). Tables
+    that do not exist yet are left to the caller to create.
+
+    Args:
+        catalog: the writer's catalog (outside any transaction), with the
+            ``derived_state`` tables created.
+        index: the index.
+
+    Returns:
+        True when the tables were reset.
+
+    Raises:
+        StorageError: the catalog cannot be written (nothing changed).
+    """
+    revision = index_revision(index)
+    present = catalog.tables()
+    if not set(index.tables) & present or stored_revision(catalog, index.name) == revision:
+        return False
+    statements = [s.strip() for s in index.ddl.split(";") if s.strip()]
+    with catalog.transaction(f"rebuilding derived index {index.name} of another revision"):
+        for table in index.tables:
+            if table in present:
+                catalog.execute(f"DROP TABLE {table}")  # a table name the index declares
+        for statement in statements:
+            catalog.execute(statement)
+        record_applied(catalog, index.name, 0)
+        record_revision(catalog, index.name, revision)
+    return True
+
+
 def _clear(tx: Catalog, index: DerivedIndex) -> None:
     for table in index.tables:
         tx.execute(f"DELETE FROM {table}")  # noqa: S608 - a table name the index declares
@@ -370,11 +445,14 @@ def rebuild(catalog: Catalog, index: DerivedIndex, log: LogView, size: int) -> N
     """
     if not index.rebuildable:
         raise DerivedIndexError(f"derived index {index.name} cannot be rebuilt as attached")
-    catalog.create_tables(DERIVED_STATE_DDL + ";" + index.ddl)
+    catalog.create_tables(DERIVED_STATE_DDL)
+    reset_if_stale(catalog, index)
+    catalog.create_tables(index.ddl)
     with catalog.transaction(f"rebuilding derived index {index.name}"):
         _clear(catalog, index)
         apply_range(catalog, [index], log, 0, size)
         record_applied(catalog, index.name, size)
+        record_revision(catalog, index.name, index_revision(index))
 
 
 def _sample_runs(size: int, sample: float, rng: random.Random, run: int = 64) -> list[range]:

@@ -82,8 +82,11 @@ from echo_archive.vault.derived import (
     DerivedIndex,
     applied_size,
     apply_range,
+    index_revision,
     order_indexes,
     record_applied,
+    record_revision,
+    reset_if_stale,
 )
 from echo_archive.vault.derived import rebuild as rebuild_index
 from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
@@ -760,18 +763,29 @@ class Vault:
         The row says the log size when all its tables already existed (a vault
         written before ``derived_state``, which kept them in the entries'
         transactions), else 0 (caught up next). Creating is idempotent, so an
-        index or table a newer version of an index adds is added here.
+        index or table a newer version of an index adds is added here. Tables
+        holding rows of another revision of the index are dropped and
+        recreated, and the index applies the whole log again
+        (:func:`~echo_archive.vault.derived.reset_if_stale`).
 
         Returns:
             How many entries the index has applied.
         """
         had = set(index.tables) <= self._catalog.tables()
-        self._catalog.create_tables(DERIVED_STATE_DDL + ";" + index.ddl)
+        self._catalog.create_tables(DERIVED_STATE_DDL)
+        if reset_if_stale(self._catalog, index):
+            log.info("vault.derived_reset", index=index.name, revision=index_revision(index))
+            return 0
+        self._catalog.create_tables(index.ddl)
         done = applied_size(self._catalog, index.name)
         if done is None:
             done = self.log_state()[0] if had else 0
             with self._catalog.transaction(f"recording derived index {index.name}"):
                 record_applied(self._catalog, index.name, done)
+                record_revision(self._catalog, index.name, index_revision(index))
+        elif not had:
+            with self._catalog.transaction(f"recording derived index {index.name}"):
+                record_revision(self._catalog, index.name, index_revision(index))
         return done
 
     def _catch_up_derived(self) -> None:
