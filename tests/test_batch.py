@@ -162,7 +162,11 @@ def test_tombstone_for_a_deleted_hn_item(
         tomb = v.entry(row.idx)
         assert tomb.type == "tombstone"
         assert tomb.meta["reason"] == "deleted"
-        back, _ = commit_batch(v, _sightings(feed, HnSource(), [story]), TS)
+        # The 2024 recording again, after the 2026 deletion: not a comeback (issue 9).
+        stale, _ = commit_batch(v, _sightings(feed, HnSource(), [story]), TS)
+        assert (stale.versions, stale.duplicates) == (0, 1)
+        later = replace(story, fetched_at="2026-11-23T00:00:00.000000Z", recorded_at=None)
+        back, _ = commit_batch(v, _sightings(feed, HnSource(), [later]), TS)
         assert back.versions == 1  # the item came back
 
 

@@ -239,7 +239,7 @@ def test_rebuild_of_an_unknown_index_names_the_known_ones(vault_path: Path) -> N
     done = echoctl("--vault", str(vault_path), "rebuild", "nope")
     assert done.returncode == 1
     assert "no derived index named 'nope'" in done.stderr
-    assert "leaves, items, captures, observations" in done.stderr
+    assert "leaves, items, item_contents, captures, observations" in done.stderr
 
 
 # ---------------------------------------------------------------------- old vaults, catch-up

@@ -8,7 +8,9 @@ defines and applies at every commit):
 index (``rebuild NAME``)  what it answers                                  rebuilt from
 ========================  ===============================================  ==============
 ``leaves``                the log index of an entry by its leaf hash       entries
-``items``                 each item's latest entry, digest, versions       entries
+``items``                 each item's current entry (observed last),       entries
+                          latest entry, digest, versions
+``item_contents``         every content digest each item ever had          entries
 ``captures``              each HTTP capture's feed, URL, status, time      entries
 ``observations``          the counters of every sighting of an item        capture bodies
                                                                            (re-parsed)
@@ -24,7 +26,7 @@ layer passes in (:data:`~echo_archive.index.observations.Reparse`;
 from __future__ import annotations
 
 from echo_archive.index.captures import CaptureIndex
-from echo_archive.index.items import ItemIndex
+from echo_archive.index.items import ItemContentIndex, ItemIndex
 from echo_archive.index.leaves import LeafIndex, index_of_leaf
 from echo_archive.index.observations import ObservationIndex, Reparse
 from echo_archive.vault.derived import DerivedIndex
@@ -33,6 +35,7 @@ from echo_archive.vault.vault import Vault
 __all__ = [
     "INDEX_NAMES",
     "CaptureIndex",
+    "ItemContentIndex",
     "ItemIndex",
     "LeafIndex",
     "ObservationIndex",
@@ -41,7 +44,7 @@ __all__ = [
     "standard_indexes",
 ]
 
-INDEX_NAMES = ("leaves", "items", "captures", "observations")
+INDEX_NAMES = ("leaves", "items", "item_contents", "captures", "observations")
 """The names of the standard derived indexes, in the order they are applied."""
 
 
@@ -52,7 +55,7 @@ def standard_indexes(reparse: Reparse | None = None) -> list[DerivedIndex]:
         reparse: how the observation index re-parses a capture (needed to
             rebuild it; None is enough to keep it current at commits).
     """
-    return [LeafIndex(), ItemIndex(), CaptureIndex(), ObservationIndex(reparse)]
+    return [LeafIndex(), ItemIndex(), ItemContentIndex(), CaptureIndex(), ObservationIndex(reparse)]
 
 
 def ensure_indexes(vault: Vault, reparse: Reparse | None = None) -> None:

@@ -1,25 +1,43 @@
-"""The item index: the latest state of every item, by (source, feed, native id).
+"""The item index: the current state of every item, by (source, feed, native id).
 
 ``items(source, feed, native_id, idx, first_idx, digest, tombstoned,
-versions, seen_at)``: for each item, the log index of its latest ``item``,
-``version`` or ``tombstone`` entry (``idx``) and of its first (``first_idx``),
-the content digest of its latest version (``digest``: a tombstone keeps the
-one before it), its state (``tombstoned``, a code of :data:`STATE_CODES`: 0
-active, 1 tombstoned, 2 withdrawn from its feed, 3 removed at the source
-when first seen), how many versions it has (``item`` and ``version``
-entries), and when its latest entry's capture was fetched (``seen_at``: the
-capture entry's ``fetched_at``, found by the leaf hash the entry names,
-:mod:`.leaves`).
+versions, seen_at, last_idx, observed_at)``: for each item, the log index of
+its *current* ``item``, ``version`` or ``tombstone`` entry (``idx``: the one
+observed last, ties by log index; see below), of its first entry in the log
+(``first_idx``) and of its latest entry in the log (``last_idx``: what the
+next entry's ``previous`` names), the content digest of its current version
+(``digest``: a tombstone keeps the one it buried), its state
+(``tombstoned``, a code of :data:`STATE_CODES`: 0 active, 1 tombstoned, 2
+withdrawn from its feed, 3 removed at the source when first seen), how many
+versions it has (``item`` and ``version`` entries), when the current
+entry's capture was fetched (``seen_at``: the capture entry's
+``fetched_at``, found by the leaf hash the entry names, :mod:`.leaves`) and
+the current entry's observed time (``observed_at``).
 
-Derived: everything comes from the entries (``echoctl rebuild items``). The
-pipeline reads it to decide whether a sighting is new, a version or a
-duplicate (:mod:`echo_archive.pipeline.versioning`).
+Observed time (:func:`entry_observed_at`): a version 2 ``item``/``version``
+entry's ``observed_at``; for every other entry (version 1 entries written
+before it existed, tombstones) its capture's ``recorded_at``, else its
+``fetched_at``. History is ordered by observed time, ties by log index; so
+an older vintage imported after a newer one is history, not the current value
+(issue 9; rules in :mod:`echo_archive.pipeline.versioning`).
+
+``item_contents(source, feed, native_id, digest, first_idx)``
+(:class:`ItemContentIndex`): every content digest an item ever had, with the
+log index of the first entry that had it. The pipeline reads it so that
+content an item already had is not archived again as a version.
+
+Both are derived: everything comes from the entries (``echoctl rebuild
+items``, ``echoctl rebuild item_contents``). The pipeline reads them to
+decide whether a sighting is new, a version or a duplicate
+(:mod:`echo_archive.pipeline.versioning`). Revision 2 of the item index
+(``idx`` by observed time, ``last_idx``, ``observed_at``) replaces the rows a
+build before it wrote: the first writer rebuilds it (:attr:`ItemIndex.revision`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -32,14 +50,19 @@ from echo_archive.vault.merkle import leaf_hash
 __all__ = [
     "ITEM_TYPES",
     "STATE_CODES",
+    "ItemContentIndex",
     "ItemIndex",
     "ItemRow",
+    "capture_time",
     "count_items",
+    "entry_observed_at",
     "item_feeds",
     "item_page",
     "known",
+    "known_contents",
     "known_many",
     "list_items",
+    "next_row",
 ]
 
 ITEM_TYPES = frozenset({"item", "version", "tombstone"})
@@ -67,16 +90,23 @@ def entry_state(entry_type: str, meta: Mapping[str, Any]) -> str:
     return "removed" if kind == "removed" else "active"
 
 
-_COLUMNS = "source, feed, native_id, idx, first_idx, digest, tombstoned, versions, seen_at"
+_COLUMNS = (
+    "source, feed, native_id, idx, first_idx, digest, tombstoned, versions, seen_at, "
+    "last_idx, observed_at"
+)
+_OLD_COLUMNS = "source, feed, native_id, idx, first_idx, digest, tombstoned, versions, seen_at"
+"""The columns of revision 1 (a vault no writer of this build has opened yet)."""
 _IN_CHUNK = 500  # native ids per "IN (...)" query, well under SQLite's 32,766 parameters
 
 
 @dataclass(frozen=True, slots=True)
 class ItemRow:
-    """An ``items`` row: the latest entry of an item.
+    """An ``items`` row: the current entry of an item (the one observed last).
 
     ``tombstoned`` is True in every state but ``active``; ``state`` names it
-    (:data:`STATE_CODES`).
+    (:data:`STATE_CODES`). ``last_idx`` is the item's latest entry in the log
+    (-1: the same as ``idx``); ``observed_at`` the current entry's observed
+    time (RFC 3339 UTC, ``""`` when unknown).
     """
 
     source: str
@@ -89,6 +119,13 @@ class ItemRow:
     first_idx: int
     seen_at: str = ""
     state: str = "active"
+    last_idx: int = -1
+    observed_at: str = ""
+
+    @property
+    def latest(self) -> int:
+        """The log index of the item's latest entry in the log (``last_idx``, else ``idx``)."""
+        return self.last_idx if self.last_idx >= 0 else self.idx
 
 
 def _row(found: Row) -> ItemRow:
@@ -103,7 +140,19 @@ def _row(found: Row) -> ItemRow:
         versions=int(found[7]),
         seen_at=str(found[8]),
         state=_STATE_NAMES.get(int(found[6]), "tombstoned"),
+        last_idx=int(found[9]) if len(found) > 9 else int(found[3]),
+        observed_at=str(found[10]) if len(found) > 10 else str(found[8]),
     )
+
+
+def _columns_of(catalog: Catalog) -> str:
+    """The ``items`` columns to read: revision 2's, or revision 1's on a table a build before wrote.
+
+    A reader may open a vault no writer of this build has opened yet (its
+    ``items`` table lacks ``last_idx`` and ``observed_at``); it reads what is there.
+    """
+    names = {str(r[1]) for r in catalog.query("PRAGMA table_info(items)")}
+    return _COLUMNS if "observed_at" in names else _OLD_COLUMNS
 
 
 def known_many(
@@ -125,12 +174,13 @@ def known_many(
     found: dict[tuple[str, str, str], ItemRow] = {}
     if not wanted or "items" not in catalog.tables():
         return found
+    columns = _columns_of(catalog)
     for (source, feed), ids in wanted.items():
         pending = sorted(ids)
         for start in range(0, len(pending), _IN_CHUNK):
             chunk = pending[start : start + _IN_CHUNK]
             sql = (
-                f"SELECT {_COLUMNS} FROM items WHERE source = ? AND feed = ? "  # noqa: S608 - only "?" marks are formatted in
+                f"SELECT {columns} FROM items WHERE source = ? AND feed = ? "  # noqa: S608 - only "?" marks are formatted in
                 f"AND native_id IN ({','.join('?' * len(chunk))})"
             )
             for row in catalog.query(sql, (source, feed, *chunk)):
@@ -142,6 +192,71 @@ def known_many(
 def known(catalog: Catalog, source: str, feed: str, native_id: str) -> ItemRow | None:
     """Return the ``items`` row of one item, or None when it was never archived."""
     return known_many(catalog, [(source, feed, native_id)]).get((source, feed, native_id))
+
+
+def known_contents(
+    catalog: Catalog, keys: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], frozenset[bytes]]:
+    """Every content digest (32 bytes each) each item ever had (the ``item_contents`` index).
+
+    Args:
+        catalog: the vault's catalog.
+        keys: ``(source, feed, native_id)`` triples (repeats allowed).
+
+    Returns:
+        The digests by key; a key with none (never archived, or the index is
+        not built yet) is absent.
+    """
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for source, feed, native_id in keys:
+        wanted.setdefault((source, feed), set()).add(native_id)
+    found: dict[tuple[str, str, str], set[bytes]] = {}
+    if not wanted or "item_contents" not in catalog.tables():
+        return {}
+    for (source, feed), ids in wanted.items():
+        pending = sorted(ids)
+        for start in range(0, len(pending), _IN_CHUNK):
+            chunk = pending[start : start + _IN_CHUNK]
+            sql = (
+                "SELECT native_id, digest FROM item_contents WHERE source = ? AND feed = ? "  # noqa: S608 - only "?" marks are formatted in
+                f"AND native_id IN ({','.join('?' * len(chunk))})"
+            )
+            for row in catalog.query(sql, (source, feed, *chunk)):
+                found.setdefault((source, feed, str(row[0])), set()).add(as_bytes(row[1]))
+    return {key: frozenset(digests) for key, digests in found.items()}
+
+
+def capture_time(meta: Mapping[str, Any]) -> str:
+    """The time a capture stands for: its ``recorded_at`` (a recording's time), else ``fetched_at``.
+
+    Args:
+        meta: a capture entry's meta.
+
+    Returns:
+        An RFC 3339 UTC time, or ``""`` when the meta has neither (a file capture).
+    """
+    recorded = meta.get("recorded_at")
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    fetched = meta.get("fetched_at")
+    return fetched if isinstance(fetched, str) else ""
+
+
+def entry_observed_at(entry: Entry, capture: Mapping[str, Any] | None) -> str:
+    """The observed time of an item, version or tombstone entry (module docstring).
+
+    Args:
+        entry: the entry.
+        capture: the meta of the capture entry it names, or None when not found.
+
+    Returns:
+        Its ``observed_at`` (version 2 item and version entries), else the
+        capture's :func:`capture_time`, else ``""``.
+    """
+    own = entry.meta.get("observed_at")
+    if isinstance(own, str) and own:
+        return own
+    return capture_time(capture) if capture is not None else ""
 
 
 def list_items(
@@ -326,6 +441,8 @@ class ItemIndex:
         tombstoned INTEGER NOT NULL,
         versions INTEGER NOT NULL,
         seen_at TEXT NOT NULL,
+        last_idx INTEGER NOT NULL,
+        observed_at TEXT NOT NULL,
         PRIMARY KEY(source, feed, native_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS items_first ON items(first_idx)
@@ -343,8 +460,14 @@ class ItemIndex:
         "tombstoned",
         "versions",
         "seen_at",
+        "last_idx",
+        "observed_at",
     )
     rebuildable = True
+    revision = 2
+    """Revision 2: ``idx`` is the entry observed last (was: the latest in the log),
+    with ``last_idx`` and ``observed_at``; a table of revision 1 is rebuilt by the
+    first writer (:meth:`echo_archive.vault.vault.Vault.attach`)."""
 
     def apply(
         self,
@@ -356,6 +479,10 @@ class ItemIndex:
     ) -> None:
         """Fold the item, version and tombstone entries into their items' rows.
 
+        An entry becomes its item's current one when it is observed at or after
+        the current one (its log index is larger, so it wins a tie); every
+        entry moves ``last_idx`` and an ``item``/``version`` counts a version.
+
         Raises:
             DerivedIndexError: never; an entry without the item keys is skipped
                 (the entry schema rejects it on write).
@@ -365,11 +492,11 @@ class ItemIndex:
         state: dict[tuple[str, str, str], ItemRow | None] = dict(
             known_many(tx, [k for k in keys if k is not None])
         )
-        fetched: dict[bytes, str] = {}  # leaf hash of a capture in this batch -> fetched_at
+        captures: dict[bytes, Mapping[str, Any]] = {}  # leaf hash -> meta, captures of this batch
         changed: dict[tuple[str, str, str], ItemRow] = {}
         for i, entry in enumerate(entries):
             if entry.type == "capture":
-                fetched[leaf_hash(entry.raw)] = str(entry.meta.get("fetched_at", ""))
+                captures[leaf_hash(entry.raw)] = entry.meta
                 continue
             if entry.type not in ITEM_TYPES:
                 continue
@@ -378,27 +505,16 @@ class ItemIndex:
                 continue
             row = state.get(key)
             idx = first_index + i
-            tombstoned = entry.type == "tombstone"
-            now = entry_state(entry.type, entry.meta)
-            meta_digest = _digest(entry.meta.get("content_digest"))
-            digest = row.digest if (tombstoned and row) else meta_digest
-            new = ItemRow(
-                *key,
-                idx=idx,
-                digest=digest,
-                tombstoned=now != "active",
-                versions=(row.versions if row else 0) + (0 if tombstoned else 1),
-                first_idx=row.first_idx if row else idx,
-                seen_at=_seen_at(tx, log, entry, idx, fetched),
-                state=now,
-            )
+            capture = _capture_meta(tx, log, entry, idx, captures)
+            new = next_row(key, row, entry, idx, capture)
             state[key] = changed[key] = new
         tx.executemany(
-            f"INSERT INTO items({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - constant columns
+            f"INSERT INTO items({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - constant columns
             "ON CONFLICT(source, feed, native_id) DO UPDATE SET idx = excluded.idx, "
             "first_idx = excluded.first_idx, digest = excluded.digest, "
             "tombstoned = excluded.tombstoned, versions = excluded.versions, "
-            "seen_at = excluded.seen_at",
+            "seen_at = excluded.seen_at, last_idx = excluded.last_idx, "
+            "observed_at = excluded.observed_at",
             [
                 (
                     r.source,
@@ -410,6 +526,8 @@ class ItemIndex:
                     STATE_CODES[r.state],
                     r.versions,
                     r.seen_at,
+                    r.latest,
+                    r.observed_at,
                 )
                 for r in changed.values()
             ],
@@ -418,6 +536,113 @@ class ItemIndex:
     def rows(self, catalog: Catalog, indexes: Collection[int] | None = None) -> Iterator[Row]:
         """Yield every row, ordered by its key ``(source, feed, native_id)``."""
         return catalog.query(f"SELECT {_COLUMNS} FROM items ORDER BY source, feed, native_id")  # noqa: S608 - constant columns
+
+
+def next_row(
+    key: tuple[str, str, str],
+    row: ItemRow | None,
+    entry: Entry,
+    idx: int,
+    capture: Mapping[str, Any] | None,
+) -> ItemRow:
+    """The ``items`` row of ``key`` once ``entry`` (at log index ``idx``) is added to ``row``.
+
+    The one rule the index applies and the pipeline predicts
+    (:mod:`echo_archive.pipeline.batch`), so a batch and its commit agree.
+
+    Args:
+        key: the item's ``(source, feed, native_id)``.
+        row: its row before the entry, or None for its first entry.
+        entry: an ``item``, ``version`` or ``tombstone`` entry of the item.
+        idx: the entry's log index (larger than every index in ``row``).
+        capture: the meta of the capture the entry names, or None when not found.
+
+    Returns:
+        The new row: the entry is current when observed at or after ``row``'s
+        current entry; ``last_idx`` is ``idx``; ``versions`` counts it unless
+        it is a tombstone.
+    """
+    tombstone = entry.type == "tombstone"
+    versions = (row.versions if row else 0) + (0 if tombstone else 1)
+    observed = entry_observed_at(entry, capture)
+    if row is not None and observed < row.observed_at:
+        return replace(row, versions=versions, last_idx=idx)
+    now = entry_state(entry.type, entry.meta)
+    digest = _digest(entry.meta.get("content_digest"))
+    if tombstone and row is not None and not digest:
+        digest = row.digest
+    fetched = capture.get("fetched_at", "") if capture is not None else ""
+    return ItemRow(
+        *key,
+        idx=idx,
+        digest=digest,
+        tombstoned=now != "active",
+        versions=versions,
+        first_idx=row.first_idx if row else idx,
+        seen_at=str(fetched),
+        state=now,
+        last_idx=idx,
+        observed_at=observed,
+    )
+
+
+class ItemContentIndex:
+    """The ``item_contents`` derived index: every content digest each item had (see the module)."""
+
+    name = "item_contents"
+    tables = ("item_contents",)
+    ddl = """
+    CREATE TABLE IF NOT EXISTS item_contents(
+        source TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        native_id TEXT NOT NULL,
+        digest BLOB NOT NULL,
+        first_idx INTEGER NOT NULL,
+        PRIMARY KEY(source, feed, native_id, digest)
+    ) WITHOUT ROWID
+    """
+    requires: tuple[str, ...] = ()
+    per_entry = False
+    key_columns = 4
+    columns = ("source", "feed", "native_id", "digest", "first_idx")
+    rebuildable = True
+
+    def apply(
+        self,
+        tx: Catalog,
+        first_index: int,
+        entries: Sequence[Entry],
+        log: LogView,
+        given: object | None = None,
+    ) -> None:
+        """Add the content digest of each ``item`` and ``version`` entry new to its item.
+
+        A tombstone adds none (its ``content_digest`` is the buried version's).
+
+        Raises:
+            StorageError: a write failed.
+        """
+        rows = []
+        for i, entry in enumerate(entries):
+            if entry.type not in ("item", "version"):
+                continue
+            key = _key(entry)
+            digest = _digest(entry.meta.get("content_digest"))
+            if key is None or not digest:
+                continue
+            rows.append((*key, digest, first_index + i))
+        tx.executemany(
+            "INSERT INTO item_contents(source, feed, native_id, digest, first_idx) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+    def rows(self, catalog: Catalog, indexes: Collection[int] | None = None) -> Iterator[Row]:
+        """Yield every row, ordered by its key ``(source, feed, native_id, digest)``."""
+        return catalog.query(
+            "SELECT source, feed, native_id, digest, first_idx FROM item_contents "
+            "ORDER BY source, feed, native_id, digest"
+        )
 
 
 def _key(entry: Entry) -> tuple[str, str, str] | None:
@@ -433,14 +658,16 @@ def _digest(ref: object) -> bytes:
     return found if found is not None else b""
 
 
-def _seen_at(tx: Catalog, log: LogView, entry: Entry, idx: int, fetched: dict[bytes, str]) -> str:
-    """The ``fetched_at`` of the capture ``entry`` names, or "" when it names none found."""
+def _capture_meta(
+    tx: Catalog, log: LogView, entry: Entry, idx: int, batch: Mapping[bytes, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The meta of the capture ``entry`` names (in this batch or before), or None when not found."""
     leaf = parse_leaf_ref(entry.meta.get("capture"))
     if leaf is None:
-        return ""
-    if leaf in fetched:
-        return fetched[leaf]
+        return None
+    if leaf in batch:
+        return batch[leaf]
     capture = index_of_leaf(tx, leaf, before=idx)
     if capture is None:
-        return ""
-    return str(log.entry(capture).meta.get("fetched_at", ""))
+        return None
+    return log.entry(capture).meta

@@ -31,7 +31,7 @@ from typing import Any
 
 from echo_archive.errors import EntryError
 from echo_archive.index import ensure_indexes
-from echo_archive.index.items import ItemRow, known_many
+from echo_archive.index.items import ItemRow, capture_time, known_contents, known_many, next_row
 from echo_archive.index.observations import ObservationRow
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.pipeline.versioning import (
@@ -46,10 +46,10 @@ from echo_archive.redaction import redact_headers, redact_text, redact_url
 from echo_archive.schemas import (
     HttpCapture,
     ItemBlob,
-    ItemMeta,
+    ItemMetaV2,
     RemovedItemMeta,
     TombstoneMeta,
-    VersionMeta,
+    VersionMetaV2,
     validate_blob_document,
 )
 from echo_archive.sources.base import Feed
@@ -292,14 +292,29 @@ def build_batch(
         for thing in things
     ]
     found = known_many(catalog, keys)
+    had = known_contents(catalog, keys)
     local: dict[tuple[str, str, str], ItemRow | None] = {key: found.get(key) for key in keys}
+    contents: dict[tuple[str, str, str], frozenset[bytes]] = {
+        key: had.get(key, frozenset()) for key in keys
+    }
 
-    def known(key: tuple[str, str, str]) -> ItemRow | None:
-        return local[key]
+    def known(key: tuple[str, str, str]) -> Known | None:
+        row = local[key]
+        if row is None:
+            return None
+        return Known(
+            row.latest, row.digest, row.tombstoned, row.versions, row.observed_at, contents[key]
+        )
 
     def add(entry: Entry) -> int:
         batch.entries.append(entry)
         return start_index + len(batch.entries) - 1
+
+    def record(key: tuple[str, str, str], entry: Entry, idx: int, capture: Entry) -> None:
+        """Predict the item index's row (the index's own rule) and the item's contents."""
+        local[key] = batch.items[key] = next_row(key, local[key], entry, idx, capture.meta)
+        if entry.type != "tombstone":
+            contents[key] = contents[key] | {_digest_of(entry)}
 
     for s in sightings:
         ex = s.exchange
@@ -313,18 +328,19 @@ def build_batch(
         )
         capture_idx = add(capture)
         capture_ref = "sha256:" + leaf_hash(capture.raw).hex()
+        captured_at = capture_time(capture.meta)
         batch.counts.captures += 1
         batch.counts.bytes += len(ex.body)
         if s.error is not None:
             batch.counts.parse_errors += 1
         if s.result is None:
             continue
-        contents = s.contents
+        given = s.contents
         for position, item in enumerate(s.result.items):
             key = (item.source, item.feed, item.native_id)
-            row = known(key)
-            content = contents[position] if contents else content_json(item)
-            decision = decide(item, _known(row), _sha256(content))
+            content = given[position] if given else content_json(item)
+            observed = item.observed_at or captured_at
+            decision = decide(item, known(key), _sha256(content), observed)
             if item.counters:
                 batch.observations.append(
                     ObservationRow(*key, ex.fetched_at, capture_idx, dict(item.counters))
@@ -335,33 +351,33 @@ def build_batch(
                 continue
             blob = item_blob(item, capture_ref, ex.fetched_at, content)
             batch.blobs.append(blob)
-            meta = _META[decision.kind](**_item_fields(key, capture_ref, decision))
+            meta = _META[decision.kind](
+                **_item_fields(key, capture_ref, decision), observed_at=observed
+            )
             entry = Entry.build(
                 _ENTRY_TYPE[decision.kind], logged_at, {"item": (_sha256(blob), len(blob))}, meta
             )
-            new_row = _next_row(key, row, add(entry), decision, ex.fetched_at)
-            local[key] = batch.items[key] = new_row
+            record(key, entry, add(entry), capture)
             _count(batch.counts, decision)
         for tomb in s.result.tombstones:
-            _add_tombstone(batch, tomb, known, local, add, capture_ref, logged_at, ex.fetched_at)
+            _add_tombstone(batch, tomb, known, record, add, capture, capture_ref, logged_at)
     return batch
 
 
 def _add_tombstone(
     batch: Batch,
     tomb: Tombstone,
-    known: Callable[[tuple[str, str, str]], ItemRow | None],
-    local: dict[tuple[str, str, str], ItemRow | None],
+    known: Callable[[tuple[str, str, str]], Known | None],
+    record: Callable[[tuple[str, str, str], Entry, int, Entry], None],
     add: Callable[[Entry], int],
+    capture: Entry,
     capture_ref: str,
     logged_at: str,
-    seen_at: str,
 ) -> None:
     key = (tomb.source, tomb.feed, tomb.native_id)
-    row = known(key)
-    decision = decide_tombstone(tomb, _known(row))
+    decision = decide_tombstone(tomb, known(key))
     if decision is None and tomb.remains is not None:
-        _add_removed(batch, tomb, tomb.remains, local, add, capture_ref, logged_at, seen_at)
+        _add_removed(batch, tomb, tomb.remains, record, add, capture, capture_ref, logged_at)
         return
     if decision is None:
         batch.counts.unknown_tombstones += 1
@@ -370,9 +386,8 @@ def _add_tombstone(
         batch.counts.duplicates += 1
         return
     meta = TombstoneMeta(**_item_fields(key, capture_ref, decision), reason=tomb.reason)
-    tomb_idx = add(Entry.build("tombstone", logged_at, {}, meta))
-    new_row = _next_row(key, row, tomb_idx, decision, seen_at)
-    local[key] = batch.items[key] = new_row
+    entry = Entry.build("tombstone", logged_at, {}, meta)
+    record(key, entry, add(entry), capture)
     batch.counts.tombstones += 1
 
 
@@ -380,11 +395,11 @@ def _add_removed(
     batch: Batch,
     tomb: Tombstone,
     remains: Item,
-    local: dict[tuple[str, str, str], ItemRow | None],
+    record: Callable[[tuple[str, str, str], Entry, int, Entry], None],
     add: Callable[[Entry], int],
+    capture: Entry,
     capture_ref: str,
     logged_at: str,
-    seen_at: str,
 ) -> None:
     """Archive a tombstone's remains as a new item in the removed state (``item`` kind ``removed``).
 
@@ -395,14 +410,13 @@ def _add_removed(
     remains = replace(remains, deleted=True)
     content = content_json(remains)
     digest = _sha256(content)
+    seen_at = str(capture.meta.get("fetched_at", ""))
     blob = item_blob(remains, capture_ref, seen_at, content)
     batch.blobs.append(blob)
     decision = Decision("new", None, digest)
     meta = RemovedItemMeta(**_item_fields(key, capture_ref, decision), reason=tomb.reason)
-    idx = add(Entry.build("item", logged_at, {"item": (_sha256(blob), len(blob))}, meta))
-    local[key] = batch.items[key] = replace(
-        _next_row(key, None, idx, decision, seen_at), tombstoned=True, state="removed"
-    )
+    entry = Entry.build("item", logged_at, {"item": (_sha256(blob), len(blob))}, meta)
+    record(key, entry, add(entry), capture)
     batch.counts.new += 1
     batch.counts.removed += 1
 
@@ -411,10 +425,9 @@ def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _known(row: ItemRow | None) -> Known | None:
-    if row is None:
-        return None
-    return Known(row.idx, row.digest, row.tombstoned, row.versions)
+def _digest_of(entry: Entry) -> bytes:
+    """The content digest (32 bytes) an item or version entry's meta names."""
+    return bytes.fromhex(str(entry.meta["content_digest"]).removeprefix("sha256:"))
 
 
 def _item_fields(key: tuple[str, str, str], capture: str, decision: Decision) -> dict[str, Any]:
@@ -428,25 +441,7 @@ def _item_fields(key: tuple[str, str, str], capture: str, decision: Decision) ->
     }
 
 
-_META = {"new": ItemMeta, "version": VersionMeta}
-
-
-def _next_row(
-    key: tuple[str, str, str], row: ItemRow | None, idx: int, decision: Decision, seen_at: str
-) -> ItemRow:
-    tombstoned = decision.kind == "tombstone"
-    versions = (row.versions if row else 0) + (0 if tombstoned else 1)
-    digest = row.digest if (tombstoned and row) else decision.digest
-    return ItemRow(
-        *key,
-        idx=idx,
-        digest=digest,
-        tombstoned=tombstoned,
-        versions=versions,
-        first_idx=row.first_idx if row else idx,
-        seen_at=seen_at,
-        state="tombstoned" if tombstoned else "active",
-    )
+_META = {"new": ItemMetaV2, "version": VersionMetaV2}
 
 
 def _count(counts: BatchCounts, decision: Decision) -> None:

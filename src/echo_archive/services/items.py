@@ -5,9 +5,14 @@ entries in the log are an ``item`` entry, then a ``version`` entry for each
 change and a ``tombstone`` when the source deleted it (or a ``withdrawn``
 tombstone when its feed document dropped it), each naming the one
 before (``meta.previous``) and the capture it was parsed from
-(``meta.capture``, the capture entry's leaf hash). The item index
-(``items`` table) holds each item's latest entry; observations hold the
-volatile counters of every sighting. An item gone at the source the first
+(``meta.capture``, the capture entry's leaf hash). ``previous`` links the
+entries in log order (arrival); the history is ordered by *observed time*
+(the source's own time, FRED's vintage, else the capture's time; ties by log
+index; :func:`echo_archive.index.items.entry_observed_at`), so an older
+vintage imported after a newer one is shown in its place in the past, not as
+the current value. The item index (``items`` table) holds each item's current
+entry (the one observed last); observations hold the volatile counters of
+every sighting. An item gone at the source the first
 time it was seen starts with an ``item`` entry of kind ``removed`` holding
 what the source still showed.
 """
@@ -24,6 +29,7 @@ from echo_archive.index.captures import capture_rows
 from echo_archive.index.items import (
     STATE_CODES,
     count_items,
+    entry_observed_at,
     entry_state,
     item_feeds,
     item_page,
@@ -154,6 +160,9 @@ class HistoryEntry:
         item: the item blob (the normalized content), None for a tombstone.
         capture_index: the log index of the capture it was parsed from, or
             None when that capture cannot be found.
+        observed_at: when the source states this content held (RFC 3339
+            UTC; the history's order): the entry's ``observed_at``, else its
+            capture's recording or fetch time, ``""`` when neither is found.
     """
 
     index: int
@@ -162,6 +171,7 @@ class HistoryEntry:
     meta: Mapping[str, Any]
     item: Mapping[str, Any] | None
     capture_index: int | None
+    observed_at: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping (the attribute names as keys)."""
@@ -169,6 +179,7 @@ class HistoryEntry:
             "index": self.index,
             "type": self.type,
             "logged_at": self.logged_at,
+            "observed_at": self.observed_at,
             "meta": dict(self.meta),
             "item": None if self.item is None else dict(self.item),
             "capture_index": self.capture_index,
@@ -181,7 +192,8 @@ class ItemHistory:
 
     Attributes:
         key: the item's identity.
-        history: its entries, newest first (the latest is ``history[0]``).
+        history: its entries by observed time, newest first (ties: the later
+            log index first); ``history[0]`` is the current entry.
         observations: its sightings' counters, oldest first (``seen_at``,
             ``capture_idx``, ``counters``).
         captures: the captures it was parsed from or seen in, ascending
@@ -195,7 +207,7 @@ class ItemHistory:
 
     @property
     def latest(self) -> Mapping[str, Any]:
-        """The newest item blob in the history (a tombstone has none), or ``{}``."""
+        """The item blob of the newest observed content (a tombstone has none), or ``{}``."""
         return next((h.item for h in self.history if h.item), None) or {}
 
     @property
@@ -378,8 +390,10 @@ def capture_of(vault: Vault, entry: Entry, index: int) -> int | None:
 def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
     """An item's whole history from any of its entries or its key.
 
-    From the latest entry the walk follows ``meta.previous`` back to the
-    first; an older version's index gives the same whole history.
+    From the item's latest entry in the log the walk follows
+    ``meta.previous`` back to the first (every entry of the item, in log
+    order); the entries are then ordered by observed time, newest first
+    (ties by log index). An older version's index gives the same whole history.
 
     Args:
         vault: an open vault (a reader is enough).
@@ -401,7 +415,7 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
         row = known(vault.catalog, target.source, target.feed, target.native_id)
         if row is None:
             raise NotFoundError(f"no item {target}")
-        index = row.idx
+        index = row.latest
     else:
         index = target
     entry = vault.entry(index)
@@ -410,11 +424,13 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
     key = ItemKey(str(entry.meta["source"]), str(entry.meta["feed"]), str(entry.meta["native_id"]))
     latest_row = known(vault.catalog, key.source, key.feed, key.native_id)
     if latest_row is not None:  # an older version's index shows the whole item
-        index = latest_row.idx
+        index = latest_row.latest
     history: list[HistoryEntry] = []
     cursor: int | None = index
     while cursor is not None:
         e = vault.entry(cursor)
+        capture_index = capture_of(vault, e, cursor)
+        capture = vault.entry(capture_index).meta if capture_index is not None else None
         history.append(
             HistoryEntry(
                 index=cursor,
@@ -422,11 +438,13 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
                 logged_at=e.logged_at,
                 meta=dict(e.meta),
                 item=_item_doc(vault, e),
-                capture_index=capture_of(vault, e, cursor),
+                capture_index=capture_index,
+                observed_at=entry_observed_at(e, capture),
             )
         )
         previous = e.meta.get("previous")
         cursor = previous if isinstance(previous, int) and previous < cursor else None
+    history.sort(key=lambda h: (h.observed_at, h.index), reverse=True)
     observations = observations_of(vault.catalog, key.source, key.feed, key.native_id)
     seen_in = {int(o["capture_idx"]) for o in observations}
     seen_in.update(h.capture_index for h in history if h.capture_index is not None)
