@@ -13,6 +13,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +29,13 @@ from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.harvest.reparse import derived_indexes
 from echo_archive.index import INDEX_NAMES
+from echo_archive.model import Request
+from echo_archive.pipeline.batch import capture_meta, item_blob
+from echo_archive.pipeline.versioning import content_digest
+from echo_archive.schemas import ItemMeta, VersionMeta
+from echo_archive.services.items import ItemKey, item_history
 from echo_archive.sources.base import Feed
+from echo_archive.sources.fred import FredSource
 from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.derived import DerivedIndex
 from echo_archive.vault.vault import Record, Vault
@@ -348,3 +355,74 @@ def test_importing_the_vault_loads_nothing_above_it() -> None:
     loaded = set(done.stdout.split())
     above = {m for m in loaded if not m.startswith(BELOW_VAULT) and m != "echo_archive"}
     assert not above, sorted(above)
+
+
+def _v1_history(v: Vault) -> None:
+    """Entries as a build before issue 9 wrote them: version 1 metas, no observed time.
+
+    The real Jan 2025 GDP recording first, then the Nov 2024 one (imported out of
+    time order), for the one observation FRED revised in between.
+    """
+    exchanges = read_recording(corpus(IMPORTS[3])).exchanges
+    feed = Feed("import-fred", "fred")
+    previous = None
+    for n, ex in enumerate((exchanges[2], exchanges[0])):
+        ex = replace(ex, fetched_at=f"2026-11-2{n}T00:00:00.000000Z")
+        request = Request(url=ex.url)
+        item = next(
+            i
+            for i in FredSource().parse(feed, request, ex).items
+            if i.native_id == "GDP:2024-07-01"
+        )
+        [receipt] = v.commit(
+            [Record("capture", capture_meta(feed, ex, None), {"body": ex.body})]
+        ).receipts
+        ref = "sha256:" + receipt.leaf_hash.hex()
+        fields = {
+            "source": "fred",
+            "feed": feed.name,
+            "native_id": item.native_id,
+            "capture": ref,
+            "content_digest": "sha256:" + content_digest(item).hex(),
+            "previous": previous,
+        }
+        meta = ItemMeta(**fields) if previous is None else VersionMeta(**fields)
+        blob = item_blob(item, ref, ex.fetched_at)
+        [done] = v.commit(
+            [Record("item" if previous is None else "version", meta, {"item": blob})]
+        ).receipts
+        previous = done.index
+
+
+def test_a_vault_of_revision_1_item_index_opens_verifies_and_is_rebuilt(tmp_path: Path) -> None:
+    """A vault a build before issue 9 wrote: v1 entries, no item_contents, items of revision 1."""
+    path = tmp_path / "vault"
+    with Vault.create(path, derived=indexes()) as v:
+        _v1_history(v)
+        before = snapshot(v)
+    db = sqlite3.connect(path / "catalog.sqlite")
+    with db:
+        db.execute("ALTER TABLE items DROP COLUMN last_idx")
+        db.execute("ALTER TABLE items DROP COLUMN observed_at")
+        db.execute("DROP TABLE item_contents")
+        db.execute("DELETE FROM derived_state WHERE name = 'item_contents'")
+        db.execute("DROP TABLE derived_revisions")
+    db.close()
+    key = ItemKey("fred", "import-fred", "GDP:2024-07-01")
+    with Vault.open(path, readonly=True, derived=indexes()) as r:  # a reader changes nothing
+        report = verify_vault(r, derived_sample=1.0)
+        assert report.ok, report.problems
+        assert any("items was derived by revision 1" in w for w in report.warnings)
+        assert any("item_contents is not built yet" in w for w in report.warnings)
+        assert [h.item["text"] for h in item_history(r, key).history if h.item] == [
+            "29349.924",  # v1: observed when its capture was fetched, here the later
+            "29374.914",
+        ]
+    with Vault.open(path, derived=indexes()) as v:
+        assert snapshot(v) == before
+        report = verify_vault(v, derived_sample=1.0)
+        assert report.ok, report.problems
+        assert report.warnings == []
+        assert v.catalog.query_one(
+            "SELECT revision FROM derived_revisions WHERE name = 'items'"
+        ) == (2,)

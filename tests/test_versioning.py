@@ -92,3 +92,52 @@ def test_digest_is_stable_and_rejects_non_json_extra() -> None:
     assert content_digest(BASE) == content_digest(replace(BASE, extra={"type": "story"}))
     with pytest.raises(EntryError):
         content_digest(replace(BASE, extra={"bad": float("nan")}))
+
+
+# ------------------------------------------------ issue 9: content the item already had
+T1, T2, T3 = (
+    "2024-10-30T00:00:00.000000Z",
+    "2024-12-19T00:00:00.000000Z",
+    "2025-01-30T00:00:00.000000Z",
+)
+EDITED = replace(BASE, title="Launch HN: Promi (YC S24) – edited")
+
+
+def _had_both(observed_at: str = T2) -> Known:
+    """BASE observed at T1, then EDITED at T2 (current), both archived."""
+    return Known(
+        index=8,
+        digest=content_digest(EDITED),
+        observed_at=observed_at,
+        contents=frozenset({content_digest(BASE), content_digest(EDITED)}),
+    )
+
+
+def test_content_already_had_and_not_newer_is_a_duplicate() -> None:
+    # BASE again, from a recording observed at T1 (or at T2: the same moment): no flip back.
+    assert decide(BASE, _had_both(), observed_at=T1).kind == "duplicate"
+    assert decide(BASE, _had_both(), observed_at=T2).kind == "duplicate"
+    assert decide(BASE, _had_both(), observed_at="").kind == "duplicate"
+
+
+def test_content_already_had_observed_after_the_current_one_is_a_genuine_return() -> None:
+    d = decide(BASE, _had_both(), observed_at=T3)  # A -> B -> A at the source, in time order
+    assert d.kind == "version"
+    assert d.previous == 8
+
+
+def test_content_never_had_is_a_version_whenever_it_was_observed() -> None:
+    other = replace(BASE, title="another title")
+    assert decide(other, _had_both(), observed_at=T1).kind == "version"  # history in the past
+
+
+def test_the_buried_content_again_is_a_return_only_when_newer_than_the_tombstone() -> None:
+    buried = Known(
+        index=9,
+        digest=content_digest(BASE),
+        tombstoned=True,
+        observed_at=T2,
+        contents=frozenset({content_digest(BASE)}),
+    )
+    assert decide(BASE, buried, observed_at=T1).kind == "duplicate"  # seen before the deletion
+    assert decide(BASE, buried, observed_at=T3).kind == "version"  # came back
