@@ -23,18 +23,16 @@ import pytest
 
 from echo_archive.errors import ConfigError
 from echo_archive.harvest.breaker import BreakerConfig, BreakerState
+from echo_archive.harvest.conditional import MemoryConditionalCache, Validators
 from echo_archive.harvest.engine import (
     DEFAULT_USER_AGENT,
     FetchConfig,
     Fetcher,
     FetchOutcome,
-    MemoryBreakerStore,
-    MemoryConditionalCache,
-    MemoryPauseStore,
-    Validators,
     host_key,
 )
 from echo_archive.harvest.limits import DEFAULT_LIMITS, HostLimits, LimitConfig
+from echo_archive.harvest.stores import MemoryBreakerStore, MemoryPauseStore
 from echo_archive.model import Request
 from echo_archive.redaction import redact_headers
 from echo_archive.vault.entry import format_timestamp

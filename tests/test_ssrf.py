@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from echo_archive.harvest.addresses import IPAddress, refusal
-from echo_archive.harvest.engine import FetchConfig, Fetcher, FetchOutcome, MemoryBreakerStore
+from echo_archive.harvest.engine import FetchConfig, Fetcher, FetchOutcome
 from echo_archive.harvest.limits import DEFAULT_LIMITS, HostLimits, LimitConfig
 from echo_archive.harvest.network import LiveTransport
+from echo_archive.harvest.stores import MemoryBreakerStore
 from echo_archive.model import Request
 from echo_archive.services.feeds import add_feed, list_feeds, remove_feed
 

@@ -22,7 +22,12 @@ pure building blocks of this package, which it does not re-implement:
   failures); 4xx answers are successes (the host works), 5xx, 429 and
   transport failures are failures; a replay miss is not recorded.
 * Conditional requests (RFC 9110 §13.1.1 If-None-Match, §13.1.3
-  If-Modified-Since) from a :class:`ConditionalCache`.
+  If-Modified-Since) from a :class:`~echo_archive.harvest.conditional.ConditionalCache`
+  (:mod:`echo_archive.harvest.conditional`).
+* Redirects followed by hand, hop by hop (:mod:`echo_archive.harvest.redirects`);
+  bounded content-decoding (:mod:`echo_archive.harvest.decoding`); breaker and
+  pause persistence through :mod:`echo_archive.harvest.stores`; connections by
+  the SSRF-guarded live transport (:mod:`echo_archive.harvest.network`).
 
 Terms:
 
@@ -66,7 +71,8 @@ One fetch, step by step::
 
 Sizes: the body is streamed and counted as it arrives, never loaded whole.
 ``max_body_bytes`` bounds the bytes received on the wire; content-decoding
-is done here, chunk by chunk with :mod:`zlib` ``max_length``, so the decoded
+is done here (:class:`~echo_archive.harvest.decoding.ContentDecoder`), chunk by
+chunk with :mod:`zlib` ``max_length``, so the decoded
 size is bounded by ``max_decompressed_bytes`` *before* it is produced (httpx's
 own decoders inflate each received chunk whole, so one 64 KiB chunk of a gzip
 bomb could become ~64 MiB and of a zstd bomb gigabytes). The engine therefore
@@ -82,7 +88,6 @@ from __future__ import annotations
 
 import asyncio
 import http
-import json
 import math
 import random
 import socket
@@ -90,7 +95,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -105,8 +110,22 @@ from echo_archive.harvest.breaker import (
     CircuitBreaker,
     StateTransition,
 )
+from echo_archive.harvest.conditional import (
+    ConditionalCache,
+    Validators,
+    conditional_headers,
+    refreshed_validators,
+)
+from echo_archive.harvest.decoding import ACCEPT_ENCODING, ContentDecoder
 from echo_archive.harvest.limits import HostLimits
 from echo_archive.harvest.network import LiveTransport
+from echo_archive.harvest.redirects import (
+    DEFAULT_PORTS,
+    REDIRECT_STATUSES,
+    Hop,
+    RedirectError,
+    next_hop,
+)
 from echo_archive.harvest.retry import (
     RETRYABLE_STATUSES,
     FailureKind,
@@ -116,24 +135,18 @@ from echo_archive.harvest.retry import (
     failure_kind,
     parse_retry_after,
 )
+from echo_archive.harvest.stores import BreakerStore, HostPauseStore
 from echo_archive.harvest.transport import RECORDED_AT_EXTENSION, NotRecordedError
-from echo_archive.model import Exchange, Request, header
-from echo_archive.redaction import is_secret_header, redact_headers, redact_url
+from echo_archive.model import Exchange, Request
+from echo_archive.redaction import redact_headers, redact_url
 from echo_archive.vault.entry import format_timestamp
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "MIB",
-    "BreakerStore",
-    "ConditionalCache",
     "FetchConfig",
     "FetchOutcome",
     "Fetcher",
-    "HostPauseStore",
-    "MemoryBreakerStore",
-    "MemoryConditionalCache",
-    "MemoryPauseStore",
-    "Validators",
     "host_key",
     "reset_command",
 ]
@@ -144,13 +157,8 @@ MIB: Final = 1024 * 1024
 DEFAULT_USER_AGENT: Final = f"echo-archive/{__version__}"
 """The ``User-Agent`` sent unless the config or the request says otherwise."""
 
-ACCEPT_ENCODING: Final = "gzip, deflate"
-"""The content-codings the engine can decode with a bounded output (RFC 9110 §12.5.3)."""
 
-REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
-"""Statuses followed by hand when they carry a ``Location`` (RFC 9110 §15.4)."""
-
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_DEFAULT_PORTS: Final = DEFAULT_PORTS
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD"})
 
 _log = structlog.get_logger("echo_archive.harvest.engine")
@@ -199,11 +207,6 @@ def _authority(url: str) -> str:
         return url
     port = parsed.port if parsed.port is not None else _DEFAULT_PORTS.get(parsed.scheme, 0)
     return f"{parsed.host}:{port}"
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    """The (scheme, host, port) origin of a URL (RFC 6454 §4), for cross-origin redirects."""
-    return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
 def _decode_pairs(raw: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
@@ -261,132 +264,6 @@ def _dns_failure(exc: BaseException) -> str | None:
     if found is None:
         return None
     return found.strerror or str(found)
-
-
-# --- conditional requests and breaker persistence ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
-    """The validators of a stored representation (RFC 9110 §8.8).
-
-    Attributes:
-        etag: the ``ETag`` field value as received (quotes and ``W/`` kept),
-            sent back as ``If-None-Match`` (RFC 9110 §13.1.2).
-        last_modified: the ``Last-Modified`` HTTP-date as received, sent back
-            as ``If-Modified-Since`` (RFC 9110 §13.1.3).
-    """
-
-    etag: str | None = None
-    last_modified: str | None = None
-
-    def __bool__(self) -> bool:
-        """True when at least one validator is known."""
-        return self.etag is not None or self.last_modified is not None
-
-
-class ConditionalCache(Protocol):
-    """Where the engine keeps validators per request URL (the vault's feed state, or memory).
-
-    The engine keys entries by the request URL with secret query values
-    masked (:func:`~echo_archive.redaction.redact_url`), so a persisted
-    cache never holds an API key.
-    """
-
-    def get(self, url: str) -> Validators | None:
-        """Return the validators stored for ``url`` (the request URL), or None."""
-        ...
-
-    def put(self, url: str, validators: Validators) -> None:
-        """Store ``validators`` for ``url``, replacing what was there."""
-        ...
-
-
-class MemoryConditionalCache:
-    """A :class:`ConditionalCache` in a dict (tests, one-off runs)."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Validators] = {}
-
-    def get(self, url: str) -> Validators | None:
-        """Return the validators stored for ``url``, or None."""
-        return self.entries.get(url)
-
-    def put(self, url: str, validators: Validators) -> None:
-        """Store ``validators`` for ``url``."""
-        self.entries[url] = validators
-
-
-class BreakerStore(Protocol):
-    """Where breaker states persist (:meth:`CircuitBreaker.to_state` mappings), by name.
-
-    The engine names each breaker by its :func:`host_key`.
-    """
-
-    def load(self, name: str) -> dict[str, Any] | None:
-        """Return the saved state of breaker ``name``, or None when none was saved."""
-        ...
-
-    def save(self, name: str, state: dict[str, Any]) -> None:
-        """Save the state of breaker ``name`` (a JSON-ready mapping)."""
-        ...
-
-
-class MemoryBreakerStore:
-    """A :class:`BreakerStore` in a dict; states go through JSON, as a real store's would."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, str] = {}
-
-    def load(self, name: str) -> dict[str, Any] | None:
-        """Return a fresh copy of the saved state of ``name``, or None."""
-        text = self.states.get(name)
-        if text is None:
-            return None
-        loaded: dict[str, Any] = json.loads(text)
-        return loaded
-
-    def save(self, name: str, state: dict[str, Any]) -> None:
-        """Save ``state`` as JSON text.
-
-        Raises:
-            TypeError: ``state`` is not JSON-ready.
-        """
-        self.states[name] = json.dumps(state, sort_keys=True)
-
-
-class HostPauseStore(Protocol):
-    """Where host pauses asked by ``Retry-After`` persist across runs (politeness).
-
-    A pause is the POSIX time (seconds) before which the engine sends nothing
-    to a host (a :func:`host_key`). The engine saves each pause it takes
-    (at most :attr:`FetchConfig.retry_after_cap` seconds long) and, on its
-    first fetch to a host, skips the host while a saved pause lasts.
-    """
-
-    def load_pause(self, host: str) -> float | None:
-        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
-        ...
-
-    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
-        """Save that ``host`` is paused until ``until_epoch`` (POSIX seconds), and why."""
-        ...
-
-
-class MemoryPauseStore:
-    """A :class:`HostPauseStore` in a dict (tests, one-off runs)."""
-
-    def __init__(self) -> None:
-        self.pauses: dict[str, tuple[float, str]] = {}
-
-    def load_pause(self, host: str) -> float | None:
-        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
-        found = self.pauses.get(host)
-        return None if found is None else found[0]
-
-    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
-        """Save ``host``'s pause end (POSIX seconds) and its reason."""
-        self.pauses[host] = (until_epoch, reason)
 
 
 # --- configuration and outcome -----------------------------------------------------
@@ -551,106 +428,6 @@ class FetchOutcome:
 
 
 # --- bounded content decoding -------------------------------------------------------
-
-
-class _Decoder:
-    """Streaming content-decoder whose output never exceeds ``limit`` bytes.
-
-    ``identity`` passes bytes through; ``gzip``/``x-gzip`` (RFC 9110 §8.4.1.3,
-    several members allowed) and ``deflate`` (§8.4.1.2: the zlib format; the
-    raw deflate some servers send is accepted too, as browsers and httpx do)
-    go through :mod:`zlib` with ``max_length``, so a bomb is stopped before its
-    output exists.
-
-    Attributes:
-        over: True once more output than ``limit`` was available.
-    """
-
-    def __init__(self, coding: str, limit: int) -> None:
-        self.coding = coding
-        self.limit = limit
-        self.total = 0
-        self.over = False
-        self._fed = 0
-        self._done = False
-        self._first = True
-        self._z: Any = None
-        if coding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif coding == "deflate":
-            self._z = zlib.decompressobj(zlib.MAX_WBITS)
-
-    @classmethod
-    def for_header(cls, value: str | None, limit: int) -> _Decoder | None:
-        """Return a decoder for a ``Content-Encoding`` value, or None when unsupported.
-
-        Args:
-            value: the field value (``"gzip"``, ``"identity"``, None when absent).
-            limit: the decoded-size limit in bytes.
-        """
-        codings = [c.strip().lower() for c in (value or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if not codings:
-            return cls("identity", limit)
-        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            return cls(codings[0], limit)
-        return None
-
-    def _take(self, chunk: bytes) -> bytes:
-        room = self.limit - self.total
-        if len(chunk) > room:
-            self.over = True
-            chunk = chunk[:room]
-        self.total += len(chunk)
-        return chunk
-
-    def feed(self, data: bytes) -> bytes:
-        """Decode the next received bytes.
-
-        Returns:
-            The decoded bytes, at most up to the limit (``over`` says if cut).
-
-        Raises:
-            zlib.error: the bytes are not valid for the coding.
-        """
-        self._fed += len(data)
-        if self._z is None:
-            return self._take(data)
-        out = bytearray()
-        while data and not self.over and not self._done:
-            room = self.limit - self.total
-            try:
-                chunk = self._z.decompress(data, room + 1)
-            except zlib.error:
-                if self.coding == "deflate" and self._first:
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header
-                    self._first = False
-                    continue
-                raise
-            self._first = False
-            out += self._take(chunk)
-            data = self._z.unconsumed_tail
-            if self._z.eof:
-                rest = self._z.unused_data
-                if self.coding != "deflate" and rest.strip(b"\0"):
-                    self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)  # next gzip member
-                    data = rest
-                else:
-                    self._done = True  # trailing zero padding or garbage is ignored
-        return bytes(out)
-
-    def finish(self) -> bytes:
-        """Return what the decoder still holds at the end of the body.
-
-        Raises:
-            zlib.error: the compressed stream is corrupt.
-        """
-        if self._z is None or self._done or self.over or not self._fed:
-            return b""
-        tail = self._take(self._z.flush())
-        if not self._z.eof:
-            raise zlib.error("compressed stream ends before its end marker")
-        return tail
 
 
 # --- attempt internals ----------------------------------------------------------------
@@ -1104,16 +881,7 @@ class Fetcher:
         cache_key = redact_url(request.url)  # a persisted cache must not keep credentials
         if self._cache is not None and method in _BODYLESS_METHODS:
             old = self._cache.get(cache_key)
-            if old is not None:
-                if old.etag is not None and header(tuple(headers), "if-none-match") is None:
-                    headers.append(("If-None-Match", old.etag))
-                    sent_validators = True
-                if (
-                    old.last_modified is not None
-                    and header(tuple(headers), "if-modified-since") is None
-                ):
-                    headers.append(("If-Modified-Since", old.last_modified))
-                    sent_validators = True
+            headers, sent_validators = conditional_headers(headers, old)
 
         def outcome(
             result: _AttemptResult | None,
@@ -1234,19 +1002,11 @@ class Fetcher:
         return self._wall(), self._rng
 
     def _update_cache(self, url: str, old: Validators | None, exchange: Exchange) -> None:
-        """Store validators after a full 200, refresh them after a 304 (RFC 9110 §13.1, §15.4.5)."""
+        """Store the validators the answer gives (:func:`refreshed_validators`), if any changed."""
         assert self._cache is not None
-        etag = exchange.header("etag")
-        modified = exchange.header("last-modified")
-        if exchange.status == 304:
-            previous = old or Validators()
-            refreshed = Validators(etag or previous.etag, modified or previous.last_modified)
-            if refreshed != old and refreshed:
-                self._cache.put(url, refreshed)
-        elif exchange.status == 200 and not exchange.truncated:
-            fresh = Validators(etag, modified)
-            if fresh != old and (fresh or old):
-                self._cache.put(url, fresh)
+        fresh = refreshed_validators(old, exchange)
+        if fresh is not None:
+            self._cache.put(url, fresh)
 
     # --- one attempt -------------------------------------------------------------------
 
@@ -1318,23 +1078,20 @@ class Fetcher:
         guard checks each redirect target's resolved address.
         """
         extensions = {ALLOW_PRIVATE_EXTENSION: True} if allow_private else None
-        hop_method = method
-        hop_body = body
-        hop_url = httpx.URL(url)
-        hop_headers = list(headers)
-        seen = [str(hop_url)]
+        current = Hop(httpx.URL(url), method, body, tuple(headers))
+        seen = [str(current.url)]
         for hop in range(self.config.max_redirects + 1):
-            hop_host = host_key(str(hop_url))
+            hop_host = host_key(str(current.url))
             if hop > 0:
                 await self._take_token(hop_host, "shutting down: redirect not followed")
             sent = self._client.build_request(
-                hop_method,
-                hop_url,
-                headers=hop_headers,
-                content=hop_body or None,
+                current.method,
+                current.url,
+                headers=list(current.headers),
+                content=current.body or None,
                 extensions=extensions,
             )
-            progress.url = str(hop_url)
+            progress.url = str(current.url)
             progress.request_headers = redact_headers(_decode_pairs(sent.headers.raw))
             progress.status = None
             response = await self._client.send(sent, stream=True)
@@ -1351,31 +1108,19 @@ class Fetcher:
                 if response.status_code not in REDIRECT_STATUSES or location is None:
                     await self._read_body(response, progress)
                     return
-                progress.redirects.append(str(hop_url))
+                progress.redirects.append(str(current.url))
                 try:
-                    target = hop_url.join(location.strip())
-                except httpx.InvalidURL as exc:
-                    raise _GiveUp(f"redirect to an invalid URL {location!r}: {exc}") from None
-                if target.scheme not in _DEFAULT_PORTS or not target.host:
-                    raise _GiveUp(f"redirect to an unsupported URL {redact_url(str(target))}")
-                chain = " → ".join(redact_url(u) for u in [*seen, str(target)])
-                if str(target) in seen:
-                    raise _GiveUp(f"redirect loop: {chain}")
-                if hop == self.config.max_redirects:
-                    raise _GiveUp(
-                        f"too many redirects (more than {self.config.max_redirects}): {chain}"
+                    current = next_hop(
+                        current,
+                        response.status_code,
+                        location,
+                        seen,
+                        hop,
+                        self.config.max_redirects,
                     )
-                seen.append(str(target))
-                # RFC 9110 §15.4.4: 303 → GET; §15.4.2/§15.4.3: 301/302 after POST → GET
-                if (response.status_code == 303 and hop_method != "HEAD") or (
-                    response.status_code in (301, 302) and hop_method == "POST"
-                ):
-                    hop_method = "GET"
-                    hop_body = b""
-                if _origin(target) != _origin(hop_url):
-                    # never hand credentials to another origin (as httpx and browsers do)
-                    hop_headers = [(k, v) for k, v in hop_headers if not is_secret_header(k)]
-                hop_url = target
+                except RedirectError as exc:
+                    raise _GiveUp(str(exc)) from None
+                seen.append(str(current.url))
             finally:
                 await response.aclose()
 
@@ -1389,10 +1134,12 @@ class Fetcher:
         cfg = self.config
         encoding = response.headers.get("content-encoding")
         preloaded = response.is_stream_consumed  # built with content=: httpx decoded it already
-        decoder = _Decoder.for_header(None if preloaded else encoding, cfg.max_decompressed_bytes)
+        decoder = ContentDecoder.for_header(
+            None if preloaded else encoding, cfg.max_decompressed_bytes
+        )
         unsupported = decoder is None
         if decoder is None:
-            decoder = _Decoder("identity", cfg.max_decompressed_bytes)
+            decoder = ContentDecoder("identity", cfg.max_decompressed_bytes)
         async for chunk in _raw_chunks(response):
             room = cfg.max_body_bytes - progress.raw_bytes
             taken = chunk[:room]

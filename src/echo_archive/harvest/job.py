@@ -44,7 +44,8 @@ from typing import Any
 import structlog
 
 from echo_archive.errors import EchoError, EntryError, ParseError
-from echo_archive.harvest.engine import Fetcher, Validators, host_key
+from echo_archive.harvest.conditional import Validators
+from echo_archive.harvest.engine import Fetcher, host_key
 from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.index.items import known_many
@@ -123,7 +124,7 @@ class _VaultState:
 
 
 class VaultBreakerStore(_VaultState):
-    """A :class:`~echo_archive.harvest.engine.BreakerStore` in the vault catalog.
+    """A :class:`~echo_archive.harvest.stores.BreakerStore` in the vault catalog.
 
     Args:
         vault: the vault's writer (reads from a reader view, saves queued on
@@ -143,7 +144,7 @@ class VaultBreakerStore(_VaultState):
 
 
 class VaultConditionalCache(_VaultState):
-    """A :class:`~echo_archive.harvest.engine.ConditionalCache` in the vault catalog.
+    """A :class:`~echo_archive.harvest.conditional.ConditionalCache` in the vault catalog.
 
     Args:
         vault: as for :class:`VaultBreakerStore`.
@@ -164,7 +165,7 @@ class VaultConditionalCache(_VaultState):
 
 
 class VaultPauseStore(_VaultState):
-    """A :class:`~echo_archive.harvest.engine.HostPauseStore` in the vault catalog.
+    """A :class:`~echo_archive.harvest.stores.HostPauseStore` in the vault catalog.
 
     Args:
         vault: as for :class:`VaultBreakerStore`.
