@@ -124,7 +124,8 @@ def test_harvest_once_then_items_captures_and_the_saved_report(
         assert 3500 < again.not_due["local"] <= 3600
         assert [f.name for f in select_feeds(w, run_all=True).feeds] == ["local"]
         server.route(
-            "/feed.xml", Reply(200, [("Content-Type", "application/rss+xml")], _rss("a2", "b"))
+            "/feed.xml",
+            Reply(200, [("Content-Type", "application/rss+xml")], _rss("a2", "a", "b")),
         )
         asyncio.run(harvest_once(w, select_feeds(w, ["local"]).feeds))
         with pytest.raises(RequestError, match="max_requests"):

@@ -185,6 +185,9 @@ class Tombstone:
             ``null`` body). When the archive never saw the item, the pipeline
             archives these remains as an item in the removed state; when it
             did, the tombstone follows its latest version.
+        withdrawn: True when the item was not deleted at the source but taken
+            out of its feed document while older items stayed (a ``tombstone``
+            of kind ``withdrawn``; :mod:`echo_archive.pipeline.withdrawals`).
     """
 
     source: str
@@ -192,6 +195,7 @@ class Tombstone:
     native_id: str
     reason: str
     remains: Item | None = None
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,10 +49,18 @@ from echo_archive.harvest.engine import Fetcher, host_key
 from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.index.items import known_many
-from echo_archive.model import Item, ParseResult, Request
+from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
 from echo_archive.pipeline.versioning import content_json
-from echo_archive.redaction import redact_text
+from echo_archive.pipeline.withdrawals import (
+    CONFIRM_WITHDRAWN,
+    MAX_CONFIRMATIONS,
+    WindowEntry,
+    confirmation_reason,
+    window_of,
+    withdrawn,
+)
+from echo_archive.redaction import redact_text, redact_url
 from echo_archive.sources.base import IF_ARCHIVED, Feed, Source
 from echo_archive.sources.ratelimits import parse_poll_interval
 from echo_archive.sources.registry import SOURCES
@@ -202,8 +210,9 @@ class FeedReport:
         requests: responses by HTTP status (as text), and ``"error"`` for
             fetches that received nothing.
         not_modified: 304 responses (nothing new, nothing stored).
-        captures, new, versions, duplicates, tombstones, parse_errors, bytes:
-            what was archived (see :class:`~echo_archive.pipeline.batch.BatchCounts`).
+        captures, new, versions, duplicates, tombstones, withdrawn, parse_errors, bytes:
+            what was archived (see :class:`~echo_archive.pipeline.batch.BatchCounts`;
+            ``withdrawn``: tombstones of entries taken out of the feed document).
         seconds: wall time of the feed's cycle.
         breaker: the state of the feed's host breaker(s) at the end.
         hosts: the hosts the feed requested (breaker names).
@@ -228,6 +237,7 @@ class FeedReport:
     versions: int = 0
     duplicates: int = 0
     tombstones: int = 0
+    withdrawn: int = 0
     parse_errors: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -374,6 +384,8 @@ class HarvestRun:
         ] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._reader: _VaultState | None = None  # reads the item index (known ids)
+        # feed name → (URL, window) of the document parsed this cycle, saved after its commit
+        self._windows: dict[str, tuple[str, list[WindowEntry]]] = {}
         if parse_workers > 0:
             try:
                 self._pool = parse_pool(parse_workers)
@@ -506,6 +518,9 @@ class HarvestRun:
             await self._commit(pending, report)  # archive what was fetched before the abort
             raise
         await self._commit(pending, report)
+        window = self._windows.pop(feed.name, None)
+        if window is not None:  # only once the document's sightings are committed
+            await self.writer.submit_async(_put_window, feed.name, *window)
         report.requests = dict(statuses)
         report.hosts = sorted(hosts)
         if received == 0 and statuses.keys() - {"skipped"}:
@@ -637,6 +652,8 @@ class HarvestRun:
         queue: deque[Request],
         errors: list[str],
     ) -> Sighting:
+        if CONFIRM_WITHDRAWN in request.purpose:
+            return _confirmation(feed, request, exchange)
         try:
             result = None
             if self._pool is not None:  # parsing is CPU work: keep it off the event loop
@@ -652,7 +669,57 @@ class HarvestRun:
             errors.append(message)
             return Sighting(feed, request, exchange, None, message)
         queue.extend(self._wanted(source, feed, result.follow))
+        if source.document_window and exchange.status == 200 and not exchange.truncated:
+            result = self._withdrawals(source, feed, request, result, queue)
         return _representable(Sighting(feed, request, exchange, result), errors)
+
+    def _withdrawals(
+        self,
+        source: Source,
+        feed: Feed,
+        request: Request,
+        result: ParseResult,
+        queue: deque[Request],
+    ) -> ParseResult:
+        """Add a ``withdrawn`` tombstone per entry taken out of the feed document.
+
+        The window rule (:func:`~echo_archive.pipeline.withdrawals.withdrawn`)
+        compares this document with the feed's previous one (the operational
+        ``feed_windows`` table; none for the first document or a new URL).
+        Only items the archive holds in the active state get one; the link of
+        each (at most :data:`~echo_archive.pipeline.withdrawals.MAX_CONFIRMATIONS`)
+        is queued to be fetched once: 404 or 410 is then a deletion.
+        """
+        url = redact_url(request.url)  # the stored window's key holds no credential
+        current = window_of(result.items)
+        if not current:
+            return result  # an empty document proves nothing; the old window stays
+        self._windows[feed.name] = (url, current)
+        if self._reader is None:
+            self._reader = _VaultState(self.writer)
+        catalog = self._reader.read().catalog
+        stored = HarvestState(catalog).window(feed.name, url)
+        if stored is None:
+            return result
+        previous = [e for e in map(WindowEntry.from_json, stored) if e is not None]
+        found = withdrawn(previous, current)
+        if not found:
+            return result
+        rows = known_many(catalog, {(source.kind, feed.name, w.entry.native_id) for w in found})
+        tombstones: list[Tombstone] = []
+        for gone in found:
+            row = rows.get((source.kind, feed.name, gone.entry.native_id))
+            if row is None or row.state != "active":
+                continue  # never archived, or already withdrawn or deleted
+            tombstones.append(
+                Tombstone(source.kind, feed.name, gone.entry.native_id, gone.reason, withdrawn=True)
+            )
+            link = gone.entry.link
+            if link is not None and len(tombstones) <= MAX_CONFIRMATIONS:
+                queue.append(Request(url=link, purpose={CONFIRM_WITHDRAWN: gone.entry.native_id}))
+        if not tombstones:
+            return result
+        return replace(result, tombstones=(*result.tombstones, *tombstones))
 
     def _wanted(self, source: Source, feed: Feed, follow: Sequence[Request]) -> list[Request]:
         """The follow-ups to send, in order.
@@ -732,6 +799,28 @@ class HarvestRun:
 def _commit_batch(vault: Vault, sightings: list[Sighting]) -> tuple[BatchCounts, object]:
     """A writer job: commit one batch, ``logged_at`` the time it commits."""
     return commit_batch(vault, sightings, _now())
+
+
+def _confirmation(feed: Feed, request: Request, exchange: Exchange) -> Sighting:
+    """The sighting of a withdrawn entry's link: a tombstone when it answered 404 or 410.
+
+    The answer is archived as a capture but not parsed (it is a web page, not
+    a feed document): its ``parse_error`` says what it is, and it counts as
+    no parse error (:attr:`~echo_archive.pipeline.batch.Sighting.parsed`).
+    """
+    native_id = str(request.purpose[CONFIRM_WITHDRAWN])
+    reason = confirmation_reason(exchange.status, redact_url(exchange.url))
+    tombstones = () if reason is None else (Tombstone(feed.source, feed.name, native_id, reason),)
+    note = (
+        f"not parsed: the link of item {native_id!r}, withdrawn from the feed, "
+        f"fetched once to confirm (HTTP {exchange.status})"
+    )
+    return Sighting(feed, request, exchange, ParseResult(tombstones=tombstones), note, parsed=False)
+
+
+def _put_window(vault: Vault, feed: str, url: str, window: list[WindowEntry]) -> None:
+    """A writer job: keep the window of ``feed``'s last parsed document."""
+    HarvestState(vault.catalog).put_window(feed, url, [e.to_json() for e in window], _now())
 
 
 def _put_feed_run(vault: Vault, feed: str, started_epoch: float, poll: float | None) -> None:

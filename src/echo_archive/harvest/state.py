@@ -18,6 +18,12 @@ every feed).
   ``Retry-After`` (RFC 9110 §10.2.3), at most the engine's cap
   (``FetchConfig.retry_after_cap``, 300 s) from that answer, so the next run
   stays polite too.
+* ``feed_windows``: the window of the last feed document each feed's
+  harvest parsed (its URL and its entries' ids, links and publication
+  times, in document order), so the next harvest can tell an entry
+  withdrawn from the document from one that rolled off its end
+  (:mod:`echo_archive.pipeline.withdrawals`). Losing it loses no evidence:
+  the next harvest only starts a new window.
 
 The tables are created by the first writer that uses them (an additive
 change: vaults written before keep theirs); a reader of a vault that has
@@ -60,11 +66,18 @@ CREATE TABLE IF NOT EXISTS host_pauses(
     until_epoch REAL NOT NULL,
     reason TEXT NOT NULL,
     updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_windows(
+    feed TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    entries TEXT NOT NULL,
+    updated_at TEXT NOT NULL
 ) WITHOUT ROWID
 """
 
 _TABLES = frozenset({"http_validators", "breakers", "feed_runs", "harvest_reports"})
 _PAUSES = "host_pauses"  # added later: a vault may have the other tables without it
+_WINDOWS = "feed_windows"  # added later still
 
 
 class HarvestState:
@@ -81,11 +94,12 @@ class HarvestState:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         present = catalog.tables()
-        if not catalog.readonly and not present >= _TABLES | {_PAUSES}:
+        if not catalog.readonly and not present >= _TABLES | {_PAUSES, _WINDOWS}:
             catalog.create_tables(HARVEST_STATE_DDL)
             present = catalog.tables()
         self._present = present >= _TABLES
         self._pauses = _PAUSES in present
+        self._windows = _WINDOWS in present
 
     # ------------------------------------------------------------- validators
     def validators(self, url: str) -> tuple[str | None, str | None] | None:
@@ -168,6 +182,35 @@ class HarvestState:
             return {}
         rows = self._catalog.query("SELECT host, until_epoch, reason FROM host_pauses")
         return {r[0]: (float(r[1]), str(r[2])) for r in rows}
+
+    # ------------------------------------------------------------- feed windows
+    def window(self, feed: str, url: str) -> list[list[str | None]] | None:
+        """The stored window of ``feed``'s last parsed document at ``url``, or None.
+
+        Returns:
+            ``[[native_id, link, published_at], ...]`` in document order, as
+            :meth:`put_window` stored it; None when none is stored, or it was
+            of another URL (the feed's URL changed: no comparison).
+        """
+        if not self._windows:
+            return None
+        row = self._catalog.query_one(
+            "SELECT url, entries FROM feed_windows WHERE feed = ?", (feed,)
+        )
+        if row is None or row[0] != url:
+            return None
+        value = json.loads(row[1])
+        return value if isinstance(value, list) else None
+
+    def put_window(self, feed: str, url: str, entries: list[list[str | None]], now: str) -> None:
+        """Store the window of ``feed``'s document at ``url`` (its own small transaction)."""
+        with self._catalog.transaction(f"storing the window of feed {feed}"):
+            self._catalog.execute(
+                "INSERT INTO feed_windows(feed, url, entries, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(feed) DO UPDATE SET url = excluded.url, "
+                "entries = excluded.entries, updated_at = excluded.updated_at",
+                (feed, url, json.dumps(entries, separators=(",", ":")), now),
+            )
 
     # ------------------------------------------------------------- feed runs
     def feed_runs(self) -> dict[str, tuple[float, float | None]]:

@@ -50,6 +50,7 @@ from echo_archive.schemas import (
     RemovedItemMeta,
     TombstoneMeta,
     VersionMetaV2,
+    WithdrawnMeta,
     validate_blob_document,
 )
 from echo_archive.sources.base import Feed
@@ -107,6 +108,10 @@ class Sighting:
             of ``result.items``, in order, when already computed (by the
             worker process that parsed them: :func:`with_contents`); None to
             compute them at commit.
+        parsed: False when the exchange was deliberately not given to a
+            parser (the link of a withdrawn entry, fetched to confirm a
+            deletion): ``error`` then says what it is, stored as the
+            capture's ``parse_error``, and it is not counted as a parse error.
     """
 
     feed: Feed
@@ -115,6 +120,7 @@ class Sighting:
     result: ParseResult | None
     error: str | None = None
     contents: tuple[bytes, ...] | None = None
+    parsed: bool = True
 
 
 def with_contents(sighting: Sighting) -> Sighting:
@@ -140,7 +146,9 @@ class BatchCounts:
     ``removed`` counts the new items archived in the removed state (gone at
     the source when first seen); they are also counted in ``new``.
     ``unknown_tombstones`` counts tombstones of items never archived that
-    carry nothing to archive (a 404, a ``null`` body).
+    carry nothing to archive (a 404, a ``null`` body). ``withdrawn`` counts
+    the ``withdrawn`` tombstones (taken out of the feed document), also
+    counted in ``tombstones``.
     """
 
     captures: int = 0
@@ -149,6 +157,7 @@ class BatchCounts:
     versions: int = 0
     duplicates: int = 0
     tombstones: int = 0
+    withdrawn: int = 0
     unknown_tombstones: int = 0
     observations: int = 0
     parse_errors: int = 0
@@ -303,7 +312,13 @@ def build_batch(
         if row is None:
             return None
         return Known(
-            row.latest, row.digest, row.tombstoned, row.versions, row.observed_at, contents[key]
+            row.latest,
+            row.digest,
+            row.tombstoned,
+            row.versions,
+            row.observed_at,
+            contents[key],
+            row.state,
         )
 
     def add(entry: Entry) -> int:
@@ -332,7 +347,7 @@ def build_batch(
         batch.counts.captures += 1
         batch.counts.bytes += len(ex.body)
         if s.error is not None:
-            batch.counts.parse_errors += 1
+            batch.counts.parse_errors += int(s.parsed)
         if s.result is None:
             continue
         given = s.contents
@@ -385,10 +400,16 @@ def _add_tombstone(
     if not decision.stores:
         batch.counts.duplicates += 1
         return
-    meta = TombstoneMeta(**_item_fields(key, capture_ref, decision), reason=tomb.reason)
+    fields = _item_fields(key, capture_ref, decision)
+    meta: TombstoneMeta | WithdrawnMeta = (
+        WithdrawnMeta(**fields, reason=tomb.reason)
+        if tomb.withdrawn
+        else TombstoneMeta(**fields, reason=tomb.reason)
+    )
     entry = Entry.build("tombstone", logged_at, {}, meta)
     record(key, entry, add(entry), capture)
     batch.counts.tombstones += 1
+    batch.counts.withdrawn += int(tomb.withdrawn)
 
 
 def _add_removed(

@@ -16,7 +16,10 @@ Rules (issue "Harvest engine and sources", section Records; issue 9,
   item, is a **tombstone** linked to the latest entry; a repeated tombstone
   is a duplicate; an item seen again after its tombstone is a new version
   (it came back) unless that content was already archived and the sighting
-  is not newer than the tombstone.
+  is not newer than the tombstone;
+* an item taken out of its feed document is a ``withdrawn`` tombstone
+  (:mod:`echo_archive.pipeline.withdrawals`); a deletion found afterwards
+  (its link answers 404 or 410) is a tombstone following it, not a duplicate.
 
 Observed time. Every sighting has one (:attr:`echo_archive.model.Item.observed_at`
 when the source states when its content held, as FRED does with vintages;
@@ -127,6 +130,8 @@ class Known:
             ``""`` when unknown (every sighting is then newer).
         contents: the content digests of every version the item had (the
             ``item_contents`` index); empty when unknown.
+        state: the item's state (``active``, ``tombstoned``, ``withdrawn`` or
+            ``removed``; :data:`echo_archive.index.items.STATE_CODES`).
     """
 
     index: int
@@ -135,6 +140,7 @@ class Known:
     versions: int = 1
     observed_at: str = ""
     contents: frozenset[bytes] = frozenset()
+    state: str = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +208,14 @@ def decide_tombstone(tombstone: Tombstone, known: Known | None) -> Decision | No
 
     Returns:
         A ``tombstone`` decision linked to the known item's latest entry; a
-        ``duplicate`` when it is already tombstoned; None when the item was
-        never archived (there is nothing to bury; the caller may count it).
+        ``duplicate`` when it is already tombstoned (a deletion of an item
+        that is only ``withdrawn`` from its feed is not: it follows the
+        withdrawn tombstone); None when the item was never archived (there
+        is nothing to bury; the caller may count it).
     """
     if known is None:
         return None
-    if known.tombstoned:
+    deletes_withdrawn = known.state == "withdrawn" and not tombstone.withdrawn
+    if known.tombstoned and not deletes_withdrawn:
         return Decision("duplicate", known.index, known.digest)
     return Decision("tombstone", known.index, known.digest)

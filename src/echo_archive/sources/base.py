@@ -30,6 +30,12 @@ credentials
     layer reads the environment and runs the exchange; a token exchange is
     never archived and no credential is ever logged.
 
+``document_window``
+    True when each parsed response is the feed's whole current document, a
+    window of its latest entries (RSS, Atom, JSON Feed): the harvester then
+    records an entry taken out of it while older ones stay as ``withdrawn``
+    and fetches its link once to confirm a deletion
+    (:mod:`echo_archive.pipeline.withdrawals`). False for paged APIs.
 known items (:data:`IF_ARCHIVED`)
     A follow-up request whose ``purpose`` holds ``"if_archived": NATIVE_ID``
     is sent only when the feed already archived an item of that native id
@@ -150,6 +156,7 @@ class Source(Protocol):
     host_profiles: ClassVar[tuple[HostProfile, ...]]
     params: ClassVar[Mapping[str, str]]
     recorded_hosts: ClassVar[tuple[str, ...]]
+    document_window: ClassVar[bool]
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the first requests of one harvest cycle of ``feed``.
@@ -219,6 +226,7 @@ class BaseSource:
     host_profiles: ClassVar[tuple[HostProfile, ...]] = ()
     params: ClassVar[Mapping[str, str]] = {}
     recorded_hosts: ClassVar[tuple[str, ...]] = ()
+    document_window: ClassVar[bool] = False
 
     def import_feed(self, url: str) -> Feed | None:
         """No recorded endpoint is read (see :meth:`Source.import_feed`)."""

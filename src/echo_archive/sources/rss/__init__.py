@@ -180,6 +180,8 @@ class RssSource(BaseSource):
     params: ClassVar[Mapping[str, str]] = MappingProxyType(
         {"url": "the feed document's absolute http(s) URL (required)"}
     )
+    # Each response is the whole feed document: entries taken out are "withdrawn".
+    document_window: ClassVar[bool] = True
 
     def plan(self, feed: Feed) -> list[Request]:
         """Return the one ``GET`` of the feed document.
