@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,73 @@ def test_a_catalog_without_a_recorded_format_is_format_1(vault_path: Path) -> No
         assert r.size == 35
     r2 = _echoctl("--vault", str(vault_path), "verify")
     assert r2.returncode == 0, r2.stderr
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every leaf command of the CLI, as its words (``("log", "inclusion")``)."""
+    found: list[tuple[str, ...]] = []
+    for name, sub in sorted(getattr(group, "commands", {}).items()):
+        if hasattr(sub, "commands"):
+            found += _commands(sub, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+# The arguments each command gets; a command missing here fails the test below, so a
+# new command cannot skip the check. None: the command never opens the catalog
+# (it reads echo.toml, a bundle file, or creates a new vault elsewhere).
+_ARGS: dict[tuple[str, ...], list[str] | None] = {
+    ("add",): ["{toml}"],
+    ("breakers",): [],
+    ("captures",): [],
+    ("cat",): ["0", "--out", "{out}"],
+    ("checkpoint",): [],
+    ("feeds", "add"): None,
+    ("feeds", "disable"): None,
+    ("feeds", "enable"): None,
+    ("feeds", "list"): None,
+    ("feeds", "remove"): None,
+    ("harvest",): ["--replay", "{toml}", "--all"],
+    ("import",): ["{toml}"],
+    ("init",): None,
+    ("items",): [],
+    ("log", "consistency"): ["1"],
+    ("log", "inclusion"): ["0"],
+    ("prove",): ["0", "--out", "{out}"],
+    ("rebuild",): [],
+    ("reports",): [],
+    ("show",): ["0"],
+    ("verify",): [],
+    ("verify-proof",): None,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", [_zero_bytes, _foreign])
+def test_every_command_that_opens_the_catalog_refuses_an_unknown_one(
+    vault_path: Path, tmp_path: Path, damage: object
+) -> None:
+    import typer
+
+    from echo_archive.cli import app
+
+    commands = _commands(typer.main.get_command(app))
+    assert set(commands) == set(_ARGS), "a command is missing from _ARGS (or gone)"
+    cat = vault_path / "catalog.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{cat}{suffix}").unlink(missing_ok=True)
+    damage(cat)  # type: ignore[operator]
+    before = _snapshot(vault_path)
+    fill = {"{toml}": str(vault_path / "echo.toml"), "{out}": str(tmp_path / "out.bin")}
+    for words in commands:
+        args = _ARGS[words]
+        if args is None:
+            continue
+        r = _echoctl("--vault", str(vault_path), *words, *[fill.get(a, a) for a in args])
+        assert r.returncode != 0, (words, r.stdout)
+        assert "Traceback" not in r.stderr, (words, r.stderr)
+        assert str(cat) in r.stderr, (words, r.stderr)
+        assert "not an ECHO catalog" in r.stderr, (words, r.stderr)
+    assert _snapshot(vault_path) == before
+    assert not (tmp_path / "out.bin").exists()
