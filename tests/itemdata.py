@@ -6,8 +6,9 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from echo_archive.harvest.commit import commit_batch
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
-from echo_archive.pipeline.batch import Sighting, commit_batch
+from echo_archive.pipeline.batch import Sighting
 from echo_archive.sources.base import Feed
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.vault import Vault

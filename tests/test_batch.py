@@ -12,16 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echo_archive.errors import EntrySchemaError, ParseError
+from echo_archive.harvest.commit import commit_batch
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.index.items import known, list_items
 from echo_archive.index.observations import observations_of
 from echo_archive.model import Exchange, Item, Request
-from echo_archive.pipeline.batch import (
-    Sighting,
-    commit_batch,
-    item_blob,
-    with_contents,
-)
+from echo_archive.pipeline.batch import Sighting, item_blob, with_contents
 from echo_archive.pipeline.versioning import content_document, content_json
 from echo_archive.redaction import redact_url
 from echo_archive.sources.base import Feed, Source

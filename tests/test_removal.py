@@ -21,11 +21,12 @@ from typing import Any
 from typer.testing import CliRunner
 
 from echo_archive.cli import app
+from echo_archive.harvest.commit import commit_batch
 from echo_archive.harvest.importer import import_files
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.index.items import known
 from echo_archive.model import Exchange, Request
-from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
+from echo_archive.pipeline.batch import BatchCounts, Sighting
 from echo_archive.schemas import RemovedItemMeta, validate_meta
 from echo_archive.services.items import ItemQuery, item_history, list_items
 from echo_archive.sources.base import Feed

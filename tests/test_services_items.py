@@ -1,7 +1,7 @@
 """Library services for items: keyset pages with opaque cursors, times as instants, history.
 
 Items are committed through the real harvest commit path
-(:func:`~echo_archive.pipeline.batch.commit_batch`) into real vaults.
+(:func:`~echo_archive.harvest.commit.commit_batch`) into real vaults.
 """
 
 from __future__ import annotations

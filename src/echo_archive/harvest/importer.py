@@ -3,7 +3,7 @@
 :func:`import_files` reads each file, recognizes what it is from its content,
 turns what it holds into *sightings* (an exchange, its feed and what the
 source made of it) and archives them through the same code path as a live
-harvest (:func:`~echo_archive.pipeline.batch.commit_batch`): raw captures
+harvest (:func:`~echo_archive.harvest.commit.commit_batch`): raw captures
 first, then item, version and tombstone entries decided by the same
 versioning rules, observations, and a signed checkpoint per commit. So
 importing a file twice adds captures but no new items, and an item recorded
@@ -120,17 +120,13 @@ from echo_archive.errors import (
     SourceError,
     VaultError,
 )
+from echo_archive.harvest.commit import commit_batch
 from echo_archive.harvest.recordings import DetectedRecording, detect_recording
 from echo_archive.harvest.saved import Hints, SavedBody, recognize
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.jsondecode import decode_json
 from echo_archive.model import Exchange, Item, ParseResult, Request
-from echo_archive.pipeline.batch import (
-    BatchCounts,
-    Sighting,
-    commit_batch,
-    with_contents,
-)
+from echo_archive.pipeline.batch import BatchCounts, Sighting, with_contents
 from echo_archive.pipeline.versioning import content_document
 from echo_archive.redaction import redact_exchange, redact_text, redact_url
 from echo_archive.sources import gharchive
@@ -897,7 +893,7 @@ def import_files(
     """Import recordings, GH Archive hours, saved API bodies and feed documents into ``vault``.
 
     Each file is recognized from its content (see the module docstring),
-    archived through :func:`~echo_archive.pipeline.batch.commit_batch` and
+    archived through :func:`~echo_archive.harvest.commit.commit_batch` and
     reported; a file that is not recognized or cannot be read is reported and
     the others carry on.
 

@@ -15,7 +15,7 @@ while others proceed. For each feed:
    the feed's queue, up to ``max_requests`` per feed per cycle;
 3. each exchange received (except a 304, which adds nothing) is parsed, and
    every ``batch_size`` exchanges the batch is archived
-   (:func:`~echo_archive.pipeline.batch.commit_batch`, run on the vault's
+   (:func:`~echo_archive.harvest.commit.commit_batch`, run on the vault's
    :class:`~echo_archive.vault.writer.VaultWriter`, awaited without blocking
    the loop): captures, items, versions, tombstones, observations, under a
    signed checkpoint. The writer lock is held only while a batch commits,
@@ -44,13 +44,14 @@ from typing import Any
 import structlog
 
 from echo_archive.errors import EchoError, EntryError, ParseError
+from echo_archive.harvest.commit import commit_batch
 from echo_archive.harvest.conditional import Validators
 from echo_archive.harvest.engine import Fetcher, host_key
 from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.index.items import known_many
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
-from echo_archive.pipeline.batch import BatchCounts, Sighting, commit_batch
+from echo_archive.pipeline.batch import BatchCounts, Sighting
 from echo_archive.pipeline.versioning import content_json
 from echo_archive.pipeline.withdrawals import (
     CONFIRM_WITHDRAWN,

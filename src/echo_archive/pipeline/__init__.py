@@ -1,5 +1,10 @@
 """Pipeline: pure functions from parsed items to what the vault records.
 
+Pure: no module here opens a vault, a database, a file store or the network
+(an import-linter contract in ``pyproject.toml``); what the vault already knows
+is passed in (:data:`~echo_archive.pipeline.batch.KnownLookup`) and the I/O is
+:mod:`echo_archive.harvest.commit`'s.
+
 content digest
     SHA-256 of the RFC 8785 canonical JSON of an item's *content*: every
     field except the volatile counters, the capture it came from and when it

@@ -17,21 +17,24 @@ a batch of sightings, :func:`build_batch` produces, in log order:
 Duplicates add no entry; their counters, like every sighting's, become an
 observation row. URLs are stored with credentials redacted.
 
-:func:`commit_batch` stores the blobs and appends the entries; the vault
-applies the derived indexes (:mod:`echo_archive.index`) in the same catalog
-transaction, the observation index taking this batch's observations.
+:func:`build_batch` is pure: what the vault already knows of each item comes
+from a :data:`KnownLookup` the caller passes (it reads the item index), and
+nothing here reads or writes a file or a database (an import-linter contract
+keeps it so). :func:`echo_archive.harvest.commit.commit_batch` does the
+I/O: it looks the items up, stores the blobs and appends the entries, the
+vault applying the derived indexes (:mod:`echo_archive.index`) in the same
+catalog transaction, the observation index taking this batch's observations.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from echo_archive.errors import EntryError
-from echo_archive.index import ensure_indexes
-from echo_archive.index.items import ItemRow, capture_time, known_contents, known_many, next_row
+from echo_archive.index.items import ItemRow, capture_time, next_row
 from echo_archive.index.observations import ObservationRow
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
 from echo_archive.pipeline.versioning import (
@@ -54,16 +57,15 @@ from echo_archive.schemas import (
     validate_blob_document,
 )
 from echo_archive.sources.base import Feed
-from echo_archive.vault.catalog import Catalog
 from echo_archive.vault.entry import Entry, canonical_json
 from echo_archive.vault.merkle import leaf_hash
-from echo_archive.vault.vault import CommitResult, Vault
 
 __all__ = [
     "BatchCounts",
+    "ItemKey",
+    "KnownLookup",
     "Sighting",
     "build_batch",
-    "commit_batch",
     "item_blob",
     "with_contents",
 ]
@@ -274,15 +276,32 @@ def item_blob(item: Item, capture: str, fetched_at: str, content: bytes | None =
 _ENTRY_TYPE = {"new": "item", "version": "version", "tombstone": "tombstone"}
 
 
+ItemKey = tuple[str, str, str]
+"""An item's key: ``(source, feed, native_id)``."""
+
+KnownLookup = Callable[
+    [Sequence[ItemKey]], tuple[Mapping[ItemKey, ItemRow], Mapping[ItemKey, frozenset[bytes]]]
+]
+"""What the archive knows of items: ``lookup(keys) -> (rows, contents)``.
+
+For each ``(source, feed, native_id)`` it knows, ``rows`` holds its item-index
+row (:class:`~echo_archive.index.items.ItemRow`) and ``contents`` every content
+digest the item had (the ``item_contents`` index); unknown keys are absent.
+The caller reads them (:func:`echo_archive.harvest.commit.commit_batch`:
+:func:`~echo_archive.index.items.known_many` and
+:func:`~echo_archive.index.items.known_contents` on the writer's catalog).
+"""
+
+
 def build_batch(
-    sightings: Sequence[Sighting], catalog: Catalog, start_index: int, logged_at: str
+    sightings: Sequence[Sighting], lookup: KnownLookup, start_index: int, logged_at: str
 ) -> Batch:
-    """Build the entries, blobs and derived rows for ``sightings``.
+    """Build the entries, blobs and derived rows for ``sightings`` (pure).
 
     Args:
         sightings: in the order their captures join the log.
-        catalog: the vault's catalog, whose item index tells what is already
-            known of each item (:mod:`echo_archive.index.items`).
+        lookup: what the archive already knows of the items (:data:`KnownLookup`),
+            asked once for every item and tombstone of the batch.
         start_index: the log index the first entry will get (the log size now).
         logged_at: RFC 3339 time the batch joins the log.
 
@@ -300,8 +319,7 @@ def build_batch(
         for things in (s.result.items, s.result.tombstones)
         for thing in things
     ]
-    found = known_many(catalog, keys)
-    had = known_contents(catalog, keys)
+    found, had = lookup(keys)
     local: dict[tuple[str, str, str], ItemRow | None] = {key: found.get(key) for key in keys}
     contents: dict[tuple[str, str, str], frozenset[bytes]] = {
         key: had.get(key, frozenset()) for key in keys
@@ -472,35 +490,3 @@ def _count(counts: BatchCounts, decision: Decision) -> None:
         counts.versions += 1
     else:
         counts.tombstones += 1
-
-
-def commit_batch(
-    vault: Vault, sightings: Sequence[Sighting], logged_at: str
-) -> tuple[BatchCounts, CommitResult | None]:
-    """Archive ``sightings``: blobs durable, then entries and derived rows, then a checkpoint.
-
-    The standard derived indexes are attached to ``vault`` first if they are
-    not (:func:`echo_archive.index.ensure_indexes`); the vault applies them
-    to the entries in the transaction that appends them, with this batch's
-    observations handed to the observation index.
-
-    Args:
-        vault: the writer.
-        sightings: the batch, in order.
-        logged_at: RFC 3339 time the batch joins the log.
-
-    Returns:
-        The counts, and the commit result (None for an empty batch).
-
-    Raises:
-        StorageError: a write failed (nothing of the batch is acknowledged).
-        EntryError: an item could not be made into an entry (nothing is written).
-    """
-    if not sightings:
-        return BatchCounts(), None
-    ensure_indexes(vault)
-    start = vault.log_state()[0]
-    batch = build_batch(sightings, vault.catalog, start, logged_at)
-    vault.blobs.put_many(batch.blobs)
-    result = vault.append(batch.entries, given={"observations": batch.observations})
-    return batch.counts, result

@@ -18,7 +18,7 @@ Two kinds of work are queued:
   the covering checkpoint;
 * **write jobs** (:meth:`VaultWriter.submit`): any function of the writer
   :class:`~echo_archive.vault.vault.Vault` (a harvest batch's
-  :func:`~echo_archive.pipeline.batch.commit_batch`, a breaker or validator
+  :func:`~echo_archive.harvest.commit.commit_batch`, a breaker or validator
   save, a report), run on the writer thread, in submission order.
 
 Synchronous callers get a :class:`concurrent.futures.Future`; async callers
