@@ -44,14 +44,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from echo_archive.harvest.cycle import HarvestReport, HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
-from echo_archive.harvest.job import (
-    HarvestReport,
-    HarvestRun,
-    VaultBreakerStore,
-    VaultConditionalCache,
-)
 from echo_archive.harvest.limits import HostLimits, LimitConfig
+from echo_archive.harvest.stores import VaultBreakerStore, VaultConditionalCache
 from echo_archive.model import Exchange
 from echo_archive.sources.base import Feed
 from echo_archive.sources.rss import RssSource

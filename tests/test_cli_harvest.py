@@ -180,7 +180,7 @@ def test_report_table_fits_80_columns_and_keeps_feed_names_whole(tmp_path: Path)
     from rich.console import Console
 
     import echo_archive.cli.harvest as cli_harvest
-    from echo_archive.harvest.job import FeedReport, HarvestReport
+    from echo_archive.harvest.cycle import FeedReport, HarvestReport
 
     feeds = [
         FeedReport(

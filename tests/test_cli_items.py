@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from echo_archive.cli import app
-from echo_archive.harvest.job import FeedReport, HarvestReport
+from echo_archive.harvest.cycle import FeedReport, HarvestReport
 from echo_archive.harvest.state import HarvestState
 from echo_archive.vault.vault import Vault
 

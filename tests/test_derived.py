@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from echo_archive.harvest.cycle import HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.importer import import_files
-from echo_archive.harvest.job import HarvestRun
 from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.harvest.reparse import derived_indexes

@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from echo_archive.errors import ParseError
+from echo_archive.harvest.cycle import HarvestReport, HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
-from echo_archive.harvest.job import HarvestReport, HarvestRun, VaultBreakerStore
 from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.harvest.state import HarvestState
+from echo_archive.harvest.stores import VaultBreakerStore
 from echo_archive.jsondecode import MAX_DEPTH, decode_json, iter_json_values
 from echo_archive.model import Exchange, ParseResult, Request
 from echo_archive.sources.base import Feed, Source

@@ -15,7 +15,7 @@ from echo_archive.errors import (
     SourceError,
     VaultNotFoundError,
 )
-from echo_archive.harvest.job import HarvestRun
+from echo_archive.harvest.cycle import HarvestRun
 from echo_archive.harvest.state import HarvestState
 from echo_archive.services import (
     ItemQuery,

@@ -14,9 +14,9 @@ import structlog
 from echo_archive import sources as sources_package
 from echo_archive.config import DEFAULT_FEEDS, DEFAULT_INTERVALS, MIN_INTERVAL, SOURCE_KINDS
 from echo_archive.errors import ParseError, SourceError
+from echo_archive.harvest.cycle import HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.importer import feed_for, route
-from echo_archive.harvest.job import HarvestRun
 from echo_archive.harvest.limits import (
     DEFAULT_HOSTS,
     DEFAULT_LIMITS,

@@ -20,9 +20,9 @@ from types import MappingProxyType
 import pytest
 
 from echo_archive.errors import ParseError, SourceError
+from echo_archive.harvest.cycle import HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
 from echo_archive.harvest.importer import import_files
-from echo_archive.harvest.job import HarvestRun
 from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import write_har
 from echo_archive.model import Exchange, Request

@@ -14,8 +14,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from echo_archive.harvest.cycle import HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
-from echo_archive.harvest.job import HarvestRun
 from echo_archive.harvest.limits import DEFAULT_LIMITS, HostLimits, LimitConfig
 from echo_archive.index.items import known
 from echo_archive.pipeline.withdrawals import WindowEntry, window_of, withdrawn

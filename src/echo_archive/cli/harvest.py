@@ -35,7 +35,7 @@ from echo_archive.cli.common import (
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.errors import VaultError, VaultNotFoundError
-from echo_archive.harvest.job import FAILED, SKIPPED, HarvestReport, HarvestRun
+from echo_archive.harvest.cycle import FAILED, SKIPPED, HarvestReport, HarvestRun
 from echo_archive.services.harvesting import (
     breaker_views,
     harvest_once,

@@ -6,7 +6,7 @@ the vault knows of the items (the item index, read on the writer's catalog)
 and writes what it built, in the commit protocol's order (README, "Commit
 protocol and crash safety"): the blobs durable first, then the entries with
 the derived rows in one catalog transaction, then a signed checkpoint. The
-harvest cycle (:mod:`echo_archive.harvest.job`) and imports
+harvest cycle (:mod:`echo_archive.harvest.cycle`) and imports
 (:mod:`echo_archive.harvest.importer`) call it on the vault's one writer.
 """
 

@@ -6,18 +6,44 @@ semantics, :mod:`echo_archive.harvest.breaker`), a :class:`HostPauseStore`
 each host's ``Retry-After`` pause (RFC 9110 §10.2.3), so a restart neither
 resets an open breaker nor hits a host that asked to be left alone. The
 memory implementations here serve tests and one-off runs; the vault-backed
-ones (``VaultBreakerStore``, ``VaultPauseStore`` in
-:mod:`echo_archive.harvest.job`) write the operational tables of
-:mod:`echo_archive.harvest.state`. The conditional-request cache is
-:mod:`echo_archive.harvest.conditional`.
+ones (:class:`VaultBreakerStore`, :class:`VaultPauseStore`, and
+:class:`VaultConditionalCache` for :mod:`echo_archive.harvest.conditional`)
+read and write the operational tables of :mod:`echo_archive.harvest.state`
+through :class:`VaultState`.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
-__all__ = ["BreakerStore", "HostPauseStore", "MemoryBreakerStore", "MemoryPauseStore"]
+import structlog
+
+from echo_archive.harvest.conditional import Validators
+from echo_archive.harvest.state import HarvestState
+from echo_archive.vault.entry import format_timestamp
+from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
+
+__all__ = [
+    "BreakerStore",
+    "HostPauseStore",
+    "MemoryBreakerStore",
+    "MemoryPauseStore",
+    "VaultBreakerStore",
+    "VaultConditionalCache",
+    "VaultPauseStore",
+    "VaultState",
+]
+
+log = structlog.get_logger("echo_archive.harvest")
+
+
+def _now() -> str:
+    return format_timestamp(time.time_ns())
 
 
 class BreakerStore(Protocol):
@@ -91,3 +117,109 @@ class MemoryPauseStore:
     def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
         """Save ``host``'s pause end (POSIX seconds) and its reason."""
         self.pauses[host] = (until_epoch, reason)
+
+
+class VaultState:
+    """Reads harvest state from a reader; writes it through the writer when there is one.
+
+    Given a :class:`~echo_archive.vault.writer.VaultWriter`, reads use a
+    read-only vault of the calling thread (opened on first use; closed by
+    :meth:`close`) and each write is queued on the writer without waiting
+    (a failure is logged: breaker and validator state are operational).
+    Given a :class:`~echo_archive.vault.vault.Vault`, both go to it directly.
+    """
+
+    def __init__(self, vault: Vault | VaultWriter) -> None:
+        self._writer = vault if isinstance(vault, VaultWriter) else None
+        self._vault = None if isinstance(vault, VaultWriter) else vault
+        self._own: Vault | None = None
+
+    def read(self) -> Vault:
+        """The vault to read from: the given one, or this thread's reader of the writer's."""
+        if self._vault is not None:
+            return self._vault
+        if self._own is None:
+            assert self._writer is not None
+            self._own = self._writer.reader()
+        return self._own
+
+    def write(self, what: str, fn: Callable[[Vault], object]) -> None:
+        """Run ``fn`` on the vault, or queue it on the writer (a failure is logged as ``what``)."""
+        if self._writer is None:
+            assert self._vault is not None
+            fn(self._vault)
+            return
+        future = self._writer.submit(fn)
+
+        def done(f: Future[object]) -> None:
+            if f.exception() is not None:
+                log.warning("harvest.state_write_failed", what=what, error=str(f.exception()))
+
+        future.add_done_callback(done)
+
+    def close(self) -> None:
+        """Close the reader this opened, if any."""
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+
+
+class VaultBreakerStore(VaultState):
+    """A :class:`~echo_archive.harvest.stores.BreakerStore` in the vault catalog.
+
+    Args:
+        vault: the vault's writer (reads from a reader view, saves queued on
+            the writer), or a vault used directly.
+    """
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """Return the saved state of breaker ``name``, or None."""
+        return HarvestState(self.read().catalog).breaker(name)
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        """Save the state of breaker ``name`` (queued on the writer)."""
+        now, saved = _now(), dict(state)
+        self.write(
+            f"breaker {name}", lambda v: HarvestState(v.catalog).put_breaker(name, saved, now)
+        )
+
+
+class VaultConditionalCache(VaultState):
+    """A :class:`~echo_archive.harvest.conditional.ConditionalCache` in the vault catalog.
+
+    Args:
+        vault: as for :class:`VaultBreakerStore`.
+    """
+
+    def get(self, url: str) -> Validators | None:
+        """Return the validators last stored for ``url``, or None."""
+        found = HarvestState(self.read().catalog).validators(url)
+        return None if found is None else Validators(etag=found[0], last_modified=found[1])
+
+    def put(self, url: str, validators: Validators) -> None:
+        """Store the validators of ``url`` (queued on the writer)."""
+        now, etag, modified = _now(), validators.etag, validators.last_modified
+        self.write(
+            f"validators of {url}",
+            lambda v: HarvestState(v.catalog).put_validators(url, etag, modified, now),
+        )
+
+
+class VaultPauseStore(VaultState):
+    """A :class:`~echo_archive.harvest.stores.HostPauseStore` in the vault catalog.
+
+    Args:
+        vault: as for :class:`VaultBreakerStore`.
+    """
+
+    def load_pause(self, host: str) -> float | None:
+        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
+        return HarvestState(self.read().catalog).pause(host)
+
+    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
+        """Save ``host``'s pause (queued on the writer)."""
+        now = _now()
+        self.write(
+            f"pause of {host}",
+            lambda v: HarvestState(v.catalog).put_pause(host, until_epoch, reason, now),
+        )

@@ -1,6 +1,6 @@
 """Worker processes for CPU-bound parsing (feedparser holds the GIL).
 
-Both the harvest cycle (:mod:`echo_archive.harvest.job`) and the importer
+Both the harvest cycle (:mod:`echo_archive.harvest.cycle`) and the importer
 (:mod:`echo_archive.harvest.importer`) parse in a few worker processes while
 the parent process keeps the vault: the workers only turn bytes into
 sightings and never touch the vault, its databases or its lock.

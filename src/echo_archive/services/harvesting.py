@@ -1,7 +1,7 @@
 """Harvest once: pick the due feeds, run one cycle, save its report; the per-host breakers.
 
 A *cycle* fetches every chosen feed concurrently under per-host limits,
-retries and circuit breakers (:class:`~echo_archive.harvest.job.HarvestRun`),
+retries and circuit breakers (:class:`~echo_archive.harvest.cycle.HarvestRun`),
 archives each response as a capture, parses it into items, versions and
 tombstones, and saves the cycle's report in the vault. Signals and rendering
 are the shell's: a caller that wants to stop a cycle gets its run through
@@ -19,18 +19,11 @@ from typing import Any, Final
 
 from echo_archive.config import FeedConfig, InvalidFeed, load_config
 from echo_archive.errors import NotFoundError, RequestError
+from echo_archive.harvest.cycle import HarvestReport, HarvestRun, Progress, due_feeds
 from echo_archive.harvest.engine import FetchConfig, Fetcher, reset_command
-from echo_archive.harvest.job import (
-    HarvestReport,
-    HarvestRun,
-    Progress,
-    VaultBreakerStore,
-    VaultConditionalCache,
-    VaultPauseStore,
-    due_feeds,
-)
 from echo_archive.harvest.limits import limits_from_config
 from echo_archive.harvest.state import HarvestState
+from echo_archive.harvest.stores import VaultBreakerStore, VaultConditionalCache, VaultPauseStore
 from echo_archive.harvest.transport import ReplayTransport
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES

@@ -1,7 +1,7 @@
 """Saved harvest reports: the report of every cycle, kept in the vault (operational state).
 
 Each :func:`~echo_archive.services.harvesting.harvest_once` saves its report
-(:meth:`echo_archive.harvest.job.HarvestReport.to_json`) with an id that
+(:meth:`echo_archive.harvest.cycle.HarvestReport.to_json`) with an id that
 grows with each cycle. They are listed newest first, in keyset pages.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from echo_archive.errors import NotFoundError
-from echo_archive.harvest.job import FeedReport, HarvestReport
+from echo_archive.harvest.cycle import FeedReport, HarvestReport
 from echo_archive.harvest.state import HarvestState
 from echo_archive.services.paging import (
     Page,
@@ -61,7 +61,7 @@ class SavedReport:
     report: Mapping[str, Any]
 
     def harvest_report(self) -> HarvestReport:
-        """The report as a :class:`~echo_archive.harvest.job.HarvestReport` (to render it).
+        """The report as a :class:`~echo_archive.harvest.cycle.HarvestReport` (to render it).
 
         Keys the dataclasses do not know (from a later version) are left out;
         missing ones take their defaults.

@@ -8,16 +8,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from echo_archive.harvest.cycle import HarvestReport, HarvestRun
 from echo_archive.harvest.engine import FetchConfig, Fetcher
-from echo_archive.harvest.job import (
-    HarvestReport,
-    HarvestRun,
-    VaultBreakerStore,
-    VaultConditionalCache,
-)
 from echo_archive.harvest.limits import HostLimits, LimitConfig
 from echo_archive.harvest.recordings import read_recording
 from echo_archive.harvest.state import HarvestState
+from echo_archive.harvest.stores import VaultBreakerStore, VaultConditionalCache
 from echo_archive.index.items import list_items
 from echo_archive.sources.base import Feed
 from echo_archive.sources.hn import HnSource
@@ -151,7 +147,7 @@ def test_conditional_requests_use_stored_validators(vault_path: Path, server: Fa
 
 
 def test_due_feeds_follow_interval_and_poll_interval() -> None:
-    from echo_archive.harvest.job import due_feeds
+    from echo_archive.harvest.cycle import due_feeds
 
     feeds = [
         Feed("never", "rss", {}, interval=60),

@@ -36,7 +36,7 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -45,9 +45,9 @@ import structlog
 
 from echo_archive.errors import EchoError, EntryError, ParseError
 from echo_archive.harvest.commit import commit_batch
-from echo_archive.harvest.conditional import Validators
 from echo_archive.harvest.engine import Fetcher, host_key
 from echo_archive.harvest.state import HarvestState
+from echo_archive.harvest.stores import VaultState
 from echo_archive.harvest.workers import parse_pool
 from echo_archive.index.items import known_many
 from echo_archive.model import Exchange, Item, ParseResult, Request, Tombstone
@@ -73,9 +73,6 @@ __all__ = [
     "FeedReport",
     "HarvestReport",
     "HarvestRun",
-    "VaultBreakerStore",
-    "VaultConditionalCache",
-    "VaultPauseStore",
     "due_feeds",
 ]
 
@@ -87,110 +84,6 @@ Progress = Callable[[str, str], None]
 
 def _now() -> str:
     return format_timestamp(time.time_ns())
-
-
-class _VaultState:
-    """Reads harvest state from a reader; writes it through the writer when there is one.
-
-    Given a :class:`~echo_archive.vault.writer.VaultWriter`, reads use a
-    read-only vault of the calling thread (opened on first use; closed by
-    :meth:`close`) and each write is queued on the writer without waiting
-    (a failure is logged: breaker and validator state are operational).
-    Given a :class:`~echo_archive.vault.vault.Vault`, both go to it directly.
-    """
-
-    def __init__(self, vault: Vault | VaultWriter) -> None:
-        self._writer = vault if isinstance(vault, VaultWriter) else None
-        self._vault = None if isinstance(vault, VaultWriter) else vault
-        self._own: Vault | None = None
-
-    def read(self) -> Vault:
-        if self._vault is not None:
-            return self._vault
-        if self._own is None:
-            assert self._writer is not None
-            self._own = self._writer.reader()
-        return self._own
-
-    def write(self, what: str, fn: Callable[[Vault], object]) -> None:
-        if self._writer is None:
-            assert self._vault is not None
-            fn(self._vault)
-            return
-        future = self._writer.submit(fn)
-
-        def done(f: Future[object]) -> None:
-            if f.exception() is not None:
-                log.warning("harvest.state_write_failed", what=what, error=str(f.exception()))
-
-        future.add_done_callback(done)
-
-    def close(self) -> None:
-        """Close the reader this opened, if any."""
-        if self._own is not None:
-            self._own.close()
-            self._own = None
-
-
-class VaultBreakerStore(_VaultState):
-    """A :class:`~echo_archive.harvest.stores.BreakerStore` in the vault catalog.
-
-    Args:
-        vault: the vault's writer (reads from a reader view, saves queued on
-            the writer), or a vault used directly.
-    """
-
-    def load(self, name: str) -> dict[str, Any] | None:
-        """Return the saved state of breaker ``name``, or None."""
-        return HarvestState(self.read().catalog).breaker(name)
-
-    def save(self, name: str, state: dict[str, Any]) -> None:
-        """Save the state of breaker ``name`` (queued on the writer)."""
-        now, saved = _now(), dict(state)
-        self.write(
-            f"breaker {name}", lambda v: HarvestState(v.catalog).put_breaker(name, saved, now)
-        )
-
-
-class VaultConditionalCache(_VaultState):
-    """A :class:`~echo_archive.harvest.conditional.ConditionalCache` in the vault catalog.
-
-    Args:
-        vault: as for :class:`VaultBreakerStore`.
-    """
-
-    def get(self, url: str) -> Validators | None:
-        """Return the validators last stored for ``url``, or None."""
-        found = HarvestState(self.read().catalog).validators(url)
-        return None if found is None else Validators(etag=found[0], last_modified=found[1])
-
-    def put(self, url: str, validators: Validators) -> None:
-        """Store the validators of ``url`` (queued on the writer)."""
-        now, etag, modified = _now(), validators.etag, validators.last_modified
-        self.write(
-            f"validators of {url}",
-            lambda v: HarvestState(v.catalog).put_validators(url, etag, modified, now),
-        )
-
-
-class VaultPauseStore(_VaultState):
-    """A :class:`~echo_archive.harvest.stores.HostPauseStore` in the vault catalog.
-
-    Args:
-        vault: as for :class:`VaultBreakerStore`.
-    """
-
-    def load_pause(self, host: str) -> float | None:
-        """Return the saved end of ``host``'s pause (POSIX seconds), or None."""
-        return HarvestState(self.read().catalog).pause(host)
-
-    def save_pause(self, host: str, until_epoch: float, reason: str) -> None:
-        """Save ``host``'s pause (queued on the writer)."""
-        now = _now()
-        self.write(
-            f"pause of {host}",
-            lambda v: HarvestState(v.catalog).put_pause(host, until_epoch, reason, now),
-        )
 
 
 HARVESTED = "harvested"
@@ -384,7 +277,7 @@ class HarvestRun:
             tuple[str, str, tuple[tuple[str, str], ...], bytes, bool], asyncio.Future[str]
         ] = {}
         self._pool: ProcessPoolExecutor | None = None
-        self._reader: _VaultState | None = None  # reads the item index (known ids)
+        self._reader: VaultState | None = None  # reads the item index (known ids)
         # feed name → (URL, window) of the document parsed this cycle, saved after its commit
         self._windows: dict[str, tuple[str, list[WindowEntry]]] = {}
         if parse_workers > 0:
@@ -697,7 +590,7 @@ class HarvestRun:
             return result  # an empty document proves nothing; the old window stays
         self._windows[feed.name] = (url, current)
         if self._reader is None:
-            self._reader = _VaultState(self.writer)
+            self._reader = VaultState(self.writer)
         catalog = self._reader.read().catalog
         stored = HarvestState(catalog).window(feed.name, url)
         if stored is None:
@@ -737,7 +630,7 @@ class HarvestRun:
         if not keys:
             return list(follow)
         if self._reader is None:
-            self._reader = _VaultState(self.writer)
+            self._reader = VaultState(self.writer)
         archived = known_many(self._reader.read().catalog, keys)
         return [
             r
