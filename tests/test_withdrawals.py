@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 from hypothesis import given
@@ -141,6 +142,18 @@ def _state(vault_path: Path, native_id: str) -> str | None:
     return None if row is None else row.state
 
 
+def _window_row(vault_path: Path) -> tuple[str, str] | None:
+    """The stored window of feed "news": ``(entries JSON, updated_at)``."""
+    con = sqlite3.connect(f"file:{vault_path / 'catalog.sqlite'}?mode=ro", uri=True)
+    try:
+        row = con.execute(
+            "SELECT entries, updated_at FROM feed_windows WHERE feed = 'news'"
+        ).fetchone()
+    finally:
+        con.close()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
 def _tombstones(vault_path: Path) -> list[dict[str, object]]:
     with Vault.open(vault_path, readonly=True) as vault:
         return [
@@ -173,7 +186,11 @@ def test_a_pulled_story_is_withdrawn_then_deleted_when_its_link_is_gone(
         assert _state(vault_path, "b") == "tombstoned"  # withdrawn, then 410: deleted
         _harvest(vault_path, link("/feed.xml"))  # c taken out; its page still answers
         assert _state(vault_path, "c") == "withdrawn"
+        stored = _window_row(vault_path)
         _harvest(vault_path, link("/feed.xml"))  # same document: nothing new, no fetch
+        assert _window_row(vault_path) == stored  # an unchanged window is not written again
+        assert stored is not None
+        assert '"c"' not in stored[0]
         paths = [r.path for r in server.requests]
     assert paths.count("/b") == 1
     assert paths.count("/c") == 1

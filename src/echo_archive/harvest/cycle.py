@@ -588,14 +588,17 @@ class HarvestRun:
         current = window_of(result.items)
         if not current:
             return result  # an empty document proves nothing; the old window stays
-        self._windows[feed.name] = (url, current)
         if self._reader is None:
             self._reader = VaultState(self.writer)
         catalog = self._reader.read().catalog
         stored = HarvestState(catalog).window(feed.name, url)
         if stored is None:
+            self._windows[feed.name] = (url, current)
             return result
         previous = [e for e in map(WindowEntry.from_json, stored) if e is not None]
+        if previous == current:
+            return result  # the same window: nothing withdrawn, nothing to store again
+        self._windows[feed.name] = (url, current)
         found = withdrawn(previous, current)
         if not found:
             return result
