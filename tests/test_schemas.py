@@ -28,6 +28,7 @@ from echo_archive.schemas import (
     ItemMeta,
     ItemMetaV2,
     RemovedItemMeta,
+    RepairMeta,
     TombstoneMeta,
     VersionMeta,
     VersionMetaV2,
@@ -108,8 +109,30 @@ VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
     WithdrawnMeta: st.fixed_dictionaries(
         {**_item_fields, "kind": st.just("withdrawn"), "previous": _index, "reason": _name}
     ),
+    RepairMeta: st.fixed_dictionaries(
+        {
+            "name": _name,
+            "risk": st.sampled_from(["low", "high"]),
+            "check": st.none() | _name,
+            "reason": _text,
+            "actor": _name,
+            "approved": st.booleans(),
+            "plan": st.dictionaries(_name, _text | st.integers(0, 100), max_size=3),
+            "result": st.dictionaries(_name, st.booleans() | st.lists(_text), max_size=3),
+            "ok": st.booleans(),
+            "error": st.none() | _text,
+            "started_at": _ts,
+            "finished_at": _ts,
+        }
+    ),
 }
-ROLES = {"capture": {"body"}, "item": {"item"}, "version": {"item"}, "tombstone": set()}
+ROLES = {
+    "capture": {"body"},
+    "item": {"item"},
+    "version": {"item"},
+    "tombstone": set(),
+    "repair": set(),
+}
 
 
 def _valid_entry() -> st.SearchStrategy[tuple[type[EntryMeta], dict[str, Any]]]:
@@ -441,7 +464,7 @@ def test_every_schema_echo_writes_today_is_plain_json() -> None:
             "WithdrawnMeta",
         ),
         True,
-    )
+    ) | {"RepairMeta": False}  # free-form plan and result; rare entries take the reference path
 
 
 @settings(max_examples=400)

@@ -99,6 +99,7 @@ __all__ = [
     "EchoConfig",
     "FeedConfig",
     "HarvestSection",
+    "HealthSection",
     "HostLimitSection",
     "InvalidFeed",
     "LogSection",
@@ -440,6 +441,111 @@ class HarvestSection(_Strict):
     allow_private: bool = Field(default=False, strict=True)
 
 
+_GIB: Final = 1024**3
+_DAY: Final = 86400.0
+
+
+class HealthSection(_Strict):
+    """``[health]``: thresholds and budgets of the health checks.
+
+    Read by :mod:`echo_archive.control.health` (:class:`HealthConfig
+    <echo_archive.control.health.HealthConfig>`).
+
+    Every key is optional; unknown keys are errors naming the key. Times are
+    seconds, sizes bytes, fractions in (0, 1).
+
+    Attributes:
+        disk_warning_free_fraction, disk_warning_free_bytes: ``disk_free`` is a
+            warning when the filesystem's free space is below the smaller of
+            ``fraction * total`` and ``bytes`` (10%, 2 GiB): a large disk warns
+            by bytes, a small one by fraction.
+        disk_critical_free_fraction, disk_critical_free_bytes: likewise critical
+            (5%, 512 MiB); the service pauses harvesting then.
+        disk_warning_days, disk_critical_days: ``disk_free`` is a warning
+            (critical) when the vault's growth would fill the free space within
+            this many days (7, 1), projected by least squares over the size
+            samples of the last ``growth_window`` seconds.
+        size_sample_interval: seconds between two recorded vault size samples (3600).
+        growth_window: seconds of size samples the projection uses (7 days).
+        verify_period: the incremental verify re-reads every blob within this
+            many seconds (30 days; restic ``check --read-data-subset``).
+        verify_budget: seconds one incremental verify may spend (60).
+        derived_sample: fraction of entries whose derived rows are rebuilt and
+            compared by ``derived_indexes`` (0.05).
+        stale_intervals: a feed is stale when it had no successful harvest for
+            this many of its intervals (3).
+        silent_runs, silent_history, silent_usual_fraction: a feed is silent
+            when each of its last ``silent_runs`` harvested runs (3) yielded no
+            new item, version or tombstone while at least
+            ``silent_usual_fraction`` (0.5) of the ``silent_history`` runs
+            before them (10, at least 3 present) did.
+        parse_error_rate, parse_error_runs, parse_error_min_captures: a feed's
+            parse errors over its captures in its last ``parse_error_runs``
+            runs (10) above ``parse_error_rate`` (0.2), counted once it has at
+            least ``parse_error_min_captures`` captures (5), is a warning.
+        writer_queue_warning: queued writer jobs above which ``writer`` warns (1000).
+        commit_latency_warning: p95 commit seconds above which ``writer`` warns (5).
+        memory_growth: resident memory growth after ``memory_warmup`` seconds
+            (0.10: 10%) above which ``memory`` warns.
+        memory_warmup: seconds of service start-up excluded from ``memory`` (300).
+        loop_lag_warning, loop_lag_critical: event-loop lag seconds (0.5, 5).
+        temp_min_age: seconds a temporary file must be old to count as left
+            over by a failed write (3600).
+        clock_tolerance: seconds the clock may read before the newest
+            checkpoint's signing time before ``clock`` is critical (5).
+        state_wait: seconds :func:`~echo_archive.control.health.run_checks`
+            waits for the writer lock to save its state (5).
+        report_retention: saved harvest reports kept by ``prune_reports`` (1000).
+        orphan_grace: seconds an orphan blob must have been seen for before
+            ``prune_orphans`` plans it (7 days).
+    """
+
+    disk_warning_free_fraction: float = Field(default=0.10, gt=0, lt=1)
+    disk_critical_free_fraction: float = Field(default=0.05, gt=0, lt=1)
+    disk_warning_free_bytes: int = Field(default=2 * _GIB, ge=0)
+    disk_critical_free_bytes: int = Field(default=_GIB // 2, ge=0)
+    disk_warning_days: float = Field(default=7.0, ge=0)
+    disk_critical_days: float = Field(default=1.0, ge=0)
+    size_sample_interval: float = Field(default=3600.0, gt=0)
+    growth_window: float = Field(default=7 * _DAY, gt=0)
+    verify_period: float = Field(default=30 * _DAY, gt=0)
+    verify_budget: float = Field(default=60.0, gt=0)
+    derived_sample: float = Field(default=0.05, gt=0, le=1)
+    stale_intervals: float = Field(default=3.0, gt=0)
+    silent_runs: int = Field(default=3, ge=1)
+    silent_history: int = Field(default=10, ge=3)
+    silent_usual_fraction: float = Field(default=0.5, gt=0, le=1)
+    parse_error_rate: float = Field(default=0.2, gt=0, le=1)
+    parse_error_runs: int = Field(default=10, ge=1)
+    parse_error_min_captures: int = Field(default=5, ge=1)
+    writer_queue_warning: int = Field(default=1000, ge=1)
+    commit_latency_warning: float = Field(default=5.0, gt=0)
+    memory_growth: float = Field(default=0.10, gt=0)
+    memory_warmup: float = Field(default=300.0, ge=0)
+    loop_lag_warning: float = Field(default=0.5, gt=0)
+    loop_lag_critical: float = Field(default=5.0, gt=0)
+    temp_min_age: float = Field(default=3600.0, ge=0)
+    clock_tolerance: float = Field(default=5.0, ge=0)
+    state_wait: float = Field(default=5.0, ge=0)
+    report_retention: int = Field(default=1000, ge=1)
+    orphan_grace: float = Field(default=7 * _DAY, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HealthSection:
+        pairs = [
+            ("disk_critical_free_fraction", "disk_warning_free_fraction"),
+            ("disk_critical_free_bytes", "disk_warning_free_bytes"),
+            ("disk_critical_days", "disk_warning_days"),
+            ("loop_lag_warning", "loop_lag_critical"),
+        ]
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(
+                    f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})"
+                )
+        return self
+
+
 class EchoConfig(_Strict):
     """The whole ``echo.toml``: the vault's own tables plus the feeds and host limits.
 
@@ -452,6 +558,7 @@ class EchoConfig(_Strict):
         blobs: ``[blobs]``.
         log: ``[log]``.
         harvest: ``[harvest]`` (:class:`HarvestSection`).
+        health: ``[health]`` (:class:`HealthSection`).
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
@@ -465,6 +572,7 @@ class EchoConfig(_Strict):
     blobs: BlobSection = BlobSection()
     log: LogSection = LogSection()
     harvest: HarvestSection = HarvestSection()
+    health: HealthSection = HealthSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
     invalid_feeds: list[InvalidFeed] = Field(default_factory=list)

@@ -12,13 +12,15 @@ module per command group:
 - :mod:`echo_archive.cli.items`: ``items``, ``show``;
 - :mod:`echo_archive.cli.captures`: ``captures``, ``cat``;
 - :mod:`echo_archive.cli.reports`: ``reports``;
-- :mod:`echo_archive.cli.imports`: ``import``.
+- :mod:`echo_archive.cli.imports`: ``import``;
+- :mod:`echo_archive.cli.health`: ``health``, ``repair``.
 
 Every command takes ``--vault PATH`` (default ``echoctl --vault``, else
 ``$ECHO_VAULT``, else ``./vault``) and most take ``--json`` for
 machine-readable output. Exit codes: 0 success; 1 a check failed or the vault
 could not do what was asked (the message says what and where); 2 bad usage;
-3 (``harvest``) every due feed failed.
+3 (``harvest``) every due feed failed; ``health`` exits by its worst check
+(0 ok, 1 warning, 2 critical, 3 could not run).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typer.core import TyperGroup, TyperOption
 from echo_archive import __version__
 from echo_archive.cli import captures as _captures
 from echo_archive.cli import harvest as _harvest
+from echo_archive.cli import health as _health
 from echo_archive.cli import imports as _imports
 from echo_archive.cli import items as _items
 from echo_archive.cli import reports as _reports
@@ -146,6 +149,7 @@ _captures.register(app)
 _reports.register(app)
 _imports.register(app)
 _vault.register(app)
+_health.register(app)
 
 
 class _StderrLogger:

@@ -38,6 +38,7 @@ __all__ = [
     "ItemMeta",
     "ItemMetaV2",
     "RemovedItemMeta",
+    "RepairMeta",
     "TombstoneMeta",
     "VersionMeta",
     "VersionMetaV2",
@@ -272,3 +273,40 @@ class WithdrawnMeta(_ItemFields):
     reason: Name = Field(
         description="What was seen: ``absent from the feed document while older items remain``."
     )
+
+
+@register
+class RepairMeta(EntryMeta):
+    """A repair the archive made to itself (``echoctl repair``, the service); no blob.
+
+    DESIGN.md invariant 10: the archive's own operation is on the record.
+    Written after the repair ran, whether it succeeded or not, by
+    :func:`echo_archive.control.repair.run_repairs`. A repair never rewrites
+    or removes a log entry or evidence: it seals an unsealed tail, rebuilds a
+    derived index, removes temporary files of failed writes, checkpoints the
+    SQLite WAL, half-opens a breaker, or (approved) deletes operational rows.
+    """
+
+    entry_type: ClassVar[str] = "repair"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {}
+
+    name: Name = Field(
+        description="The repair (``seal_tail``, ``rebuild_derived``, ``remove_temp_files``, "
+        "``optimize_databases``, ``half_open_breakers``, ``prune_reports``...)."
+    )
+    risk: Literal["low", "high"] = Field(
+        description="``low``: cannot lose evidence, runs on its own; ``high``: destructive, "
+        "runs only when approved."
+    )
+    check: str | None = Field(
+        description="The health check that called for it (``unsealed_tail``...), or null."
+    )
+    reason: str = Field(description="That check's one-line summary when the repair ran, or empty.")
+    actor: Name = Field(description="Who ran it: ``echoctl repair``, ``service``...")
+    approved: bool = Field(description="An operator approved it (``--approve NAME``).")
+    plan: JsonObject = Field(description="What it was to do (its dry run).")
+    result: JsonObject = Field(description="What it did (counts, names, sizes).")
+    ok: bool = Field(description="It completed without error.")
+    error: str | None = Field(description="Why it failed, or null.")
+    started_at: Timestamp = Field(description="When it started.")
+    finished_at: Timestamp = Field(description="When it finished.")

@@ -98,16 +98,19 @@ class TileReader:
         return out
 
 
-def iter_level(conn: sqlite3.Connection, level: int) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(node index, hash)`` of every stored node at ``level``, in order.
+def iter_level(conn: sqlite3.Connection, level: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(node index, hash)`` of every stored node at ``level`` from ``first``, in order.
 
     Yields tile by tile from one cursor; gaps between tiles show as jumps in index.
     """
-    cur = conn.execute("SELECT idx, hashes FROM tiles WHERE level = ? ORDER BY idx", (level,))
+    cur = conn.execute(
+        "SELECT idx, hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx",
+        (level, first // TILE_WIDTH),
+    )
     for tile_index, hashes in cur:
         base = tile_index * TILE_WIDTH
         data = as_bytes(hashes)
-        for k in range(len(data) // HASH_SIZE):
+        for k in range(max(0, first - base), len(data) // HASH_SIZE):
             yield base + k, data[k * HASH_SIZE : (k + 1) * HASH_SIZE]
 
 

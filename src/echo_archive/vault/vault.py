@@ -94,6 +94,7 @@ from echo_archive.vault.lock import DEFAULT_WAIT, WriterLock
 from echo_archive.vault.log import TileReader, TileWriter, iter_level
 from echo_archive.vault.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -1226,12 +1227,28 @@ class Vault:
         """
         return self.blobs.get(digest)
 
-    def stored_nodes(self, level: int) -> Iterator[tuple[int, bytes]]:
+    def stored_nodes(self, level: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
         """Yield ``(node index, hash)`` of every stored log node at ``level``, in order.
 
         For :mod:`.verify`, which compares them with the hashes it recomputes.
+
+        Args:
+            level: the tree level (0: leaf hashes).
+            first: start at this node index (default: the first).
         """
-        return iter_level(self._conn, level)
+        return iter_level(self._conn, level, first)
+
+    def right_edge(self, size: int) -> CompactRange:
+        """The compact range (right-edge peaks) of the stored tree of ``size`` entries.
+
+        Read from the stored node hashes (O(log n) nodes); an incremental
+        verify seeds its recomputation from it (:func:`.verify.verify_entries`).
+
+        Raises:
+            LogError: ``size`` is beyond the log, or a node is not stored.
+        """
+        self._check_size(size)
+        return CompactRange.from_reader(size, self._reader)
 
     def resolve(self, ref: str) -> int:
         """Find an entry index from a reference: an index, or a blob digest.

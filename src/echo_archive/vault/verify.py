@@ -33,6 +33,13 @@ it with what is stored and signed:
 A failure is a :class:`Problem` naming the blob, entry, node or checkpoint and
 what mismatched. Entries committed after the latest checkpoint (an *unsealed
 tail* left by a crash; the next writer seals it) are reported as a warning.
+
+Two parts can also run on their own, for the health checks'
+incremental verify (:mod:`echo_archive.control.health`, restic's ``check
+--read-data-subset`` as the model): :func:`verify_entries` checks a range of
+entries and the checkpoints it reaches, trusting a prefix of the tree
+verified before; :func:`verify_derived` compares the derived indexes with a
+rebuild (sampled).
 """
 
 from __future__ import annotations
@@ -55,7 +62,15 @@ from echo_archive.vault.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from echo_archive.vault.merkle import verify_consistency as check_consistency
 from echo_archive.vault.vault import Vault
 
-__all__ = ["DERIVED_SAMPLE", "Problem", "Progress", "VerifyReport", "verify_vault"]
+__all__ = [
+    "DERIVED_SAMPLE",
+    "Problem",
+    "Progress",
+    "VerifyReport",
+    "verify_derived",
+    "verify_entries",
+    "verify_vault",
+]
 
 DERIVED_SAMPLE = 0.1
 """The fraction of entries whose derived rows :func:`verify_vault` rebuilds by default."""
@@ -515,3 +530,206 @@ def _check_blobs(
         report.blobs, report.blob_bytes = stats.count, stats.bytes
     if progress:
         progress("blobs", report.blobs, expected)
+
+
+def verify_derived(
+    vault: Vault, *, sample: float = DERIVED_SAMPLE, seed: int | None = None
+) -> VerifyReport:
+    """Compare each attached derived index with its rebuild (the derived part of verify).
+
+    The same comparison as :func:`verify_vault` makes after its log checks
+    (a ``per_entry`` index over random runs of about ``sample`` of the
+    entries, the item index whole), in one read snapshot, without the log,
+    hash and blob checks. Nothing is written.
+
+    Args:
+        vault: an open vault (a reader is enough), opened with its derived indexes.
+        sample: fraction of entries whose derived rows are rebuilt, in (0, 1].
+        seed: the seed of the sample (random when None).
+
+    Returns:
+        A report whose ``problems`` are the differing rows (kind ``derived``),
+        ``derived`` the per-index counts and ``warnings`` the indexes not compared.
+
+    Raises:
+        ValueError: ``sample`` outside (0, 1].
+        StorageError: the catalog cannot be read.
+    """
+    if not 0 < sample <= 1:
+        raise ValueError(f"derived_sample must be in (0, 1], got {sample}")
+    started = time.perf_counter()
+    report = VerifyReport(derived_sample=sample)
+    with vault.catalog.snapshot():
+        report.log_size = vault.log_state()[0]
+        _check_derived(vault, report, sample, seed)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def verify_entries(
+    vault: Vault,
+    first: int,
+    end: int,
+    *,
+    first_root: bytes | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[VerifyReport, bytes]:
+    """Verify entries ``first .. end-1`` and the checkpoints they reach, trusting ``[0, first)``.
+
+    The incremental part of :func:`verify_vault`. The tree of the first
+    ``first`` entries is taken from its stored right-edge peaks
+    (:meth:`Vault.right_edge`), which must give ``first_root`` (the root an
+    earlier verify recomputed from the entries themselves; a prefix rewritten
+    since fails here). From there every entry of the range is checked as
+    :func:`verify_vault` checks it (RFC 8785 canonical JSON of its schema,
+    blob index rows, leaf hash equal to the stored one, every blob it names
+    present), its leaf hash appended to the recomputed tree, and each stored
+    checkpoint of a size in ``[first, end]`` must verify (signature, origin,
+    catalog row) and sign the root recomputed at its size (RFC 9162 §2.1.1)
+    and the root the stored node hashes give (what proofs are served from).
+    Each checkpoint so reached is consistent with the prefix by construction
+    (one recomputed tree). Blobs are not re-hashed here.
+
+    Args:
+        vault: an open vault (a reader is enough; nothing is written).
+        first: the first entry to check; the prefix ``[0, first)`` is trusted.
+        end: one past the last entry to check (capped at the log size).
+        first_root: the root of the tree of ``first`` entries verified before
+            (None: not compared, e.g. ``first == 0``).
+        deadline: stop, between entries, once ``clock()`` passes it; the
+            report's ``entries`` says how far it got (``first + entries``).
+        clock: the clock of ``deadline`` (default :func:`time.monotonic`).
+
+    Returns:
+        ``(report, root)``: the report (``entries`` checked, ``checkpoints``
+        checked, ``log_size``, ``checkpoint_size``: the newest checkpoint
+        reached, and the problems) and the root hash recomputed for the tree
+        of ``first + report.entries`` entries (the next run's ``first_root``).
+
+    Raises:
+        LogError: ``first`` is beyond the log.
+        StorageError: the vault cannot be read.
+    """
+    started = time.perf_counter()
+    report = VerifyReport()
+    with vault.catalog.snapshot():
+        size, _ = vault.log_state()
+        report.log_size = size
+        end = min(end, size)
+        compact = vault.right_edge(first)
+        if first_root is not None and compact.root() != first_root:
+            report._add(
+                "log",
+                f"tree size {first}",
+                f"the stored tree of the first {first} entries gives root "
+                f"{compact.root().hex()}, not the root {first_root.hex()} verified before "
+                "(the log was rewritten?)",
+            )
+            report.seconds = time.perf_counter() - started
+            return report, compact.root()
+        roots: dict[int, bytes] = {}
+        rows = vault.catalog.query(
+            "SELECT size, root, note FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size",
+            (first, end),
+        )
+        for cp_size, root, note in rows:
+            ref = f"checkpoint {cp_size}"
+            try:
+                cp = open_checkpoint(note, vault.verifier, vault.origin)
+            except NoteError as exc:
+                report._add("checkpoint", ref, f"does not verify with the vault key: {exc}")
+                continue
+            if cp.size != cp_size or cp.root_hash != as_bytes(root):
+                report._add(
+                    "checkpoint",
+                    ref,
+                    f"signed note says size {cp.size} root {cp.root_hash.hex()} but the "
+                    f"catalog row says size {cp_size} root {as_bytes(root).hex()}",
+                )
+                continue
+            roots[cp_size] = cp.root_hash
+        if first in roots:
+            _check_root(vault, report, roots, compact)
+        entry_rows = vault.catalog.query(
+            "SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (first, end)
+        )
+        blob_rows = vault.catalog.query(
+            "SELECT idx, role, digest FROM entry_blobs WHERE idx >= ? AND idx < ? "
+            "ORDER BY idx, role",
+            (first, end),
+        )
+        blob_head = next(blob_rows, None)
+        stored = vault.stored_nodes(0, first)
+        refs: dict[bytes, int] = {}
+        expected = first
+        for idx, raw in entry_rows:
+            if deadline is not None and clock() > deadline:
+                break
+            if idx != expected:
+                report._add("entry", f"entry {expected}", "row is missing (deleted?)")
+                break  # the recomputed tree cannot go on past a missing entry
+            raw = as_bytes(raw)
+            where = f"entry {idx}"
+            names: list[tuple[str, bytes]] = []
+            try:
+                entry = parse_entry(raw, where)
+                names = [(b.role, b.digest) for b in entry.blobs]
+            except EntrySchemaError as exc:
+                names = _blob_names(raw)
+                report._add("schema", where, str(exc))
+            except EntryError as exc:
+                report._add("entry", where, str(exc))
+            index_rows: list[tuple[str, bytes]] = []
+            while blob_head is not None and blob_head[0] <= idx:
+                if blob_head[0] == idx:
+                    index_rows.append((blob_head[1], as_bytes(blob_head[2])))
+                blob_head = next(blob_rows, None)
+            if index_rows != names:
+                report._add(
+                    "entry",
+                    where,
+                    f"blob index rows {_fmt(index_rows)} differ from entry {_fmt(names)}",
+                )
+            for _, digest in names:
+                refs.setdefault(digest, idx)
+            leaf = leaf_hash(raw)
+            logged = next(stored, None)
+            if logged is None or logged[0] != idx or logged[1] != leaf:
+                report._add(
+                    "entry",
+                    where,
+                    "leaf hash of the stored entry differs from the logged leaf hash "
+                    "(entry changed, reordered or replaced)",
+                )
+            compact.append(leaf)
+            expected = idx + 1
+            report.entries += 1
+            if compact.size in roots:
+                _check_root(vault, report, roots, compact)
+            if len(refs) >= _CHUNK:
+                _check_refs(vault, refs, report)
+        _check_refs(vault, refs, report)
+        report.checkpoint_size = max((s for s in roots if s <= compact.size), default=0)
+        report.checkpoints = sum(1 for s in roots if s <= compact.size)
+    report.seconds = time.perf_counter() - started
+    return report, compact.root()
+
+
+def _check_root(
+    vault: Vault, report: VerifyReport, roots: dict[int, bytes], compact: CompactRange
+) -> None:
+    """Compare the checkpoint at ``compact.size`` with the recomputed and the stored roots."""
+    size = compact.size
+    if compact.root() != roots[size]:
+        report._add(
+            "checkpoint",
+            f"checkpoint {size}",
+            "signed root differs from the root recomputed from the entries",
+        )
+    elif vault.root_at(size) != roots[size]:
+        report._add(
+            "node",
+            f"tree size {size}",
+            "the stored node hashes give another root than the signed one (proofs would fail)",
+        )
