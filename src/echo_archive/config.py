@@ -103,6 +103,7 @@ __all__ = [
     "HostLimitSection",
     "InvalidFeed",
     "LogSection",
+    "ServiceSection",
     "VaultSection",
     "feed_label",
     "feed_table",
@@ -544,6 +545,29 @@ class HealthSection(_Strict):
                     f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})"
                 )
         return self
+class ServiceSection(_Strict):
+    """``[service]``: how ``echoctl serve`` runs (:mod:`echo_archive.service`).
+
+    Attributes:
+        listen: ``HOST:PORT`` it serves HTTP on; loopback by default. A
+            non-loopback address is refused until the API's authentication
+            is configured (the HTTP API issue).
+        max_concurrent: feed runs in flight at once.
+        feed_timeout: seconds one feed run may take before it is cut short
+            (what it fetched is archived; the feed is retried later).
+        tick: the longest sleep between two looks at the schedules, seconds.
+        grace: seconds SIGTERM waits for runs in flight before cancelling them.
+        max_requests: requests per feed run, follow-ups included.
+        health_every: seconds between two quick health passes.
+    """
+
+    listen: str = Field(default="127.0.0.1:8383", pattern=r"^\[?[0-9A-Za-z.:_-]+\]?:[0-9]{1,5}$")
+    max_concurrent: int = Field(default=4, ge=1, le=256, strict=True)
+    feed_timeout: float = Field(default=600.0, gt=0, le=86_400)
+    tick: float = Field(default=30.0, gt=0, le=3_600)
+    grace: float = Field(default=30.0, ge=0, le=3_600)
+    max_requests: int = Field(default=500, ge=1, strict=True)
+    health_every: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class EchoConfig(_Strict):
@@ -559,6 +583,7 @@ class EchoConfig(_Strict):
         log: ``[log]``.
         harvest: ``[harvest]`` (:class:`HarvestSection`).
         health: ``[health]`` (:class:`HealthSection`).
+        service: ``[service]`` (:class:`ServiceSection`).
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
@@ -573,6 +598,7 @@ class EchoConfig(_Strict):
     log: LogSection = LogSection()
     harvest: HarvestSection = HarvestSection()
     health: HealthSection = HealthSection()
+    service: ServiceSection = ServiceSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
     invalid_feeds: list[InvalidFeed] = Field(default_factory=list)

@@ -9,6 +9,7 @@ module per command group:
   ``log inclusion|consistency``, ``prove``, ``verify-proof``;
 - :mod:`echo_archive.cli.feeds`: ``feeds add|list|remove|enable|disable``;
 - :mod:`echo_archive.cli.harvest`: ``harvest``, ``breakers``;
+- :mod:`echo_archive.cli.service`: ``serve``, ``status``;
 - :mod:`echo_archive.cli.items`: ``items``, ``show``;
 - :mod:`echo_archive.cli.captures`: ``captures``, ``cat``;
 - :mod:`echo_archive.cli.reports`: ``reports``;
@@ -44,6 +45,7 @@ from echo_archive.cli import health as _health
 from echo_archive.cli import imports as _imports
 from echo_archive.cli import items as _items
 from echo_archive.cli import reports as _reports
+from echo_archive.cli import service as _service
 from echo_archive.cli import vault as _vault
 from echo_archive.cli.common import VaultOpt, error_json, fail, out
 from echo_archive.cli.feeds import feeds_app
@@ -143,6 +145,7 @@ app.add_typer(_vault.log_app, name="log")
 app.add_typer(feeds_app, name="feeds")
 # The order of ``echoctl --help``: the harvesting commands, then the vault's.
 _harvest.register_harvest(app)
+_service.register(app)
 _items.register(app)
 _harvest.register_breakers(app)
 _captures.register(app)

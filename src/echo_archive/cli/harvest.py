@@ -31,11 +31,13 @@ from echo_archive.cli.common import (
     open_writer,
     out,
     safe,
+    vault_dir,
 )
 from echo_archive.cli.common import emit as _emit
 from echo_archive.cli.common import errors as _errors
 from echo_archive.errors import VaultError, VaultNotFoundError
 from echo_archive.harvest.cycle import FAILED, SKIPPED, HarvestReport, HarvestRun
+from echo_archive.service.client import ServiceClient
 from echo_archive.services.harvesting import (
     breaker_views,
     harvest_once,
@@ -200,6 +202,15 @@ def harvest(
         bool,
         typer.Option("--all", help="Harvest every enabled feed, due or not (see the intervals)."),
     ] = False,
+    now: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--now",
+            metavar="FEED",
+            help="Harvest this feed now (repeatable): a running `echoctl serve` runs it ahead "
+            "of its queue; without one it is harvested here, as --feed FEED.",
+        ),
+    ] = None,
     max_requests: Annotated[
         int, typer.Option(min=1, help="Requests per feed per cycle, follow-ups included.")
     ] = 500,
@@ -236,7 +247,29 @@ def harvest(
     3 some feeds failed or were skipped; 4 no feed was harvested; 5 the vault
     failed (a write failed, the writer lock was held past --wait, a foreign
     catalog); 1 another error (an unreadable recording); 2 bad usage.
+
+    With --now FEED and a service running on the vault, the service is asked
+    to run FEED next and the command returns at once (exit 0; the run's
+    outcome is in `echoctl status` and the saved reports).
     """
+    if now:
+        if replay or run_all or feed:
+            fail("--now cannot be combined with --feed, --all or --replay", 2)
+        with _errors():
+            client = ServiceClient.find(vault_dir(ctx, vault))
+            if client is not None:
+                with client:
+                    queued = [client.harvest_now(name) for name in now]
+                if as_json:
+                    _emit({"queued": queued, "service": client.info.get("pid"), "exit": EXIT_OK})
+                else:
+                    for name in now:
+                        err.print(
+                            f"{safe(name)}: queued in the running service "
+                            f"(pid {client.info.get('pid')}); see `echoctl status`"
+                        )
+                return
+        feed = list(now)
     with (
         _errors(),
         _vault_failures(),

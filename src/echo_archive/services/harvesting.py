@@ -35,8 +35,10 @@ __all__ = [
     "PARALLEL_PARSE_FEEDS",
     "BreakerView",
     "FeedSelection",
+    "FetcherStores",
     "breaker_views",
     "breakers",
+    "build_fetcher",
     "harvest_once",
     "reset_breaker",
     "select_feeds",
@@ -148,19 +150,7 @@ async def harvest_once(
     if max_requests < 1:
         raise RequestError(f"max_requests {max_requests}: must be at least 1")
     transport = ReplayTransport.from_paths(list(replay)) if replay else None
-    config = load_config(vault.path / CONFIG_FILE)
-    limits = config.limits
-    overrides = {host: (lim.rate, lim.burst, lim.concurrency) for host, lim in limits.items()}
-    breaker_store, cache = VaultBreakerStore(vault), VaultConditionalCache(vault)
-    pauses = VaultPauseStore(vault)
-    fetcher = Fetcher(
-        FetchConfig(allow_private=config.harvest.allow_private),
-        transport=transport,
-        limits=limits_from_config(overrides),
-        breakers=breaker_store,
-        pauses=pauses,
-        cache=cache,
-    )
+    fetcher, stores = build_fetcher(vault, transport=transport)
     if parse_workers is None:
         # Parsing is CPU-bound: with many feeds it runs in worker processes.
         parse_workers = min(2, os.cpu_count() or 1) if len(feeds) >= PARALLEL_PARSE_FEEDS else 0
@@ -178,9 +168,68 @@ async def harvest_once(
                 on_start(run)
             return await run.run(feeds)
     finally:
-        breaker_store.close()
-        cache.close()
-        pauses.close()
+        stores.close()
+
+
+@dataclass(slots=True)
+class FetcherStores:
+    """The vault-backed stores a :class:`Fetcher` built by :func:`build_fetcher` keeps state in.
+
+    Attributes:
+        breakers: per-host circuit-breaker states (operational table ``breakers``).
+        cache: conditional-request validators (``http_validators``).
+        pauses: per-host ``Retry-After`` pauses (``host_pauses``).
+    """
+
+    breakers: VaultBreakerStore
+    cache: VaultConditionalCache
+    pauses: VaultPauseStore
+
+    def close(self) -> None:
+        """Close the three stores' read connections (after the fetcher is closed)."""
+        self.breakers.close()
+        self.cache.close()
+        self.pauses.close()
+
+
+def build_fetcher(
+    vault: Vault | VaultWriter, *, transport: Any = None
+) -> tuple[Fetcher, FetcherStores]:
+    """The fetch engine of a vault, as its ``echo.toml`` configures it.
+
+    Per-host limits come from ``[limits]`` over the sources' host profiles,
+    ``[harvest] allow_private`` from the configuration; breakers, validators
+    and host pauses persist in the vault. One fetcher serves every feed of a
+    process (``harvest_once`` builds one per cycle; ``echoctl serve`` one for
+    its lifetime), so per-host limits hold across feeds.
+
+    Args:
+        vault: the vault (its writer, to persist the stores' writes).
+        transport: an ``httpx`` transport instead of the live network (a
+            :class:`~echo_archive.harvest.transport.ReplayTransport`), or None.
+
+    Returns:
+        ``(fetcher, stores)``: use the fetcher as an async context manager;
+        close the stores after it.
+
+    Raises:
+        ConfigError: ``echo.toml`` cannot be read or is invalid.
+    """
+    config = load_config(vault.path / CONFIG_FILE)
+    limits = config.limits
+    overrides = {host: (lim.rate, lim.burst, lim.concurrency) for host, lim in limits.items()}
+    stores = FetcherStores(
+        VaultBreakerStore(vault), VaultConditionalCache(vault), VaultPauseStore(vault)
+    )
+    fetcher = Fetcher(
+        FetchConfig(allow_private=config.harvest.allow_private),
+        transport=transport,
+        limits=limits_from_config(overrides),
+        breakers=stores.breakers,
+        pauses=stores.pauses,
+        cache=stores.cache,
+    )
+    return fetcher, stores
 
 
 def breakers(vault: Vault) -> dict[str, dict[str, Any]]:

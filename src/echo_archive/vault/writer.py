@@ -149,6 +149,9 @@ class VaultWriter:
         self._stop_seen = False
         # Started on the first submission, so a process can still fork its parse
         # workers (safe only while single-threaded) after opening its writer.
+        self.on_job: Callable[[float], None] | None = None
+        """Called on the writer thread with the seconds each job or coalesced commit took
+        (the service's commit-latency histogram); it must be quick and must not raise."""
         self._thread = threading.Thread(
             target=self._main, name=f"echo-vault-writer {vault.path}", daemon=True
         )
@@ -271,6 +274,11 @@ class VaultWriter:
         return Vault.open(self.path, readonly=True)
 
     @property
+    def queue_depth(self) -> int:
+        """Jobs queued and not yet taken by the writer thread (approximate, for monitoring)."""
+        return self._queue.qsize()
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._closed
@@ -371,10 +379,12 @@ class VaultWriter:
         i = 0
         while i < len(jobs):
             job = jobs[i]
+            began = time.perf_counter()
             if job.records is None:
                 job.started = True
                 self._call(job)
                 i += 1
+                self._observe(began)
                 continue
             group = [job]
             count = len(job.records)
@@ -387,6 +397,13 @@ class VaultWriter:
                 count += len(nxt)
                 i += 1
             self._commit(group)
+            self._observe(began)
+
+    def _observe(self, began: float) -> None:
+        """Report a job's duration to :attr:`on_job` (its failure is swallowed: monitoring only)."""
+        if self.on_job is not None:
+            with contextlib.suppress(Exception):
+                self.on_job(time.perf_counter() - began)
 
     def _call(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():

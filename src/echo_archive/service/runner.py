@@ -1,0 +1,592 @@
+"""``echoctl serve``: the long-running process of one vault.
+
+:class:`Service` owns the vault's single writer and one fetch engine shared
+by every feed run (so per-host limits and breakers hold across feeds), runs
+the :class:`~echo_archive.service.scheduler.Scheduler`, publishes events on
+an :class:`~echo_archive.events.EventBus` (metrics subscribe), watches
+``echo.toml`` and the disk, and serves HTTP (:mod:`echo_archive.service.http`)
+on ``[service] listen`` and on the control socket.
+
+Lifecycle:
+
+* **Start.** ``echo.toml`` is read (a bad file: :class:`ConfigError`, exit 1);
+  a non-loopback ``listen`` is refused (no authentication yet); a second
+  service on the same vault is refused (:class:`ServiceRunningError`); the
+  writer opens (waiting ``wait`` seconds for another process's lock); the
+  due feeds run at once.
+* **SIGHUP** (or ``POST /control/reload``, or a change of ``echo.toml`` seen
+  within ``RELOAD_POLL`` seconds): ``echo.toml`` is re-read; a bad file is
+  rejected with a ``config_rejected`` event and a logged error, and the old
+  configuration is kept. New feeds are scheduled, removed or disabled ones
+  dropped, changed intervals apply from their next run. ``[limits]`` and
+  ``[harvest]`` changes take effect at the next start (the fetch engine is
+  built once).
+* **SIGTERM / SIGINT.** No new run starts; runs in flight get ``[service]
+  grace`` seconds to finish, then are cut short; everything fetched is
+  archived either way (a cut-short feed is due again at the next start). A
+  second signal cuts them short at once.
+* **Disk.** When free space falls below :data:`DISK_CRITICAL_BYTES` or
+  :data:`DISK_CRITICAL_RATIO`, harvesting pauses (the service keeps serving);
+  it resumes when twice those are free again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+import uvicorn
+
+from echo_archive import __version__
+from echo_archive.config import EchoConfig, load_config
+from echo_archive.errors import ConfigError, EchoError, RequestError
+from echo_archive.events import EventBus
+from echo_archive.harvest.cycle import HarvestRun
+from echo_archive.harvest.engine import Fetcher
+from echo_archive.harvest.state import HarvestState
+from echo_archive.redaction import redact_text
+from echo_archive.service.http import build_app
+from echo_archive.service.metrics import ServiceMetrics, StateSource
+from echo_archive.service.scheduler import Clock, RunResult, Scheduler, SchedulerOptions
+from echo_archive.services.harvesting import FetcherStores, build_fetcher
+from echo_archive.services.vaults import open_writer
+from echo_archive.sources.base import Feed
+from echo_archive.sources.registry import SOURCES
+from echo_archive.vault.entry import format_timestamp
+from echo_archive.vault.lock import DEFAULT_WAIT
+from echo_archive.vault.vault import CONFIG_FILE, Vault
+from echo_archive.vault.writer import VaultWriter
+
+__all__ = [
+    "CONTROL_SOCKET",
+    "DISK_CRITICAL_BYTES",
+    "DISK_CRITICAL_RATIO",
+    "SERVICE_FILE",
+    "Service",
+    "ServiceRunningError",
+    "parse_listen",
+]
+
+log = structlog.get_logger("echo_archive.service")
+
+SERVICE_FILE: Final = "service.json"
+"""In the vault: the running service's pid, HTTP address and control socket (removed at exit)."""
+
+CONTROL_SOCKET: Final = "service.sock"
+"""In the vault: the control socket (a Unix socket, mode 0600)."""
+
+RELOAD_POLL: Final = 2.0
+"""Seconds between two looks at ``echo.toml``'s modification time."""
+
+DISK_CRITICAL_BYTES: Final = 64 * 1024 * 1024
+"""Harvesting pauses below this many free bytes where the vault lives."""
+
+DISK_CRITICAL_RATIO: Final = 0.01
+"""... or below this free share of the file system."""
+
+LAG_PROBE: Final = 1.0
+"""Seconds between two event-loop lag probes."""
+
+
+class ServiceRunningError(EchoError):
+    """Another ``echoctl serve`` already runs on this vault (the message names its pid)."""
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8383`` for IPv6) -> ``(host, port)``.
+
+    Raises:
+        RequestError: not ``HOST:PORT``, a port outside 0-65535, or a host that
+            is not loopback (authentication comes with the HTTP API).
+    """
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise RequestError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8383")
+    host = host.removeprefix("[").removesuffix("]")
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise RequestError(
+                f"--listen {listen!r}: only a loopback address (127.0.0.1, ::1, localhost) "
+                "until the HTTP API's authentication is configured"
+            )
+    return host, int(port_text)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handlers: the service handles signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_service_file(vault: Path) -> dict[str, Any] | None:
+    """The running service's ``service.json`` (pid, url, control socket), or None.
+
+    None when there is no file, it is unreadable, or its pid is gone (a
+    service killed with SIGKILL leaves one behind).
+    """
+    try:
+        data = json.loads((vault / SERVICE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    if data.get("host") != socket.gethostname() or not _pid_alive(data["pid"]):
+        return None
+    return data
+
+
+class Service:
+    """The service of one vault (see the module).
+
+    Args:
+        vault_path: the vault directory.
+        listen: ``HOST:PORT`` instead of ``[service] listen`` (port 0: any free port).
+        wait: seconds the writer waits for another process's writer lock.
+        clock: the scheduler's clock (tests inject one).
+        env: where credentials are read from (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        vault_path: Path,
+        *,
+        listen: str | None = None,
+        wait: float = DEFAULT_WAIT,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = Path(vault_path).resolve()
+        self.wait = wait
+        self.env = env if env is not None else os.environ
+        self.config: EchoConfig = load_config(self.path / CONFIG_FILE)
+        self.host, self.port = parse_listen(listen or self.config.service.listen)
+        self.bus = EventBus()
+        self.metrics = ServiceMetrics(self.bus)
+        self._clock = clock
+        self.started_at = time.time()
+        self.url: str | None = None
+        self.config_error: str | None = None
+        self.config_loaded_at = time.time()
+        self.loop_lag = 0.0
+        self.disk_paused = False
+        self.checks: dict[str, int] = {}
+        self._runs: dict[str, HarvestRun] = {}
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._signals = 0
+        self._config_mtime = self._mtime()
+        self.writer: VaultWriter
+        self.reader: Vault
+        self.fetcher: Fetcher
+        self.scheduler: Scheduler
+        self._stores: FetcherStores
+        self._ready = False
+
+    # ------------------------------------------------------------------ queries
+    def not_ready(self) -> list[str]:
+        """Why the service is not ready (empty when it is): ``/readyz``."""
+        reasons: list[str] = []
+        if not self._ready:
+            return ["starting"]
+        if self._stopping:
+            reasons.append("stopping")
+        if self.writer.closed:
+            reasons.append("the vault's writer is closed")
+        last = self.scheduler.last_tick
+        horizon = 3 * self.scheduler.options.tick + 5
+        if last is None or self.scheduler.clock.time() - last > horizon:
+            reasons.append(f"the scheduler has not ticked for over {horizon:.0f} s")
+        return reasons
+
+    def status(self) -> dict[str, Any]:
+        """The JSON summary of ``/status`` and ``echoctl status``.
+
+        Keys: ``running`` (true), ``pid``, ``version``, ``vault``, ``url``,
+        ``started_at`` (RFC 3339), ``ready``, ``paused`` (disk critical),
+        ``log_size``, ``config`` (``loaded_at``, ``error``), ``feeds`` (one per
+        scheduled feed: the schedule, ``running``), ``running_feeds``,
+        ``due``, ``checks`` (name -> severity), ``event_loop_lag_seconds``,
+        ``writer_queue_depth``; ``alerts``, ``interventions`` and
+        ``stability`` are empty until the supervisor runs.
+        """
+        sched = self.scheduler
+        running = set(sched.running)
+        feeds = []
+        for name, row in sched.schedules.items():
+            doc = row.to_json()
+            doc["running"] = name in running
+            feeds.append(doc)
+        return {
+            "running": True,
+            "pid": os.getpid(),
+            "version": __version__,
+            "vault": str(self.path),
+            "url": self.url,
+            "started_at": _rfc3339(self.started_at),
+            "ready": not self.not_ready(),
+            "paused": sched.paused_all,
+            "log_size": self._log_size(),
+            "config": {"loaded_at": _rfc3339(self.config_loaded_at), "error": self.config_error},
+            "feeds": feeds,
+            "running_feeds": sorted(running),
+            "due": sched.due(),
+            "checks": dict(self.checks),
+            "event_loop_lag_seconds": self.loop_lag,
+            "writer_queue_depth": self.writer.queue_depth,
+            "alerts": [],
+            "interventions": [],
+            "stability": None,
+        }
+
+    def _log_size(self) -> int:
+        try:
+            return self.reader.size
+        except EchoError:
+            return 0
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self) -> None:
+        """Stop gracefully (SIGTERM); called twice, cut runs in flight short at once."""
+        self._signals += 1
+        if self._signals > 1:
+            self._cut_short()
+        self._stop.set()
+
+    async def reload(self) -> str | None:
+        """Re-read ``echo.toml``; returns None, or the error that got it rejected (old kept)."""
+        self._config_mtime = self._mtime()
+        try:
+            config = await asyncio.to_thread(load_config, self.path / CONFIG_FILE)
+        except ConfigError as exc:
+            message = redact_text(str(exc))
+            self.config_error = message
+            log.error("service.config_rejected", error=message)
+            self.bus.emit("config_rejected", error=message)
+            return message
+        self.config = config
+        self.config_error = None
+        self.config_loaded_at = time.time()
+        feeds = self._enabled(config)
+        await self.scheduler.set_feeds(feeds)
+        self.bus.emit("config_reloaded", feeds=[f.name for f in feeds])
+        log.info("service.config_reloaded", feeds=len(feeds))
+        return None
+
+    @staticmethod
+    def _enabled(config: EchoConfig) -> list[Feed]:
+        return [table.to_feed() for table in config.all_feeds() if table.enabled]
+
+    def _mtime(self) -> float | None:
+        try:
+            return (self.path / CONFIG_FILE).stat().st_mtime
+        except OSError:
+            return None
+
+    def _cut_short(self) -> None:
+        for run in list(self._runs.values()):
+            run.cancel()
+
+    # ------------------------------------------------------------------ running
+    async def run(self, on_ready: Callable[[str], None] | None = None) -> int:
+        """Serve until stopped; returns the exit code (0).
+
+        Args:
+            on_ready: called with the HTTP URL once the service listens.
+
+        Raises:
+            ServiceRunningError: another service runs on this vault.
+            VaultLockedError: another process kept the writer lock past ``wait``.
+            OSError: the address cannot be bound (in use...).
+            StorageError: the vault cannot be opened.
+        """
+        other = read_service_file(self.path)
+        if other is not None and other.get("pid") != os.getpid():
+            raise ServiceRunningError(
+                f"a service already runs on {self.path} (pid {other['pid']}, {other.get('url')}); "
+                "stop it first, or ask it: `echoctl status`"
+            )
+        loop = asyncio.get_running_loop()
+        self.writer = open_writer(self.path, wait=self.wait)
+        self.writer.on_job = self.metrics.commit_seconds.observe
+        try:
+            self.reader = Vault.open(self.path, readonly=True)
+            self.fetcher, self._stores = build_fetcher(self.writer)
+            try:
+                async with self.fetcher:
+                    return await self._serve(loop, on_ready)
+            finally:
+                self._stores.close()
+                self.reader.close()
+        finally:
+            await asyncio.to_thread(self.writer.close)
+            self._remove_files()
+
+    async def _serve(
+        self, loop: asyncio.AbstractEventLoop, on_ready: Callable[[str], None] | None
+    ) -> int:
+        svc = self.config.service
+        self.scheduler = Scheduler(
+            self.writer,
+            self._enabled(self.config),
+            self._run_feed,
+            options=SchedulerOptions(
+                max_concurrent=svc.max_concurrent, feed_timeout=svc.feed_timeout, tick=svc.tick
+            ),
+            clock=self._clock,
+            bus=self.bus,
+        )
+        await self.scheduler.load()
+        self.metrics.state = StateSource(
+            schedules=self._schedule_gauges,
+            running=lambda: len(self.scheduler.running),
+            due=lambda: len(self.scheduler.due()),
+            paused=lambda: self.scheduler.paused_all,
+            breakers=self._breaker_states,
+            log_size=self._log_size,
+            queue_depth=lambda: self.writer.queue_depth,
+            loop_lag=lambda: self.loop_lag,
+            checks=lambda: dict(self.checks),
+            ticks=lambda: self.scheduler.ticks,
+            vault_path=self.path,
+        )
+        tcp = _Server(
+            uvicorn.Config(
+                build_app(self),
+                host=self.host,
+                port=self.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        sock_path = self.path / CONTROL_SOCKET
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()  # left by a killed service (read_service_file found none alive)
+        uds: _Server | None = None
+        if len(os.fsencode(sock_path)) < 104:  # sun_path's limit (104 on BSDs, 108 on Linux)
+            uds = _Server(
+                uvicorn.Config(
+                    build_app(self, control=True),
+                    uds=str(sock_path),
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                    timeout_graceful_shutdown=5,
+                )
+            )
+        else:
+            log.warning("service.no_control_socket", reason="the vault's path is too long")
+        servers = [s for s in (tcp, uds) if s is not None]
+        serving = [asyncio.ensure_future(s.serve()) for s in servers]
+        while not all(s.started for s in servers):
+            if any(t.done() for t in serving):
+                for t in serving:  # a bind failure (address in use): say it
+                    if t.done() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                raise OSError(f"cannot listen on {self.host}:{self.port}")
+            await asyncio.sleep(0.02)
+        if uds is not None:
+            os.chmod(sock_path, 0o600)
+        port = tcp.servers[0].sockets[0].getsockname()[1] if tcp.servers else self.port
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{host}:{port}"
+        self._write_service_file(sock_path if uds is not None else None)
+        for sig, handler in (
+            (signal.SIGTERM, self.request_stop),
+            (signal.SIGINT, self.request_stop),
+            (signal.SIGHUP, lambda: asyncio.ensure_future(self.reload())),
+        ):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, handler)
+        helpers = [
+            asyncio.ensure_future(self.scheduler.run()),
+            asyncio.ensure_future(self._watch_config()),
+            asyncio.ensure_future(self._probe_lag()),
+            asyncio.ensure_future(self._watch_disk()),
+        ]
+        self._ready = True
+        log.info("service.listening", url=self.url, feeds=len(self.scheduler.schedules))
+        if on_ready is not None:
+            on_ready(self.url)
+        try:
+            await self._stop.wait()
+        finally:
+            self._stopping = True
+            await self._shutdown(helpers, servers, serving)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+        return 0
+
+    async def _shutdown(
+        self,
+        helpers: Sequence[asyncio.Future[None]],
+        servers: Sequence[_Server],
+        serving: Sequence[asyncio.Future[None]],
+    ) -> None:
+        self.scheduler.stop()
+        grace = self.config.service.grace
+        tasks = [helpers[0]]
+        done, _ = await asyncio.wait(tasks, timeout=grace)
+        if not done:  # grace is over: cut the runs short (what was fetched is archived)
+            log.warning("service.grace_over", running=self.scheduler.running)
+            self._cut_short()
+            await asyncio.wait(tasks, timeout=30)
+            await self.scheduler.drain(timeout=5)
+        for task in helpers[1:]:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*serving, return_exceptions=True)
+
+    async def _run_feed(self, feed: Feed, timeout: float) -> RunResult:
+        """Harvest one feed once through the shared fetcher, cut short after ``timeout`` s."""
+        run = HarvestRun(
+            self.writer,
+            self.fetcher,
+            SOURCES,
+            max_requests=self.config.service.max_requests,
+            env=self.env,
+        )
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            run.cancel()
+
+        self._runs[feed.name] = run
+        timer = asyncio.get_running_loop().call_later(timeout, expire)
+        try:
+            report = await run.run([feed])
+        finally:
+            timer.cancel()
+            self._runs.pop(feed.name, None)
+        fr = report.feeds[0]
+        error: str | None
+        if timed_out:
+            outcome, error = (
+                "timeout",
+                f"timed out after {timeout:g} s (what was fetched is archived)",
+            )
+        elif self._stopping and fr.error and fr.error.startswith("aborted"):
+            outcome, error = "aborted", fr.error
+        else:
+            outcome, error = fr.status, fr.error
+        return RunResult(
+            outcome,
+            poll_interval=fr.poll_interval,
+            new=fr.new,
+            versions=fr.versions,
+            tombstones=fr.tombstones + fr.withdrawn,
+            captures=fr.captures,
+            parse_errors=fr.parse_errors,
+            error=error,
+        )
+
+    async def _watch_config(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_POLL)
+            mtime = self._mtime()
+            if mtime != self._config_mtime:
+                await self.reload()
+
+    async def _probe_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            await asyncio.sleep(LAG_PROBE)
+            self.loop_lag = max(0.0, loop.time() - began - LAG_PROBE)
+
+    async def _watch_disk(self) -> None:
+        while True:
+            try:
+                usage = await asyncio.to_thread(shutil.disk_usage, self.path)
+            except OSError:
+                usage = None
+            if usage is not None:
+                ratio = usage.free / usage.total if usage.total else 0.0
+                critical = usage.free < DISK_CRITICAL_BYTES or ratio < DISK_CRITICAL_RATIO
+                recovered = (
+                    usage.free >= 2 * DISK_CRITICAL_BYTES and ratio >= 2 * DISK_CRITICAL_RATIO
+                )
+                if critical and not self.scheduler.paused_all:
+                    self.scheduler.paused_all = True
+                    self.checks["disk_free"] = 2
+                    log.error("service.disk_critical", free_bytes=usage.free, paused=True)
+                    self.bus.emit("check_result", check="disk_free", severity=2, free=usage.free)
+                elif recovered and self.scheduler.paused_all:
+                    self.scheduler.paused_all = False
+                    self.checks["disk_free"] = 0
+                    log.warning("service.disk_recovered", free_bytes=usage.free, paused=False)
+                    self.bus.emit("check_result", check="disk_free", severity=0, free=usage.free)
+                    self.scheduler.wake()
+            await asyncio.sleep(self.config.service.health_every / 12)
+
+    def _schedule_gauges(self) -> dict[str, tuple[float, float | None]]:
+        out: dict[str, tuple[float, float | None]] = {}
+        for name, row in self.scheduler.schedules.items():
+            success = row.last_start if row.last_outcome == "harvested" else None
+            out[name] = (row.next_epoch, success)
+        return out
+
+    def _breaker_states(self) -> dict[str, str]:
+        states = HarvestState(self.reader.catalog).breakers()
+        return {host: str(raw.get("state", "?")).lower() for host, raw in states.items()}
+
+    # ------------------------------------------------------------------ files
+    def _write_service_file(self, sock: Path | None) -> None:
+        doc = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "url": self.url,
+            "control": None if sock is None else str(sock),
+            "started_at": _rfc3339(self.started_at),
+            "version": __version__,
+        }
+        tmp = self.path / f".{SERVICE_FILE}.tmp"
+        tmp.write_text(json.dumps(doc, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path / SERVICE_FILE)
+
+    def _remove_files(self) -> None:
+        data = None
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((self.path / SERVICE_FILE).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                (self.path / SERVICE_FILE).unlink()
+            with contextlib.suppress(OSError):
+                (self.path / CONTROL_SOCKET).unlink()
+
+
+def _rfc3339(epoch: float | None) -> str | None:
+    return None if epoch is None else format_timestamp(int(epoch * 1e9))
