@@ -9,6 +9,7 @@ vault. The live service (real harvests, real signals) is tests/test_service.py.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -190,7 +191,7 @@ def test_three_days_each_feed_runs_on_its_interval(vault_path: Path) -> None:
         assert low <= counts[f.name] <= int(3 * DAY / f.interval) + 1, (f.name, counts)
     for f in feeds:
         starts = [t for name, t in log if name == f.name]
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert min(gaps) >= f.interval  # never early (politeness)
 
 
@@ -210,7 +211,7 @@ def test_restart_neither_skips_nor_doubles_and_a_missed_run_runs_once(vault_path
     combined = log + again
     for f in feeds:
         starts = [t for name, t in combined if name == f.name]
-        assert all(b - a >= f.interval for a, b in zip(starts, starts[1:], strict=False))
+        assert all(b - a >= f.interval for a, b in itertools.pairwise(starts))
     # down for a whole day: each feed runs once at restart, then on its interval
     clock.advance(DAY)
     back = clock.time()
@@ -244,9 +245,10 @@ def test_failing_feed_backs_off_and_recovers(vault_path: Path) -> None:
         outcome=lambda _f, t: "failed" if t < fail_until else "harvested",
     )
     starts = [t for _, t in log]
-    gaps = [round((b - a) / HOUR, 1) for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [round((b - a) / HOUR, 1) for a, b in itertools.pairwise(starts)]
     # 1x, 2x, 4x, 8x backoff while failing (plus jitter), back to hourly after the success
-    assert gaps[0] >= 1 and gaps[1] >= 2 and gaps[2] >= 4 and gaps[3] >= 8
+    assert gaps[:4] >= [1, 2, 4, 8]
+    assert all(g >= b for g, b in zip(gaps, [1, 2, 4, 8], strict=False))
     assert len(starts) < 20 + 10  # far fewer than one request an hour while it failed
     with Vault.open(vault_path, readonly=True) as r:
         assert ScheduleStore(r.catalog).all()["flaky"].failures == 0

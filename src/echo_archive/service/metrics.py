@@ -193,7 +193,7 @@ class ServiceMetrics:
     """
 
     def __init__(self, bus: EventBus | None = None) -> None:
-        disable_created_metrics()  # no ``*_created`` series: they double every counter
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no ``*_created`` series: they double every counter
         self.registry = CollectorRegistry(auto_describe=True)
         self.state: StateSource | None = None
         self.outcomes: dict[str, deque[bool]] = defaultdict(lambda: deque(maxlen=FAILURE_WINDOW))
