@@ -50,6 +50,7 @@ __all__ = [
     "FeedSchedule",
     "ScheduleStore",
     "due_order",
+    "finished",
     "jitter_fraction",
     "next_due",
 ]
@@ -173,6 +174,51 @@ def next_due(
     if failures > 0:
         base *= min(2 ** (failures - 1), MAX_BACKOFF)
     return start + base + min(base * JITTER_FRACTION, MAX_JITTER) * jitter_fraction(feed, runs)
+
+
+def finished(
+    row: FeedSchedule,
+    *,
+    interval: float,
+    start: float,
+    end: float,
+    outcome: str,
+    poll_interval: float | None = None,
+) -> FeedSchedule:
+    """``row`` after a run that started at ``start`` and ended at ``end`` with ``outcome``.
+
+    A run cut short by a stop (``aborted``) is not the feed's failure: the
+    feed is due again at once (at the next start) and its backoff is
+    unchanged. Otherwise failures count up (or reset on ``harvested``), the
+    run count grows and the next run follows :func:`next_due`, never before
+    ``end``.
+
+    Raises:
+        ValueError: as :func:`next_due`.
+    """
+    if outcome == "aborted":
+        return replace(row, next_epoch=start, last_start=start, last_end=end, last_outcome=outcome)
+    failures = 0 if outcome == "harvested" else row.failures + 1
+    runs = row.runs + 1
+    due = next_due(
+        row.feed,
+        interval=interval,
+        start=start,
+        outcome=outcome,
+        failures=failures,
+        runs=runs,
+        stretch=row.stretch,
+        poll_interval=poll_interval,
+    )
+    return replace(
+        row,
+        next_epoch=max(due, end),
+        last_start=start,
+        last_end=end,
+        last_outcome=outcome,
+        failures=failures,
+        runs=runs,
+    )
 
 
 def due_order(

@@ -21,7 +21,8 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 
@@ -31,8 +32,8 @@ from echo_archive.service.schedule import (
     FeedSchedule,
     ScheduleStore,
     due_order,
+    finished,
     initial,
-    next_due,
 )
 from echo_archive.sources.base import Feed
 from echo_archive.vault.vault import Vault
@@ -239,12 +240,17 @@ class Scheduler:
         A new feed is due at once, unless ``echoctl harvest`` ran it within
         its interval (see :func:`~echo_archive.service.schedule.initial`).
         """
-        stored, runs = await self.writer.submit_async(_read_state)
+        stored, runs, reports = await self.writer.submit_async(_read_state)
         now = self.clock.time()
         self._feeds = {f.name: f for f in feeds}
         schedules: dict[str, FeedSchedule] = {}
         for feed in feeds:
-            current = self._state.schedules.get(feed.name) or stored.get(feed.name)
+            current = self._state.schedules.get(feed.name)
+            if current is None:
+                current = stored.get(feed.name)
+                if current is not None and current.last_end is None:
+                    current = _reconcile(feed, current, reports)
+                    await self.writer.submit_async(_put, current)
             if current is None:
                 current = initial(feed.name, feed.interval, runs, now)
                 await self.writer.submit_async(_put, current)
@@ -388,47 +394,22 @@ class Scheduler:
     ) -> None:
         ok = result.outcome == "harvested"
         end = self.clock.time()
-        if result.outcome == "aborted":
-            # Cut short by a stop: not the feed's failure. It is due again at
-            # once (at the next start), and its backoff is unchanged.
-            row = replace(
-                self._state.schedules.get(feed.name, current),
-                next_epoch=start,
-                last_start=start,
-                last_end=end,
-                last_outcome="aborted",
-            )
-            await self.writer.submit_async(_put, row)
-            if feed.name in self._feeds:
-                self._state.schedules[feed.name] = row
-            self.completed.append((feed.name, start, "aborted"))
-            self.bus.emit("feed_run", feed=feed.name, phase="finished", outcome="aborted")
-            return
-        failures = 0 if ok else current.failures + 1
-        runs = current.runs + 1
-        due = next_due(
-            feed.name,
+        row = finished(
+            self._state.schedules.get(feed.name, current),
             interval=feed.interval,
             start=start,
+            end=end,
             outcome=result.outcome,
-            failures=failures,
-            runs=runs,
-            stretch=current.stretch,
             poll_interval=result.poll_interval,
         )
-        row = replace(
-            self._state.schedules.get(feed.name, current),
-            next_epoch=max(due, end),
-            last_start=start,
-            last_end=end,
-            last_outcome=result.outcome,
-            failures=failures,
-            runs=runs,
-        )
+        failures = row.failures
         await self.writer.submit_async(_put, row)
         if feed.name in self._feeds:
             self._state.schedules[feed.name] = row
         self.completed.append((feed.name, start, result.outcome))
+        if result.outcome == "aborted":
+            self.bus.emit("feed_run", feed=feed.name, phase="finished", outcome="aborted")
+            return
         self.bus.emit(
             "feed_run",
             feed=feed.name,
@@ -454,11 +435,72 @@ class Scheduler:
             self.bus.emit("feed_recovered", feed=feed.name, after_failures=current.failures)
 
 
+RECONCILE_REPORTS = 200
+"""How many of the latest saved reports a start reads to finish runs a crash cut off."""
+
+
 def _read_state(
     vault: Vault,
-) -> tuple[dict[str, FeedSchedule], dict[str, tuple[float, float | None]]]:
-    """A writer job: the stored schedules and ``feed_runs`` (last successful starts)."""
-    return ScheduleStore(vault.catalog).all(), HarvestState(vault.catalog).feed_runs()
+) -> tuple[
+    dict[str, FeedSchedule],
+    dict[str, tuple[float, float | None]],
+    list[tuple[float, float, dict[str, Any]]],
+]:
+    """A writer job: the stored schedules, ``feed_runs`` and the latest reports' feeds.
+
+    The reports come as ``(started epoch, finished epoch, feed report)``, one
+    per feed of each of the :data:`RECONCILE_REPORTS` latest saved reports.
+    """
+    state = HarvestState(vault.catalog)
+    reports: list[tuple[float, float, dict[str, Any]]] = []
+    for report_id, _started in state.reports(limit=RECONCILE_REPORTS):
+        doc = state.report(report_id) or {}
+        began, ended = _epoch(doc.get("started_at")), _epoch(doc.get("finished_at"))
+        if began is None or ended is None:
+            continue
+        reports.extend((began, ended, f) for f in doc.get("feeds", []) if isinstance(f, dict))
+    return ScheduleStore(vault.catalog).all(), state.feed_runs(), reports
+
+
+def _epoch(text: object) -> float | None:
+    """An RFC 3339 UTC time of a saved report as POSIX seconds, or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _reconcile(
+    feed: Feed, row: FeedSchedule, reports: list[tuple[float, float, dict[str, Any]]]
+) -> FeedSchedule:
+    """A run whose end was never recorded: finished, if its report was saved, else due.
+
+    A crash between the save of a run's report and the write of its
+    schedule leaves a row with a start and no end although the run
+    completed: the report (started at or after the row's start) says how it
+    ended, and the row is finished from it, so the run is not done twice.
+    Without such a report the run was cut short: the row stays due.
+    """
+    if row.last_start is None:
+        return row
+    for began, ended, doc in sorted(reports, key=lambda r: r[0]):
+        if doc.get("name") != feed.name or began < row.last_start:
+            continue
+        outcome = doc.get("status")
+        if outcome not in ("harvested", "failed", "skipped"):
+            break
+        poll = doc.get("poll_interval")
+        return finished(
+            row,
+            interval=feed.interval,
+            start=row.last_start,
+            end=ended,
+            outcome=str(outcome),
+            poll_interval=float(poll) if isinstance(poll, int | float) else None,
+        )
+    return row
 
 
 def _put(vault: Vault, row: FeedSchedule) -> None:
