@@ -12,12 +12,13 @@ $(BIN)/echoctl: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BIN)/echoctl
 
-# The main job on the embedded default (SQLite + a local folder): one harvest
-# cycle of the vault's feeds (a new vault gets a starter set of real public
-# feeds). Exit 3 = every feed failed (e.g. no network); the vault stays intact.
+# The main job on the embedded default (SQLite + a local folder): the service,
+# `echoctl serve` (a new vault gets a starter set of real public feeds): it
+# harvests the due feeds at once, then on schedule, and prints where it
+# listens (http://127.0.0.1:8383: /healthz /readyz /metrics /status). Ctrl-C stops it.
 run: $(BIN)/echoctl
 	@test -d $(VAULT) || $(BIN)/echoctl init $(VAULT)
-	$(BIN)/echoctl --vault $(VAULT) harvest
+	$(BIN)/echoctl --vault $(VAULT) serve
 
 # The whole suite: lint, types, layers (import-linter contracts in pyproject.toml), tests.
 test: $(BIN)/echoctl
