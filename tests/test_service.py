@@ -146,7 +146,8 @@ def test_serve_endpoints_harvest_now_reload_and_graceful_stop(tmp_path: Path) ->
             assert families["echo_log_size_entries"].samples[0].value >= 6
             assert "process_resident_memory_bytes" in families
             # status through the control socket; harvest now jumps the 60 s interval
-            doc = status(vault)
+            doc = wait_for(lambda: (d := status(vault))["checks"] and d, what="a health pass")
+            assert doc["checks"]["quick_check"] == 0
             assert doc["running"] is True
             assert doc["pid"] == proc.pid
             hits = server.hits("/a.xml")

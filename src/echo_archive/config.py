@@ -545,6 +545,8 @@ class HealthSection(_Strict):
                     f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})"
                 )
         return self
+
+
 class ServiceSection(_Strict):
     """``[service]``: how ``echoctl serve`` runs (:mod:`echo_archive.service`).
 

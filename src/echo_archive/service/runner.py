@@ -41,15 +41,18 @@ import shutil
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import psutil
 import structlog
 import uvicorn
 
 from echo_archive import __version__
 from echo_archive.config import EchoConfig, load_config
+from echo_archive.control.health import RuntimeStats, run_checks
 from echo_archive.errors import ConfigError, EchoError, RequestError
 from echo_archive.events import EventBus
 from echo_archive.harvest.cycle import HarvestRun
@@ -431,6 +434,7 @@ class Service:
             asyncio.ensure_future(self._watch_config()),
             asyncio.ensure_future(self._probe_lag()),
             asyncio.ensure_future(self._watch_disk()),
+            asyncio.ensure_future(self._health_loop()),
         ]
         self._ready = True
         log.info("service.listening", url=self.url, feeds=len(self.scheduler.schedules))
@@ -526,6 +530,41 @@ class Service:
             began = loop.time()
             await asyncio.sleep(LAG_PROBE)
             self.loop_lag = max(0.0, loop.time() - began - LAG_PROBE)
+
+    async def _health_loop(self) -> None:
+        """Run ``echoctl health --quick``'s pass every ``[service] health_every`` seconds.
+
+        Its results feed ``/status``, ``echo_check_severity`` and a
+        ``check_result`` event for each check whose severity changed. A pass
+        that fails is logged and tried again at the next interval.
+        """
+        process = psutil.Process()
+        rss: deque[tuple[float, int]] = deque(maxlen=1440)
+        while True:
+            rss.append((time.time(), process.memory_info().rss))
+            runtime = RuntimeStats(
+                writer_queue_depth=self.writer.queue_depth,
+                event_loop_lag_s=self.loop_lag,
+                rss_bytes_history=tuple(rss),
+            )
+            try:
+                report = await asyncio.to_thread(
+                    run_checks, self.path, quick=True, runtime=runtime, writer=self.writer
+                )
+            except Exception as exc:  # a failing pass never stops the service
+                log.error("service.health_failed", error=repr(exc))
+            else:
+                for check in report.checks:
+                    severity = int(check.severity)
+                    if self.checks.get(check.name) != severity:
+                        self.bus.emit(
+                            "check_result",
+                            check=check.name,
+                            severity=severity,
+                            summary=check.summary,
+                        )
+                    self.checks[check.name] = severity
+            await asyncio.sleep(self.config.service.health_every)
 
     async def _watch_disk(self) -> None:
         while True:
