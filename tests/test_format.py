@@ -193,6 +193,11 @@ _ARGS: dict[tuple[str, ...], list[str] | None] = {
     ("feeds", "list"): None,
     ("feeds", "remove"): None,
     ("harvest",): ["--replay", "{toml}", "--all"],
+    ("health",): [],
+    ("repair",): ["--dry-run"],
+    # serve runs until stopped: its opening of the writer is the one `add` uses
+    ("serve",): None,
+    ("status",): [],
     ("import",): ["{toml}"],
     ("init",): None,
     ("items",): [],
