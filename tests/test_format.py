@@ -183,6 +183,8 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
 # (it reads echo.toml, a bundle file, or creates a new vault elsewhere).
 _ARGS: dict[tuple[str, ...], list[str] | None] = {
     ("add",): ["{toml}"],
+    ("alerts", "list"): [],
+    ("alerts", "rules"): None,
     ("breakers",): [],
     ("captures",): [],
     ("cat",): ["0", "--out", "{out}"],
@@ -207,6 +209,9 @@ _ARGS: dict[tuple[str, ...], list[str] | None] = {
     ("rebuild",): [],
     ("reports",): [],
     ("show",): ["0"],
+    ("silence", "add"): ["feed=a", "--comment", "x"],
+    ("silence", "expire"): ["some-id"],
+    ("silence", "list"): [],
     ("verify",): [],
     ("verify-proof",): None,
 }

@@ -88,6 +88,7 @@ from echo_archive.vault.settings import (
 )
 
 __all__ = [
+    "ALERT_RULE_NAMES",
     "DEFAULT_FEEDS",
     "DEFAULT_INTERVALS",
     "FEEDS_HEADER",
@@ -95,8 +96,11 @@ __all__ = [
     "MIN_INTERVAL",
     "REDDIT_USERNAME_PLACEHOLDER",
     "SOURCE_KINDS",
+    "AlertRuleSection",
+    "AlertsSection",
     "BlobSection",
     "EchoConfig",
+    "EmailSection",
     "FeedConfig",
     "HarvestSection",
     "HealthSection",
@@ -105,6 +109,7 @@ __all__ = [
     "LogSection",
     "ServiceSection",
     "VaultSection",
+    "WebhookSection",
     "feed_label",
     "feed_table",
     "feeds_header",
@@ -570,6 +575,167 @@ class ServiceSection(_Strict):
     grace: float = Field(default=30.0, ge=0, le=3_600)
     max_requests: int = Field(default=500, ge=1, strict=True)
     health_every: float = Field(default=60.0, gt=0, le=86_400)
+ALERT_RULE_NAMES: Final = (
+    "EchoFeedFailureRateHigh",
+    "EchoTamperingDetected",
+    "EchoStorageCritical",
+    "EchoStorageLow",
+    "EchoFeedStale",
+    "EchoFeedSilent",
+    "EchoBreakerOpen",
+    "EchoClockBackwards",
+    "EchoCheckCritical",
+)
+"""The default alert rules' names, the keys ``[alerts.rules.<name>]`` accepts (the rules
+themselves are :data:`echo_archive.control.alertrules.DEFAULT_RULES`, the same names)."""
+
+
+class WebhookSection(_Strict):
+    """``[[alerts.webhooks]]``: one webhook receiving Alertmanager's JSON payload (version 4).
+
+    Attributes:
+        url: where notifications are POSTed (``http://`` or ``https://``;
+            shown redacted, so a token in its query is never printed).
+        timeout: seconds per attempt.
+        max_attempts: attempts at most on a connection error, 429 or 5xx (1 to 10).
+        send_resolved: also send resolved alerts (Alertmanager's default: true).
+    """
+
+    url: str = Field(strict=True)
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=3, ge=1, le=10, strict=True)
+    send_resolved: bool = Field(default=True, strict=True)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class EmailSection(_Strict):
+    """``[alerts.email]``: notifications by email over SMTP.
+
+    Attributes:
+        host: the SMTP server.
+        port: its port (default 25; 587 for submission with STARTTLS).
+        sender: the ``From`` address (key ``from``).
+        to: the recipients (at least one).
+        starttls: upgrade with STARTTLS (the certificate is verified).
+        username: log in as this user, or none.
+        password_env: the name of the environment variable that holds the
+            password (``ECHO_SMTP_PASSWORD``); the password itself is never
+            in ``echo.toml`` (a ``password`` key is refused) nor printed.
+        timeout: seconds for the connection and each SMTP command.
+        send_resolved: also mail resolved alerts (Alertmanager's default: false).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str = Field(strict=True, min_length=1)
+    port: int = Field(default=25, ge=1, le=65535, strict=True)
+    sender: str = Field(alias="from", strict=True, min_length=3)
+    to: list[str] = Field(min_length=1)
+    starttls: bool = Field(default=False, strict=True)
+    username: str | None = None
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: float = Field(default=30.0, gt=0, le=300)
+    send_resolved: bool = Field(default=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "password" in data:
+            raise ValueError(
+                "password: not allowed in echo.toml; put it in an environment variable "
+                "and name that variable in password_env"
+            )
+        return data
+
+
+class AlertRuleSection(_Strict):
+    """``[alerts.rules.<RuleName>]``: change one default alert rule.
+
+    Attributes:
+        enabled: false turns the rule off.
+        threshold: the number the metric is compared with.
+        for_: the pending period, seconds (key ``for``).
+        keep_firing_for: seconds it keeps firing after its condition stops.
+        severity: its ``severity`` label (``warning``, ``critical``...).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    enabled: bool = Field(default=True, strict=True)
+    threshold: float | None = None
+    for_: float | None = Field(default=None, alias="for", ge=0)
+    keep_firing_for: float | None = Field(default=None, ge=0)
+    severity: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class AlertsSection(_Strict):
+    """``[alerts]``: alert rules, grouping and channels (Alertmanager's semantics).
+
+    Durations are seconds. Without this table: the default rules, grouped by
+    ``alertname``, Alertmanager's default timing, the log channel only.
+
+    Attributes:
+        group_by: the labels that make a notification group (``["..."]``: every label).
+        group_wait: seconds a new group waits before its first notification.
+        group_interval: seconds between notifications of a changed group.
+        repeat_interval: seconds before an unchanged firing group is notified again.
+        send_resolved: the log channel also logs resolved alerts.
+        external_url: ECHO's URL, for the webhook payload's ``externalURL``.
+        log: notify through the log (structlog events).
+        webhooks: ``[[alerts.webhooks]]`` tables.
+        email: ``[alerts.email]``.
+        rules: ``[alerts.rules.<RuleName>]`` changes of the default rules;
+            an unknown rule name is refused, naming the known ones.
+    """
+
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait: float = Field(default=30.0, ge=0, le=86400)
+    group_interval: float = Field(default=300.0, gt=0, le=86400)
+    repeat_interval: float = Field(default=14400.0, gt=0, le=30 * 86400)
+    send_resolved: bool = Field(default=True, strict=True)
+    external_url: str = Field(default="", strict=True)
+    log: bool = Field(default=True, strict=True)
+    webhooks: list[WebhookSection] = Field(default_factory=list)
+    email: EmailSection | None = None
+    rules: dict[str, AlertRuleSection] = Field(default_factory=dict)
+
+    @field_validator("group_by")
+    @classmethod
+    def _label_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != "..." and not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
+                raise ValueError(f"{name!r} is not a label name")
+        return value
+
+    @field_validator("external_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, or empty")
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, AlertRuleSection]) -> dict[str, AlertRuleSection]:
+        unknown = sorted(set(value) - set(ALERT_RULE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown rule {', '.join(unknown)} (known: {', '.join(ALERT_RULE_NAMES)})"
+            )
+        return value
 
 
 class EchoConfig(_Strict):
@@ -586,6 +752,7 @@ class EchoConfig(_Strict):
         harvest: ``[harvest]`` (:class:`HarvestSection`).
         health: ``[health]`` (:class:`HealthSection`).
         service: ``[service]`` (:class:`ServiceSection`).
+        alerts: ``[alerts]`` (:class:`AlertsSection`): alert rules and channels.
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
@@ -601,6 +768,7 @@ class EchoConfig(_Strict):
     harvest: HarvestSection = HarvestSection()
     health: HealthSection = HealthSection()
     service: ServiceSection = ServiceSection()
+    alerts: AlertsSection = AlertsSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
     invalid_feeds: list[InvalidFeed] = Field(default_factory=list)
@@ -896,6 +1064,11 @@ def render(config: EchoConfig) -> str:
         _add(section, "allow_private", True, "every feed may reach private addresses")
         doc.add(tomlkit.nl())
         doc.add("harvest", section)
+    if config.alerts != AlertsSection():
+        doc.add(tomlkit.nl())
+        doc.add(
+            "alerts", tomlkit.item(config.alerts.model_dump(by_alias=True, exclude_defaults=True))
+        )
     doc.add(tomlkit.nl())
     for line in feeds_header():
         doc.add(line)

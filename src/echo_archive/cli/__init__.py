@@ -14,7 +14,8 @@ module per command group:
 - :mod:`echo_archive.cli.captures`: ``captures``, ``cat``;
 - :mod:`echo_archive.cli.reports`: ``reports``;
 - :mod:`echo_archive.cli.imports`: ``import``;
-- :mod:`echo_archive.cli.health`: ``health``, ``repair``.
+- :mod:`echo_archive.cli.health`: ``health``, ``repair``;
+- :mod:`echo_archive.cli.alerts`: ``alerts rules|list``, ``silence add|list|expire``.
 
 Every command takes ``--vault PATH`` (default ``echoctl --vault``, else
 ``$ECHO_VAULT``, else ``./vault``) and most take ``--json`` for
@@ -47,6 +48,7 @@ from echo_archive.cli import items as _items
 from echo_archive.cli import reports as _reports
 from echo_archive.cli import service as _service
 from echo_archive.cli import vault as _vault
+from echo_archive.cli.alerts import alerts_app, silence_app
 from echo_archive.cli.common import VaultOpt, error_json, fail, out
 from echo_archive.cli.feeds import feeds_app
 from echo_archive.redaction import redact_event
@@ -153,6 +155,8 @@ _reports.register(app)
 _imports.register(app)
 _vault.register(app)
 _health.register(app)
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(silence_app, name="silence")
 
 
 class _StderrLogger:
