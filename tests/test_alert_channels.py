@@ -72,6 +72,8 @@ class _Receiver(BaseHTTPRequestHandler):
         length = int(self.headers["Content-Length"])
         body = json.loads(self.rfile.read(length))
         status = self.statuses.pop(0) if self.statuses else 200
+        if self.path.startswith("/refuse"):
+            status = 400
         if status == 200:
             self.bodies.append(body)
         self.send_response(status)
@@ -167,8 +169,7 @@ def test_webhook_retries_5xx_a_bounded_number_of_times(
 def test_a_failing_channel_never_stops_the_others(receiver: tuple[str, type[_Receiver]]) -> None:
     url, handler = receiver
     dead = WebhookChannel("http://127.0.0.1:9/none", timeout=2, max_attempts=2, sleep=_no_sleep)
-    refused = WebhookChannel(url, sleep=_no_sleep)
-    handler.statuses = [400]
+    refused = WebhookChannel(url.replace("/hook", "/refuse"), sleep=_no_sleep)
     good = WebhookChannel(url, sleep=_no_sleep)
     results = Dispatcher([dead, refused, good, LogChannel()]).deliver_sync([_notification()])
     assert [r.ok for r in results] == [False, False, True, True]

@@ -145,7 +145,12 @@ def test_metrics_constant_is_what_the_service_exports() -> None:
     } <= set(names)  # fmt: skip
 
 
-def test_silence_add_list_expire_and_alerts_list(vault_path: Path) -> None:
+def test_silence_add_list_expire_and_alerts_list(
+    vault_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from echo_archive.cli.common import out
+
+    monkeypatch.setattr(out, "width", 250)  # the tables below on one line each
     v = ["--vault", str(vault_path)]
     added = runner.invoke(
         app,
