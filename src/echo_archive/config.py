@@ -575,6 +575,8 @@ class ServiceSection(_Strict):
     grace: float = Field(default=30.0, ge=0, le=3_600)
     max_requests: int = Field(default=500, ge=1, strict=True)
     health_every: float = Field(default=60.0, gt=0, le=86_400)
+
+
 ALERT_RULE_NAMES: Final = (
     "EchoFeedFailureRateHigh",
     "EchoTamperingDetected",
