@@ -67,7 +67,7 @@ from echo_archive.services.vaults import open_writer
 from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.entry import format_timestamp
-from echo_archive.vault.lock import DEFAULT_WAIT
+from echo_archive.vault.lock import DEFAULT_WAIT, pid_alive
 from echo_archive.vault.vault import CONFIG_FILE, Vault
 from echo_archive.vault.writer import VaultWriter
 
@@ -138,16 +138,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_service_file(vault: Path) -> dict[str, Any] | None:
     """The running service's ``service.json`` (pid, url, control socket), or None.
 
@@ -160,7 +150,7 @@ def read_service_file(vault: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
         return None
-    if data.get("host") != socket.gethostname() or not _pid_alive(data["pid"]):
+    if data.get("host") != socket.gethostname() or not pid_alive(data["pid"]):
         return None
     return data
 

@@ -40,7 +40,7 @@ import structlog
 
 from echo_archive.errors import StorageError, VaultLockedError
 
-__all__ = ["DEFAULT_WAIT", "POLL_MAX", "WriterLock"]
+__all__ = ["DEFAULT_WAIT", "POLL_MAX", "WriterLock", "pid_alive"]
 
 log = structlog.get_logger("echo_archive.vault.lock")
 
@@ -51,7 +51,8 @@ POLL_MAX = 0.025
 """Longest sleep, in seconds, between two tries at a busy lock (the first is 1 ms)."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (signal 0; a process of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -150,7 +151,7 @@ class WriterLock:
                 previous_host=previous.get("host"),
                 previous_pid=pid,
                 previous_since=previous.get("since"),
-                previous_pid_alive=isinstance(pid, int) and same_host and _pid_alive(pid),
+                previous_pid_alive=isinstance(pid, int) and same_host and pid_alive(pid),
             )
         self.holder = {
             "host": host,
