@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import socket
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -37,6 +34,7 @@ from echo_archive.control.channels import (
     WebhookChannel,
 )
 from echo_archive.errors import ConfigError
+from tests.receivers import WebhookReceiver, webhook_receiver
 
 T0 = 1_800_000_000.0
 
@@ -64,37 +62,13 @@ def _notification(*, resolved: bool = False) -> Notification:
     return note
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict[str, Any]]
-    statuses: list[int]
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        body = json.loads(self.rfile.read(length))
-        status = self.statuses.pop(0) if self.statuses else 200
-        if self.path.startswith("/refuse"):
-            status = 400
-        if status == 200:
-            self.bodies.append(body)
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+_Receiver = WebhookReceiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Handler", (_Receiver,), {"bodies": [], "statuses": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook?token=s3cret", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_receiver() as found:
+        yield found
 
 
 async def _no_sleep(seconds: float) -> None:

@@ -566,6 +566,9 @@ class ServiceSection(_Strict):
         grace: seconds SIGTERM waits for runs in flight before cancelling them.
         max_requests: requests per feed run, follow-ups included.
         health_every: seconds between two quick health passes.
+        verify_every: seconds between two full health passes (the quick
+            pass plus the incremental verify and the derived-index check,
+            each within its ``[health]`` budget) in place of a quick one.
     """
 
     listen: str = Field(default="127.0.0.1:8383", pattern=r"^\[?[0-9A-Za-z.:_-]+\]?:[0-9]{1,5}$")
@@ -575,6 +578,7 @@ class ServiceSection(_Strict):
     grace: float = Field(default=30.0, ge=0, le=3_600)
     max_requests: int = Field(default=500, ge=1, strict=True)
     health_every: float = Field(default=60.0, gt=0, le=86_400)
+    verify_every: float = Field(default=3_600.0, gt=0, le=30 * 86_400)
 
 
 ALERT_RULE_NAMES: Final = (
@@ -696,6 +700,8 @@ class AlertsSection(_Strict):
         repeat_interval: seconds before an unchanged firing group is notified again.
         send_resolved: the log channel also logs resolved alerts.
         external_url: ECHO's URL, for the webhook payload's ``externalURL``.
+        evaluation_interval: seconds between two evaluations of the rules
+            by the service (Prometheus's ``evaluation_interval``).
         log: notify through the log (structlog events).
         webhooks: ``[[alerts.webhooks]]`` tables.
         email: ``[alerts.email]``.
@@ -709,6 +715,7 @@ class AlertsSection(_Strict):
     repeat_interval: float = Field(default=14400.0, gt=0, le=30 * 86400)
     send_resolved: bool = Field(default=True, strict=True)
     external_url: str = Field(default="", strict=True)
+    evaluation_interval: float = Field(default=15.0, gt=0, le=3_600)
     log: bool = Field(default=True, strict=True)
     webhooks: list[WebhookSection] = Field(default_factory=list)
     email: EmailSection | None = None

@@ -103,6 +103,8 @@ __all__ = [
     "RuntimeStats",
     "Severity",
     "disk_critical",
+    "disk_pressure",
+    "disk_thresholds",
     "run_checks",
     "temp_files",
 ]
@@ -302,17 +304,64 @@ class HealthConfig:
         return cls.from_section(load_config(Path(vault_path) / CONFIG_FILE).health)
 
 
+def disk_thresholds(total: int, config: HealthConfig) -> tuple[int, int]:
+    """``(warning_below, critical_below)``: free bytes under which disk is a warning, critical.
+
+    Each threshold is the smaller of its fraction of the file system and its
+    byte count (``[health] disk_*_free_fraction`` and ``disk_*_free_bytes``):
+    a small disk is judged by the fraction, a large one by the bytes.
+
+    Args:
+        total: the file system's size, bytes.
+        config: the thresholds.
+    """
+    warn = min(config.disk_warning_free_fraction * total, config.disk_warning_free_bytes)
+    crit = min(config.disk_critical_free_fraction * total, config.disk_critical_free_bytes)
+    return int(warn), int(crit)
+
+
+def disk_pressure(free: int, total: int, config: HealthConfig) -> Severity:
+    """How short free space is now (no projection): the one rule the service pauses by.
+
+    ``critical`` below the critical threshold, ``warning`` below the warning
+    one, else ``ok`` (:func:`disk_thresholds`). The service pauses
+    harvesting at ``critical`` and resumes only at ``ok`` (the gap between
+    the two thresholds is the hysteresis, so it does not flap). The
+    ``disk_free`` check adds the days-until-full projection on top.
+
+    Args:
+        free: free bytes (``shutil.disk_usage(...).free``).
+        total: the file system's size, bytes.
+        config: the thresholds.
+    """
+    warn, crit = disk_thresholds(total, config)
+    if free < crit:
+        return Severity.CRITICAL
+    if free < warn:
+        return Severity.WARNING
+    return Severity.OK
+
+
 def disk_critical(report: HealthReport) -> bool:
-    """Whether the report's ``disk_free`` check is critical (the service pauses harvesting).
+    """Whether the report's ``disk_free`` check found free space critical now.
+
+    A projection alone ("full in 0.5 days") makes the check critical but is
+    not this: harvesting pauses only when space is short now
+    (:func:`disk_pressure`).
 
     Args:
         report: a report of :func:`run_checks`.
 
     Returns:
-        True when ``disk_free`` ran and is :attr:`Severity.CRITICAL`.
+        True when ``disk_free`` ran and its free bytes are below its critical threshold.
     """
     result = report.check("disk_free")
-    return result is not None and result.severity is Severity.CRITICAL
+    if result is None or result.severity is not Severity.CRITICAL:
+        return False
+    free, below = result.details.get("free_bytes"), result.details.get("critical_below_bytes")
+    if isinstance(free, int) and isinstance(below, int):
+        return free < below
+    return True  # the check could not run: it named the error; treat as critical
 
 
 # ---------------------------------------------------------------------------- running
@@ -532,8 +581,7 @@ def _disk_free(run: _Run) -> CheckResult:
     cfg = run.config
     usage = (cfg.disk_usage or shutil.disk_usage)(run.path)
     total, _, free = (int(usage[0]), int(usage[1]), int(usage[2]))
-    warn_below = min(cfg.disk_warning_free_fraction * total, cfg.disk_warning_free_bytes)
-    crit_below = min(cfg.disk_critical_free_fraction * total, cfg.disk_critical_free_bytes)
+    warn_below, crit_below = disk_thresholds(total, cfg)
     last = run.health.last_sample()
     samples = run.health.samples(run.now - cfg.growth_window)
     points = [(t, b) for t, b, _ in samples if t <= run.now]
@@ -548,13 +596,11 @@ def _disk_free(run: _Run) -> CheckResult:
         size = points[-1][1]
     slope = _slope(points)
     days = None if slope is None or slope <= 0 else free / slope / 86400.0
-    severity = Severity.OK
+    severity = disk_pressure(free, total, cfg)
     why = []
-    if free < crit_below:
-        severity = Severity.CRITICAL
+    if severity is Severity.CRITICAL:
         why.append(f"below the critical {_mib(crit_below)}")
-    elif free < warn_below:
-        severity = Severity.WARNING
+    elif severity is Severity.WARNING:
         why.append(f"below the warning {_mib(warn_below)}")
     if days is not None:
         if days < cfg.disk_critical_days:

@@ -111,7 +111,41 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec("echo_log_size_entries", "gauge", "Entries in the transparency log (tree size)."),
     MetricSpec("echo_writer_queue_depth", "gauge", "Jobs waiting in the vault writer's queue."),
     MetricSpec(
-        "echo_commit_seconds", "histogram", "Seconds a durable commit took (blobs to checkpoint)."
+        "echo_commit_seconds",
+        "histogram",
+        "Seconds each writer job or coalesced durable commit took (blobs to checkpoint).",
+    ),
+    MetricSpec(
+        "echo_feed_next_run_timestamp_seconds",
+        "gauge",
+        "POSIX time (seconds) a feed is next due.",
+        ("feed",),
+    ),
+    MetricSpec(
+        "echo_feed_parse_errors_total",
+        "counter",
+        "Responses of a feed that failed to parse.",
+        ("feed",),
+    ),
+    MetricSpec(
+        "echo_items_archived_total",
+        "counter",
+        "Items archived, by kind (new, version, tombstone).",
+        ("kind",),
+    ),
+    MetricSpec("echo_scheduler_running_feeds", "gauge", "Feed runs in flight."),
+    MetricSpec("echo_scheduler_due_feeds", "gauge", "Feeds due and not yet started."),
+    MetricSpec(
+        "echo_scheduler_ticks_total", "counter", "Times the scheduler looked at the schedules."
+    ),
+    MetricSpec(
+        "echo_scheduler_paused",
+        "gauge",
+        "1 while harvesting is paused (free disk space critical), else 0.",
+    ),
+    MetricSpec("echo_event_loop_lag_seconds", "gauge", "Last measured event-loop lag, seconds."),
+    MetricSpec(
+        "echo_events_total", "counter", "Events published on the service's bus, by kind.", ("kind",)
     ),
 )
 """Every metric ECHO exports, in the order ``/metrics`` lists them."""

@@ -1,38 +1,22 @@
 """The service's Prometheus metrics (text exposition format 0.0.4, prometheus-client).
 
 Counters and histograms are fed by the event bus and the writer; gauges are
-read from the scheduler and the vault when ``/metrics`` is scraped (a custom
-collector), so a scrape always shows the current state. Every name has the
-``echo_`` prefix; the process's own CPU, memory and file descriptors come from
-prometheus-client's ``ProcessCollector`` (``process_*``). The alerting rules
-``echoctl alerts rules`` prints are written over these names.
-
-- ``echo_feed_runs_total{feed,outcome}`` (counter): feed runs ended, by outcome
-- ``echo_feed_failure_ratio{feed}`` (gauge): failed share of the feed's last 20 runs
-- ``echo_feed_last_success_timestamp_seconds{feed}`` (gauge): when its last successful run started
-- ``echo_feed_next_run_timestamp_seconds{feed}`` (gauge): when it is next due
-- ``echo_feed_items_last_run{feed}`` (gauge): new items + versions of its last run
-- ``echo_feed_parse_errors_total{feed}`` (counter): responses that failed to parse
-- ``echo_items_archived_total{kind}`` (counter): new items, versions, tombstones
-- ``echo_breaker_state{host,state}`` (gauge): 1 for the host breaker's state
-- ``echo_log_size_entries`` (gauge): entries in the log
-- ``echo_writer_queue_depth`` (gauge): jobs waiting for the writer
-- ``echo_commit_seconds`` (histogram): duration of each writer job/commit
-- ``echo_scheduler_running_feeds`` (gauge): feed runs in flight
-- ``echo_scheduler_due_feeds`` (gauge): feeds due and not yet started
-- ``echo_scheduler_ticks_total`` (counter): looks at the schedules
-- ``echo_scheduler_paused`` (gauge): 1 while harvesting is paused
-- ``echo_event_loop_lag_seconds`` (gauge): last measured event-loop lag
-- ``echo_disk_free_bytes``, ``echo_disk_free_ratio`` (gauge): free space where the vault lives
-- ``echo_check_severity{check}`` (gauge): 0 ok, 1 warning, 2 critical
-- ``echo_events_total{kind}`` (counter): events published on the bus
+read from the scheduler, the health checks and the vault when ``/metrics``
+is scraped (a custom collector), so a scrape always shows the current
+state. The names, types, labels and help texts are those of the one list,
+:data:`echo_archive.control.metrics.METRICS` (a test checks that a scrape
+shows exactly those families); the process's own CPU, memory and file
+descriptors come from prometheus-client's ``ProcessCollector``
+(``process_*``). The alert engine evaluates its rules over
+:meth:`ServiceMetrics.samples`, the very series a scrape shows, and the
+rules ``echoctl alerts rules`` prints are written over the same names.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +32,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from echo_archive.control.alerts import Sample
+from echo_archive.control.metrics import METRIC_NAMES, metric
 from echo_archive.events import Event, EventBus
 
 __all__ = ["CONTENT_TYPE", "FAILURE_WINDOW", "ServiceMetrics", "StateSource"]
@@ -77,6 +63,12 @@ class StateSource:
         checks: check name -> severity (0, 1, 2).
         ticks: looks at the schedules so far.
         vault_path: where the vault lives (disk free is measured there).
+        stale: feeds the last health pass found stale (``echo_feed_stale``).
+        silent: feeds the last health pass found silent (``echo_feed_silent``).
+        clock_backwards: the clock reads before the newest checkpoint or
+            before a time the service already saw (``echo_clock_backwards``).
+        verify_failures: mismatches verification has found since the start
+            (``echo_verify_failures_total``).
     """
 
     schedules: Callable[[], Mapping[str, tuple[float, float | None]]]
@@ -90,6 +82,22 @@ class StateSource:
     checks: Callable[[], Mapping[str, int]]
     ticks: Callable[[], int]
     vault_path: Path
+    stale: Callable[[], Collection[str]] = frozenset
+    silent: Callable[[], Collection[str]] = frozenset
+    clock_backwards: Callable[[], bool] = bool
+    verify_failures: Callable[[], int] = int
+
+
+def _gauge(name: str, value: float | None = None) -> GaugeMetricFamily:
+    spec = metric(name)
+    if value is None:
+        return GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
+    return GaugeMetricFamily(name, spec.help, value=value)
+
+
+def _counter(name: str, value: float) -> CounterMetricFamily:
+    spec = metric(name)
+    return CounterMetricFamily(spec.base_name, spec.help, value=value)
 
 
 class _StateCollector(Collector):
@@ -101,88 +109,53 @@ class _StateCollector(Collector):
         if state is None:
             return
         owner = self._owner
-        ratio = GaugeMetricFamily(
-            "echo_feed_failure_ratio",
-            f"Failed share of the feed's last {FAILURE_WINDOW} runs.",
-            labels=["feed"],
-        )
+        ratio = _gauge("echo_feed_failure_ratio")
         for feed, outcomes in sorted(owner.outcomes.items()):
             if outcomes:
                 ratio.add_metric([feed], sum(1 for ok in outcomes if not ok) / len(outcomes))
         yield ratio
-        last_ok = GaugeMetricFamily(
-            "echo_feed_last_success_timestamp_seconds",
-            "POSIX seconds the feed's last successful run started.",
-            labels=["feed"],
-        )
-        nxt = GaugeMetricFamily(
-            "echo_feed_next_run_timestamp_seconds",
-            "POSIX seconds the feed is next due.",
-            labels=["feed"],
-        )
-        for feed, (next_epoch, success) in sorted(state.schedules().items()):
+        last_ok = _gauge("echo_feed_last_success_timestamp_seconds")
+        nxt = _gauge("echo_feed_next_run_timestamp_seconds")
+        schedules = state.schedules()
+        for feed, (next_epoch, success) in sorted(schedules.items()):
             nxt.add_metric([feed], next_epoch)
             if success is not None:
                 last_ok.add_metric([feed], success)
         yield last_ok
         yield nxt
-        items = GaugeMetricFamily(
-            "echo_feed_items_last_run",
-            "New items plus versions archived by the feed's last run.",
-            labels=["feed"],
-        )
+        items = _gauge("echo_feed_items_last_run")
         for feed, count in sorted(owner.items_last_run.items()):
             items.add_metric([feed], count)
         yield items
-        breakers = GaugeMetricFamily(
-            "echo_breaker_state",
-            "1 for the state the host's circuit breaker is in (resilience4j states).",
-            labels=["host", "state"],
-        )
+        for name, flagged in (
+            ("echo_feed_stale", set(state.stale())),
+            ("echo_feed_silent", set(state.silent())),
+        ):
+            family = _gauge(name)
+            for feed in sorted(set(schedules) | flagged):
+                family.add_metric([feed], 1.0 if feed in flagged else 0.0)
+            yield family
+        breakers = _gauge("echo_breaker_state")
         for host, current in sorted(state.breakers().items()):
             for name in BREAKER_STATES:
                 breakers.add_metric([host, name], 1.0 if name == current else 0.0)
         yield breakers
-        yield GaugeMetricFamily(
-            "echo_log_size_entries", "Entries in the log.", value=state.log_size()
-        )
-        yield GaugeMetricFamily(
-            "echo_writer_queue_depth", "Jobs waiting for the writer.", value=state.queue_depth()
-        )
-        yield GaugeMetricFamily(
-            "echo_scheduler_running_feeds", "Feed runs in flight.", value=state.running()
-        )
-        yield GaugeMetricFamily(
-            "echo_scheduler_due_feeds", "Feeds due and not yet started.", value=state.due()
-        )
-        yield CounterMetricFamily(
-            "echo_scheduler_ticks", "Looks at the schedules.", value=state.ticks()
-        )
-        yield GaugeMetricFamily(
-            "echo_scheduler_paused",
-            "1 while harvesting is paused (disk critical).",
-            value=1.0 if state.paused() else 0.0,
-        )
-        yield GaugeMetricFamily(
-            "echo_event_loop_lag_seconds", "Last measured event-loop lag.", value=state.loop_lag()
-        )
+        yield _gauge("echo_log_size_entries", state.log_size())
+        yield _gauge("echo_writer_queue_depth", state.queue_depth())
+        yield _gauge("echo_scheduler_running_feeds", state.running())
+        yield _gauge("echo_scheduler_due_feeds", state.due())
+        yield _counter("echo_scheduler_ticks_total", state.ticks())
+        yield _gauge("echo_scheduler_paused", 1.0 if state.paused() else 0.0)
+        yield _gauge("echo_event_loop_lag_seconds", state.loop_lag())
         usage = shutil.disk_usage(state.vault_path)
-        yield GaugeMetricFamily(
-            "echo_disk_free_bytes", "Free bytes where the vault lives.", value=usage.free
-        )
-        yield GaugeMetricFamily(
-            "echo_disk_free_ratio",
-            "Free share of the file system the vault lives on.",
-            value=usage.free / usage.total if usage.total else 0.0,
-        )
-        checks = GaugeMetricFamily(
-            "echo_check_severity",
-            "Last result of each health check: 0 ok, 1 warning, 2 critical.",
-            labels=["check"],
-        )
+        yield _gauge("echo_disk_free_bytes", usage.free)
+        yield _gauge("echo_disk_free_ratio", usage.free / usage.total if usage.total else 0.0)
+        checks = _gauge("echo_check_severity")
         for name, severity in sorted(state.checks().items()):
             checks.add_metric([name], severity)
         yield checks
+        yield _gauge("echo_clock_backwards", 1.0 if state.clock_backwards() else 0.0)
+        yield _counter("echo_verify_failures_total", state.verify_failures())
 
 
 class ServiceMetrics:
@@ -199,32 +172,32 @@ class ServiceMetrics:
         self.outcomes: dict[str, deque[bool]] = defaultdict(lambda: deque(maxlen=FAILURE_WINDOW))
         self.items_last_run: dict[str, int] = {}
         self.runs = Counter(
-            "echo_feed_runs",
-            "Feed runs ended, by outcome.",
-            ["feed", "outcome"],
+            metric("echo_feed_runs_total").base_name,
+            metric("echo_feed_runs_total").help,
+            list(metric("echo_feed_runs_total").labels),
             registry=self.registry,
         )
         self.parse_errors = Counter(
-            "echo_feed_parse_errors",
-            "Responses that failed to parse.",
-            ["feed"],
+            metric("echo_feed_parse_errors_total").base_name,
+            metric("echo_feed_parse_errors_total").help,
+            list(metric("echo_feed_parse_errors_total").labels),
             registry=self.registry,
         )
         self.items = Counter(
-            "echo_items_archived",
-            "Items archived: new, version, tombstone.",
-            ["kind"],
+            metric("echo_items_archived_total").base_name,
+            metric("echo_items_archived_total").help,
+            list(metric("echo_items_archived_total").labels),
             registry=self.registry,
         )
         self.events = Counter(
-            "echo_events",
-            "Events published on the service's bus.",
-            ["kind"],
+            metric("echo_events_total").base_name,
+            metric("echo_events_total").help,
+            list(metric("echo_events_total").labels),
             registry=self.registry,
         )
         self.commit_seconds = Histogram(
             "echo_commit_seconds",
-            "Duration of each writer job or coalesced commit, seconds.",
+            metric("echo_commit_seconds").help,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
@@ -244,16 +217,32 @@ class ServiceMetrics:
         self.runs.labels(feed, outcome).inc()
         self.outcomes[feed].append(outcome == "harvested")
         new, versions = int(data.get("new", 0)), int(data.get("versions", 0))
-        self.items_last_run[feed] = new + versions
+        tombstones = int(data.get("tombstones", 0))
+        self.items_last_run[feed] = new + versions + tombstones
         for kind, count in (("new", new), ("version", versions)):
             if count:
                 self.items.labels(kind).inc(count)
-        tombstones = int(data.get("tombstones", 0))
         if tombstones:
             self.items.labels("tombstone").inc(tombstones)
         errors = int(data.get("parse_errors", 0))
         if errors:
             self.parse_errors.labels(feed).inc(errors)
+
+    def samples(self) -> list[Sample]:
+        """Every series of :data:`~echo_archive.control.metrics.METRICS` as a scrape shows it now.
+
+        What the alert engine evaluates (a histogram's ``_bucket``/``_sum``/
+        ``_count`` series and ``process_*`` are left out: no rule reads them).
+
+        Returns:
+            One :class:`~echo_archive.control.alerts.Sample` per series.
+        """
+        out: list[Sample] = []
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name in METRIC_NAMES:
+                    out.append(Sample(sample.name, dict(sample.labels), float(sample.value)))
+        return out
 
     def render(self) -> bytes:
         """The exposition text of every metric (:data:`CONTENT_TYPE`)."""

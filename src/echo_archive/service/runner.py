@@ -25,9 +25,23 @@ Lifecycle:
   grace`` seconds to finish, then are cut short; everything fetched is
   archived either way (a cut-short feed is due again at the next start). A
   second signal cuts them short at once.
-* **Disk.** When free space falls below :data:`DISK_CRITICAL_BYTES` or
-  :data:`DISK_CRITICAL_RATIO`, harvesting pauses (the service keeps serving);
-  it resumes when twice those are free again.
+* **Disk.** When free space is critical by ``[health]``'s thresholds
+  (:func:`~echo_archive.control.health.disk_pressure`: below the smaller of
+  ``disk_critical_free_fraction`` of the file system and
+  ``disk_critical_free_bytes``), harvesting pauses (the service keeps
+  serving, checking and alerting); it resumes once free space is above the
+  warning thresholds again (the gap is the hysteresis).
+* **Health.** A quick health pass every ``[service] health_every`` seconds,
+  a full one (with the incremental verify and the derived-index check,
+  within their ``[health]`` budgets) every ``verify_every`` seconds.
+* **Clock.** The clock going backwards (it reads before the newest
+  checkpoint, or before a time this service already saw, by more than
+  ``[health] clock_tolerance``) is ``echo_clock_backwards`` 1 and the
+  ``EchoClockBackwards`` alert; nothing stops.
+* **Alerts.** Every ``[alerts] evaluation_interval`` seconds the alert
+  engine (:mod:`echo_archive.control.alerts`) evaluates its rules over the
+  series ``/metrics`` shows (:meth:`ServiceMetrics.samples`) and hands its
+  notifications to the channels in the background.
 """
 
 from __future__ import annotations
@@ -52,7 +66,17 @@ import uvicorn
 
 from echo_archive import __version__
 from echo_archive.config import EchoConfig, load_config
-from echo_archive.control.health import RuntimeStats, run_checks
+from echo_archive.control.alertrules import engine_from_config
+from echo_archive.control.alerts import AlertEngine, Notification
+from echo_archive.control.alertstore import VaultAlertStore
+from echo_archive.control.health import (
+    HealthConfig,
+    HealthReport,
+    RuntimeStats,
+    Severity,
+    disk_pressure,
+    run_checks,
+)
 from echo_archive.errors import ConfigError, EchoError, RequestError
 from echo_archive.events import EventBus
 from echo_archive.harvest.cycle import HarvestRun
@@ -73,8 +97,6 @@ from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
     "CONTROL_SOCKET",
-    "DISK_CRITICAL_BYTES",
-    "DISK_CRITICAL_RATIO",
     "SERVICE_FILE",
     "Service",
     "ServiceRunningError",
@@ -92,11 +114,8 @@ CONTROL_SOCKET: Final = "service.sock"
 RELOAD_POLL: Final = 2.0
 """Seconds between two looks at ``echo.toml``'s modification time."""
 
-DISK_CRITICAL_BYTES: Final = 64 * 1024 * 1024
-"""Harvesting pauses below this many free bytes where the vault lives."""
-
-DISK_CRITICAL_RATIO: Final = 0.01
-"""... or below this free share of the file system."""
+DISK_POLLS: Final = 12
+"""The disk is looked at this many times per ``[service] health_every``."""
 
 LAG_PROBE: Final = 1.0
 """Seconds between two event-loop lag probes."""
@@ -190,6 +209,15 @@ class Service:
         self.loop_lag = 0.0
         self.disk_paused = False
         self.checks: dict[str, int] = {}
+        self.stale: frozenset[str] = frozenset()
+        self.silent: frozenset[str] = frozenset()
+        self.verify_failures = 0
+        self.clock_behind = 0.0
+        self._clock_checkpoint_behind = False
+        self._wall_seen = 0.0
+        self.alert_engine: AlertEngine | None = None
+        self.firing: list[dict[str, Any]] = []
+        self._deliveries: set[asyncio.Future[Any]] = set()
         self._runs: dict[str, HarvestRun] = {}
         self._stop = asyncio.Event()
         self._stopping = False
@@ -226,8 +254,9 @@ class Service:
         ``log_size``, ``config`` (``loaded_at``, ``error``), ``feeds`` (one per
         scheduled feed: the schedule, ``running``), ``running_feeds``,
         ``due``, ``checks`` (name -> severity), ``event_loop_lag_seconds``,
-        ``writer_queue_depth``; ``alerts``, ``interventions`` and
-        ``stability`` are empty until the supervisor runs.
+        ``writer_queue_depth``, ``clock_backwards``, ``alerts`` (pending
+        and firing alerts, as ``echoctl alerts list --json`` shows them);
+        ``interventions`` and ``stability`` are empty until the supervisor runs.
         """
         sched = self.scheduler
         running = set(sched.running)
@@ -253,10 +282,16 @@ class Service:
             "checks": dict(self.checks),
             "event_loop_lag_seconds": self.loop_lag,
             "writer_queue_depth": self.writer.queue_depth,
-            "alerts": [],
+            "clock_backwards": self.clock_backwards,
+            "alerts": list(self.firing),
             "interventions": [],
             "stability": None,
         }
+
+    @property
+    def clock_backwards(self) -> bool:
+        """Whether the clock went backwards (see the module): ``echo_clock_backwards``."""
+        return self._clock_checkpoint_behind or self.clock_behind > 0
 
     def _log_size(self) -> int:
         try:
@@ -283,6 +318,15 @@ class Service:
             log.error("service.config_rejected", error=message)
             self.bus.emit("config_rejected", error=message)
             return message
+        try:
+            engine = self._alert_engine(config)
+        except ConfigError as exc:
+            message = redact_text(str(exc))
+            self.config_error = message
+            log.error("service.config_rejected", error=message)
+            self.bus.emit("config_rejected", error=message)
+            return message
+        self.alert_engine = engine
         self.config = config
         self.config_error = None
         self.config_loaded_at = time.time()
@@ -291,6 +335,21 @@ class Service:
         self.bus.emit("config_reloaded", feeds=[f.name for f in feeds])
         log.info("service.config_reloaded", feeds=len(feeds))
         return None
+
+    def _alert_engine(self, config: EchoConfig) -> AlertEngine:
+        """The alert engine of ``config``'s ``[alerts]`` (state and silences in the vault).
+
+        Raises:
+            ConfigError: a channel cannot be built (a ``password_env`` that is unset...).
+        """
+        clock = self.scheduler.clock
+        return engine_from_config(
+            config.alerts,
+            store=VaultAlertStore(self.writer, clock.time),
+            bus=self.bus,
+            now=clock.time,
+            env=self.env,
+        )
 
     @staticmethod
     def _enabled(config: EchoConfig) -> list[Feed]:
@@ -356,6 +415,8 @@ class Service:
             bus=self.bus,
         )
         await self.scheduler.load()
+        self._wall_seen = self.scheduler.clock.time()
+        self.alert_engine = await asyncio.to_thread(self._alert_engine, self.config)
         self.metrics.state = StateSource(
             schedules=self._schedule_gauges,
             running=lambda: len(self.scheduler.running),
@@ -368,6 +429,10 @@ class Service:
             checks=lambda: dict(self.checks),
             ticks=lambda: self.scheduler.ticks,
             vault_path=self.path,
+            stale=lambda: self.stale,
+            silent=lambda: self.silent,
+            clock_backwards=lambda: self.clock_backwards,
+            verify_failures=lambda: self.verify_failures,
         )
         tcp = _Server(
             uvicorn.Config(
@@ -425,6 +490,7 @@ class Service:
             asyncio.ensure_future(self._probe_lag()),
             asyncio.ensure_future(self._watch_disk()),
             asyncio.ensure_future(self._health_loop()),
+            asyncio.ensure_future(self._alert_loop()),
         ]
         self._ready = True
         log.info("service.listening", url=self.url, feeds=len(self.scheduler.schedules))
@@ -458,6 +524,8 @@ class Service:
         for task in helpers[1:]:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        if self._deliveries:  # notifications on their way get a moment (bounded retries)
+            await asyncio.wait(self._deliveries, timeout=10)
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*serving, return_exceptions=True)
@@ -515,21 +583,48 @@ class Service:
                 await self.reload()
 
     async def _probe_lag(self) -> None:
+        """Measure the event-loop lag, and watch the clock for a jump backwards, every second."""
         loop = asyncio.get_running_loop()
         while True:
             began = loop.time()
             await asyncio.sleep(LAG_PROBE)
             self.loop_lag = max(0.0, loop.time() - began - LAG_PROBE)
+            self._watch_clock()
+
+    def _watch_clock(self) -> None:
+        """Compare the clock with the latest time seen; publish a change of ``clock_backwards``."""
+        now = self.scheduler.clock.time()
+        before = self.clock_backwards
+        tolerance = self.config.health.clock_tolerance
+        behind = self._wall_seen - now
+        self.clock_behind = behind if behind > tolerance else 0.0
+        self._wall_seen = max(self._wall_seen, now)
+        if self.clock_backwards != before:
+            if self.clock_backwards:
+                log.error("service.clock_backwards", behind_seconds=behind)
+            else:
+                log.warning("service.clock_recovered")
+            self.bus.emit(
+                "check_result",
+                check="clock",
+                severity=2 if self.clock_backwards else 0,
+                summary="the clock went backwards" if self.clock_backwards else "the clock is ok",
+            )
 
     async def _health_loop(self) -> None:
-        """Run ``echoctl health --quick``'s pass every ``[service] health_every`` seconds.
+        """Run the health checks: quick every ``health_every`` s, full every ``verify_every`` s.
 
-        Its results feed ``/status``, ``echo_check_severity`` and a
-        ``check_result`` event for each check whose severity changed. A pass
-        that fails is logged and tried again at the next interval.
+        The quick pass is ``echoctl health --quick``'s; the full one adds the
+        incremental verify and the derived-index check within their
+        ``[health]`` budgets. Results feed ``/status``, ``echo_check_severity``,
+        ``echo_feed_stale``/``echo_feed_silent``, ``echo_verify_failures_total``
+        (mismatches the incremental verify found) and a ``check_result`` event
+        for each check whose severity changed. A pass that fails is logged and
+        tried again at the next interval.
         """
         process = psutil.Process()
         rss: deque[tuple[float, int]] = deque(maxlen=1440)
+        last_full = float("-inf")
         while True:
             rss.append((time.time(), process.memory_info().rss))
             runtime = RuntimeStats(
@@ -537,49 +632,102 @@ class Service:
                 event_loop_lag_s=self.loop_lag,
                 rss_bytes_history=tuple(rss),
             )
+            began = time.monotonic()
+            full = began - last_full >= self.config.service.verify_every
             try:
                 report = await asyncio.to_thread(
-                    run_checks, self.path, quick=True, runtime=runtime, writer=self.writer
+                    run_checks,
+                    self.path,
+                    quick=not full,
+                    runtime=runtime,
+                    writer=self.writer,
+                    now=self.scheduler.clock.time(),
                 )
             except Exception as exc:  # a failing pass never stops the service
                 log.error("service.health_failed", error=repr(exc))
             else:
-                for check in report.checks:
-                    severity = int(check.severity)
-                    if self.checks.get(check.name) != severity:
-                        self.bus.emit(
-                            "check_result",
-                            check=check.name,
-                            severity=severity,
-                            summary=check.summary,
-                        )
-                    self.checks[check.name] = severity
+                if full:
+                    last_full = began
+                self._take_report(report)
             await asyncio.sleep(self.config.service.health_every)
 
+    def _take_report(self, report: HealthReport) -> None:
+        """Keep what a health pass found (see :meth:`_health_loop`)."""
+        for check in report.checks:
+            severity = int(check.severity)
+            if self.checks.get(check.name) != severity:
+                self.bus.emit(
+                    "check_result",
+                    check=check.name,
+                    severity=severity,
+                    summary=check.summary,
+                )
+            self.checks[check.name] = severity
+            details = check.details
+            if check.name == "stale_feeds":
+                self.stale = frozenset(str(k) for k in dict(details.get("stale") or {}))
+            elif check.name == "silent_feeds":
+                self.silent = frozenset(str(k) for k in dict(details.get("silent") or {}))
+            elif check.name == "clock":
+                self._clock_checkpoint_behind = check.severity is Severity.CRITICAL
+            elif check.name == "incremental_verify":
+                problems = details.get("problems") or []
+                self.verify_failures += len(problems) if isinstance(problems, list) else 0
+
+    async def _alert_loop(self) -> None:
+        """Evaluate the alert rules every ``[alerts] evaluation_interval`` seconds.
+
+        The evaluation (and its state write through the writer) runs in a
+        thread; the notifications it returns are delivered in the background,
+        so a slow webhook or mail server never delays the next evaluation.
+        """
+        while True:
+            engine = self.alert_engine
+            if engine is not None:
+                samples = self.metrics.samples()
+                try:
+                    notes = await asyncio.to_thread(
+                        engine.evaluate, samples, self.scheduler.clock.time()
+                    )
+                except Exception as exc:  # never stops the service: logged, tried again
+                    log.error("service.alerts_failed", error=repr(exc))
+                else:
+                    self.firing = [a.to_json() for a in engine.alerts()]
+                    if notes:
+                        self._deliver(engine, notes)
+            await asyncio.sleep(self.config.alerts.evaluation_interval)
+
+    def _deliver(self, engine: AlertEngine, notes: list[Notification]) -> None:
+        task = asyncio.ensure_future(engine.deliver(notes))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
     async def _watch_disk(self) -> None:
+        """Pause harvesting while free disk space is critical; resume once it is ok again.
+
+        :func:`~echo_archive.control.health.disk_pressure` with ``[health]``'s
+        thresholds, looked at :data:`DISK_POLLS` times per ``health_every``.
+        """
         while True:
             try:
                 usage = await asyncio.to_thread(shutil.disk_usage, self.path)
             except OSError:
                 usage = None
             if usage is not None:
-                ratio = usage.free / usage.total if usage.total else 0.0
-                critical = usage.free < DISK_CRITICAL_BYTES or ratio < DISK_CRITICAL_RATIO
-                recovered = (
-                    usage.free >= 2 * DISK_CRITICAL_BYTES and ratio >= 2 * DISK_CRITICAL_RATIO
-                )
-                if critical and not self.scheduler.paused_all:
+                cfg = HealthConfig.from_section(self.config.health)
+                pressure = disk_pressure(usage.free, usage.total, cfg)
+                if pressure is Severity.CRITICAL and not self.scheduler.paused_all:
                     self.scheduler.paused_all = True
                     self.checks["disk_free"] = 2
                     log.error("service.disk_critical", free_bytes=usage.free, paused=True)
                     self.bus.emit("check_result", check="disk_free", severity=2, free=usage.free)
-                elif recovered and self.scheduler.paused_all:
+                elif pressure is Severity.OK and self.scheduler.paused_all:
                     self.scheduler.paused_all = False
                     self.checks["disk_free"] = 0
                     log.warning("service.disk_recovered", free_bytes=usage.free, paused=False)
                     self.bus.emit("check_result", check="disk_free", severity=0, free=usage.free)
                     self.scheduler.wake()
-            await asyncio.sleep(self.config.service.health_every / 12)
+            await asyncio.sleep(self.config.service.health_every / DISK_POLLS)
 
     def _schedule_gauges(self) -> dict[str, tuple[float, float | None]]:
         out: dict[str, tuple[float, float | None]] = {}
