@@ -14,11 +14,11 @@ def test_subscribers_see_events_in_order_and_unsubscribe() -> None:
     bus = EventBus()
     seen: list[tuple[str, int | None]] = []
     stop = bus.subscribe(lambda e: seen.append((e.kind, e.index)))
-    bus.emit("items_archived", index=7, feed="a", items=3)
+    bus.emit("item_archived", index=7, feed="a", items=3)
     bus.emit("feed_failed", feed="b", error="timeout")
     stop()
     bus.emit("feed_recovered", feed="b")
-    assert seen == [("items_archived", 7), ("feed_failed", None)]
+    assert seen == [("item_archived", 7), ("feed_failed", None)]
     assert bus.published == 3
 
 

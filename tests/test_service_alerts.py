@@ -29,10 +29,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from echo_archive.control.metrics import METRIC_NAMES, METRICS
+from echo_archive.events import Event
 from echo_archive.service.runner import Service
 from echo_archive.service.scheduler import ManualClock
+from echo_archive.vault.vault import Vault
 from tests.conftest import run_echoctl
-from tests.httpfaults import FaultServer, Reply
+from tests.httpfaults import FaultServer, LoggedRequest, Reply
 from tests.receivers import webhook_receiver
 from tests.test_service import feed_table, make_vault, rss, serving, status, wait_for
 
@@ -132,10 +134,15 @@ def test_every_exported_name_is_one_the_rules_may_read() -> None:
 
 @pytest.fixture
 def inprocess(tmp_path: Path) -> Iterator[tuple[Service, ManualClock, str]]:
+    served = {"n": 0}
+
+    def changing(_req: LoggedRequest) -> Reply:  # two items, new ones at every request
+        served["n"] += 1
+        body = rss(2).replace(b"urn:item:", f"urn:{served['n']}:".encode())
+        return Reply(200, headers=[("Content-Type", "application/rss+xml")], body=body)
+
     with FaultServer() as server:
-        server.route(
-            "/a.xml", Reply(200, headers=[("Content-Type", "application/rss+xml")], body=rss(2))
-        )
+        server.route("/a.xml", changing)
         vault = make_vault(tmp_path, feed_table("a", server.url("/a.xml"), interval=3600), FAST)
         clock = ManualClock(time.time())
         clock.stop_at = clock.now  # virtual time stands still unless the test moves it
@@ -252,3 +259,30 @@ def test_disk_full_pauses_harvesting_alerts_and_resumes_losing_nothing(tmp_path:
             assert {e["native_id"] for e in page["entries"]} == {f"urn:item:{i}" for i in range(4)}
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_each_committed_item_is_an_event_whose_id_is_its_log_index(
+    inprocess: tuple[Service, ManualClock, str],
+) -> None:
+    service, _clock, _url = inprocess
+    seen: list[Event] = []
+    service.bus.subscribe(seen.append)
+    wait_for(lambda: service.scheduler.completed, what="the first run")
+    assert service.loop is not None
+    service.loop.call_soon_threadsafe(service.scheduler.harvest_now, "a")
+    second = {"urn:2:0", "urn:2:1"}  # the items of the harvest-now run's response
+    wait_for(
+        lambda: second <= {e.data["native_id"] for e in seen if e.kind == "item_archived"},
+        what="the second run's item events",
+    )
+    items = [e for e in seen if e.kind == "item_archived"]
+    with Vault.open(service.path, readonly=True) as vault:
+        for event in items:
+            assert event.index is not None
+            entry = vault.entry(event.index)
+            assert entry.type == "item"
+            assert entry.meta["native_id"] == event.data["native_id"]
+            assert event.data["feed"] == "a"
+    indexes = [e.index for e in items]
+    assert indexes == sorted(indexes)
+    assert len(set(indexes)) == len(indexes)

@@ -413,3 +413,28 @@ def test_services_write_through_the_writer(vault_path: Path, tmp_path: Path) -> 
             assert verify_vault(reader).ok
     assert [a.index for a in archived] == seen == list(range(5))
     assert [a.file for a in archived] == files
+
+
+def test_on_commit_hears_every_durable_commit_and_a_failing_listener_undoes_nothing(
+    vault_path: Path,
+) -> None:
+    heard: list[tuple[int, list[int]]] = []
+    with VaultWriter.open(vault_path) as writer:
+        writer.on_commit = lambda r: heard.append(
+            (r.checkpoint.size, [x.index for x in r.receipts])
+        )
+        writer.commit([_record("a"), _record("b")]).result(TIMEOUT)
+        writer.submit(lambda v: v.commit([_record("c")])).result(TIMEOUT)  # a job's own commit
+        with pytest.raises(EntryError):
+            writer.commit([Record("capture", {"kind": "test", "x": float("nan")})]).result(TIMEOUT)
+
+        def broken(_result: object) -> None:
+            raise RuntimeError("listener bug")
+
+        writer.on_commit = broken
+        done = writer.commit([_record("d")]).result(TIMEOUT)
+        assert done.receipts[0].index == 3
+        writer.flush()
+        with writer.reader() as reader:
+            assert sorted(_rids(reader)) == ["a", "b", "c", "d"]
+    assert heard == [(2, [0, 1]), (3, [2])]  # nothing for the refused commit

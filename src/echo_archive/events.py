@@ -47,7 +47,7 @@ log = structlog.get_logger("echo_archive.events")
 
 EVENT_KINDS: Final = frozenset(
     {
-        "items_archived",
+        "item_archived",
         "version",
         "tombstone",
         "feed_run",

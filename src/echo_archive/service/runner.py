@@ -92,7 +92,7 @@ from echo_archive.sources.base import Feed
 from echo_archive.sources.registry import SOURCES
 from echo_archive.vault.entry import format_timestamp
 from echo_archive.vault.lock import DEFAULT_WAIT, pid_alive
-from echo_archive.vault.vault import CONFIG_FILE, Vault
+from echo_archive.vault.vault import CONFIG_FILE, CommitResult, Vault
 from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
@@ -116,6 +116,9 @@ RELOAD_POLL: Final = 2.0
 
 DISK_POLLS: Final = 12
 """The disk is looked at this many times per ``[service] health_every``."""
+
+ENTRY_EVENTS: Final = {"item": "item_archived", "version": "version", "tombstone": "tombstone"}
+"""Entry type -> the event kind the service publishes for each such entry it commits."""
 
 LAG_PROBE: Final = 1.0
 """Seconds between two event-loop lag probes."""
@@ -229,6 +232,9 @@ class Service:
         self.scheduler: Scheduler
         self._stores: FetcherStores
         self._ready = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the service runs on (set by :meth:`run`): other threads hand it
+        work with ``loop.call_soon_threadsafe``."""
 
     # ------------------------------------------------------------------ queries
     def not_ready(self) -> list[str]:
@@ -385,8 +391,10 @@ class Service:
                 "stop it first, or ask it: `echoctl status`"
             )
         loop = asyncio.get_running_loop()
+        self.loop = loop
         self.writer = open_writer(self.path, wait=self.wait)
         self.writer.on_job = self.metrics.commit_seconds.observe
+        self.writer.on_commit = self._publish_entries
         try:
             self.reader = Vault.open(self.path, readonly=True)
             self.fetcher, self._stores = build_fetcher(self.writer)
@@ -739,6 +747,32 @@ class Service:
     def _breaker_states(self) -> dict[str, str]:
         states = HarvestState(self.reader.catalog).breakers()
         return {host: str(raw.get("state", "?")).lower() for host, raw in states.items()}
+
+    def _publish_entries(self, result: CommitResult) -> None:
+        """One event per item, version and tombstone a durable commit logged (writer thread).
+
+        Kinds: ``item_archived``, ``version``, ``tombstone`` (:data:`ENTRY_EVENTS`);
+        the event's ``index`` is the entry's log index (the live stream's
+        event id), its data ``type``, ``kind`` (the entry's own kind, such as
+        ``withdrawn`` or ``removed``, or None), ``source``, ``feed``,
+        ``native_id`` and ``logged_at``.
+        """
+        for receipt in result.receipts:
+            entry = receipt.entry
+            kind = ENTRY_EVENTS.get(entry.type)
+            if kind is None:
+                continue
+            meta = entry.meta
+            self.bus.emit(
+                kind,
+                receipt.index,
+                type=entry.type,
+                entry_kind=meta.get("kind"),
+                source=meta.get("source"),
+                feed=meta.get("feed"),
+                native_id=meta.get("native_id"),
+                logged_at=entry.logged_at,
+            )
 
     # ------------------------------------------------------------------ files
     def _write_service_file(self, sock: Path | None) -> None:

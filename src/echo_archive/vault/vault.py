@@ -319,6 +319,10 @@ class Vault:
         self.path = path
         self.settings = settings
         self.verifier = verifier
+        self.on_commit: Callable[[CommitResult], None] | None = None
+        """Called with each :class:`CommitResult` of :meth:`commit` and :meth:`append` once
+        it is durable (the checkpoint signed), on the committing thread; the service
+        publishes one event per entry from it. It must be quick; what it raises is logged."""
         self.blobs = blobs
         self.wait = wait
         self._catalog = cat
@@ -949,7 +953,9 @@ class Vault:
         if not records:
             return CommitResult([], self.latest_checkpoint())
         with self.writing():
-            return self._commit(records)
+            result = self._commit(records)
+        self._committed(result)
+        return result
 
     def _commit(self, records: Sequence[Record]) -> CommitResult:
         small: list[bytes] = []
@@ -1023,7 +1029,18 @@ class Vault:
         if not entries:
             return CommitResult([], self.latest_checkpoint())
         with self.writing():
-            return self._append_checked(entries, given, checkpoint)
+            result = self._append_checked(entries, given, checkpoint)
+        self._committed(result)
+        return result
+
+    def _committed(self, result: CommitResult) -> None:
+        """Tell :attr:`on_commit` what a durable commit logged (what it raises is logged)."""
+        if self.on_commit is None or not result.receipts:
+            return
+        try:
+            self.on_commit(result)
+        except Exception as exc:  # the commit is durable: a listener never undoes it
+            log.error("vault.on_commit_failed", error=repr(exc))
 
     def _append_checked(
         self,

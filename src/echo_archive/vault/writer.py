@@ -157,6 +157,19 @@ class VaultWriter:
         )
         _LIVE.add(self)
 
+    @property
+    def on_commit(self) -> Callable[[CommitResult], None] | None:
+        """The vault's :attr:`~echo_archive.vault.vault.Vault.on_commit` (set it here).
+
+        Called on the writer thread with each durable commit's result (every
+        commit and append, from record commits and from submitted jobs alike).
+        """
+        return self._vault.on_commit
+
+    @on_commit.setter
+    def on_commit(self, listener: Callable[[CommitResult], None] | None) -> None:
+        self._vault.on_commit = listener
+
     @classmethod
     def open(
         cls,
