@@ -125,6 +125,13 @@ def test_failing_feed_alerts_through_the_webhook_and_metrics_pass_promtool(
                 assert done.returncode == 0, done.stdout + done.stderr
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
+        # offline, status shows what the service last saved
+        offline = status(vault)
+        assert offline["running"] is False
+        assert any(a["rule"] == "EchoFeedFailureRateHigh" for a in offline["alerts"])
+        text = run_echoctl("--vault", str(vault), "status")
+        assert text.returncode == 0, text.stderr
+        assert "EchoFeedFailureRateHigh {feed=bad, severity=warning}" in text.stdout
 
 
 def test_every_exported_name_is_one_the_rules_may_read() -> None:

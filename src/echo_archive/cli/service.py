@@ -145,7 +145,17 @@ def _print_status(doc: dict[str, Any]) -> None:
     checks = doc.get("checks") or {}
     bad = {k: v for k, v in checks.items() if v}
     out.print("checks: " + (", ".join(f"{safe(k)}={v}" for k, v in bad.items()) or "ok"))
-    out.print(f"alerts firing: {len(doc.get('alerts') or [])}")
+    alerts = [a for a in doc.get("alerts") or [] if isinstance(a, dict)]
+    firing = [a for a in alerts if a.get("state") == "firing"]
+    out.print(
+        f"alerts firing: {len(firing)}"
+        + (f" ({len(alerts) - len(firing)} pending)" if len(alerts) > len(firing) else "")
+    )
+    for alert in firing:
+        labels = {k: v for k, v in (alert.get("labels") or {}).items() if k != "alertname"}
+        muted = " (silenced)" if alert.get("silenced_by") else ""
+        shown = ", ".join(f"{safe(k)}={safe(v)}" for k, v in sorted(labels.items()))
+        out.print(f"  {safe(alert.get('rule'))} {{{shown}}}{muted}")
     out.print(f"interventions pending: {len(doc.get('interventions') or [])}")
 
 

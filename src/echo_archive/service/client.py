@@ -9,11 +9,14 @@ schedules and the last saved harvest report from the vault.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from echo_archive.control.alertstore import alert_status
 from echo_archive.errors import EchoError, NotFoundError
 from echo_archive.harvest.state import HarvestState
 from echo_archive.service.runner import read_service_file
@@ -100,8 +103,9 @@ def offline_status(vault: Vault) -> dict[str, Any]:
     Returns the keys of the running status that the vault keeps: ``running``
     (false), ``vault``, ``log_size``, ``feeds`` (the persisted schedules),
     ``last_report`` (``id``, ``started_at``, and per feed ``status``/``error``,
-    of the last saved harvest report), and empty ``checks``, ``alerts`` and
-    ``interventions``.
+    of the last saved harvest report), ``alerts`` (pending and firing as the
+    service last saved them, with the silences muting them now), and empty
+    ``checks`` and ``interventions``.
     """
     schedules = ScheduleStore(vault.catalog).all()
     state = HarvestState(vault.catalog)
@@ -140,6 +144,10 @@ def offline_status(vault: Vault) -> dict[str, Any]:
         size = vault.size
     except EchoError:
         size = 0
+    try:
+        alerts = [a.to_json() for a in alert_status(vault, time.time())]
+    except (EchoError, sqlite3.Error):  # a vault from before alerts: none saved
+        alerts = []
     return {
         "running": False,
         "vault": str(vault.path),
@@ -147,7 +155,7 @@ def offline_status(vault: Vault) -> dict[str, Any]:
         "feeds": feeds,
         "last_report": last,
         "checks": {},
-        "alerts": [],
+        "alerts": alerts,
         "interventions": [],
         "stability": None,
     }
