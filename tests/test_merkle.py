@@ -46,6 +46,7 @@ from echo_archive.vault.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     range_nodes,
     root_hash,
@@ -800,20 +801,50 @@ def test_compact_range_round_trips_and_emits_exactly_the_stored_nodes() -> None:
         assert indexes == list(range(len(indexes)))
 
 
-@settings(max_examples=40, deadline=None)
-@given(start=st.integers(0, 200), chunks=st.lists(st.integers(0, 70), max_size=6))
-def test_extend_equals_repeated_append(start: int, chunks: list[int]) -> None:
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 300), chunks=st.lists(st.integers(0, 300), max_size=5))
+def test_extend_and_extend_levels_equal_repeated_append(start: int, chunks: list[int]) -> None:
     leaves = small_tree().levels[0]
     by_extend = CompactRange.from_reader(start, small_tree())
     by_append = by_extend.copy()
+    by_levels = by_extend.copy()
     pos = start
     for n in chunks:
         batch = leaves[pos : pos + n]
         expected = [node for h in batch for node in by_append.append(h)]
         assert by_extend.extend(iter(batch)) == expected
+        # A level at a time: one run per level, bottom up, each contiguous and
+        # left to right, holding exactly the nodes completed one by one.
+        runs = by_levels.extend_levels(batch)
+        assert [level for level, _, _ in runs] == list(range(len(runs)))
+        flat = [(lvl, first + k, h) for lvl, first, hashes in runs for k, h in enumerate(hashes)]
+        assert sorted(flat) == sorted(expected)
+        assert len(flat) == len(expected)
+        assert all(small_tree().get_nodes([(lvl, idx)]) == [h] for lvl, idx, h in flat)
         pos += len(batch)
-        assert by_extend == by_append
-        assert by_extend.root() == small_roots()[pos]
+        assert by_extend == by_append == by_levels
+        assert by_levels.peaks == by_append.peaks
+        assert by_extend.root() == by_levels.root() == small_roots()[pos]
+
+
+def test_extend_levels_rejects_a_bad_hash_and_changes_nothing() -> None:
+    leaves = small_tree().levels[0]
+    compact = CompactRange()
+    assert compact.extend_levels([]) == []
+    compact.extend_levels(leaves[:7])
+    with pytest.raises(LogError):
+        compact.extend_levels([leaves[7], b"short", leaves[8]])
+    assert compact == CompactRange.from_reader(7, small_tree())
+    assert compact.root() == small_roots()[7]
+
+
+def test_leaf_hashes_is_leaf_hash_over_a_batch_and_gives_the_vectors_root() -> None:
+    assert leaf_hashes(BASE_ENTRIES) == [leaf_hash(e) for e in BASE_ENTRIES]
+    assert root_hash(leaf_hashes(BASE_ENTRIES)) == BASE_ROOT
+    assert leaf_hashes([]) == []
+    compact = CompactRange()
+    compact.extend_levels(leaf_hashes(BASE_ENTRIES))
+    assert compact.root() == BASE_ROOT
 
 
 def test_compact_range_copy_is_independent_and_bad_input_changes_nothing() -> None:

@@ -171,27 +171,17 @@ class TileWriter:
         the transaction commits, so a failed transaction leaves this writer intact.
         """
         compact = self.compact.copy()
-        nodes = compact.extend(leaf_hashes)
-        buffers: dict[int, tuple[int, bytearray]] = {
-            level: (t, bytearray(data)) for level, (t, data) in self.edges.items()
-        }
-        touched: dict[tuple[int, int], bytearray] = {}
-        for level, index, digest in nodes:
-            tile_index = index // TILE_WIDTH
-            current = buffers.get(level)
-            if current is None or current[0] != tile_index:
-                current = (tile_index, bytearray())
-                buffers[level] = current
-            buf = current[1]
-            buf += digest
-            touched[(level, tile_index)] = buf
-        rows = [(level, t, bytes(buf)) for (level, t), buf in touched.items()]
-        edges = {}
-        for level, (t, buf) in buffers.items():
-            if len(buf) == _TILE_BYTES:
-                edges[level] = (t + 1, b"")
-            else:
-                edges[level] = (t, bytes(buf))
+        rows: list[tuple[int, int, bytes]] = []
+        edges = dict(self.edges)
+        for level, first, hashes in compact.extend_levels(leaf_hashes):
+            # The level's right-edge tile, then the run of new nodes, cut into tiles.
+            tile_index, data = edges.get(level, (first // TILE_WIDTH, b""))
+            run = data + b"".join(hashes)
+            for start in range(0, len(run), _TILE_BYTES):
+                rows.append((level, tile_index, run[start : start + _TILE_BYTES]))
+                tile_index += 1
+            tail = len(run) % _TILE_BYTES
+            edges[level] = (tile_index - 1, rows[-1][2]) if tail else (tile_index, b"")
         return PendingAppend(compact.size, compact.root(), rows, compact, edges)
 
     @staticmethod

@@ -97,7 +97,7 @@ from echo_archive.vault.merkle import (
     CompactRange,
     consistency_proof,
     inclusion_proof,
-    leaf_hash,
+    leaf_hashes,
     subtree_hash,
 )
 from echo_archive.vault.note import (
@@ -1072,7 +1072,7 @@ class Vault:
         """
         signer = self._require_signer() if note is None else None
         self._require_writer()
-        leaves = [leaf_hash(e.raw) for e in entries]
+        leaves = leaf_hashes([e.raw for e in entries])
         tiles = self._tile_writer()
         start = tiles.size
         pending = tiles.prepare(leaves)
