@@ -117,6 +117,7 @@ from echo_archive.harvest.conditional import (
     refreshed_validators,
 )
 from echo_archive.harvest.decoding import ACCEPT_ENCODING, ContentDecoder
+from echo_archive.harvest.hoststats import HostStats
 from echo_archive.harvest.limits import HostLimits
 from echo_archive.harvest.network import LiveTransport
 from echo_archive.harvest.redirects import (
@@ -508,6 +509,11 @@ class Fetcher:
         rng: the random source for jitter (None: a new ``random.Random()``).
         sleep: the coroutine used for every deliberate wait (backoff, token
             and Retry-After waits): ``asyncio.sleep`` or a test's recorder.
+
+    Attributes:
+        host_stats: per-host request counters and latencies of every attempt
+            the breakers count (:mod:`echo_archive.harvest.hoststats`): what
+            the supervisor observes of each host.
     """
 
     def __init__(
@@ -536,6 +542,7 @@ class Fetcher:
         self._sleep = sleep
         self._policy = config.retry_policy()
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.host_stats = HostStats()
         self._slot_waiters: dict[str, asyncio.Condition] = {}
         self._stopping = False
         self._stop_event = asyncio.Event()
@@ -951,6 +958,7 @@ class Fetcher:
                 )
                 breaker.record(success, duration, self._wall())
                 self._save(breaker)
+                self.host_stats.record(host, None if result.transport_failed else status, duration)
             if result.final:
                 return outcome(result, attempts, result.error)
 
