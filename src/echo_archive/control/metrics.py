@@ -147,6 +147,36 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "echo_events_total", "counter", "Events published on the service's bus, by kind.", ("kind",)
     ),
+    MetricSpec(
+        "echo_stability_score",
+        "gauge",
+        "The supervisor's stability score, [0, 1] (1: stable; control/stability.py).",
+    ),
+    MetricSpec(
+        "echo_stability_component",
+        "gauge",
+        "One component of the stability score (resource, error, performance, dependency), [0, 1].",
+        ("component",),
+    ),
+    MetricSpec(
+        "echo_collapse_risk",
+        "gauge",
+        "The largest probability that a watched signal breaches its threshold within the "
+        "supervisor's horizon, [0, 1] (control/risk.py).",
+    ),
+    MetricSpec(
+        "echo_drift_detected",
+        "gauge",
+        "1 in the supervisor cycle a drift of a signal was detected (control/drift.py).",
+        ("signal",),
+    ),
+    MetricSpec(
+        "echo_supervisor_finding",
+        "gauge",
+        "1 while the supervisor finds a fault (host_failing, feed_silent, memory_leak...) "
+        "in a target (a host, a feed, vault, process).",
+        ("kind", "target"),
+    ),
 )
 """Every metric ECHO exports, in the order ``/metrics`` lists them."""
 
