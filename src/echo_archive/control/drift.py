@@ -8,7 +8,9 @@ and feeds it that signal's value once per supervisor cycle.
 
 Method (``method = "page_hinkley"``, the default): each signal is first
 *standardized* against a baseline learned from its first ``warmup`` values
-(Welford's online mean and variance): ``z = (x - mean) / scale`` with
+(Welford's online mean and variance; it goes on learning from the values
+that raise no drift up to ``warmup * baseline_growth`` values): ``z = (x -
+mean) / scale`` with
 ``scale = max(sd, min_scale, rel_scale * |mean|)`` (the floors keep a
 signal that never moved, such as an error rate of 0, from turning every
 small wobble into a drift), clipped to ``[-threshold, threshold]`` so that
@@ -45,9 +47,10 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from river import drift as river_drift
+if TYPE_CHECKING:
+    from river import drift as river_drift
 
 __all__ = ["Drift", "DriftBank", "DriftOptions", "SignalDetector"]
 
@@ -67,6 +70,9 @@ class DriftOptions:
         min_scale: the smallest standard deviation a baseline is given (signal units).
         rel_scale: the smallest standard deviation as a fraction of |baseline mean|.
         max_detectors: detectors kept at most (signals beyond are dropped, oldest first).
+        baseline_growth: the baseline keeps learning from the values that
+            complete no drift until it holds ``warmup * baseline_growth`` of
+            them (a better variance than ``warmup`` values give), then stays.
 
     Raises:
         ValueError: a parameter out of range.
@@ -81,6 +87,7 @@ class DriftOptions:
     min_scale: float = 1e-3
     rel_scale: float = 0.05
     max_detectors: int = 4096
+    baseline_growth: int = 8
 
     def __post_init__(self) -> None:
         if self.method not in ("page_hinkley", "adwin"):
@@ -91,8 +98,8 @@ class DriftOptions:
             raise ValueError("drift delta >= 0, threshold > 0 and alpha in (0, 1] are required")
         if not 0 < self.adwin_delta < 1 or self.min_scale <= 0 or self.rel_scale < 0:
             raise ValueError("drift adwin_delta in (0, 1), min_scale > 0, rel_scale >= 0")
-        if self.max_detectors < 1:
-            raise ValueError(f"max_detectors {self.max_detectors}: must be at least 1")
+        if self.max_detectors < 1 or self.baseline_growth < 1:
+            raise ValueError("drift max_detectors and baseline_growth must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,9 @@ class SignalDetector:
         self._restart()
 
     def _restart(self) -> None:
+        # river.drift imports scipy (about 1 s): loaded by the first detector, not by importers
+        from river import drift as river_drift
+
         o = self.options
         self.n = 0
         self.mean = 0.0
@@ -181,18 +191,24 @@ class SignalDetector:
             self._restart()
             return ("up" if x > baseline else "down"), baseline
         if self.warming_up:
-            self.n += 1
-            step = x - self.mean
-            self.mean += step / self.n
-            self._m2 += step * (x - self.mean)
+            self._learn(x)
             return None
         z = max(-o.threshold, min(o.threshold, (x - self.mean) / self.scale))
         self._detector.update(z)  # type: ignore[no-untyped-call]
         if not self._detector.drift_detected:
+            if self.n < o.warmup * o.baseline_growth:
+                self._learn(x)
             return None
         baseline = self.mean
         self._restart()
         return ("up" if x > baseline else "down"), baseline
+
+    def _learn(self, x: float) -> None:
+        """Welford's update of the baseline mean and variance."""
+        self.n += 1
+        step = x - self.mean
+        self.mean += step / self.n
+        self._m2 += step * (x - self.mean)
 
 
 class DriftBank:
