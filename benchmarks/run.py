@@ -12,7 +12,8 @@ vault ``<out>/vault`` that ``commit`` builds; run alone, they reuse it when it
 holds exactly N benchmark items and build it first otherwise. The vault is
 removed at the end unless ``--keep`` is given. ``harvest`` and ``import``
 need no vault (and ignore ``--items``): they work on the shared corpora;
-``writer`` builds its own small vaults.
+``writer`` builds its own small vaults; ``supervisor`` needs none (its fault
+scenarios are simulated).
 
 The exit status is 0 when every benchmark ran (whether or not its targets were
 met: the table says PASS or MISS), 1 when one failed to run.
@@ -32,7 +33,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("commit", "proofs", "verify", "pymerkle", "harvest", "import", "writer")
+BENCHMARKS = (
+    "commit",
+    "proofs",
+    "verify",
+    "pymerkle",
+    "harvest",
+    "import",
+    "writer",
+    "supervisor",
+)
 NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle"})
 HERE = Path(__file__).resolve().parent
 
@@ -82,7 +92,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
         description=(
-            "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer "
+            "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer, "
+            "supervisor "
             "(benchmarks/README.md)."
         ),
     )
@@ -264,6 +275,10 @@ def _child(args: argparse.Namespace) -> int:
         import bench_writer
 
         result = bench_writer.run(out)
+    elif name == "supervisor":  # needs no vault: the fault scenarios are simulated
+        import bench_supervisor
+
+        result = bench_supervisor.run(out)
     else:
         workload.ensure_vault(out, args.items)
         if name == "proofs":

@@ -275,14 +275,17 @@ class Result:
         *,
         at_least: float | None = None,
         below: float | None = None,
+        at_most: float | None = None,
     ) -> Figure:
-        """Record a figure; ``at_least`` / ``below`` make it a target (``>=`` / ``<``)."""
+        """Record a figure; ``at_least`` / ``below`` / ``at_most`` make it a target (>=, <, <=)."""
         target: str | None = None
         ok: bool | None = None
         if at_least is not None:
             target, ok = f">= {_num(at_least)}", value >= at_least
         elif below is not None:
             target, ok = f"< {_num(below)}", value < below
+        elif at_most is not None:
+            target, ok = f"<= {_num(at_most)}", value <= at_most
         fig = Figure(name, value, unit, target, ok)
         self.figures.append(fig)
         return fig
