@@ -49,7 +49,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -434,18 +434,6 @@ def _pull(name: str, fn: Callable[[], Any] | None) -> Any:
         return None
 
 
-@dataclass
-class _FeedAcc:
-    runs: int = 0
-    failed: int = 0
-    outcome: str = ""
-    items: int = 0
-    harvested: int = 0
-    captures: int = 0
-    parse_errors: int = 0
-    seconds: float = 0.0
-
-
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
@@ -475,7 +463,8 @@ class Observer:
         start: float | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        self._feeds: dict[str, _FeedAcc] = {}
+        self._feeds: dict[str, FeedObservation] = {}
+        """This cycle's runs by feed, ``seconds`` summed (a mean once the cycle closes)."""
         self._hosts = hosts
         self._pulls = pulls or Pulls()
         self._previous: dict[str, HostSnapshot] = hosts.snapshot() if hosts is not None else {}
@@ -500,28 +489,29 @@ class Observer:
             return
         outcome = str(data.get("outcome", ""))
         seconds = data.get("seconds")
+        harvested = outcome == "harvested"
+        items = _int(data.get("new")) + _int(data.get("versions")) + _int(data.get("tombstones"))
+        took = 0.0
+        if isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0:
+            took = float(seconds)
         with self._lock:
             acc = self._feeds.get(name)
             if acc is None:
                 if len(self._feeds) >= MAX_FEEDS:
                     self.dropped += 1
                     return
-                acc = self._feeds[name] = _FeedAcc()
-            acc.runs += 1
-            acc.outcome = outcome
-            if outcome in ("failed", "timeout"):
-                acc.failed += 1
-            if outcome == "harvested":
-                acc.harvested += 1
-                acc.items += (
-                    _int(data.get("new"))
-                    + _int(data.get("versions"))
-                    + _int(data.get("tombstones"))
-                )
-            acc.captures += _int(data.get("captures"))
-            acc.parse_errors += _int(data.get("parse_errors"))
-            if isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0:
-                acc.seconds += float(seconds)
+                acc = FeedObservation(name)
+            self._feeds[name] = replace(
+                acc,
+                runs=acc.runs + 1,
+                outcome=outcome,
+                failed=acc.failed + (outcome in ("failed", "timeout")),
+                harvested=acc.harvested + harvested,
+                items=acc.items + (items if harvested else 0),
+                captures=acc.captures + _int(data.get("captures")),
+                parse_errors=acc.parse_errors + _int(data.get("parse_errors")),
+                seconds=acc.seconds + took,
+            )
 
     def observe(self, now: float) -> Observation:
         """Close the cycle at ``now`` (POSIX seconds) and start the next one.
@@ -538,15 +528,8 @@ class Observer:
         feed_hosts: Mapping[str, str] = _pull("feed_hosts", p.feed_hosts) or {}
         breakers: Mapping[str, str] = _pull("breakers", p.breakers) or {}
         feed_obs = tuple(
-            FeedObservation(
-                feed=name,
-                runs=acc.runs,
-                failed=acc.failed,
-                outcome=acc.outcome,
-                items=acc.items,
-                harvested=acc.harvested,
-                captures=acc.captures,
-                parse_errors=acc.parse_errors,
+            replace(
+                acc,
                 seconds=acc.seconds / acc.runs if acc.runs else 0.0,
                 host=str(feed_hosts.get(name, "")),
             )
