@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from echo_archive.control.drift import DriftBank, DriftOptions, SignalDetector
 from echo_archive.control.metrics import METRIC_NAMES
@@ -31,6 +33,7 @@ from echo_archive.control.stability import (
 )
 from echo_archive.control.supervisor import Supervisor, SupervisorOptions
 from echo_archive.events import Event, EventBus
+from echo_archive.service.metrics import SUPERVISOR_METRICS, ServiceMetrics, StateSource
 
 T0 = 1_800_000_000.0
 MIB = 1024 * 1024
@@ -447,3 +450,38 @@ def test_options_are_replaceable_dataclasses() -> None:
     sup = Supervisor(o)
     assert sup.options.cycle == 30.0
     assert {w.label for w in o.watches()} >= {"disk_free_ratio", "rss_bytes", "rss_growth"}
+
+
+def test_a_scrape_shows_the_supervisor_families_empty_then_filled(tmp_path: Path) -> None:
+    sup = Supervisor()
+    for i in range(3):
+        sup.cycle(obs(i, hosts=(host(server_errors=15),)))
+    report = sup.last
+    assert report is not None
+    metrics = ServiceMetrics()
+    for source, filled in ((tuple, False), (report.samples, True)):
+        metrics.state = StateSource(
+            schedules=dict,
+            running=int,
+            due=int,
+            paused=bool,
+            breakers=dict,
+            log_size=int,
+            queue_depth=int,
+            loop_lag=float,
+            checks=dict,
+            ticks=int,
+            vault_path=tmp_path,
+            supervisor=source,
+        )
+        text = metrics.render().decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        assert set(SUPERVISOR_METRICS) <= set(families)
+        score = [s.value for s in families["echo_stability_score"].samples]
+        finding = [dict(s.labels) for s in families["echo_supervisor_finding"].samples]
+        if filled:
+            assert score == [report.score]
+            assert finding == [{"kind": "host_failing", "target": "a.example"}]
+        else:
+            assert score == []
+            assert finding == []

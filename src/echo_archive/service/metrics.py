@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict, deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from echo_archive.control.alerts import Sample
 from echo_archive.control.metrics import METRIC_NAMES, metric
 from echo_archive.events import Event, EventBus
 
-__all__ = ["CONTENT_TYPE", "FAILURE_WINDOW", "ServiceMetrics", "StateSource"]
+__all__ = ["CONTENT_TYPE", "FAILURE_WINDOW", "SUPERVISOR_METRICS", "ServiceMetrics", "StateSource"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format's media type."""
@@ -45,6 +45,15 @@ FAILURE_WINDOW = 20
 """``echo_feed_failure_ratio`` is over this many last runs of the feed."""
 
 BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "disabled")
+
+SUPERVISOR_METRICS = (
+    "echo_stability_score",
+    "echo_stability_component",
+    "echo_collapse_risk",
+    "echo_drift_detected",
+    "echo_supervisor_finding",
+)
+"""The families the supervisor's samples fill (:class:`StateSource` ``supervisor``)."""
 
 
 @dataclass(slots=True)
@@ -69,6 +78,9 @@ class StateSource:
             before a time the service already saw (``echo_clock_backwards``).
         verify_failures: mismatches verification has found since the start
             (``echo_verify_failures_total``).
+        supervisor: the supervisor's latest samples
+            (:meth:`~echo_archive.control.supervisor.CycleReport.samples`:
+            :data:`SUPERVISOR_METRICS`); none until it has run a cycle.
     """
 
     schedules: Callable[[], Mapping[str, tuple[float, float | None]]]
@@ -86,6 +98,7 @@ class StateSource:
     silent: Callable[[], Collection[str]] = frozenset
     clock_backwards: Callable[[], bool] = bool
     verify_failures: Callable[[], int] = int
+    supervisor: Callable[[], Iterable[Sample]] = tuple
 
 
 def _gauge(name: str, value: float | None = None) -> GaugeMetricFamily:
@@ -156,6 +169,13 @@ class _StateCollector(Collector):
         yield checks
         yield _gauge("echo_clock_backwards", 1.0 if state.clock_backwards() else 0.0)
         yield _counter("echo_verify_failures_total", state.verify_failures())
+        families = {name: _gauge(name) for name in SUPERVISOR_METRICS}
+        for sample in state.supervisor():
+            gauge = families.get(sample.name)
+            if gauge is not None:
+                labels = [str(sample.labels.get(k, "")) for k in metric(sample.name).labels]
+                gauge.add_metric(labels, sample.value)
+        yield from families.values()
 
 
 class ServiceMetrics:
