@@ -448,7 +448,7 @@ class Observer:
             (None: no host is observed).
         pulls: the process, disk, writer, breaker and feed-host readers.
         start: POSIX seconds the first cycle starts at (None: the first
-            :meth:`observe` call's ``now`` minus nothing: a zero-length cycle).
+            :meth:`observe` closes a cycle of length 0).
 
     The bus may call :meth:`on_event` from any thread; it takes a lock.
     Call :meth:`close` to unsubscribe.

@@ -29,8 +29,10 @@ upper threshold, ``Phi((threshold - mean) / sd)`` for a lower one, with
 ``Phi`` the standard normal CDF; it is 1 when the latest value is already
 past the threshold, and 0 until ``min_samples`` values were seen. The
 endpoint of a linear trend is its extreme, so the probability at the horizon
-stands for "within the horizon". The *collapse risk* is the largest risk of
-any watched signal.
+stands for "within the horizon". A *growth* watch puts the threshold at the
+level times ``1 + growth`` (the risk that the signal grows by that fraction
+within the horizon, as a leak would). The *collapse risk* is the largest
+risk of any watched signal.
 
 Like the drift detectors, the models are operational and not persisted
 (they relearn in ``min_samples`` cycles after a restart); their number is

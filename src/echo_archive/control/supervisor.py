@@ -347,7 +347,9 @@ class Supervisor:
         score = stability(observation, o.weights, o.thresholds)
         change = self.bands.update(score.score)
         drifts = self.drift.update(signals, observation.at)
-        risks = self.risk.update(signals, o.horizon, o.cycle)
+        # the horizon in cycles of the length observed (the configured one for a first cycle)
+        cycle = observation.seconds if observation.seconds > 0 else o.cycle
+        risks = self.risk.update(signals, o.horizon, cycle)
         findings: list[Finding] = []
         proposals: list[Proposal] = []
         plan = _Plan(self, signals, findings, proposals)
