@@ -16,7 +16,7 @@ from echo_archive.control.observe import (
     disk_pull,
     percentile,
 )
-from echo_archive.control.supervisor import Supervisor
+from echo_archive.control.supervisor import CycleReport, Supervisor
 from echo_archive.events import EventBus
 from echo_archive.harvest.engine import FetchConfig, Fetcher, host_key
 from echo_archive.harvest.hoststats import LATENCY_RING, HostStats
@@ -187,3 +187,47 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([5.0], 0) == 5.0
     with pytest.raises(ValueError, match="percentile"):
         percentile([1.0], 101)
+
+
+def test_a_loopback_host_failing_a_third_of_requests_gets_a_lower_rate_proposed() -> None:
+    """Real fetches, real counters, the supervisor's plan: below the breaker's 50%, above 20%."""
+    served = {"n": 0}
+
+    def every_third_fails(_request: object) -> Reply:
+        served["n"] += 1
+        return Reply(503) if served["n"] % 3 == 0 else Reply(200, body=b"<rss/>")
+
+    bus = EventBus()
+    with FaultServer() as flaky, FaultServer() as fine:
+        flaky.route("/feed", every_third_fails)
+        fine.route("/feed", Reply(200, body=b"<rss/>"))
+        fetcher = _fetcher()
+        observer = Observer(
+            bus,
+            fetcher.host_stats,
+            Pulls(breakers=lambda: {h: b.state.value for h, b in fetcher.breakers().items()}),
+            start=T0,
+        )
+        supervisor = Supervisor()
+
+        async def two_cycles() -> list[CycleReport]:
+            out = []
+            async with fetcher:  # one fetcher, one client, across the cycles
+                for cycle in range(2):
+                    for _ in range(12):
+                        await fetcher.fetch(Request(flaky.url("/feed")), source_kind="rss")
+                        await fetcher.fetch(Request(fine.url("/feed")), source_kind="rss")
+                    out.append(supervisor.cycle(observer.observe(T0 + 60 * (cycle + 1))))
+            return out
+
+        reports = asyncio.run(two_cycles())
+    first, second = reports
+    assert first.proposals == ()  # one cycle is not enough
+    assert [(p.kind, p.target) for p in second.proposals] == [("lower_host_rate", flaky.authority)]
+    assert [(f.kind, f.target) for f in second.findings] == [("host_failing", flaky.authority)]
+    flaky_now = second.proposals[0].evidence[f"host_error_rate:{flaky.authority}"]
+    assert flaky_now == pytest.approx(1 / 3)
+    assert {h.host: h.breaker for h in observer.observe(T0 + 180).hosts} == {
+        flaky.authority: "closed",  # 33% < the breaker's 50%: only the supervisor acts
+        fine.authority: "closed",
+    }
