@@ -89,6 +89,7 @@ from echo_archive.vault.settings import (
 
 __all__ = [
     "ALERT_RULE_NAMES",
+    "API_ROUTE_GROUPS",
     "DEFAULT_FEEDS",
     "DEFAULT_INTERVALS",
     "FEEDS_HEADER",
@@ -98,6 +99,7 @@ __all__ = [
     "SOURCE_KINDS",
     "AlertRuleSection",
     "AlertsSection",
+    "ApiSection",
     "BlobSection",
     "EchoConfig",
     "EmailSection",
@@ -747,6 +749,49 @@ class AlertsSection(_Strict):
         return value
 
 
+# ---------------------------------------------------------------------------- [api]
+API_ROUTE_GROUPS: Final = ("checkpoint", "tiles", "proofs")
+"""The route groups ``[api] public`` may open to anyone (the verification material)."""
+
+
+class ApiSection(_Strict):
+    """``[api]``: the HTTP API's access rules (:mod:`echo_archive.api`).
+
+    Attributes:
+        public: route groups anyone may read without credentials (of
+            :data:`API_ROUTE_GROUPS`; default none: every route but
+            ``/healthz`` needs credentials).
+        groups: ``[api.groups]``: feed group name -> its feeds; a key or
+            user scoped to a group holds its role only for those feeds.
+        token_ttl: seconds a JWT access token lives (default 900).
+        rate_limit: requests a minute per client (default 1000, the
+            design's figure; enforced by the API's middleware, later).
+    """
+
+    public: list[str] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    token_ttl: int = Field(default=900, ge=1, le=86_400, strict=True)
+    rate_limit: int = Field(default=1000, ge=1, le=10_000_000, strict=True)
+
+    @field_validator("public")
+    @classmethod
+    def _known_groups(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(API_ROUTE_GROUPS))
+        if unknown:
+            raise ValueError(
+                f"unknown route group {', '.join(unknown)} (known: {', '.join(API_ROUTE_GROUPS)})"
+            )
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+                raise ValueError(f"group {name!r}: use ASCII letters, digits, '.', '_' or '-'")
+        return value
+
+
 class EchoConfig(_Strict):
     """The whole ``echo.toml``: the vault's own tables plus the feeds and host limits.
 
@@ -762,6 +807,7 @@ class EchoConfig(_Strict):
         health: ``[health]`` (:class:`HealthSection`).
         service: ``[service]`` (:class:`ServiceSection`).
         alerts: ``[alerts]`` (:class:`AlertsSection`): alert rules and channels.
+        api: ``[api]`` (:class:`ApiSection`): the HTTP API's access rules.
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
@@ -778,6 +824,7 @@ class EchoConfig(_Strict):
     health: HealthSection = HealthSection()
     service: ServiceSection = ServiceSection()
     alerts: AlertsSection = AlertsSection()
+    api: ApiSection = ApiSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
     invalid_feeds: list[InvalidFeed] = Field(default_factory=list)
@@ -1078,6 +1125,9 @@ def render(config: EchoConfig) -> str:
         doc.add(
             "alerts", tomlkit.item(config.alerts.model_dump(by_alias=True, exclude_defaults=True))
         )
+    if config.api != ApiSection():
+        doc.add(tomlkit.nl())
+        doc.add("api", tomlkit.item(config.api.model_dump(exclude_defaults=True)))
     doc.add(tomlkit.nl())
     for line in feeds_header():
         doc.add(line)

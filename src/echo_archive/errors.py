@@ -35,6 +35,9 @@ wrong and where (a path, an entry index, a digest, a line of a note).
     ├── RecordingError              a recording (cassette, HAR, WARC...) cannot be read
     ├── InputError                  a file given to archive is missing or unreadable
     ├── NotFoundError               no item, capture or report matches a reference
+    ├── AuthError                   the HTTP API's authentication and authorization
+    │   ├── AuthenticationError     no credential, or one that is invalid, revoked, expired (401)
+    │   └── PermissionDenied        a principal lacks the permission asked for (403)
     └── RequestError                a request to a library service is malformed (CLI exit 2)
         └── CursorError             a pagination cursor is not one this listing issued
 """
@@ -42,6 +45,8 @@ wrong and where (a path, an entry index, a digest, a line of a note).
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
+    "AuthenticationError",
     "BlobCorruptError",
     "BlobError",
     "BlobNotFoundError",
@@ -60,6 +65,7 @@ __all__ = [
     "NoteError",
     "NoteFormatError",
     "ParseError",
+    "PermissionDenied",
     "ProofError",
     "RecordingError",
     "RequestError",
@@ -239,6 +245,31 @@ class InputError(EchoError):
 
 class NotFoundError(EchoError):
     """No item, capture or saved report matches the reference given (HTTP 404)."""
+
+
+class AuthError(EchoError):
+    """The HTTP API refused a request: authentication or authorization (:mod:`echo_archive.api`)."""
+
+
+class AuthenticationError(AuthError):
+    """No credential, or a credential that is malformed, unknown, revoked or expired (HTTP 401).
+
+    The message says what was wrong with the credential, never the credential itself.
+    """
+
+
+class PermissionDenied(AuthError):
+    """An authenticated principal lacks a permission (HTTP 403); the message names it.
+
+    Attributes:
+        permission: the permission missing, ``"kind:action"``.
+        feed: the feed it was asked for, or None.
+    """
+
+    def __init__(self, message: str, permission: str = "", feed: str | None = None) -> None:
+        super().__init__(message)
+        self.permission = permission
+        self.feed = feed
 
 
 class RequestError(EchoError):

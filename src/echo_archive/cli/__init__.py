@@ -15,7 +15,9 @@ module per command group:
 - :mod:`echo_archive.cli.reports`: ``reports``;
 - :mod:`echo_archive.cli.imports`: ``import``;
 - :mod:`echo_archive.cli.health`: ``health``, ``repair``;
-- :mod:`echo_archive.cli.alerts`: ``alerts rules|list``, ``silence add|list|expire``.
+- :mod:`echo_archive.cli.alerts`: ``alerts rules|list``, ``silence add|list|expire``;
+- :mod:`echo_archive.cli.auth`: ``keys create|list|revoke``, ``users
+  add|list|remove|passwd``, ``audit``, ``breakglass``.
 
 Every command takes ``--vault PATH`` (default ``echoctl --vault``, else
 ``$ECHO_VAULT``, else ``./vault``) and most take ``--json`` for
@@ -40,6 +42,7 @@ from typer._click.core import Parameter
 from typer.core import TyperGroup, TyperOption
 
 from echo_archive import __version__
+from echo_archive.cli import auth as _auth
 from echo_archive.cli import captures as _captures
 from echo_archive.cli import harvest as _harvest
 from echo_archive.cli import health as _health
@@ -157,6 +160,7 @@ _vault.register(app)
 _health.register(app)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
+_auth.register(app)
 
 
 class _StderrLogger:

@@ -26,6 +26,7 @@ from echo_archive.schemas.base import (
     validate_meta,
 )
 from echo_archive.schemas.entries import (
+    AuditMeta,
     FileCapture,
     HttpCapture,
     ItemBlob,
@@ -42,6 +43,7 @@ from echo_archive.schemas.entries import (
 __all__ = [
     "SAFE_INT",
     "TIMESTAMP_PATTERN",
+    "AuditMeta",
     "BlobDocument",
     "EntryMeta",
     "FileCapture",

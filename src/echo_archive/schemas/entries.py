@@ -32,6 +32,7 @@ from echo_archive.schemas.base import (
 )
 
 __all__ = [
+    "AuditMeta",
     "FileCapture",
     "HttpCapture",
     "ItemBlob",
@@ -310,3 +311,40 @@ class RepairMeta(EntryMeta):
     error: str | None = Field(description="Why it failed, or null.")
     started_at: Timestamp = Field(description="When it started.")
     finished_at: Timestamp = Field(description="When it finished.")
+
+
+@register
+class AuditMeta(EntryMeta):
+    """A change of who may do what, or a use of break-glass (the HTTP API); no blob.
+
+    DESIGN.md invariant 10 (the archive's own operation is on the record) and
+    issue 11's audit trail: every API key or user change and every
+    break-glass use is one entry, written through the vault's writer by
+    :func:`echo_archive.api.audit.record`. Never a secret (invariant 9): no
+    key, password, hash or token is ever in it, only names and the key's
+    public id.
+    """
+
+    entry_type: ClassVar[str] = "audit"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {}
+
+    actor: Name = Field(
+        description="Who did it: ``key:<name>``, ``user:<name>``, or the login name of a "
+        "command-line operator (``cli:<login>``)."
+    )
+    action: Name = Field(
+        description="What: ``key.create``, ``key.revoke``, ``user.add``, ``user.remove``, "
+        "``user.passwd``, ``breakglass.start``..."
+    )
+    target: str = Field(
+        description="What it was done to (``key:<name>``, ``user:<name>``), or empty."
+    )
+    outcome: Literal["ok", "refused", "failed"] = Field(
+        description="``ok``: done; ``refused``: not allowed or invalid; ``failed``: an error."
+    )
+    reason: str = Field(description="Why, as the actor stated it or the refusal says, or empty.")
+    request_id: str | None = Field(description="The HTTP request's id, or null (command line).")
+    details: JsonObject = Field(
+        description="What was set (``role``, ``group``, ``expires_at``, ``key_id``, "
+        "``until``...): never a secret."
+    )

@@ -1,0 +1,260 @@
+"""FastAPI dependencies: who a request acts for, and whether it may.
+
+* :meth:`Auth.principal` reads the credential: ``Authorization: Bearer
+  <API key or JWT>`` (RFC 6750 §2.1) or ``X-API-Key: <API key>``, and answers
+  **401** with ``WWW-Authenticate: Bearer realm="echo"`` when it is missing,
+  and with ``error="invalid_token"`` when it is unknown, revoked, expired or
+  badly signed (RFC 6750 §3, §3.1). A malformed credential (two of them, a
+  scheme other than Bearer, control characters, more than
+  :data:`MAX_CREDENTIAL` characters) is **400** ``error="invalid_request"``
+  (RFC 6750 §3.1). Messages never hold the credential.
+* :meth:`Auth.require` gives a dependency that authenticates and then
+  authorizes one permission (:func:`~echo_archive.api.roles.authorize`):
+  **403** naming what was missing. Given a route group of ``[api] public``
+  (``checkpoint``, ``tiles``, ``proofs``), a request without credentials is
+  let through as the anonymous principal.
+
+Nothing is cached: each request reads its key's or user's row, so a
+revocation holds at the next request.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fastapi import HTTPException, Request
+
+from echo_archive.api.keys import KEY_PREFIX, KeyStore
+from echo_archive.api.roles import ANONYMOUS, Permission, Principal, authorize
+from echo_archive.api.tables import present
+from echo_archive.api.users import TokenIssuer
+from echo_archive.config import ApiSection
+from echo_archive.errors import AuthenticationError, PermissionDenied
+from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
+
+__all__ = [
+    "MAX_CREDENTIAL",
+    "REALM",
+    "ApiContext",
+    "Auth",
+    "check",
+    "denied",
+    "elevation_until",
+    "request_id",
+]
+
+MAX_CREDENTIAL: Final = 4096
+"""Characters a credential header may hold at most (a JWT of ECHO's is about 300)."""
+
+REALM: Final = "echo"
+"""The ``realm`` of the ``WWW-Authenticate`` challenge."""
+
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass
+class ApiContext:
+    """What the API's routes share: the vault to read, its writer, ``[api]``, the clock.
+
+    Attributes:
+        reader: the vault, read-only (the service's reader).
+        writer: the vault's single writer (every write is a job on it).
+        config: ``[api]`` of ``echo.toml``.
+        clock: POSIX seconds.
+    """
+
+    reader: Vault
+    writer: Vault | VaultWriter
+    config: ApiSection = field(default_factory=ApiSection)
+    clock: Callable[[], float] = time.time
+    _keys: KeyStore | None = field(default=None, init=False, repr=False)
+    _tokens: TokenIssuer | None = field(default=None, init=False, repr=False)
+
+    @property
+    def keys(self) -> KeyStore:
+        """The API key checker (made on first use)."""
+        if self._keys is None:
+            self._keys = KeyStore(self.reader, self.writer, self.config.groups, self.clock)
+        return self._keys
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        """The JWT issuer (made on first use; creates the token secret then).
+
+        Raises:
+            StorageError: the token secret cannot be read or made.
+        """
+        if self._tokens is None:
+            self._tokens = TokenIssuer(
+                self.reader, self.reader.origin, self.config.groups, self.clock
+            )
+        return self._tokens
+
+
+def _challenge(error: str | None = None, description: str | None = None) -> str:
+    """The ``WWW-Authenticate`` value (RFC 6750 §3; no error code when none was sent)."""
+    parts = [f'realm="{REALM}"']
+    if error is not None:
+        parts.append(f'error="{error}"')
+    if description is not None:
+        parts.append(f'error_description="{description}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def _unauthorized(message: str, error: str | None = "invalid_token") -> HTTPException:
+    status = 400 if error == "invalid_request" else 401
+    code = "unauthorized" if status == 401 else "invalid_request"
+    return HTTPException(
+        status_code=status,
+        detail={"code": code, "message": message},
+        headers={"WWW-Authenticate": _challenge(error, message if error else None)},
+    )
+
+
+def denied(exc: PermissionDenied) -> HTTPException:
+    """The 403 of ``exc``: ``{"code": "forbidden", "message", "missing", "feed"}``."""
+    return HTTPException(
+        status_code=403,
+        detail={
+            "code": "forbidden",
+            "message": str(exc),
+            "missing": exc.permission,
+            "feed": exc.feed,
+        },
+    )
+
+
+def request_id(request: Request) -> str:
+    """The request's id: a well-formed ``X-Request-ID`` it sent, else a new random one."""
+    found = request.scope.get("echo.request_id")
+    if isinstance(found, str):
+        return found
+    sent = request.headers.get("x-request-id", "")
+    rid = sent if _REQUEST_ID.fullmatch(sent) else secrets.token_hex(8)
+    request.scope["echo.request_id"] = rid
+    return rid
+
+
+def elevation_until(vault: Vault, actor: str, now: float) -> float | None:
+    """When ``actor``'s (``key:<name>``, ``user:<name>``) active break-glass ends, or None."""
+    if not present(vault.catalog):
+        return None
+    row = vault.catalog.query_one(
+        "SELECT max(ends_at) FROM api_elevations WHERE actor = ? AND started_at <= ? "
+        "AND ends_at > ?",
+        (actor, now, now),
+    )
+    return None if row is None or row[0] is None else float(row[0])
+
+
+class Auth:
+    """The API's authentication and authorization dependencies over one :class:`ApiContext`.
+
+    Args:
+        ctx: the context.
+    """
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def _credential(self, request: Request) -> str | None:
+        """The credential the request sent, or None; raises the 400 of a malformed one."""
+        headers = request.headers
+        authz = headers.getlist("authorization")
+        keys = headers.getlist("x-api-key")
+        if len(authz) + len(keys) > 1:
+            raise _unauthorized(
+                "more than one credential (send Authorization: Bearer or X-API-Key, once)",
+                "invalid_request",
+            )
+        if not authz and not keys:
+            return None
+        raw = authz[0] if authz else keys[0]
+        if len(raw) > MAX_CREDENTIAL:
+            raise _unauthorized(
+                f"credential header longer than {MAX_CREDENTIAL} characters", "invalid_request"
+            )
+        if authz:
+            scheme, _, value = raw.strip().partition(" ")
+            if scheme.lower() != "bearer":
+                raise _unauthorized(
+                    "Authorization: only the Bearer scheme is accepted (RFC 6750)",
+                    "invalid_request",
+                )
+            raw = value.strip()
+        if not _PRINTABLE.fullmatch(raw):
+            raise _unauthorized(
+                "credential holds spaces or control characters, or is empty", "invalid_request"
+            )
+        return raw
+
+    def _authenticate(self, credential: str) -> Principal:
+        """The principal of a well-formed credential (raises AuthenticationError)."""
+        ctx = self.ctx
+        if credential.startswith(KEY_PREFIX):
+            found = ctx.keys.authenticate(credential)
+        elif credential.count(".") == 2:
+            found = ctx.tokens.verify_token(credential)
+        else:
+            raise AuthenticationError("neither an API key nor an access token")
+        until = elevation_until(ctx.reader, f"{found.kind}:{found.name}", ctx.clock())
+        if until is not None:
+            found = Principal(**{**found.__dict__, "elevated_until": until})
+        return found
+
+    async def principal(self, request: Request) -> Principal:
+        """The authenticated principal of ``request`` (FastAPI dependency).
+
+        Raises:
+            HTTPException: 401 without a valid credential, 400 for a malformed one.
+        """
+        credential = self._credential(request)
+        if credential is None:
+            raise _unauthorized("credentials required", None)
+        try:
+            found = self._authenticate(credential)
+        except AuthenticationError as exc:
+            raise _unauthorized(str(exc)) from None
+        request.scope["echo.principal"] = found
+        return found
+
+    def require(
+        self, permission: Permission | str, *, public: str | None = None
+    ) -> Callable[[Request], Awaitable[Principal]]:
+        """A dependency: the principal when it holds ``permission``, else 401/403.
+
+        Args:
+            permission: the permission (``"keys:admin"``).
+            public: the route group (``checkpoint``, ``tiles``, ``proofs``);
+                when ``[api] public`` names it, no credential is needed (a
+                request that sends one is still checked).
+
+        Raises:
+            ValueError: ``permission`` is not a known permission.
+        """
+        perm = Permission.parse(permission) if isinstance(permission, str) else permission
+        open_to_all = public is not None and public in self.ctx.config.public
+
+        async def dependency(request: Request) -> Principal:
+            if open_to_all and self._credential(request) is None:
+                return ANONYMOUS
+            found = await self.principal(request)
+            check(found, perm, now=self.ctx.clock())
+            return found
+
+        return dependency
+
+
+def check(principal: Principal, permission: Permission, feed: str | None = None, **kw: Any) -> None:
+    """:func:`~echo_archive.api.roles.authorize` raising the HTTP 403 (:func:`denied`)."""
+    try:
+        authorize(principal, permission, feed, **kw)
+    except PermissionDenied as exc:
+        raise denied(exc) from None
