@@ -21,6 +21,7 @@ from echo_archive.pipeline.batch import capture_meta, item_blob
 from echo_archive.pipeline.versioning import content_json
 from echo_archive.schemas import (
     SAFE_INT,
+    AuditMeta,
     EntryMeta,
     FileCapture,
     HttpCapture,
@@ -125,6 +126,17 @@ VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
             "finished_at": _ts,
         }
     ),
+    AuditMeta: st.fixed_dictionaries(
+        {
+            "actor": _name,
+            "action": _name,
+            "target": _text,
+            "outcome": st.sampled_from(["ok", "refused", "failed"]),
+            "reason": _text,
+            "request_id": st.none() | _text,
+            "details": st.dictionaries(_name, _text | st.integers(0, 100) | st.none(), max_size=3),
+        }
+    ),
 }
 ROLES = {
     "capture": {"body"},
@@ -132,6 +144,7 @@ ROLES = {
     "version": {"item"},
     "tombstone": set(),
     "repair": set(),
+    "audit": set(),
 }
 
 
@@ -233,7 +246,8 @@ def test_mutated_metas_are_rejected_naming_entry_and_field(
         ("capture", {**file_meta("x"), "size": 2**53}, ["body"], "size"),
         ("capture", {**file_meta("x"), "size": 1.0}, ["body"], "size"),
         ("capture", {**file_meta("x"), "name": ""}, ["body"], "name"),
-        ("audit", {}, [], "entry type 'audit' is unknown"),
+        ("bogus", {}, [], "entry type 'bogus' is unknown"),
+        ("audit", {}, [], "audit meta .* field actor: Field required"),
     ],
 )
 def test_known_bad_metas(etype: str, meta: dict[str, Any], roles: list[str], match: str) -> None:
@@ -464,7 +478,10 @@ def test_every_schema_echo_writes_today_is_plain_json() -> None:
             "WithdrawnMeta",
         ),
         True,
-    ) | {"RepairMeta": False}  # free-form plan and result; rare entries take the reference path
+    ) | {
+        "RepairMeta": False,  # free-form plan and result; rare entries take the reference path
+        "AuditMeta": False,  # free-form details; as rare
+    }
 
 
 @settings(max_examples=400)
