@@ -373,3 +373,31 @@ def test_every_change_is_an_audit_entry_read_back_validated_and_secret_free(
         audit_meta("cli:x", "key.create", details={"password": "x"})
     with pytest.raises(RequestError):
         list_audit(reader, since="yesterday")
+
+
+# ---------------------------------------------------------------------------- [api]
+
+
+def test_api_section_reads_validates_and_renders(vault_path: Path) -> None:
+    from echo_archive.config import load_config, render
+    from echo_archive.errors import ConfigError
+
+    toml = vault_path / "echo.toml"
+    base = toml.read_text()
+    assert load_config(toml).api.token_ttl == 900
+    assert load_config(toml).api.rate_limit == 1000
+    assert load_config(toml).api.public == []
+    toml.write_text(
+        base + '\n[api]\npublic = ["proofs"]\ntoken_ttl = 60\n[api.groups]\nnewsroom = ["a"]\n'
+    )
+    config = load_config(toml)
+    assert config.api.groups == {"newsroom": ["a"]}
+    assert config.api.public == ["proofs"]
+    toml.write_text(render(config))
+    assert load_config(toml).api == config.api  # a rewrite of echo.toml keeps [api]
+    toml.write_text(base + '\n[api]\npublic = ["items"]\n')
+    with pytest.raises(ConfigError, match="unknown route group items"):
+        load_config(toml)
+    toml.write_text(base + '\n[api.groups]\n"bad group" = []\n')
+    with pytest.raises(ConfigError, match="group 'bad group'"):
+        load_config(toml)
