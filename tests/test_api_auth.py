@@ -401,3 +401,22 @@ def test_api_section_reads_validates_and_renders(vault_path: Path) -> None:
     toml.write_text(base + '\n[api.groups]\n"bad group" = []\n')
     with pytest.raises(ConfigError, match="group 'bad group'"):
         load_config(toml)
+
+
+def test_no_change_stands_without_its_audit_entry(
+    writer: VaultWriter, reader: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from echo_archive.api import tables
+    from echo_archive.errors import StorageError
+
+    def fail(*_: object) -> int:
+        raise StorageError("log: disk full (injected)")
+
+    monkeypatch.setattr(tables, "record", fail)
+    with pytest.raises(StorageError, match="injected"):
+        create_key(writer, "ci", Role.ADMIN, now=time.time(), actor="cli:t")
+    with pytest.raises(StorageError, match="injected"):
+        add_user(writer, "bob", Role.ADMIN, "correct horse", now=time.time(), actor="cli:t")
+    assert list_keys(reader) == []
+    assert list_users(reader) == []
+    assert list_audit(reader) == []

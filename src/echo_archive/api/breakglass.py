@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from echo_archive.api.audit import audit_meta, record
 from echo_archive.api.roles import Principal, Role
-from echo_archive.api.tables import on_writer, present
+from echo_archive.api.tables import audited_change, on_writer, present
 from echo_archive.errors import PermissionDenied, RequestError
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
@@ -115,14 +115,12 @@ def start(
     found = Elevation(secrets.token_hex(8), holder, reason, now, now + 60.0 * minutes)
 
     def job(vault: Vault) -> Elevation:
-        with vault.catalog.transaction(f"starting break-glass {found.id}"):
-            vault.catalog.execute(
-                "INSERT INTO api_elevations(id, actor, reason, started_at, ends_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (found.id, holder, reason, found.started_at, found.ends_at),
-            )
-        index = record(
+        index = audited_change(
             vault,
+            f"starting break-glass {found.id}",
+            "INSERT INTO api_elevations(id, actor, reason, started_at, ends_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (found.id, holder, reason, found.started_at, found.ends_at),
             audit_meta(
                 actor,
                 "breakglass.start",
@@ -131,6 +129,7 @@ def start(
                 request_id=request_id,
                 details={"id": found.id, "minutes": minutes, "until": found.ends_at},
             ),
+            undo=("DELETE FROM api_elevations WHERE id = ?", (found.id,)),
         )
         return Elevation(**{**found.__dict__, "entry": index})
 

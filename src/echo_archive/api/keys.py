@@ -38,9 +38,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final
 
-from echo_archive.api.audit import audit_meta, record
+from echo_archive.api.audit import audit_meta
 from echo_archive.api.roles import Principal, Role, parse_role
-from echo_archive.api.tables import on_writer, present
+from echo_archive.api.tables import audited_change, on_writer, present
 from echo_archive.control.alerts import rfc3339
 from echo_archive.errors import AuthenticationError, NotFoundError, RequestError
 from echo_archive.vault.vault import Vault
@@ -228,22 +228,6 @@ def create_key(
         taken = vault.catalog.query_one("SELECT 1 FROM api_keys WHERE name = ?", (name,))
         if taken is not None:
             raise RequestError(f"key name {name!r}: already used (see `echoctl keys list`)")
-        with vault.catalog.transaction(f"creating API key {name}"):
-            vault.catalog.execute(
-                f"INSERT INTO api_keys({_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (
-                    key_id,
-                    name,
-                    role.label,
-                    group,
-                    now,
-                    expires_at,
-                    None,
-                    None,
-                    actor,
-                    hash_key(key_text),
-                ),
-            )
         meta = audit_meta(
             actor,
             "key.create",
@@ -256,12 +240,25 @@ def create_key(
                 "expires_at": expires_at,
             },
         )
-        try:
-            record(vault, meta)
-        except BaseException:
-            with vault.catalog.transaction(f"undoing API key {name}"):
-                vault.catalog.execute("DELETE FROM api_keys WHERE id = ?", (key_id,))
-            raise
+        audited_change(
+            vault,
+            f"creating API key {name}",
+            f"INSERT INTO api_keys({_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (
+                key_id,
+                name,
+                role.label,
+                group,
+                now,
+                expires_at,
+                None,
+                None,
+                actor,
+                hash_key(key_text),
+            ),
+            meta,
+            undo=("DELETE FROM api_keys WHERE id = ?", (key_id,)),
+        )
 
     on_writer(writer, job)
     return key_text, rec
@@ -300,12 +297,11 @@ def revoke_key(
         found = _record(tuple(row))
         if found.revoked_at is not None:
             return found
-        with vault.catalog.transaction(f"revoking API key {found.name}"):
-            vault.catalog.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now, found.id)
-            )
-        record(
+        audited_change(
             vault,
+            f"revoking API key {found.name}",
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (now, found.id),
             audit_meta(
                 actor,
                 "key.revoke",

@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from echo_archive.vault.catalog import Catalog
+from echo_archive.api.audit import record
+from echo_archive.schemas import AuditMeta
+from echo_archive.vault.catalog import Catalog, Params
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
 
-__all__ = ["API_DDL", "ensure_tables", "on_writer", "present"]
+__all__ = ["API_DDL", "audited_change", "ensure_tables", "on_writer", "present"]
 
 T = TypeVar("T")
 
@@ -103,3 +105,49 @@ def on_writer(target: Vault | VaultWriter, fn: Callable[[Vault], T]) -> T:
     if isinstance(target, VaultWriter):
         return target.submit(job).result()
     return job(target)
+
+
+def audited_change(
+    vault: Vault,
+    what: str,
+    sql: str,
+    params: Params,
+    meta: AuditMeta,
+    *,
+    undo: tuple[str, Params] | None = None,
+) -> int | None:
+    """Change the API's tables by one statement, then commit its ``audit`` entry.
+
+    The one way a key, user or elevation changes: the statement runs in a
+    catalog transaction; when it changed a row, ``meta`` is committed as an
+    ``audit`` entry (:func:`echo_archive.api.audit.record`). If that commit
+    fails, ``undo`` (a statement and its parameters) takes the change back,
+    so no change stands without its entry (a change with no ``undo``, such
+    as a revocation, stands and the error is raised: refusing more is safe).
+
+    Args:
+        vault: the writer vault (inside :func:`on_writer`).
+        what: what the change does, for error messages.
+        sql: the statement.
+        params: its parameters.
+        meta: the audit entry (:func:`echo_archive.api.audit.audit_meta`).
+        undo: the statement that takes the change back, or None.
+
+    Returns:
+        The audit entry's log index, or None when the statement changed no row
+        (nothing is recorded then).
+
+    Raises:
+        StorageError, VaultLockedError: the catalog or the log cannot be written.
+    """
+    with vault.catalog.transaction(what):
+        changed = vault.catalog.execute(sql, params)
+    if not changed:
+        return None
+    try:
+        return record(vault, meta)
+    except BaseException:
+        if undo is not None:
+            with vault.catalog.transaction(f"undoing: {what}"):
+                vault.catalog.execute(*undo)
+        raise

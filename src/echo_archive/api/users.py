@@ -31,10 +31,10 @@ from typing import Any, Final
 import argon2
 import jwt
 
-from echo_archive.api.audit import audit_meta, record
+from echo_archive.api.audit import audit_meta
 from echo_archive.api.keys import check_name
 from echo_archive.api.roles import Principal, Role, parse_role
-from echo_archive.api.tables import on_writer, present
+from echo_archive.api.tables import audited_change, on_writer, present
 from echo_archive.errors import AuthenticationError, NotFoundError, RequestError, StorageError
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
@@ -149,25 +149,21 @@ def add_user(
     def job(vault: Vault) -> None:
         if vault.catalog.query_one("SELECT 1 FROM api_users WHERE name = ?", (name,)):
             raise RequestError(f"user name {name!r}: already used (see `echoctl users list`)")
-        with vault.catalog.transaction(f"adding user {name}"):
-            vault.catalog.execute(
-                "INSERT INTO api_users(name, role, grp, hash, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (name, role.label, group, hashed, now, now),
-            )
-        meta = audit_meta(
-            actor,
-            "user.add",
-            target=f"user:{name}",
-            request_id=request_id,
-            details={"role": role.label, "group": group},
+        audited_change(
+            vault,
+            f"adding user {name}",
+            "INSERT INTO api_users(name, role, grp, hash, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, role.label, group, hashed, now, now),
+            audit_meta(
+                actor,
+                "user.add",
+                target=f"user:{name}",
+                request_id=request_id,
+                details={"role": role.label, "group": group},
+            ),
+            undo=("DELETE FROM api_users WHERE name = ?", (name,)),
         )
-        try:
-            record(vault, meta)
-        except BaseException:
-            with vault.catalog.transaction(f"undoing user {name}"):
-                vault.catalog.execute("DELETE FROM api_users WHERE name = ?", (name,))
-            raise
 
     on_writer(writer, job)
     return UserRecord(name, role, group, now, now)
@@ -191,13 +187,15 @@ def remove_user(
     """
 
     def job(vault: Vault) -> None:
-        with vault.catalog.transaction(f"removing user {name}"):
-            gone = vault.catalog.execute("DELETE FROM api_users WHERE name = ?", (name,))
-        if not gone:
-            raise NotFoundError(f"no user named {name!r} (see `echoctl users list`)")
-        record(
-            vault, audit_meta(actor, "user.remove", target=f"user:{name}", request_id=request_id)
+        index = audited_change(
+            vault,
+            f"removing user {name}",
+            "DELETE FROM api_users WHERE name = ?",
+            (name,),
+            audit_meta(actor, "user.remove", target=f"user:{name}", request_id=request_id),
         )
+        if index is None:
+            raise NotFoundError(f"no user named {name!r} (see `echoctl users list`)")
 
     on_writer(writer, job)
 
@@ -222,16 +220,15 @@ def set_password(
     hashed = _HASHER.hash(password)
 
     def job(vault: Vault) -> None:
-        with vault.catalog.transaction(f"setting the password of {name}"):
-            changed = vault.catalog.execute(
-                "UPDATE api_users SET hash = ?, updated_at = ? WHERE name = ?",
-                (hashed, now, name),
-            )
-        if not changed:
-            raise NotFoundError(f"no user named {name!r} (see `echoctl users list`)")
-        record(
-            vault, audit_meta(actor, "user.passwd", target=f"user:{name}", request_id=request_id)
+        index = audited_change(
+            vault,
+            f"setting the password of {name}",
+            "UPDATE api_users SET hash = ?, updated_at = ? WHERE name = ?",
+            (hashed, now, name),
+            audit_meta(actor, "user.passwd", target=f"user:{name}", request_id=request_id),
         )
+        if index is None:
+            raise NotFoundError(f"no user named {name!r} (see `echoctl users list`)")
 
     on_writer(writer, job)
 
