@@ -53,6 +53,7 @@ __all__ = [
     "NAME_PATTERN",
     "KeyRecord",
     "KeyStore",
+    "check_group",
     "check_name",
     "create_key",
     "hash_key",
@@ -88,6 +89,20 @@ def check_name(name: str, what: str = "name") -> str:
             "(starting with a letter or digit)"
         )
     return name
+
+
+def check_group(group: str | None, groups: Mapping[str, object] | None) -> None:
+    """Refuse a feed group that ``[api.groups]`` (``groups``) does not define (None passes).
+
+    Raises:
+        RequestError: a bad name, or a group not configured (the message lists the known ones).
+    """
+    if group is None:
+        return
+    check_name(group, "group")
+    if groups is None or group not in groups:
+        known = ", ".join(sorted(groups or {})) or "none"
+        raise RequestError(f"group {group!r}: not in [api.groups] of echo.toml ({known})")
 
 
 def hash_key(key_text: str) -> bytes:
@@ -213,11 +228,7 @@ def create_key(
         StorageError, VaultLockedError: the catalog or the log cannot be written.
     """
     check_name(name, "key name")
-    if group is not None:
-        check_name(group, "group")
-        if groups is None or group not in groups:
-            known = ", ".join(sorted(groups or {})) or "none"
-            raise RequestError(f"group {group!r}: not in [api.groups] of echo.toml ({known})")
+    check_group(group, groups)
     if expires_at is not None and expires_at <= now:
         raise RequestError(f"expiry {rfc3339(expires_at)}: not in the future")
     key_id = secrets.token_hex(8)

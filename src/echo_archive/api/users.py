@@ -20,9 +20,11 @@ RS256/HS256 confusion are refused), as PyJWT's documentation asks
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ import argon2
 import jwt
 
 from echo_archive.api.audit import audit_meta
-from echo_archive.api.keys import check_name
+from echo_archive.api.keys import check_group, check_name
 from echo_archive.api.roles import Principal, Role, parse_role
 from echo_archive.api.tables import audited_change, on_writer, present
 from echo_archive.errors import AuthenticationError, NotFoundError, RequestError, StorageError
@@ -42,6 +44,7 @@ from echo_archive.vault.writer import VaultWriter
 __all__ = [
     "ALGORITHM",
     "AUDIENCE",
+    "HASHING_AT_ONCE",
     "MAX_PASSWORD",
     "MIN_PASSWORD",
     "TOKEN_SECRET_FILE",
@@ -71,6 +74,25 @@ MAX_PASSWORD: Final = 1024
 """Characters a password may have at most (bounds the hashing work of one request)."""
 
 _HASHER = argon2.PasswordHasher()  # argon2id, RFC 9106's recommended parameters
+
+HASHING_AT_ONCE: Final = 2
+"""Password hashes computed at once at most (each takes 64 MiB): a burst of logins queues."""
+
+_HASHING = threading.BoundedSemaphore(HASHING_AT_ONCE)
+
+
+def _hash(password: str) -> str:
+    with _HASHING:
+        return _HASHER.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    """True when ``password`` matches the PHC string ``stored`` (argon2-cffi's verify)."""
+    with _HASHING:
+        try:
+            return _HASHER.verify(stored, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return False
 
 
 @dataclass(frozen=True)
@@ -140,11 +162,9 @@ def add_user(
         StorageError, VaultLockedError: the catalog or the log cannot be written.
     """
     check_name(name, "user name")
-    if group is not None and (groups is None or group not in groups):
-        known = ", ".join(sorted(groups or {})) or "none"
-        raise RequestError(f"group {group!r}: not in [api.groups] of echo.toml ({known})")
+    check_group(group, groups)
     _check_password(password)
-    hashed = _HASHER.hash(password)
+    hashed = _hash(password)
 
     def job(vault: Vault) -> None:
         if vault.catalog.query_one("SELECT 1 FROM api_users WHERE name = ?", (name,)):
@@ -217,7 +237,7 @@ def set_password(
         StorageError, VaultLockedError: the catalog or the log cannot be written.
     """
     _check_password(password)
-    hashed = _HASHER.hash(password)
+    hashed = _hash(password)
 
     def job(vault: Vault) -> None:
         index = audited_change(
@@ -264,16 +284,12 @@ def authenticate_password(
         row = reader.catalog.query_one(
             "SELECT name, role, grp, hash FROM api_users WHERE name = ?", (name,)
         )
-    stored = _DUMMY_HASH if row is None else str(row[3])
-    try:
-        _HASHER.verify(stored, password)
-        ok = row is not None
-    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-        ok = False
+    stored = _dummy_hash() if row is None else str(row[3])
+    ok = _verify(stored, password)
     if not ok or row is None:
         raise AuthenticationError("invalid user name or password")
     if writer is not None and _HASHER.check_needs_rehash(stored):
-        fresh = _HASHER.hash(password)
+        fresh = _hash(password)
 
         def job(vault: Vault) -> None:
             with vault.catalog.transaction(f"rehashing the password of {name}"):
@@ -286,7 +302,10 @@ def authenticate_password(
     return _principal(tuple(row), groups)
 
 
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, verified for an unknown user (made on first use, not import)."""
+    return _hash(secrets.token_urlsafe(16))
 
 
 def token_secret(vault_path: Path) -> bytes:
