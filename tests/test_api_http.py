@@ -243,3 +243,40 @@ def test_a_scoped_key_is_denied_archive_wide_kinds(ctx: ApiContext) -> None:
     assert who.json()["group"] == "newsroom"
     assert listing.status_code == 403
     assert "unscoped" in listing.json()["detail"]["message"]
+
+
+def test_breakglass_through_the_api_for_admins_only(ctx: ApiContext) -> None:
+    keys = keys_for_each_role(ctx)
+    body = {"reason": "restore after disk failure", "minutes": 5}
+    before, taken, after, editor, short = call(
+        ctx,
+        ("GET", "/v1/whoami", bearer(keys["admin"])),
+        ("POST", "/v1/breakglass", {**bearer(keys["admin"]), "json": body}),
+        ("GET", "/v1/whoami", bearer(keys["admin"])),
+        ("POST", "/v1/breakglass", {**bearer(keys["editor"]), "json": body}),
+        ("POST", "/v1/breakglass", {**bearer(keys["admin"]), "json": {"reason": "x"}}),
+    )
+    assert "operations:admin" not in before.json()["permissions"]
+    assert taken.status_code == 201
+    assert taken.json()["actor"] == "key:k-admin"
+    assert "operations:admin" in after.json()["permissions"]
+    assert after.json()["elevated_until"] == taken.json()["ends_at"]
+    assert editor.status_code == 403
+    assert short.status_code == 400
+    assert [(e.action, e.outcome) for e in list_audit(ctx.reader)[-2:]] == [
+        ("breakglass.start", "ok"),
+        ("breakglass.start", "refused"),
+    ]
+
+
+def test_a_burst_of_failed_logins_is_one_audit_entry(ctx: ApiContext) -> None:
+    add_user(ctx.writer, "alice", Role.VIEWER, "correct horse", now=time.time(), actor="t")
+    form = {"grant_type": "password", "username": "alice", "password": "guess-0001"}
+    answers = call(ctx, *[("POST", "/v1/token", {"data": form})] * 11)
+    assert {r.status_code for r in answers} == {400}
+    bursts = [e for e in list_audit(ctx.reader) if e.action == "login.failure_burst"]
+    assert [(e.target, e.details["failures"]) for e in bursts] == [
+        ("user:alice", 5),
+        ("user:alice", 10),
+    ]
+    assert all("guess-0001" not in ctx.reader.entry(e.index).raw.decode() for e in bursts)

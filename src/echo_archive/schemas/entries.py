@@ -318,9 +318,9 @@ class AuditMeta(EntryMeta):
     """A change of who may do what, or a use of break-glass (the HTTP API); no blob.
 
     DESIGN.md invariant 10 (the archive's own operation is on the record) and
-    issue 11's audit trail: every API key or user change and every
-    break-glass use is one entry, written through the vault's writer by
-    :func:`echo_archive.api.audit.record`. Never a secret (invariant 9): no
+    issue 11's audit trail: every API key or user change, every break-glass
+    use and every burst of failed logins is one entry, written through the
+    vault's writer by :func:`echo_archive.api.audit.record`. Never a secret (invariant 9): no
     key, password, hash or token is ever in it, only names and the key's
     public id.
     """
@@ -334,7 +334,7 @@ class AuditMeta(EntryMeta):
     )
     action: Name = Field(
         description="What: ``key.create``, ``key.revoke``, ``user.add``, ``user.remove``, "
-        "``user.passwd``, ``breakglass.start``..."
+        "``user.passwd``, ``breakglass.start``, ``login.failure_burst``..."
     )
     target: str = Field(
         description="What it was done to (``key:<name>``, ``user:<name>``), or empty."
