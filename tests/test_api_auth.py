@@ -420,3 +420,18 @@ def test_no_change_stands_without_its_audit_entry(
     assert list_keys(reader) == []
     assert list_users(reader) == []
     assert list_audit(reader) == []
+
+
+def test_a_scoped_listing_is_limited_to_the_groups_feeds() -> None:
+    from echo_archive.api.roles import listing_feeds
+
+    read = Permission("items", "read")
+    scoped = who("viewer", frozenset(GROUPS["newsroom"]))
+    assert listing_feeds(scoped, read) == frozenset({"bbc-world", "hn-top"})
+    assert listing_feeds(scoped, read, "hn-top") == frozenset({"hn-top"})
+    with pytest.raises(PermissionDenied, match="reddit-x"):
+        listing_feeds(scoped, read, "reddit-x")
+    assert listing_feeds(who("viewer"), read) is None
+    assert listing_feeds(who("viewer"), read, "reddit-x") == frozenset({"reddit-x"})
+    with pytest.raises(PermissionDenied, match="captures:read"):
+        listing_feeds(who("viewer"), Permission("captures", "read"))

@@ -32,8 +32,8 @@ per-feed kinds (:data:`FEED_KINDS`: items, captures, feeds, corrections) only
 for the group's feeds, and ``proofs:read`` (verification material names no
 feed); it holds nothing on the archive-wide kinds (operations, audit, keys,
 users), so a scoped admin cannot mint an unscoped key. A read asked without a
-feed (a listing) is allowed and limited to :attr:`Principal.feeds`; a write
-without a feed is refused.
+feed (a listing) is allowed and limited to :attr:`Principal.feeds` (:func:`listing_feeds`
+gives a listing its filter); a write without a feed is refused.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ __all__ = [
     "Principal",
     "Role",
     "authorize",
+    "listing_feeds",
     "matrix_rows",
     "parse_role",
 ]
@@ -284,6 +285,30 @@ def authorize(
             str(permission),
             feed,
         )
+
+
+def listing_feeds(
+    principal: Principal, permission: Permission, feed: str | None = None, *, now: float = 0.0
+) -> frozenset[str] | None:
+    """The feeds a listing of ``permission``'s kind may show ``principal``, after authorizing.
+
+    What an items (captures, feeds...) listing filters by: None for an
+    unscoped principal (every feed, or just ``feed`` when asked); for a
+    scoped one, its group's feeds, or ``{feed}`` when it asks for one of them.
+
+    Args:
+        principal: who asks.
+        permission: the listing's read permission (``items:read``).
+        feed: the feed the request filters on, or None.
+        now: POSIX seconds (break-glass).
+
+    Raises:
+        PermissionDenied: as :func:`authorize` (a ``feed`` outside the scope included).
+    """
+    authorize(principal, permission, feed, now=now)
+    if principal.feeds is None:
+        return None if feed is None else frozenset({feed})
+    return principal.feeds if feed is None else frozenset({feed})
 
 
 def matrix_rows() -> list[tuple[str, list[list[str]]]]:
