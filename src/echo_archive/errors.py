@@ -67,6 +67,7 @@ __all__ = [
     "ParseError",
     "PermissionDenied",
     "ProofError",
+    "QueryError",
     "RecordingError",
     "RequestError",
     "RootMismatchError",
@@ -281,3 +282,10 @@ class RequestError(EchoError):
 
 class CursorError(RequestError):
     """A pagination cursor is malformed, or was issued by a listing with other filters."""
+
+
+class QueryError(RequestError):
+    """A full-text search query cannot be used: empty, too long, or malformed in its mini-syntax.
+
+    The message says what is wrong and where (``echoctl`` exit 2; HTTP 400).
+    """

@@ -14,6 +14,8 @@ index (``rebuild NAME``)  what it answers                                  rebui
 ``captures``              each HTTP capture's feed, URL, status, time      entries
 ``observations``          the counters of every sighting of an item        capture bodies
                                                                            (re-parsed)
+``search``                full-text search (FTS5) over each item's         entries, item
+                          current title, text, author and URL              blobs
 ========================  ===============================================  ==============
 
 This package sits above the vault and below the sources and the pipeline
@@ -29,6 +31,7 @@ from echo_archive.index.captures import CaptureIndex
 from echo_archive.index.items import ItemContentIndex, ItemIndex
 from echo_archive.index.leaves import LeafIndex, index_of_leaf
 from echo_archive.index.observations import ObservationIndex, Reparse
+from echo_archive.index.search import SearchIndex
 from echo_archive.vault.derived import DerivedIndex
 from echo_archive.vault.vault import Vault
 
@@ -39,12 +42,13 @@ __all__ = [
     "ItemIndex",
     "LeafIndex",
     "ObservationIndex",
+    "SearchIndex",
     "ensure_indexes",
     "index_of_leaf",
     "standard_indexes",
 ]
 
-INDEX_NAMES = ("leaves", "items", "item_contents", "captures", "observations")
+INDEX_NAMES = ("leaves", "items", "item_contents", "captures", "observations", "search")
 """The names of the standard derived indexes, in the order they are applied."""
 
 
@@ -55,7 +59,14 @@ def standard_indexes(reparse: Reparse | None = None) -> list[DerivedIndex]:
         reparse: how the observation index re-parses a capture (needed to
             rebuild it; None is enough to keep it current at commits).
     """
-    return [LeafIndex(), ItemIndex(), ItemContentIndex(), CaptureIndex(), ObservationIndex(reparse)]
+    return [
+        LeafIndex(),
+        ItemIndex(),
+        ItemContentIndex(),
+        CaptureIndex(),
+        ObservationIndex(reparse),
+        SearchIndex(),
+    ]
 
 
 def ensure_indexes(vault: Vault, reparse: Reparse | None = None) -> None:

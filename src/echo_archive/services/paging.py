@@ -25,8 +25,9 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
@@ -39,7 +40,9 @@ __all__ = [
     "Page",
     "check_limit",
     "decode_cursor",
+    "decode_rank_cursor",
     "encode_cursor",
+    "encode_rank_cursor",
     "fingerprint",
     "parse_instant",
 ]
@@ -116,6 +119,28 @@ def encode_cursor(key: int, query: str) -> str:
     Returns:
         The token (URL-safe base64 without padding; safe in a URL query).
     """
+    return _encode(key, query)
+
+
+def encode_rank_cursor(rank: float, tiebreak: int, query: str) -> str:
+    """The cursor of the page after an entry of a ranked listing (full-text search).
+
+    A ranked listing is ordered by ``(rank, tiebreak)``: a score, ties broken
+    by a unique non-negative integer, so the key is a total order even when
+    many entries share a score (bm25 ties).
+
+    Args:
+        rank: the last entry's score (a finite float; JSON keeps it exactly).
+        tiebreak: its unique integer key.
+        query: the listing's :func:`fingerprint`.
+
+    Returns:
+        The token, as :func:`encode_cursor`'s.
+    """
+    return _encode([rank, tiebreak], query)
+
+
+def _encode(key: object, query: str) -> str:
     doc = {"v": _CURSOR_VERSION, "k": key, "q": query}
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -136,7 +161,57 @@ def decode_cursor(token: str, query: str) -> int:
             is not a non-negative integer, or it was issued by a listing with
             other filters or order (the message says which).
     """
-    shown = token if len(token) <= 40 else token[:37] + "..."
+    key = _decode(token, query, _entry_index)
+    assert isinstance(key, int)
+    return key
+
+
+def _entry_index(key: object) -> str | None:
+    """Why ``key`` is not a listing's position (a non-negative integer), or None."""
+    if isinstance(key, bool) or not isinstance(key, int) or key < 0:
+        return "its position is not an entry index"
+    return None
+
+
+def _ranked(key: object) -> str | None:
+    """Why ``key`` is not a ranked listing's position ``[finite number, integer >= 0]``, or None."""
+    if (
+        isinstance(key, list)
+        and len(key) == 2
+        and isinstance(key[0], int | float)
+        and not isinstance(key[0], bool)
+        and math.isfinite(key[0])
+        and isinstance(key[1], int)
+        and not isinstance(key[1], bool)
+        and key[1] >= 0
+    ):
+        return None
+    return "its position is not a ranked position"
+
+
+def decode_rank_cursor(token: str, query: str) -> tuple[float, int]:
+    """The ``(rank, tiebreak)`` held by a cursor from :func:`encode_rank_cursor`.
+
+    Raises:
+        CursorError: as :func:`decode_cursor`, or the key is not a finite
+            number and a non-negative integer.
+    """
+    key = _decode(token, query, _ranked)
+    assert isinstance(key, list)
+    return float(key[0]), int(key[1])
+
+
+def _shown(token: str) -> str:
+    return token if len(token) <= 40 else token[:37] + "..."
+
+
+def _decode(token: str, query: str, check: Callable[[object], str | None]) -> object:
+    """The key of a version-1 cursor issued for ``query``, once ``check`` finds it well formed.
+
+    Raises:
+        CursorError: as :func:`decode_cursor`.
+    """
+    shown = _shown(token)
     if not token or len(token) > _MAX_CURSOR_CHARS or not token.isascii():
         raise CursorError(f"cursor {shown!r}: not a cursor this listing issued")
     try:
@@ -146,15 +221,15 @@ def decode_cursor(token: str, query: str) -> int:
         raise CursorError(f"cursor {shown!r}: not a cursor this listing issued") from exc
     if not isinstance(doc, dict) or doc.get("v") != _CURSOR_VERSION or set(doc) != {"v", "k", "q"}:
         raise CursorError(f"cursor {shown!r}: not a version-{_CURSOR_VERSION} cursor")
-    key = doc["k"]
-    if isinstance(key, bool) or not isinstance(key, int) or key < 0:
-        raise CursorError(f"cursor {shown!r}: its position is not an entry index")
+    wrong = check(doc["k"])
+    if wrong is not None:
+        raise CursorError(f"cursor {shown!r}: {wrong}")
     if doc["q"] != query:
         raise CursorError(
             f"cursor {shown!r}: issued by a listing with other filters or order; "
             "start again without a cursor"
         )
-    return key
+    return doc["k"]
 
 
 def parse_instant(text: str, what: str = "time") -> str:
