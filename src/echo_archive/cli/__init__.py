@@ -11,6 +11,7 @@ module per command group:
 - :mod:`echo_archive.cli.harvest`: ``harvest``, ``breakers``;
 - :mod:`echo_archive.cli.service`: ``serve``, ``status``;
 - :mod:`echo_archive.cli.items`: ``items``, ``show``;
+- :mod:`echo_archive.cli.search`: ``search``;
 - :mod:`echo_archive.cli.captures`: ``captures``, ``cat``;
 - :mod:`echo_archive.cli.reports`: ``reports``;
 - :mod:`echo_archive.cli.imports`: ``import``;
@@ -49,6 +50,7 @@ from echo_archive.cli import health as _health
 from echo_archive.cli import imports as _imports
 from echo_archive.cli import items as _items
 from echo_archive.cli import reports as _reports
+from echo_archive.cli import search as _search
 from echo_archive.cli import service as _service
 from echo_archive.cli import vault as _vault
 from echo_archive.cli.alerts import alerts_app, silence_app
@@ -152,6 +154,7 @@ app.add_typer(feeds_app, name="feeds")
 _harvest.register_harvest(app)
 _service.register(app)
 _items.register(app)
+_search.register(app)
 _harvest.register_breakers(app)
 _captures.register(app)
 _reports.register(app)

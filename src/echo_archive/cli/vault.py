@@ -300,8 +300,8 @@ def rebuild(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="The derived index to rebuild: leaves, items, captures or observations "
-            "(default: all)."
+            help="The derived index to rebuild: leaves, items, item_contents, captures, "
+            "observations or search (default: all)."
         ),
     ] = None,
     vault: VaultOpt = None,
