@@ -24,21 +24,34 @@ def at(seconds: float) -> str:
 def commit_items(
     v: Vault,
     feed: str,
-    items: Sequence[tuple[str, str]] = (),
+    items: Sequence[tuple[str, str] | Item] = (),
     tombstones: Sequence[str] = (),
     seen_at: str | None = None,
     source: str = "rss",
 ) -> None:
-    """Commit one capture of ``feed`` with these (native id, title) items and tombstones."""
+    """Commit one capture of ``feed`` with these items and tombstones.
+
+    An item is a (native id, title) pair, or an :class:`Item` as it is (its
+    text and author too).
+    """
     url = f"https://example.org/{feed}.xml"
+    made = tuple(
+        i
+        if isinstance(i, Item)
+        else Item(source, feed, i[0], url=f"https://example.org/{i[0]}", title=i[1])
+        for i in items
+    )
     result = ParseResult(
-        items=tuple(
-            Item(source, feed, nid, url=f"https://example.org/{nid}", title=title)
-            for nid, title in items
-        ),
+        items=made,
         tombstones=tuple(Tombstone(source, feed, nid, "gone at the source") for nid in tombstones),
     )
-    body = json.dumps([list(i) for i in items] + list(tombstones)).encode()
+    body = json.dumps(
+        [
+            [i.native_id, i.title, i.text, i.author] if isinstance(i, Item) else list(i)
+            for i in items
+        ]
+        + list(tombstones)
+    ).encode()
     exchange = Exchange(
         "GET", url, 200, (("content-type", "application/json"),), body, fetched_at=seen_at or at(0)
     )

@@ -93,6 +93,7 @@ __all__ = [
     "doc_of_blob",
     "insert_docs",
     "plain_text",
+    "without_controls",
 ]
 
 TOKENIZER: Final = "porter unicode61 remove_diacritics 2"
@@ -132,8 +133,17 @@ def plain_text(text: str, limit: int | None = None) -> str:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    text = _CONTROL.sub(" ", text)
+    text = without_controls(text)
     return text if limit is None else text[:limit]
+
+
+def without_controls(text: str) -> str:
+    r"""``text`` with each control character (C0 and C1 but tab and newline, DEL) a space.
+
+    What indexed text and search queries both go through (a NUL in a query
+    would end FTS5's string early).
+    """
+    return _CONTROL.sub(" ", text)
 
 
 def doc_of_blob(first_idx: int, idx: int, blob: bytes) -> SearchDoc | None:

@@ -21,9 +21,10 @@ filters ``title:``, parentheses):
                      term must be positive
 ===================  ==========================================================
 
-A term with no letter or digit (``***``, ``((``) is dropped (the tokenizer
-would find no word in it); a query of at most :data:`MAX_QUERY_CHARS`
-characters and :data:`MAX_TERMS` terms is accepted. Anything else (an
+Control characters are spaces (as in indexed text). A term with no letter
+or digit (``***``, ``((``) is dropped (the tokenizer would find no word in
+it); a query of at most :data:`MAX_QUERY_CHARS` characters and
+:data:`MAX_TERMS` terms is accepted. Anything else (an
 unclosed quote, a dangling ``OR``, only exclusions, nothing searchable) is
 a :class:`~echo_archive.errors.QueryError` naming what is wrong.
 
@@ -62,7 +63,7 @@ from typing import Any, Final
 
 from echo_archive.errors import QueryError, RequestError, StorageError
 from echo_archive.index.items import STATE_CODES
-from echo_archive.index.search import WEIGHTS
+from echo_archive.index.search import WEIGHTS, without_controls
 from echo_archive.services.paging import (
     Page,
     check_limit,
@@ -179,7 +180,7 @@ def _lex(q: str) -> list[_Term | str]:
     """Split ``q`` into terms and the ``OR`` operator.
 
     Raises:
-        QueryError: an unclosed quote, or a ``*`` with nothing before it.
+        QueryError: an unclosed quote.
     """
     out: list[_Term | str] = []
     i, n = 0, len(q)
@@ -211,9 +212,7 @@ def _lex(q: str) -> list[_Term | str]:
             continue
         prefix = word.endswith("*")
         word = word.rstrip("*")
-        if prefix and not word:
-            raise QueryError(f"query: a prefix needs a word before '*' (character {start + 1})")
-        out.append(_Term(word, False, prefix, negative))
+        out.append(_Term(word, False, prefix and bool(word), negative))  # "***": dropped
     return out
 
 
@@ -239,7 +238,7 @@ def parse_query(q: str) -> str:
     """
     if len(q) > MAX_QUERY_CHARS:
         raise QueryError(f"query: {len(q):,} characters; at most {MAX_QUERY_CHARS:,} are accepted")
-    tokens = _lex(q)
+    tokens = _lex(without_controls(q))
     if sum(isinstance(t, _Term) for t in tokens) > MAX_TERMS:
         raise QueryError(f"query: more than {MAX_TERMS} terms")
     groups: list[list[_Term]] = []
