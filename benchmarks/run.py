@@ -42,6 +42,7 @@ BENCHMARKS = (
     "import",
     "writer",
     "supervisor",
+    "search",
 )
 NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle"})
 HERE = Path(__file__).resolve().parent
@@ -93,7 +94,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="benchmarks/run.py",
         description=(
             "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer, "
-            "supervisor "
+            "supervisor, search "
             "(benchmarks/README.md)."
         ),
     )
@@ -279,6 +280,10 @@ def _child(args: argparse.Namespace) -> int:
         import bench_supervisor
 
         result = bench_supervisor.run(out)
+    elif name == "search":  # its own index of N items, and the shared corpora
+        import bench_search
+
+        result = bench_search.run(out, args.items)
     else:
         workload.ensure_vault(out, args.items)
         if name == "proofs":

@@ -30,7 +30,8 @@ def commit_batch(
     The standard derived indexes are attached to ``vault`` first if they are
     not (:func:`echo_archive.index.ensure_indexes`); the vault applies them
     to the entries in the transaction that appends them, with this batch's
-    observations handed to the observation index.
+    observations handed to the observation index and its blobs (by digest)
+    to the search index.
 
     Args:
         vault: the writer.
@@ -56,6 +57,10 @@ def commit_batch(
         return known_many(catalog, keys), known_contents(catalog, keys)
 
     batch = build_batch(sightings, lookup, start, logged_at)
-    vault.blobs.put_many(batch.blobs)
-    result = vault.append(batch.entries, given={"observations": batch.observations})
+    digests = vault.blobs.put_many(batch.blobs)
+    given = {
+        "observations": batch.observations,
+        "search": dict(zip(digests, batch.blobs, strict=True)),  # no re-read of the item blobs
+    }
+    result = vault.append(batch.entries, given=given)
     return batch.counts, result

@@ -74,7 +74,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
 from echo_archive.errors import BlobNotFoundError
@@ -247,7 +247,9 @@ class SearchIndex:
         """Index the current content of every item an entry of ``entries`` belongs to.
 
         Runs after the item indexes (:attr:`requires`) in the same
-        transaction, so their rows already include ``entries``.
+        transaction, so their rows already include ``entries``. ``given``
+        may map blob digests to their bytes (the committer's batch: no
+        re-read from the store); any other blob is read through ``log``.
 
         Raises:
             StorageError: a write failed (the commit rolls back).
@@ -263,6 +265,8 @@ class SearchIndex:
         end = first_index + len(entries)
         docs: list[SearchDoc] = []
         blobs: dict[bytes, bytes] = {}
+        if isinstance(given, Mapping):
+            blobs.update((k, v) for k, v in given.items() if isinstance(v, bytes))
         for row, idx in current.values():
             entry = entries[idx - first_index] if first_index <= idx < end else log.entry(idx)
             if not entry.blobs:
