@@ -57,6 +57,7 @@ __all__ = [
     "count_items",
     "entry_observed_at",
     "item_feeds",
+    "item_filters",
     "item_page",
     "known",
     "known_contents",
@@ -344,7 +345,7 @@ def item_page(
     """
     if "items" not in catalog.tables():
         return []
-    where, args = _item_filters(source, feed, tombstoned, since, until, state)
+    where, args = item_filters(source, feed, tombstoned, since, until, state)
     if after is not None:
         where.append("first_idx < ?" if newest_first else "first_idx > ?")
         args.append(after)
@@ -380,7 +381,7 @@ def count_items(
     """How many items match the filters of :func:`item_page` (a count over the index)."""
     if "items" not in catalog.tables():
         return 0
-    where, args = _item_filters(source, feed, tombstoned, since, until, state)
+    where, args = item_filters(source, feed, tombstoned, since, until, state)
     sql = "SELECT count(*) FROM items" + (  # noqa: S608 - fixed clauses with "?" marks
         " WHERE " + " AND ".join(where) if where else ""
     )
@@ -400,7 +401,7 @@ def item_feeds(catalog: Catalog) -> list[tuple[str, str]]:
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
-def _item_filters(
+def item_filters(
     source: str | None,
     feed: str | None,
     tombstoned: bool | None,
@@ -408,6 +409,15 @@ def _item_filters(
     until: str | None,
     state: str | None = None,
 ) -> tuple[list[str], list[Any]]:
+    """The ``WHERE`` clauses (``?`` marks) and arguments of the item filters of :func:`item_page`.
+
+    The clauses name ``items`` columns unqualified (``source``, ``feed``,
+    ``tombstoned``, ``seen_at``): usable in any query whose other tables lack
+    those names (the search service joins ``items`` to its FTS5 table).
+
+    Raises:
+        KeyError: ``state`` is not a key of :data:`STATE_CODES`.
+    """
     where: list[str] = []
     args: list[Any] = []
     if tombstoned is not None:

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from echo_archive.errors import QueryError, RequestError, StorageError
-from echo_archive.index.items import STATE_CODES
+from echo_archive.index.items import STATE_CODES, item_filters
 from echo_archive.index.search import WEIGHTS, without_controls
 from echo_archive.services.paging import (
     Page,
@@ -359,18 +359,11 @@ def search(
     catalog = vault.catalog
     if "search_fts" not in catalog.tables():
         return Page(entries=[], next=None, total=0 if total else None)
-    where = ["search_fts MATCH ?"]
-    args: list[Any] = [match]
-    for clause, value in (
-        ("i.source = ?", source),
-        ("i.feed = ?", feed),
-        ("i.tombstoned = ?", None if wanted == "any" else STATE_CODES[wanted]),
-        ("i.seen_at >= ?", low),
-        ("i.seen_at < ?", high),
-    ):
-        if value is not None:
-            where.append(clause)
-            args.append(value)
+    filters, values = item_filters(
+        source, feed, None, low, high, None if wanted == "any" else wanted
+    )
+    where = ["search_fts MATCH ?", *filters]
+    args: list[Any] = [match, *values]
     base = "FROM search_fts JOIN items i ON i.first_idx = search_fts.rowid WHERE " + " AND ".join(
         where
     )
