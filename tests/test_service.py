@@ -7,12 +7,14 @@ httpx and its metrics parsed with prometheus-client's own parser.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +25,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from echo_archive.service.runner import SERVICE_FILE
+from echo_archive.service.runner import SERVICE_FILE, Service
+from echo_archive.service.scheduler import ManualClock
 from tests.conftest import run_echoctl
 from tests.httpfaults import FaultServer, LoggedRequest, Reply
 
@@ -106,6 +109,42 @@ def serving(vault: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], st
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+@contextmanager
+def in_process(vault: Path, clock: ManualClock) -> Iterator[Service]:
+    """The service of ``vault`` on ``clock``, run in this process on a thread of its own.
+
+    Yields it once it listens (``service.url``, ``service.loop``); stops it
+    (as SIGTERM would) at the end and checks it exited 0.
+    """
+    service = Service(vault, listen="127.0.0.1:0", clock=clock)
+    ready = threading.Event()
+    result: list[Any] = []
+
+    def main() -> None:
+        result.append(asyncio.run(service.run(on_ready=lambda _url: ready.set())))
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    assert ready.wait(60), "the service did not start"
+    try:
+        yield service
+    finally:
+        assert service.loop is not None
+        service.loop.call_soon_threadsafe(service.request_stop)
+        thread.join(60)
+    assert result == [0]
+
+
+def on_loop(service: Service, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on the service's event loop and return its result (from a test thread)."""
+    assert service.loop is not None
+
+    async def call() -> Any:
+        return fn()
+
+    return asyncio.run_coroutine_threadsafe(call(), service.loop).result(30)
 
 
 def status(vault: Path) -> dict[str, Any]:

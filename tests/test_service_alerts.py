@@ -12,13 +12,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +34,15 @@ from echo_archive.vault.vault import Vault
 from tests.conftest import run_echoctl
 from tests.httpfaults import FaultServer, LoggedRequest, Reply
 from tests.receivers import webhook_receiver
-from tests.test_service import feed_table, make_vault, rss, serving, status, wait_for
+from tests.test_service import (
+    feed_table,
+    in_process,
+    make_vault,
+    rss,
+    serving,
+    status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -153,25 +159,9 @@ def inprocess(tmp_path: Path) -> Iterator[tuple[Service, ManualClock, str]]:
         vault = make_vault(tmp_path, feed_table("a", server.url("/a.xml"), interval=3600), FAST)
         clock = ManualClock(time.time())
         clock.stop_at = clock.now  # virtual time stands still unless the test moves it
-        service = Service(vault, listen="127.0.0.1:0", clock=clock)
-        ready = threading.Event()
-        loop_box: list[asyncio.AbstractEventLoop] = []
-
-        async def main() -> int:
-            loop_box.append(asyncio.get_running_loop())
-            return await service.run(on_ready=lambda _url: ready.set())
-
-        result: list[Any] = []
-        thread = threading.Thread(target=lambda: result.append(asyncio.run(main())), daemon=True)
-        thread.start()
-        assert ready.wait(60), "the service did not start"
-        try:
+        with in_process(vault, clock) as service:
             assert service.url is not None
             yield service, clock, service.url
-        finally:
-            loop_box[0].call_soon_threadsafe(service.request_stop)
-            thread.join(60)
-        assert result == [0]
 
 
 def test_clock_jumping_backwards_is_detected_alerted_and_nothing_stops(

@@ -191,6 +191,8 @@ class ServiceMetrics:
         self.state: StateSource | None = None
         self.outcomes: dict[str, deque[bool]] = defaultdict(lambda: deque(maxlen=FAILURE_WINDOW))
         self.items_last_run: dict[str, int] = {}
+        self.last_commit_seconds: float | None = None
+        """The latest writer job's or commit's duration, seconds (the supervisor reads it)."""
         self.runs = Counter(
             metric("echo_feed_runs_total").base_name,
             metric("echo_feed_runs_total").help,
@@ -247,6 +249,11 @@ class ServiceMetrics:
         errors = int(data.get("parse_errors", 0))
         if errors:
             self.parse_errors.labels(feed).inc(errors)
+
+    def observe_commit(self, seconds: float) -> None:
+        """One writer job or commit took ``seconds`` (the writer's ``on_job``; writer thread)."""
+        self.commit_seconds.observe(seconds)
+        self.last_commit_seconds = seconds
 
     def samples(self) -> list[Sample]:
         """Every series of :data:`~echo_archive.control.metrics.METRICS` as a scrape shows it now.

@@ -38,6 +38,13 @@ Lifecycle:
   checkpoint, or before a time this service already saw, by more than
   ``[health] clock_tolerance``) is ``echo_clock_backwards`` 1 and the
   ``EchoClockBackwards`` alert; nothing stops.
+* **Supervisor.** Every ``[supervisor] cycle`` seconds (the Echo
+  Controller, :mod:`echo_archive.control.supervisor`): the
+  :class:`~echo_archive.control.observe.Observer` closes the cycle's
+  observation (feed runs from the bus, per-host requests from the fetcher,
+  the process, disk and writer), the supervisor scores stability, finds
+  drifts and risks and proposes interventions; its figures feed
+  ``/metrics`` (and so the alert rules) and ``/status``.
 * **Alerts.** Every ``[alerts] evaluation_interval`` seconds the alert
   engine (:mod:`echo_archive.control.alerts`) evaluates its rules over the
   series ``/metrics`` shows (:meth:`ServiceMetrics.samples`) and hands its
@@ -67,7 +74,7 @@ import uvicorn
 from echo_archive import __version__
 from echo_archive.config import EchoConfig, load_config
 from echo_archive.control.alertrules import engine_from_config
-from echo_archive.control.alerts import AlertEngine, Notification
+from echo_archive.control.alerts import AlertEngine, Notification, Sample
 from echo_archive.control.alertstore import VaultAlertStore
 from echo_archive.control.health import (
     HealthConfig,
@@ -77,10 +84,12 @@ from echo_archive.control.health import (
     disk_pressure,
     run_checks,
 )
+from echo_archive.control.observe import Observer, ProcessSampler, Pulls, disk_pull
+from echo_archive.control.supervisor import CycleReport, Supervisor, SupervisorOptions
 from echo_archive.errors import ConfigError, EchoError, RequestError
 from echo_archive.events import EventBus
 from echo_archive.harvest.cycle import HarvestRun
-from echo_archive.harvest.engine import Fetcher
+from echo_archive.harvest.engine import Fetcher, host_key
 from echo_archive.harvest.state import HarvestState
 from echo_archive.redaction import redact_text
 from echo_archive.service.http import build_app
@@ -219,6 +228,9 @@ class Service:
         self._clock_checkpoint_behind = False
         self._wall_seen = 0.0
         self.alert_engine: AlertEngine | None = None
+        self.supervisor: Supervisor | None = None
+        self.observer: Observer | None = None
+        self._feed_hosts: dict[str, str] = {}
         self.firing: list[dict[str, Any]] = []
         self._deliveries: set[asyncio.Future[Any]] = set()
         self._runs: dict[str, HarvestRun] = {}
@@ -261,8 +273,10 @@ class Service:
         scheduled feed: the schedule, ``running``), ``running_feeds``,
         ``due``, ``checks`` (name -> severity), ``event_loop_lag_seconds``,
         ``writer_queue_depth``, ``clock_backwards``, ``alerts`` (pending
-        and firing alerts, as ``echoctl alerts list --json`` shows them);
-        ``interventions`` and ``stability`` are empty until the supervisor runs.
+        and firing alerts, as ``echoctl alerts list --json`` shows them),
+        ``stability`` (the supervisor's latest cycle: ``at``, ``score`` in
+        [0, 1], ``band``, ``components``, ``collapse_risk``, ``drifts``,
+        ``findings``; None before its first cycle) and ``interventions``.
         """
         sched = self.scheduler
         running = set(sched.running)
@@ -291,7 +305,23 @@ class Service:
             "clock_backwards": self.clock_backwards,
             "alerts": list(self.firing),
             "interventions": [],
-            "stability": None,
+            "stability": self._stability(),
+        }
+
+    def _stability(self) -> dict[str, Any] | None:
+        """The supervisor's latest cycle for ``/status`` (None before its first cycle)."""
+        report = self.supervisor.last if self.supervisor is not None else None
+        if report is None:
+            return None
+        doc = report.to_json()
+        return {
+            "at": _rfc3339(report.at),
+            "score": report.score,
+            "band": doc["stability"].get("band"),
+            "components": doc["stability"].get("components"),
+            "collapse_risk": report.collapse_risk,
+            "drifts": doc["drifts"],
+            "findings": doc["findings"],
         }
 
     @property
@@ -337,6 +367,7 @@ class Service:
         self.config_error = None
         self.config_loaded_at = time.time()
         feeds = self._enabled(config)
+        self._feed_hosts = _feed_hosts(feeds)
         await self.scheduler.set_feeds(feeds)
         self.bus.emit("config_reloaded", feeds=[f.name for f in feeds])
         log.info("service.config_reloaded", feeds=len(feeds))
@@ -393,7 +424,7 @@ class Service:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.writer = open_writer(self.path, wait=self.wait)
-        self.writer.on_job = self.metrics.commit_seconds.observe
+        self.writer.on_job = self.metrics.observe_commit
         self.writer.on_commit = self._publish_entries
         try:
             self.reader = Vault.open(self.path, readonly=True)
@@ -425,6 +456,22 @@ class Service:
         await self.scheduler.load()
         self._wall_seen = self.scheduler.clock.time()
         self.alert_engine = await asyncio.to_thread(self._alert_engine, self.config)
+        self._feed_hosts = _feed_hosts(self._enabled(self.config))
+        self.supervisor = Supervisor(SupervisorOptions(), bus=self.bus)
+        self.observer = Observer(
+            self.bus,
+            self.fetcher.host_stats,
+            Pulls(
+                process=ProcessSampler(),
+                loop_lag=lambda: self.loop_lag,
+                disk=disk_pull(self.path),
+                queue_depth=lambda: self.writer.queue_depth,
+                commit_latency=lambda: self.metrics.last_commit_seconds,
+                breakers=self._breaker_states,
+                feed_hosts=lambda: self._feed_hosts,
+            ),
+            start=self.scheduler.clock.time(),
+        )
         self.metrics.state = StateSource(
             schedules=self._schedule_gauges,
             running=lambda: len(self.scheduler.running),
@@ -441,6 +488,7 @@ class Service:
             silent=lambda: self.silent,
             clock_backwards=lambda: self.clock_backwards,
             verify_failures=lambda: self.verify_failures,
+            supervisor=self._supervisor_samples,
         )
         tcp = _Server(
             uvicorn.Config(
@@ -499,6 +547,7 @@ class Service:
             asyncio.ensure_future(self._watch_disk()),
             asyncio.ensure_future(self._health_loop()),
             asyncio.ensure_future(self._alert_loop()),
+            asyncio.ensure_future(self._supervise()),
         ]
         self._ready = True
         log.info("service.listening", url=self.url, feeds=len(self.scheduler.schedules))
@@ -705,6 +754,34 @@ class Service:
                         self._deliver(engine, notes)
             await asyncio.sleep(self.config.alerts.evaluation_interval)
 
+    async def _supervise(self) -> None:
+        """Run a supervisor cycle every ``[supervisor] cycle`` seconds (see the module).
+
+        A cycle that fails is logged and the next one runs as usual: the
+        supervisor never stops the service.
+        """
+        assert self.supervisor is not None
+        while True:
+            await asyncio.sleep(self.supervisor.options.cycle)
+            try:
+                self.supervise_once()
+            except Exception as exc:  # never stops the service
+                log.error("service.supervisor_failed", error=repr(exc))
+
+    def supervise_once(self) -> CycleReport:
+        """One supervisor cycle now: observe, score, detect, plan; returns its report."""
+        assert self.supervisor is not None
+        assert self.observer is not None
+        observation = self.observer.observe(self.scheduler.clock.time())
+        report = self.supervisor.cycle(observation)
+        for finding in report.findings:
+            log.info("service.supervisor_finding", **finding.to_json())
+        return report
+
+    def _supervisor_samples(self) -> list[Sample]:
+        report = self.supervisor.last if self.supervisor is not None else None
+        return report.samples() if report is not None else []
+
     def _deliver(self, engine: AlertEngine, notes: list[Notification]) -> None:
         task = asyncio.ensure_future(engine.deliver(notes))
         self._deliveries.add(task)
@@ -797,6 +874,21 @@ class Service:
                 (self.path / SERVICE_FILE).unlink()
             with contextlib.suppress(OSError):
                 (self.path / CONTROL_SOCKET).unlink()
+
+
+def _feed_hosts(feeds: Sequence[Feed]) -> dict[str, str]:
+    """``{feed: host key}`` of each feed's first planned request (the supervisor's map)."""
+    out: dict[str, str] = {}
+    for feed in feeds:
+        source = SOURCES.get(feed.source)
+        try:
+            requests = source.plan(feed) if source is not None else []
+        except Exception as exc:  # a plan that needs credentials or state: no host known
+            log.debug("service.feed_host_unknown", feed=feed.name, error=repr(exc))
+            continue
+        if requests:
+            out[feed.name] = host_key(requests[0].url)
+    return out
 
 
 def _rfc3339(epoch: float | None) -> str | None:
