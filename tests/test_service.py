@@ -112,13 +112,13 @@ def serving(vault: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], st
 
 
 @contextmanager
-def in_process(vault: Path, clock: ManualClock) -> Iterator[Service]:
+def in_process(vault: Path, clock: ManualClock, listen: str = "127.0.0.1:0") -> Iterator[Service]:
     """The service of ``vault`` on ``clock``, run in this process on a thread of its own.
 
     Yields it once it listens (``service.url``, ``service.loop``); stops it
     (as SIGTERM would) at the end and checks it exited 0.
     """
-    service = Service(vault, listen="127.0.0.1:0", clock=clock)
+    service = Service(vault, listen=listen, clock=clock)
     ready = threading.Event()
     result: list[Any] = []
 

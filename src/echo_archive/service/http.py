@@ -16,18 +16,26 @@ The control socket (``service.sock`` in the vault, a Unix socket of mode 0600:
 only the vault's owner can use it) serves the same routes plus
 ``POST /control/harvest/{feed}`` (run a feed now, ahead of the queue:
 ``echoctl harvest --now FEED``) and ``POST /control/reload`` (re-read
-``echo.toml``, as SIGHUP does). No route takes credentials yet: the HTTP API
-issue adds authentication, and until then a non-loopback ``listen`` address is
-refused at start.
+``echo.toml``, as SIGHUP does); the socket's mode is its authentication.
+
+On ``listen``, the API's routes (:func:`echo_archive.api.router.build_router`:
+``/v1/whoami``, ``/v1/keys``, ``/v1/token``, ``/v1/breakglass``) are
+mounted, and once authentication is configured (an API key or a user
+exists, or the service is bound to a non-loopback address, which is refused
+until then) ``/readyz``, ``/metrics`` and ``/status`` need a credential
+whose role holds ``operations:read`` (401 without one, 403 without the
+permission); ``/healthz`` never does.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from echo_archive.api.deps import ApiContext, Auth
+from echo_archive.api.router import build_router
 from echo_archive.service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -49,6 +57,19 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    guard: list[Any] = []
+    if not control:
+        ctx = ApiContext(
+            service.reader, service.writer, service.config.api, service.scheduler.clock.time
+        )
+        app.include_router(build_router(ctx))
+        operations = Auth(ctx).require("operations:read")
+
+        async def operations_read(request: Request) -> None:
+            if service.auth_required():
+                await operations(request)
+
+        guard = [Depends(operations_read)]
 
     @app.get("/healthz", summary="Liveness: the process answers.")
     async def healthz() -> dict[str, str]:
@@ -57,6 +78,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
 
     @app.get(
         "/readyz",
+        dependencies=guard,
         summary="Readiness: vault open, writer and scheduler running.",
         responses={503: {"description": "not ready; `reasons` says why"}},
     )
@@ -68,6 +90,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
 
     @app.get(
         "/metrics",
+        dependencies=guard,
         summary="Prometheus metrics (text exposition format 0.0.4).",
         response_class=Response,
     )
@@ -75,7 +98,9 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
         """The metrics of :mod:`echo_archive.service.metrics`."""
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get("/status", summary="What the service is doing and last did (JSON).")
+    @app.get(
+        "/status", summary="What the service is doing and last did (JSON).", dependencies=guard
+    )
     async def status() -> dict[str, Any]:
         """See :meth:`Service.status <echo_archive.service.runner.Service.status>`."""
         return service.status()

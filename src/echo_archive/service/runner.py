@@ -61,6 +61,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -72,6 +73,7 @@ import structlog
 import uvicorn
 
 from echo_archive import __version__
+from echo_archive.api.router import auth_configured
 from echo_archive.config import EchoConfig, load_config
 from echo_archive.control.alertrules import engine_from_config
 from echo_archive.control.alerts import AlertEngine, Notification, Sample
@@ -109,6 +111,7 @@ __all__ = [
     "SERVICE_FILE",
     "Service",
     "ServiceRunningError",
+    "is_loopback",
     "parse_listen",
 ]
 
@@ -137,28 +140,51 @@ class ServiceRunningError(EchoError):
     """Another ``echoctl serve`` already runs on this vault (the message names its pid)."""
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, *, public_ok: bool = False) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8383`` for IPv6) -> ``(host, port)``.
+
+    Args:
+        listen: the address.
+        public_ok: a non-loopback host is allowed (the vault has an API key
+            or a user: :func:`~echo_archive.api.router.auth_configured`).
 
     Raises:
         RequestError: not ``HOST:PORT``, a port outside 0-65535, or a host that
-            is not loopback (authentication comes with the HTTP API).
+            is not loopback while no authentication is configured (issue 11,
+            "Public by choice only").
     """
     host, sep, port_text = listen.rpartition(":")
     if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
         raise RequestError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8383")
     host = host.removeprefix("[").removesuffix("]")
-    if host != "localhost":
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise RequestError(
-                f"--listen {listen!r}: only a loopback address (127.0.0.1, ::1, localhost) "
-                "until the HTTP API's authentication is configured"
-            )
+    if not public_ok and not is_loopback(host):
+        raise RequestError(
+            f"--listen {listen!r}: only a loopback address (127.0.0.1, ::1, localhost) "
+            "until authentication is configured (`echoctl keys create` or `echoctl users add`)"
+        )
     return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address or ``localhost``) is a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _auth_configured(path: Path) -> bool:
+    """:func:`~echo_archive.api.router.auth_configured` of the vault at ``path``.
+
+    False when the vault cannot be read (the start then fails on it, clearly).
+    """
+    try:
+        with Vault.open(path, readonly=True) as vault:
+            return auth_configured(vault)
+    except (EchoError, OSError):
+        return False
 
 
 class _Server(uvicorn.Server):
@@ -210,7 +236,11 @@ class Service:
         self.wait = wait
         self.env = env if env is not None else os.environ
         self.config: EchoConfig = load_config(self.path / CONFIG_FILE)
-        self.host, self.port = parse_listen(listen or self.config.service.listen)
+        self.host, self.port = parse_listen(
+            listen or self.config.service.listen, public_ok=_auth_configured(self.path)
+        )
+        self.public = not is_loopback(self.host)
+        """Bound to a non-loopback address: every route but ``/healthz`` needs credentials."""
         self.bus = EventBus()
         self.metrics = ServiceMetrics(self.bus)
         self._clock = clock
@@ -334,6 +364,20 @@ class Service:
             return self.reader.size
         except EchoError:
             return 0
+
+    def auth_required(self) -> bool:
+        """Whether ``/readyz``, ``/metrics``, ``/status`` and the API need credentials now.
+
+        Always when bound to a non-loopback address; on loopback, once the
+        vault has an API key or a user (so creating the first key closes the
+        open loopback routes at the next request).
+        """
+        if self.public:
+            return True
+        try:
+            return auth_configured(self.reader)
+        except (EchoError, sqlite3.Error):
+            return True  # cannot tell: closed
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
