@@ -94,6 +94,7 @@ __all__ = [
     "DEFAULT_INTERVALS",
     "FEEDS_HEADER",
     "FEED_NAME_PATTERN",
+    "INTERVENTION_RISKS",
     "MIN_INTERVAL",
     "REDDIT_USERNAME_PLACEHOLDER",
     "SOURCE_KINDS",
@@ -110,6 +111,8 @@ __all__ = [
     "InvalidFeed",
     "LogSection",
     "ServiceSection",
+    "StabilityWeights",
+    "SupervisorSection",
     "VaultSection",
     "WebhookSection",
     "feed_label",
@@ -792,6 +795,108 @@ class ApiSection(_Strict):
         return value
 
 
+INTERVENTION_RISKS: Final[Mapping[str, str]] = {
+    "pause_feed": "low",
+    "resume_feed": "low",
+    "stretch_interval": "low",
+    "lower_host_rate": "low",
+    "rebuild_index": "low",
+    "run_verify": "low",
+    "force_breaker": "high",
+    "quarantine_feed": "high",
+    "free_disk": "high",
+}
+"""Every intervention kind and its risk: the names ``[supervisor] auto`` accepts (the kinds
+themselves are :data:`echo_archive.control.interventions.KINDS`, the same names and risks)."""
+
+
+class StabilityWeights(_Strict):
+    """``[supervisor.weights]``: how the stability score weighs its four components.
+
+    The stability score is ``resource × w_r + error × w_e + performance × w_p
+    + dependency × w_d`` (each component in [0, 1]); the weights are >= 0
+    and must sum to 1 (within 1e-9), so the score stays in [0, 1].
+
+    Attributes:
+        resource: disk, memory, CPU, writer queue.
+        error: request and parse error rates.
+        performance: latencies, event-loop lag.
+        dependency: breakers and the hosts behind them.
+
+    Raises:
+        ValueError: the weights do not sum to 1 (the message gives the sum).
+    """
+
+    resource: float = Field(default=0.25, ge=0, le=1)
+    error: float = Field(default=0.25, ge=0, le=1)
+    performance: float = Field(default=0.25, ge=0, le=1)
+    dependency: float = Field(default=0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_one(self) -> StabilityWeights:
+        total = self.resource + self.error + self.performance + self.dependency
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(
+                f"resource + error + performance + dependency must sum to 1, got {total!r}"
+            )
+        return self
+
+
+class SupervisorSection(_Strict):
+    """``[supervisor]``: the Echo Controller of ``echoctl serve`` and its interventions.
+
+    Read by the service: the cycle, weights and horizon go to the supervisor
+    (:mod:`echo_archive.control.supervisor`), the budget, the automatic
+    kinds, ``assess_after`` and ``rollback_margin`` to the intervention
+    manager (:class:`~echo_archive.control.interventions.InterventionOptions`).
+
+    Attributes:
+        enabled: run the supervisor (false: observe nothing, plan nothing).
+        cycle: seconds between two observations of the system state.
+        interventions_per_hour: at most this many interventions execute on
+            their own in any hour (a sliding 3600 s); those over the budget
+            are ``deferred`` and run when the budget allows, never dropped.
+        auto: the kinds that may execute without approval; low-risk kinds
+            only (a high-risk kind always waits for approval). Default: every
+            low-risk kind.
+        assess_after: seconds after execution at which the supervisor's
+            proposals have their effect measured (its default for
+            ``Proposal.assess_after``).
+        rollback_margin: an executed intervention is rolled back when its
+            signal moved against its goal by more than this fraction of the
+            larger of the two values (planned, measured).
+        weights: ``[supervisor.weights]`` (:class:`StabilityWeights`).
+        horizon: seconds ahead the collapse risk looks (the probability of a
+            threshold breach within it).
+    """
+
+    enabled: bool = Field(default=True, strict=True)
+    cycle: float = Field(default=60.0, gt=0, le=86_400)
+    interventions_per_hour: int = Field(default=6, ge=0, le=3_600, strict=True)
+    auto: list[str] = Field(
+        default_factory=lambda: [k for k, r in INTERVENTION_RISKS.items() if r == "low"]
+    )
+    assess_after: float = Field(default=600.0, gt=0, le=7 * 86_400)
+    rollback_margin: float = Field(default=0.1, ge=0, le=10)
+    weights: StabilityWeights = StabilityWeights()
+    horizon: float = Field(default=3_600.0, gt=0, le=30 * 86_400)
+
+    @field_validator("auto")
+    @classmethod
+    def _low_risk_kinds(cls, value: list[str]) -> list[str]:
+        for kind in value:
+            risk = INTERVENTION_RISKS.get(kind)
+            if risk is None:
+                raise ValueError(
+                    f"unknown intervention kind {kind!r} (kinds: {', '.join(INTERVENTION_RISKS)})"
+                )
+            if risk != "low":
+                raise ValueError(
+                    f"{kind} is high risk: it always waits for approval and cannot be in auto"
+                )
+        return value
+
+
 class EchoConfig(_Strict):
     """The whole ``echo.toml``: the vault's own tables plus the feeds and host limits.
 
@@ -808,6 +913,8 @@ class EchoConfig(_Strict):
         service: ``[service]`` (:class:`ServiceSection`).
         alerts: ``[alerts]`` (:class:`AlertsSection`): alert rules and channels.
         api: ``[api]`` (:class:`ApiSection`): the HTTP API's access rules.
+        supervisor: ``[supervisor]`` (:class:`SupervisorSection`): the supervisor and
+            its interventions.
         feeds: ``[[feeds]]``, in file order; names are unique.
         limits: ``[limits."<host>"]`` tables, by host name (``host:port`` for a
             non-default port), overriding the per-source defaults.
@@ -825,6 +932,7 @@ class EchoConfig(_Strict):
     service: ServiceSection = ServiceSection()
     alerts: AlertsSection = AlertsSection()
     api: ApiSection = ApiSection()
+    supervisor: SupervisorSection = SupervisorSection()
     feeds: list[FeedConfig] = Field(default_factory=list)
     limits: dict[str, HostLimitSection] = Field(default_factory=dict)
     invalid_feeds: list[InvalidFeed] = Field(default_factory=list)
@@ -1128,6 +1236,9 @@ def render(config: EchoConfig) -> str:
     if config.api != ApiSection():
         doc.add(tomlkit.nl())
         doc.add("api", tomlkit.item(config.api.model_dump(exclude_defaults=True)))
+    if config.supervisor != SupervisorSection():
+        doc.add(tomlkit.nl())
+        doc.add("supervisor", tomlkit.item(config.supervisor.model_dump(exclude_defaults=True)))
     doc.add(tomlkit.nl())
     for line in feeds_header():
         doc.add(line)

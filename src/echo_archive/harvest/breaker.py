@@ -71,6 +71,7 @@ from typing import Any, NamedTuple, TypeAlias
 from echo_archive.errors import ConfigError
 
 __all__ = [
+    "BREAKER_MODES",
     "STATE_VERSION",
     "BreakerConfig",
     "BreakerMetrics",
@@ -82,6 +83,9 @@ __all__ = [
 
 STATE_VERSION = 1
 """The version of the :meth:`CircuitBreaker.to_state` format."""
+
+BREAKER_MODES = ("forced_open", "forced_closed", "auto")
+"""What :meth:`CircuitBreaker.set_mode` takes: FORCED_OPEN, DISABLED, or back to the rules."""
 
 
 class BreakerState(StrEnum):
@@ -623,6 +627,38 @@ class CircuitBreaker:
         resilience4j ``transitionToDisabledState``.
         """
         self._transition(BreakerState.DISABLED, self._now(now), "disabled")
+
+    def set_mode(self, mode: str, now: float | None = None) -> None:
+        """Force the breaker, or give it back to its own rules (an operator or an intervention).
+
+        ``mode`` is one of :data:`BREAKER_MODES`:
+
+        * ``forced_open``: FORCED_OPEN, every call rejected, nothing recorded,
+          until another manual transition (resilience4j ``transitionToForcedOpenState``);
+        * ``forced_closed``: DISABLED, every call allowed, nothing recorded
+          (resilience4j ``transitionToDisabledState``: the breaker is out of the way);
+        * ``auto``: out of a forced state (FORCED_OPEN or DISABLED) into CLOSED
+          with fresh metrics (``transitionToClosedState``); a breaker already
+          under its own rules (CLOSED, OPEN, HALF_OPEN) is left as it is.
+
+        Args:
+            mode: the mode.
+            now: epoch seconds (default: the clock).
+
+        Raises:
+            ValueError: ``mode`` is not one of :data:`BREAKER_MODES`.
+        """
+        if mode == "forced_open":
+            if self._state is not BreakerState.FORCED_OPEN:
+                self.force_open(now)
+        elif mode == "forced_closed":
+            if self._state is not BreakerState.DISABLED:
+                self.disable(now)
+        elif mode == "auto":
+            if self._state in (BreakerState.FORCED_OPEN, BreakerState.DISABLED):
+                self.transition_to_closed(now)
+        else:
+            raise ValueError(f"breaker mode {mode!r}: expected one of {', '.join(BREAKER_MODES)}")
 
     # --- persistence ---------------------------------------------------------------
 

@@ -93,9 +93,9 @@ import random
 import socket
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -658,6 +658,57 @@ class Fetcher:
         """
         breaker = self.breaker(host)
         breaker.reset(self._wall())
+        self._save(breaker)
+
+    def set_breaker_mode(self, host: str, mode: str) -> dict[str, Any]:
+        """Force the breaker of ``host`` open or closed, or back to its rules; persist it.
+
+        See :meth:`CircuitBreaker.set_mode
+        <echo_archive.harvest.breaker.CircuitBreaker.set_mode>` (``forced_open``:
+        resilience4j FORCED_OPEN; ``forced_closed``: DISABLED; ``auto``: CLOSED
+        out of a forced state).
+
+        Args:
+            host: a :func:`host_key`.
+            mode: one of :data:`~echo_archive.harvest.breaker.BREAKER_MODES`.
+
+        Returns:
+            The breaker's state before the change (:meth:`CircuitBreaker.to_state`),
+            what :meth:`restore_breaker` takes to undo it.
+
+        Raises:
+            ValueError: an unknown ``mode``.
+        """
+        breaker = self.breaker(host)
+        before = breaker.to_state()
+        breaker.set_mode(mode, self._wall())
+        self._save(breaker)
+        return before
+
+    def restore_breaker(self, host: str, state: Mapping[str, Any] | None) -> None:
+        """Put the breaker of ``host`` back as ``state`` (a saved :meth:`CircuitBreaker.to_state`).
+
+        None restores a fresh CLOSED breaker. Used to roll back
+        :meth:`set_breaker_mode`; persisted.
+
+        Raises:
+            ValueError: ``state`` is not a breaker state (see
+                :meth:`CircuitBreaker.from_state`).
+        """
+        host = host.lower()
+        if state is None:
+            breaker = CircuitBreaker(
+                host, self.config.breaker, clock=self._wall, on_transition=self._on_transition
+            )
+        else:
+            breaker = CircuitBreaker.from_state(
+                host,
+                self.config.breaker,
+                state,
+                clock=self._wall,
+                on_transition=self._on_transition,
+            )
+        self._breakers[host] = breaker
         self._save(breaker)
 
     def _on_transition(self, event: StateTransition) -> None:

@@ -263,6 +263,35 @@ class HostLimits:
             return self._configs[host]
         return self._profiles[self._hosts.get(host, self._default)]
 
+    def set_rate(self, host: str, rate: float, now: float | None = None) -> float:
+        """Set ``host``'s configured request rate (its ceiling), e.g. an intervention lowering it.
+
+        The host keeps its burst, concurrency and rate-limit header dialect;
+        live rate-limit headers can still only lower the rate below this
+        ceiling (:meth:`observe`). The host's bucket, if it exists, takes the
+        new rate at once when it is lower than the bucket's current rate, or
+        when the ceiling is raised (a rollback: the headers pace it down again).
+
+        Args:
+            host: the host name (case-insensitive).
+            rate: the new ceiling in requests/s, > 0.
+            now: monotonic seconds (tokens accrued at the old rate are credited first).
+
+        Returns:
+            The previous ceiling in requests/s (what a rollback sets back).
+
+        Raises:
+            ConfigError: ``rate`` is not a positive finite number.
+        """
+        check_rate(rate)
+        host = host.lower()
+        old = self.config_for(host)
+        self._configs[host] = LimitConfig(rate, old.burst, old.concurrency, old.rate_limit_headers)
+        bucket = self._buckets.get(host)
+        if bucket is not None and (rate < bucket.rate or rate > old.rate):
+            bucket.set_rate(rate, now)
+        return old.rate
+
     def bucket(self, host: str) -> TokenBucket:
         """Return the token bucket of ``host``, creating it at the configured rate."""
         host = host.lower()

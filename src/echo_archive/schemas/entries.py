@@ -35,6 +35,7 @@ __all__ = [
     "AuditMeta",
     "FileCapture",
     "HttpCapture",
+    "InterventionMeta",
     "ItemBlob",
     "ItemMeta",
     "ItemMetaV2",
@@ -348,3 +349,71 @@ class AuditMeta(EntryMeta):
         description="What was set (``role``, ``group``, ``expires_at``, ``key_id``, "
         "``until``...): never a secret."
     )
+
+
+@register
+class InterventionMeta(EntryMeta):
+    """One step of an intervention of the supervisor or an operator; no blob.
+
+    DESIGN.md invariant 10: the archive's own operation is on the record.
+    Written by :class:`echo_archive.control.interventions.InterventionManager`
+    at each step of an intervention's life, through the vault's writer,
+    before the step's state is stored: ``planned`` (validated, with its dry
+    run), ``approved`` / ``rejected`` (an operator's decision on a high-risk
+    one), ``executed`` (done, or failed: ``ok``), ``assessed`` (its effect on
+    its signal measured after ``assess_after`` seconds) and ``rolled_back``
+    (undone: by an operator, or on its own when the effect was bad). The
+    entries of one intervention share its ``id``. An intervention acts on
+    operational state only (schedules, host limits, breakers, derived
+    indexes, saved reports): it never rewrites or removes a log entry.
+    """
+
+    entry_type: ClassVar[str] = "intervention"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {}
+
+    id: Name = Field(
+        description="The intervention's id (short, stable: ``echoctl interventions show ID``)."
+    )
+    event: Literal["planned", "approved", "rejected", "executed", "assessed", "rolled_back"] = (
+        Field(description="The step this entry records.")
+    )
+    action: Name = Field(
+        description="The intervention's kind (``meta.kind`` is reserved for entry kinds): "
+        "``pause_feed``, ``resume_feed``, ``stretch_interval``, "
+        "``lower_host_rate``, ``force_breaker``, ``quarantine_feed``, ``rebuild_index``, "
+        "``run_verify``, ``free_disk``."
+    )
+    risk: Literal["low", "high"] = Field(
+        description="``low``: may run on its own within the hourly budget; ``high``: runs only "
+        "when approved."
+    )
+    target: Name = Field(
+        description="What it acts on: a feed name, a host, a derived index name, or ``vault``."
+    )
+    params: JsonObject = Field(description="The kind's parameters, as validated.")
+    state: Name = Field(
+        description="The intervention's state after this step: ``pending_approval``, "
+        "``deferred``, ``approved``, ``executed``, ``assessed``, ``rolled_back``, "
+        "``rejected``, ``failed``..."
+    )
+    actor: Name = Field(
+        description="Who took the step: ``supervisor``, ``service``, an operator's name..."
+    )
+    reason: str = Field(
+        description="Why: the proposal's reason (planned), the operator's (rejected, rolled "
+        "back), the measured effect (automatic rollback); or empty."
+    )
+    signal: str = Field(description="The signal it should improve, or empty.")
+    goal: Literal["down", "up"] = Field(description="Whether that signal should go down or up.")
+    evidence: dict[str, Number] = Field(
+        description="The signal values that led to it (name -> value), at planning."
+    )
+    dry_run: str = Field(description="What it does, in words (its dry run, at planning).")
+    result: JsonObject = Field(
+        description="What the step did: the state needed to roll back (executed), what the "
+        "rollback restored (rolled_back), the measured effect (assessed: ``before``, "
+        "``after``, ``change``, ``verdict``, ``margin``); empty for the other steps."
+    )
+    ok: bool = Field(description="The step completed without error.")
+    error: str | None = Field(description="Why it failed, or null.")
+    at: Timestamp = Field(description="When the step was taken.")

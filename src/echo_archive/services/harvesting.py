@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from echo_archive.config import FeedConfig, InvalidFeed, load_config
+from echo_archive.config import EchoConfig, FeedConfig, InvalidFeed, load_config
 from echo_archive.errors import NotFoundError, RequestError
 from echo_archive.harvest.cycle import HarvestReport, HarvestRun, Progress, due_feeds
 from echo_archive.harvest.engine import FetchConfig, Fetcher, reset_command
-from echo_archive.harvest.limits import limits_from_config
+from echo_archive.harvest.limits import HostLimits, limits_from_config
 from echo_archive.harvest.state import HarvestState
 from echo_archive.harvest.stores import VaultBreakerStore, VaultConditionalCache, VaultPauseStore
 from echo_archive.harvest.transport import ReplayTransport
@@ -40,6 +40,7 @@ __all__ = [
     "breakers",
     "build_fetcher",
     "harvest_once",
+    "host_limits",
     "reset_breaker",
     "select_feeds",
 ]
@@ -192,6 +193,18 @@ class FetcherStores:
         self.pauses.close()
 
 
+def host_limits(config: EchoConfig) -> HostLimits:
+    """The per-host limits a vault's configuration gives: ``[limits]`` over the sources' profiles.
+
+    Rates are requests/s (:class:`~echo_archive.harvest.limits.HostLimits`).
+
+    Raises:
+        ConfigError: a ``[limits]`` value is out of range.
+    """
+    overrides = {h: (lim.rate, lim.burst, lim.concurrency) for h, lim in config.limits.items()}
+    return limits_from_config(overrides)
+
+
 def build_fetcher(
     vault: Vault | VaultWriter, *, transport: Any = None
 ) -> tuple[Fetcher, FetcherStores]:
@@ -216,15 +229,13 @@ def build_fetcher(
         ConfigError: ``echo.toml`` cannot be read or is invalid.
     """
     config = load_config(vault.path / CONFIG_FILE)
-    limits = config.limits
-    overrides = {host: (lim.rate, lim.burst, lim.concurrency) for host, lim in limits.items()}
     stores = FetcherStores(
         VaultBreakerStore(vault), VaultConditionalCache(vault), VaultPauseStore(vault)
     )
     fetcher = Fetcher(
         FetchConfig(allow_private=config.harvest.allow_private),
         transport=transport,
-        limits=limits_from_config(overrides),
+        limits=host_limits(config),
         breakers=stores.breakers,
         pauses=stores.pauses,
         cache=stores.cache,
