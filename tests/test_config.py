@@ -15,11 +15,14 @@ from echo_archive import __version__
 from echo_archive.config import (
     DEFAULT_FEEDS,
     DEFAULT_INTERVALS,
+    INTERVENTION_RISKS,
     MIN_INTERVAL,
     REDDIT_USERNAME_PLACEHOLDER,
     SOURCE_KINDS,
     EchoConfig,
     FeedConfig,
+    StabilityWeights,
+    SupervisorSection,
     VaultSection,
     load_config,
     new_config,
@@ -362,3 +365,64 @@ def test_default_feed_requests() -> None:
     assert dict(reddit.headers)["User-Agent"] == (
         f"python:echo-archive:{__version__} (by /u/{REDDIT_USERNAME_PLACEHOLDER})"
     )
+
+
+# ---------------------------------------------------------------------------- [supervisor]
+
+
+def test_supervisor_defaults_and_a_full_table(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, HEAD)).supervisor == SupervisorSection()
+    section = SupervisorSection()
+    assert (section.enabled, section.cycle, section.interventions_per_hour) == (True, 60.0, 6)
+    assert section.auto == [k for k, r in INTERVENTION_RISKS.items() if r == "low"]
+    assert section.weights == StabilityWeights(
+        resource=0.25, error=0.25, performance=0.25, dependency=0.25
+    )
+    text = HEAD + (
+        "[supervisor]\nenabled = false\ncycle = 30\ninterventions_per_hour = 2\n"
+        'auto = ["pause_feed"]\nassess_after = 120\nrollback_margin = 0.2\nhorizon = 900\n'
+        "[supervisor.weights]\nresource = 0.4\nerror = 0.3\nperformance = 0.2\n"
+        "dependency = 0.1\n"
+    )
+    config = load_config(write(tmp_path, text))
+    sup = config.supervisor
+    assert (sup.enabled, sup.cycle, sup.interventions_per_hour, sup.auto) == (
+        False,
+        30.0,
+        2,
+        ["pause_feed"],
+    )
+    assert (sup.assess_after, sup.rollback_margin, sup.horizon) == (120.0, 0.2, 900.0)
+    assert sup.weights.resource == 0.4
+    assert _roundtrip(config, tmp_path) == config
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            "[supervisor.weights]\nresource = 0.5\n",
+            "supervisor.weights: resource + error + performance + dependency "
+            "must sum to 1, got 1.25",
+        ),
+        ('[supervisor]\nauto = ["free_disk"]\n', "free_disk is high risk"),
+        ('[supervisor]\nauto = ["nuke"]\n', "unknown intervention kind 'nuke'"),
+        ("[supervisor]\ncycle = 0\n", "supervisor.cycle"),
+        ("[supervisor]\ninterventions_per_hour = 1.5\n", "supervisor.interventions_per_hour"),
+        ("[supervisor]\nweights = 3\n", "supervisor.weights"),
+        ("[supervisor]\nhorizn = 3\n", "supervisor.horizn: Extra inputs"),
+    ],
+)
+def test_a_bad_supervisor_table_fails_naming_the_key(
+    tmp_path: Path, table: str, expected: str
+) -> None:
+    assert expected in config_error(tmp_path, HEAD + table)
+
+
+def test_weights_that_sum_to_one_within_rounding_are_accepted() -> None:
+    weights = StabilityWeights(resource=0.3, error=0.3, performance=0.3, dependency=0.1)
+    total = weights.resource + weights.error + weights.performance + weights.dependency
+    assert total != 1.0  # 0.9999999999999999...
+    assert abs(total - 1.0) <= 1e-9  # ...is one
+    with pytest.raises(ValueError, match=r"must sum to 1, got 0\.9"):
+        StabilityWeights(resource=0.3, error=0.3, performance=0.3, dependency=0.099)

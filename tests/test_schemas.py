@@ -25,6 +25,7 @@ from echo_archive.schemas import (
     EntryMeta,
     FileCapture,
     HttpCapture,
+    InterventionMeta,
     ItemBlob,
     ItemMeta,
     ItemMetaV2,
@@ -137,6 +138,31 @@ VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
             "details": st.dictionaries(_name, _text | st.integers(0, 100) | st.none(), max_size=3),
         }
     ),
+    InterventionMeta: st.fixed_dictionaries(
+        {
+            "id": _name,
+            "event": st.sampled_from(
+                ["planned", "approved", "rejected", "executed", "assessed", "rolled_back"]
+            ),
+            "action": _name,
+            "risk": st.sampled_from(["low", "high"]),
+            "target": _name,
+            "params": st.dictionaries(
+                _name, _text | st.integers(0, 100) | st.booleans(), max_size=3
+            ),
+            "state": _name,
+            "actor": _name,
+            "reason": _text,
+            "signal": _text,
+            "goal": st.sampled_from(["down", "up"]),
+            "evidence": st.dictionaries(_name, _number, max_size=3),
+            "dry_run": _text,
+            "result": st.dictionaries(_name, _text | st.none(), max_size=3),
+            "ok": st.booleans(),
+            "error": st.none() | _text,
+            "at": _ts,
+        }
+    ),
 }
 ROLES = {
     "capture": {"body"},
@@ -145,6 +171,7 @@ ROLES = {
     "tombstone": set(),
     "repair": set(),
     "audit": set(),
+    "intervention": set(),
 }
 
 
@@ -481,6 +508,7 @@ def test_every_schema_echo_writes_today_is_plain_json() -> None:
     ) | {
         "RepairMeta": False,  # free-form plan and result; rare entries take the reference path
         "AuditMeta": False,  # free-form details; as rare
+        "InterventionMeta": False,  # free-form params, evidence numbers and result: the same
     }
 
 
