@@ -9,7 +9,6 @@ sources (an error message): every one is printed through
 
 from __future__ import annotations
 
-import getpass
 import sys
 import time
 from typing import Annotated
@@ -22,6 +21,7 @@ from echo_archive.cli.common import (
     WaitOpt,
     compact_table,
     fail,
+    login_name,
     open_vault,
     open_writer,
     out,
@@ -175,7 +175,7 @@ def add(
             parsed,
             duration=seconds,
             comment=comment,
-            created_by=author if author is not None else _login(),
+            created_by=author if author is not None else login_name(),
             now=now,
         )
     except ValueError as exc:
@@ -189,13 +189,6 @@ def add(
         f"silence {silence.id} added: mutes {safe(', '.join(map(str, silence.matchers)))} "
         f"until {_second(silence.ends_at)}"
     )
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
 
 
 @silence_app.command("list")

@@ -16,6 +16,7 @@ empty, so it only ever holds a command's result.
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import sys
@@ -50,6 +51,7 @@ __all__ = [
     "error_json",
     "errors",
     "fail",
+    "login_name",
     "open_vault",
     "open_writer",
     "out",
@@ -269,3 +271,15 @@ def compact_table(title: str) -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
+
+
+def login_name() -> str:
+    """Who runs the command, for records that name a person (``--by``, ``--author`` defaults).
+
+    Returns:
+        The login name (:func:`getpass.getuser`), or ``unknown`` when none can be found.
+    """
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"

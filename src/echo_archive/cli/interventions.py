@@ -18,7 +18,6 @@ dry runs are printed inert (:func:`~echo_archive.cli.common.safe`).
 from __future__ import annotations
 
 import asyncio
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +31,7 @@ from echo_archive.cli.common import (
     emit,
     errors,
     fail,
+    login_name,
     open_vault,
     open_writer,
     out,
@@ -67,13 +67,6 @@ ByOpt = Annotated[
     str | None,
     typer.Option("--by", metavar="NAME", help="Who decides (default: the login name)."),
 ]
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
 
 
 def _second(epoch: float | None) -> str:
@@ -205,11 +198,32 @@ def approve(
     """
     path = vault_dir(ctx, vault)
     with errors(), open_writer(ctx, vault, wait) as w:
-        iv = asyncio.run(_manager(w, path).approve(iv_id, by or _login()))
+        iv = asyncio.run(_manager(w, path).approve(iv_id, by or login_name()))
     _done(iv, as_json)
 
 
 ReasonOpt = Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why (required).")]
+
+
+def _decide(
+    ctx: typer.Context,
+    step: str,
+    iv_id: str,
+    reason: str,
+    by: str | None,
+    vault: Path | None,
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Reject or roll back ``iv_id`` through the manager (``step``: ``reject`` or ``rollback``)."""
+    if not reason.strip():
+        fail(f"--reason TEXT is required: say why ({step})", 2, kind="request")
+    path = vault_dir(ctx, vault)
+    with errors(), open_writer(ctx, vault, wait) as w:
+        manager = _manager(w, path)
+        call = manager.reject if step == "reject" else manager.rollback
+        iv = asyncio.run(call(iv_id, by or login_name(), reason))
+    _done(iv, as_json)
 
 
 @interventions_app.command("reject")
@@ -227,12 +241,7 @@ def reject(
     Needs --reason; recorded as an ``intervention`` entry. Exit 1 when it
     already ran or the ID is unknown, 2 without a reason. --json: the intervention.
     """
-    if not reason.strip():
-        fail("--reason TEXT is required: say why it is rejected", 2, kind="request")
-    path = vault_dir(ctx, vault)
-    with errors(), open_writer(ctx, vault, wait) as w:
-        iv = asyncio.run(_manager(w, path).reject(iv_id, by or _login(), reason))
-    _done(iv, as_json)
+    _decide(ctx, "reject", iv_id, reason, by, vault, wait, as_json)
 
 
 @interventions_app.command("rollback")
@@ -253,9 +262,4 @@ def rollback(
     running service a stored change is undone at once; otherwise it is
     recorded and the service undoes it at its next cycle. --json: the intervention.
     """
-    if not reason.strip():
-        fail("--reason TEXT is required: say why it is rolled back", 2, kind="request")
-    path = vault_dir(ctx, vault)
-    with errors(), open_writer(ctx, vault, wait) as w:
-        iv = asyncio.run(_manager(w, path).rollback(iv_id, by or _login(), reason))
-    _done(iv, as_json)
+    _decide(ctx, "rollback", iv_id, reason, by, vault, wait, as_json)

@@ -86,6 +86,7 @@ from typing import Any, Final, Literal, Protocol, TypeAlias
 import structlog
 
 from echo_archive.config import FEED_NAME_PATTERN, INTERVENTION_RISKS, SupervisorSection
+from echo_archive.control.repair import json_object
 from echo_archive.errors import EchoError, NotFoundError, RequestError
 from echo_archive.events import EventBus
 from echo_archive.harvest.breaker import BREAKER_MODES
@@ -1689,7 +1690,7 @@ class InterventionManager:
             action=iv.kind,
             risk=iv.risk,  # type: ignore[arg-type]
             target=iv.target,
-            params=_json_ready(iv.params),
+            params=json_object(iv.params),
             state=iv.state,
             actor=_text(actor) or "unknown",
             reason=reason,
@@ -1697,7 +1698,7 @@ class InterventionManager:
             goal=iv.goal,  # type: ignore[arg-type]
             evidence=dict(iv.evidence),
             dry_run=iv.dry_run,
-            result=_json_ready(result or {}),
+            result=json_object(result or {}),
             ok=ok,
             error=error,
             at=format_timestamp(int(self.clock() * 1e9)),
@@ -1725,21 +1726,6 @@ class InterventionManager:
             self.on_closed(iv)
         except Exception as exc:  # the supervisor's hook never breaks the manager
             log.error("interventions.on_closed_failed", id=iv.id, error=repr(exc))
-
-
-def _json_ready(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A mapping as an I-JSON object: whole floats become integers (RFC 8785 writes them so)."""
-
-    def norm(v: Any) -> Any:
-        if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-            return int(v)
-        if isinstance(v, Mapping):
-            return {str(k): norm(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [norm(x) for x in v]
-        return v
-
-    return {str(k): norm(v) for k, v in value.items()}
 
 
 def _write(

@@ -62,6 +62,7 @@ __all__ = [
     "RepairContext",
     "RepairOutcome",
     "RepairUnavailableError",
+    "json_object",
     "run_repairs",
 ]
 
@@ -548,8 +549,8 @@ def _execute(
         reason=check.summary if check is not None else "",
         actor=actor,
         approved=repair.name in approve,
-        plan=_json_object(plan),
-        result=_json_object(result),
+        plan=json_object(plan),
+        result=json_object(result),
         ok=error is None,
         error=error,
         started_at=format_timestamp(started),
@@ -568,8 +569,13 @@ def _execute(
     )
 
 
-def _json_object(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A plan or result as an I-JSON object: floats that are whole become integers."""
+def json_object(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping as an I-JSON object (RFC 7493) for an entry: whole floats become integers.
+
+    RFC 8785 writes a whole float as an integer, so an entry read back holds
+    ``2`` where ``2.0`` was given: normalizing first keeps what is logged and
+    what is returned the same. Keys become strings; lists and tuples lists.
+    """
 
     def norm(v: Any) -> Any:
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:

@@ -631,24 +631,27 @@ class Fetcher:
         if found is not None:
             return found
         saved = self._store.load(host) if self._store is not None else None
-        breaker: CircuitBreaker | None = None
-        if saved is not None:
-            try:
-                breaker = CircuitBreaker.from_state(
-                    host,
-                    self.config.breaker,
-                    saved,
-                    clock=self._wall,
-                    on_transition=self._on_transition,
-                )
-            except ValueError as exc:
-                _log.warning("breaker_state_unreadable", host=host, error=str(exc))
-        if breaker is None:
-            breaker = CircuitBreaker(
-                host, self.config.breaker, clock=self._wall, on_transition=self._on_transition
-            )
+        try:
+            breaker = self._new_breaker(host, saved)
+        except ValueError as exc:
+            _log.warning("breaker_state_unreadable", host=host, error=str(exc))
+            breaker = self._new_breaker(host, None)
         self._breakers[host] = breaker
         return breaker
+
+    def _new_breaker(self, host: str, saved: Mapping[str, Any] | None) -> CircuitBreaker:
+        """A breaker of ``host`` restored from ``saved`` (None: a fresh CLOSED one).
+
+        Raises:
+            ValueError: ``saved`` is not a breaker state.
+        """
+        if saved is None:
+            return CircuitBreaker(
+                host, self.config.breaker, clock=self._wall, on_transition=self._on_transition
+            )
+        return CircuitBreaker.from_state(
+            host, self.config.breaker, saved, clock=self._wall, on_transition=self._on_transition
+        )
 
     def reset_breaker(self, host: str) -> None:
         """Close the breaker of ``host`` with empty metrics (operator action), and persist it.
@@ -696,18 +699,7 @@ class Fetcher:
                 :meth:`CircuitBreaker.from_state`).
         """
         host = host.lower()
-        if state is None:
-            breaker = CircuitBreaker(
-                host, self.config.breaker, clock=self._wall, on_transition=self._on_transition
-            )
-        else:
-            breaker = CircuitBreaker.from_state(
-                host,
-                self.config.breaker,
-                state,
-                clock=self._wall,
-                on_transition=self._on_transition,
-            )
+        breaker = self._new_breaker(host, state)
         self._breakers[host] = breaker
         self._save(breaker)
 
