@@ -207,7 +207,7 @@ def test_lower_host_rate_respects_its_floor_and_rolls_back(vault_path: Path) -> 
             assert iv.state == State.EXECUTED
             assert limits.config_for(HOST).rate == pytest.approx(before / 2)
             assert bucket.rate == pytest.approx(before / 2)
-            assert iv.undo == {"rate": before}
+            assert iv.undo == {"rate": before, "applied": before / 2}
             # the same kind on the same target while one is open: the open one
             again = await h.manager.propose(Proposal("lower_host_rate", HOST, {"factor": 0.1}))
             assert again.id == iv.id
@@ -672,6 +672,15 @@ def test_the_stored_actuator_acts_on_stored_state_and_defers_the_rest(vault_path
             assert h.fetcher.limits.config_for(HOST).rate == rate / 2
 
     run(service_cycle())
+
+    async def restart() -> None:
+        async with harness(vault_path) as h:
+            rate = h.fetcher.limits.config_for(HOST).rate  # a new engine: as configured
+            (again,) = await h.manager.reapply()
+            assert again.id == rate_id
+            assert h.fetcher.limits.config_for(HOST).rate == rate / 2
+
+    run(restart())
 
     deferred = _stored_manager(vault_path, defer=True)
 

@@ -417,12 +417,16 @@ class InterventionKind(Protocol):
         reversible: :meth:`rollback` can undo it.
         auto_rollback: a bad effect rolls it back on its own (else only an
             operator does: ``quarantine_feed``).
+        volatile: what it changes lives only in the running service (a
+            host's rate in its fetch engine): a restart loses it, and
+            :meth:`InterventionManager.reapply` puts it back.
     """
 
     name: str
     risk: Risk
     reversible: bool
     auto_rollback: bool
+    volatile: bool
 
     async def validate(
         self, ctx: InterventionContext, target: str, params: Mapping[str, Any]
@@ -466,8 +470,38 @@ class InterventionKind(Protocol):
         """
         ...
 
+    async def reapply(
+        self,
+        ctx: InterventionContext,
+        target: str,
+        params: Mapping[str, Any],
+        undo: Mapping[str, Any],
+    ) -> bool:
+        """Put a volatile change back after a restart; whether there was one to put back.
 
-class _Irreversible:
+        Raises:
+            ActuatorUnavailableError, EchoError, ValueError: as :meth:`execute`.
+        """
+        ...
+
+
+class _Kind:
+    """What most kinds share: not volatile (their change is stored), nothing to reapply."""
+
+    volatile: bool = False
+
+    async def reapply(
+        self,
+        ctx: InterventionContext,
+        target: str,
+        params: Mapping[str, Any],
+        undo: Mapping[str, Any],
+    ) -> bool:
+        """Nothing: the change is stored (a restart keeps it)."""
+        return False
+
+
+class _Irreversible(_Kind):
     reversible: bool = False
     auto_rollback: bool = False
 
@@ -488,7 +522,7 @@ class _Irreversible:
         raise InterventionError(f"{self.name} cannot be rolled back (it has no undo)")
 
 
-class PauseFeed:
+class PauseFeed(_Kind):
     """Pause a feed's schedule: it is not harvested until resumed (its schedule is kept)."""
 
     name: str = "pause_feed"
@@ -566,7 +600,7 @@ class ResumeFeed(PauseFeed):
         return {"paused": True}
 
 
-class StretchInterval:
+class StretchInterval(_Kind):
     """Stretch a feed's interval by ``factor`` (its ``stretch``, at most :data:`MAX_STRETCH`)."""
 
     name: str = "stretch_interval"
@@ -619,7 +653,7 @@ class StretchInterval:
         return {"stretch": stretch}
 
 
-class LowerHostRate:
+class LowerHostRate(_Kind):
     """Lower a host's request-rate ceiling by ``factor``, never below ``floor`` (requests/s)."""
 
     name: str = "lower_host_rate"
@@ -656,14 +690,30 @@ class LowerHostRate:
             f"(floor {float(params['floor']):g})"
         )
 
+    volatile: bool = True
+
     async def execute(
         self, ctx: InterventionContext, target: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Lower it; undo ``{"rate": old}``."""
+        """Lower it; undo ``{"rate": old, "applied": new}`` (requests/s)."""
         rate = await ctx.actuator.host_rate(target)
         new = max(rate * float(params["factor"]), float(params["floor"]))
         old = await ctx.actuator.set_host_rate(target, new)
-        return {"rate": old}
+        return {"rate": old, "applied": new}
+
+    async def reapply(
+        self,
+        ctx: InterventionContext,
+        target: str,
+        params: Mapping[str, Any],
+        undo: Mapping[str, Any],
+    ) -> bool:
+        """Set the host's ceiling to the rate applied (a new fetch engine starts configured)."""
+        applied = undo.get("applied")
+        if not isinstance(applied, int | float) or isinstance(applied, bool):
+            return False
+        await ctx.actuator.set_host_rate(target, float(applied))
+        return True
 
     async def rollback(
         self,
@@ -689,7 +739,7 @@ def _breaker_state(raw: Mapping[str, Any] | None) -> str:
     return "CLOSED" if raw is None else str(raw.get("state", "CLOSED"))
 
 
-class ForceBreaker:
+class ForceBreaker(_Kind):
     """Force a host's breaker open or closed, or give it back to its rules (resilience4j)."""
 
     name: str = "force_breaker"
@@ -1316,6 +1366,9 @@ class InterventionManager:
         bus: where ``intervention_planned``, ``intervention_executed`` and
             ``intervention_rolled_back`` events go (None: nowhere).
 
+    Events carry ``{"id", "intervention" (the kind), "target", "risk",
+    "state", "error"}`` and, as ``index``, the log index of the step's entry.
+
     Attributes:
         on_closed: called with each intervention that ends (assessed,
             rolled back, rejected, failed), so the supervisor can forget it;
@@ -1521,6 +1574,32 @@ class InterventionManager:
                         continue
                     used += 1
                     done.append(await self._execute(iv, iv.created_by))
+        return done
+
+    async def reapply(self) -> _Interventions:
+        """After a start: put back what volatile interventions changed (a host's rate).
+
+        The service calls it once its fetch engine exists: each
+        ``lower_host_rate`` executed or assessed and not rolled back sets its
+        host's ceiling again to the rate it applied, oldest first (so the
+        newest wins). Nothing is logged: the log already holds the step.
+
+        Returns:
+            The interventions put back.
+        """
+        done: _Interventions = []
+        async with self._lock:
+            rows = await self.writer.submit_async(list_interventions)
+            ctx = self._context(rows, self.clock())
+            for iv in rows:
+                kind = KINDS[iv.kind]
+                if not kind.volatile or iv.state not in (State.EXECUTED, State.ASSESSED):
+                    continue
+                try:
+                    if await kind.reapply(ctx, iv.target, iv.params, iv.undo):
+                        done.append(iv)
+                except (EchoError, ValueError) as exc:
+                    log.error("interventions.reapply_failed", id=iv.id, error=str(exc))
         return done
 
     async def assess(self, now: float, measure: Callable[[str], float | None]) -> _Interventions:
