@@ -21,8 +21,8 @@ from echo_archive.config import (
     SOURCE_KINDS,
     EchoConfig,
     FeedConfig,
-    StabilityWeights,
     SupervisorSection,
+    SupervisorWeights,
     VaultSection,
     load_config,
     new_config,
@@ -375,7 +375,7 @@ def test_supervisor_defaults_and_a_full_table(tmp_path: Path) -> None:
     section = SupervisorSection()
     assert (section.enabled, section.cycle, section.interventions_per_hour) == (True, 60.0, 6)
     assert section.auto == [k for k, r in INTERVENTION_RISKS.items() if r == "low"]
-    assert section.weights == StabilityWeights(
+    assert section.weights == SupervisorWeights(
         resource=0.25, error=0.25, performance=0.25, dependency=0.25
     )
     text = HEAD + (
@@ -420,9 +420,9 @@ def test_a_bad_supervisor_table_fails_naming_the_key(
 
 
 def test_weights_that_sum_to_one_within_rounding_are_accepted() -> None:
-    weights = StabilityWeights(resource=0.3, error=0.3, performance=0.3, dependency=0.1)
+    weights = SupervisorWeights(resource=0.3, error=0.3, performance=0.3, dependency=0.1)
     total = weights.resource + weights.error + weights.performance + weights.dependency
     assert total != 1.0  # 0.9999999999999999...
     assert abs(total - 1.0) <= 1e-9  # ...is one
     with pytest.raises(ValueError, match=r"must sum to 1, got 0\.9"):
-        StabilityWeights(resource=0.3, error=0.3, performance=0.3, dependency=0.099)
+        SupervisorWeights(resource=0.3, error=0.3, performance=0.3, dependency=0.099)

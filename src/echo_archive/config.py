@@ -111,8 +111,8 @@ __all__ = [
     "InvalidFeed",
     "LogSection",
     "ServiceSection",
-    "StabilityWeights",
     "SupervisorSection",
+    "SupervisorWeights",
     "VaultSection",
     "WebhookSection",
     "feed_label",
@@ -810,8 +810,12 @@ INTERVENTION_RISKS: Final[Mapping[str, str]] = {
 themselves are :data:`echo_archive.control.interventions.KINDS`, the same names and risks)."""
 
 
-class StabilityWeights(_Strict):
+class SupervisorWeights(_Strict):
     """``[supervisor.weights]``: how the stability score weighs its four components.
+
+    The supervisor's own value type is
+    :class:`echo_archive.control.stability.StabilityWeights` (the service
+    builds it from this table).
 
     The stability score is ``resource × w_r + error × w_e + performance × w_p
     + dependency × w_d`` (each component in [0, 1]); the weights are >= 0
@@ -833,7 +837,7 @@ class StabilityWeights(_Strict):
     dependency: float = Field(default=0.25, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _sum_one(self) -> StabilityWeights:
+    def _sum_one(self) -> SupervisorWeights:
         total = self.resource + self.error + self.performance + self.dependency
         if abs(total - 1.0) > 1e-9:
             raise ValueError(
@@ -865,7 +869,7 @@ class SupervisorSection(_Strict):
         rollback_margin: an executed intervention is rolled back when its
             signal moved against its goal by more than this fraction of the
             larger of the two values (planned, measured).
-        weights: ``[supervisor.weights]`` (:class:`StabilityWeights`).
+        weights: ``[supervisor.weights]`` (:class:`SupervisorWeights`).
         horizon: seconds ahead the collapse risk looks (the probability of a
             threshold breach within it).
     """
@@ -878,7 +882,7 @@ class SupervisorSection(_Strict):
     )
     assess_after: float = Field(default=600.0, gt=0, le=7 * 86_400)
     rollback_margin: float = Field(default=0.1, ge=0, le=10)
-    weights: StabilityWeights = StabilityWeights()
+    weights: SupervisorWeights = SupervisorWeights()
     horizon: float = Field(default=3_600.0, gt=0, le=30 * 86_400)
 
     @field_validator("auto")
