@@ -218,6 +218,7 @@ _ARGS: dict[tuple[str, ...], list[str] | None] = {
     ("prove",): ["0", "--out", "{out}"],
     ("rebuild",): [],
     ("reports",): [],
+    ("search",): ["word"],
     ("show",): ["0"],
     ("silence", "add"): ["feed=a", "--comment", "x"],
     ("silence", "expire"): ["some-id"],
