@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +28,24 @@ def shared_dir(*parts: str) -> Path:
             pytest.fail(f"shared data folder {path} is missing in CI")
         pytest.skip(f"shared data folder {path} is not present on this machine")
     return path
+
+
+def require_tool(name: str, install: str) -> str:
+    """The path of the command ``name``: failing loudly in CI and skipping elsewhere if absent.
+
+    Args:
+        name: the executable (``promtool``, ``systemd-analyze``...), looked up
+            next to this interpreter (a console script of its venv), then on PATH.
+        install: how it gets installed, for the message (``.ci/run`` installs
+            the Debian packages the tests need when they are missing).
+    """
+    search = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
+    found = shutil.which(name, path=search)  # a console script of this venv, then PATH
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing in CI ({install})")
+        pytest.skip(f"{name} is not installed ({install})")
+    return found
 
 
 @pytest.fixture(autouse=True)

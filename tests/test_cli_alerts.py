@@ -7,8 +7,6 @@ where it is installed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -23,17 +21,13 @@ from echo_archive.control.alerts import AlertEngine, Route, Sample
 from echo_archive.control.alertstore import VaultAlertStore
 from echo_archive.control.metrics import METRIC_NAMES, METRICS
 from echo_archive.vault.vault import Vault
+from tests.conftest import require_tool
 
 runner = CliRunner()
 
 
 def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing in CI (.ci/run installs Debian's prometheus)")
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
-    return found
+    return require_tool("promtool", "Debian's prometheus: .ci/run installs it when missing")
 
 
 def test_alerts_rules_is_a_rules_file_promtool_accepts(tmp_path: Path, vault_path: Path) -> None:

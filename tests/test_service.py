@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,13 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
 
 
 @contextmanager
-def serving(vault: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serving(
+    vault: Path, *args: str, launcher: Sequence[str] = ()
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``echoctl serve`` on ``vault`` as a subprocess (``launcher``: a command that execs it)."""
     proc = subprocess.Popen(
         [
+            *launcher,
             sys.executable,
             "-m",
             "echo_archive",
