@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from echo_archive import faults
 from echo_archive.cli import app
 from echo_archive.config import HealthSection
+from echo_archive.control import health
 from echo_archive.control.health import (
     CHECKS,
     HealthConfig,
@@ -25,6 +26,7 @@ from echo_archive.control.health import (
     run_checks,
 )
 from echo_archive.control.repair import run_repairs
+from echo_archive.control.state import HealthState
 from echo_archive.errors import ConfigError, RequestError, StorageError
 from echo_archive.harvest.state import HarvestState
 from echo_archive.services import archive_files, create_vault, open_vault, verify
@@ -191,6 +193,77 @@ def test_quick_check_names_a_damaged_database(vault: Path, tmp_path: Path) -> No
     assert result is not None
     assert result.severity is Severity.CRITICAL
     assert "blobs/blobs.sqlite" in json.dumps(result.to_json())
+
+
+def _blob_db(report: Any) -> dict[str, Any]:
+    result = report.check("quick_check")
+    assert result is not None
+    details: dict[str, Any] = result.details["blobs/blobs.sqlite"]
+    return details
+
+
+def test_quick_pass_checks_a_large_blob_database_in_rotation(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the size limit the quick pass reads the blob database in bounded slices.
+
+    Paced like the incremental verify: 1% per pass plus what it is behind
+    ``verify_period`` by, so the whole table is read once within the period
+    and the pass starts over. The full pass keeps the whole ``quick_check``.
+    """
+    with open_vault(vault, write=True) as v:
+        v.commit(sample_records(295))
+    monkeypatch.setattr(health, "QUICK_CHECK_FULL_BYTES", 0)
+    period = PLENTY.verify_period
+    t0 = time.time()
+    first = _blob_db(run_checks(vault, config=PLENTY, quick=True, now=t0))
+    assert first["mode"] == "rotating"
+    assert first["ok"] is True
+    assert first["rows_total"] == 300
+    assert first["rows_checked"] == first["index_entries_checked"] == 3  # 1% of 300
+    half = _blob_db(run_checks(vault, config=PLENTY, quick=True, now=t0 + period / 2))
+    assert half["rows_checked"] == 150  # the 147 it is behind, plus 1%
+    assert half["pass_rows"] == 153
+    assert half["pass_complete"] is False
+    end = _blob_db(run_checks(vault, config=PLENTY, quick=True, now=t0 + period))
+    assert end["rows_checked"] == 147  # the rest: every row read once in the pass
+    assert end["pass_complete"] is True
+    assert end["pass_rows"] == 0
+    assert end["last_pass"] == t0 + period
+    again = _blob_db(run_checks(vault, config=PLENTY, quick=True, now=t0 + period + 1))
+    assert again["rows_checked"] == 4  # a new pass from the first row: 1%, and 1 s of it due
+    full = _blob_db(run_checks(vault, config=PLENTY, now=t0 + period + 2))
+    assert full["mode"] == "quick_check"
+
+
+def test_the_rotating_check_names_a_damaged_blob_database(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_vault(vault, write=True) as v:
+        v.commit(sample_records(300))
+    db = vault / "blobs" / "blobs.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(db.read_bytes())
+    assert len(data) > 8 * page
+    for offset in range(3 * page, 6 * page, 97):  # garble b-tree pages, keep the header
+        data[offset] ^= 0xFF
+    db.write_bytes(bytes(data))
+    monkeypatch.setattr(health, "QUICK_CHECK_FULL_BYTES", 0)
+    # the whole pass is due (a period since it began): the slice covers the garbled pages
+    with open_vault(vault, write=True) as v:
+        HealthState(v.catalog).put(
+            health.QUICK_STATE, {"pass_started": time.time() - PLENTY.verify_period}, time.time()
+        )
+    report = run_checks(vault, config=PLENTY, quick=True)
+    result = report.check("quick_check")
+    assert result is not None
+    assert result.severity is Severity.CRITICAL
+    assert _blob_db(report)["mode"] == "rotating"
+    assert _blob_db(report)["ok"] is False
+    assert "blobs/blobs.sqlite" in result.summary
 
 
 # ---------------------------------------------------------------------------- verify
