@@ -40,7 +40,7 @@ VOLUME ["/var/lib/echo"]
 WORKDIR /var/lib/echo
 
 # `echoctl serve` stops gracefully on SIGTERM within [service] grace (30 s) plus at
-# most 40 s to archive what runs in flight fetched and close: stop it with a timeout
+# most 50 s to archive what runs in flight fetched and close: stop it with a timeout
 # of 90 s (compose's stop_grace_period; `docker stop -t 90`).
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -100,7 +100,7 @@ def run(out: Path) -> Result:
         f" = max({by_rate:.2f}, {by_conc:.2f}) = {bound:.2f} s"
     )
 
-    with _Server(HOSTS, LATENCY, DOCUMENT) as server:
+    with FeedServer(HOSTS, LATENCY, DOCUMENT) as server:
         feeds = [
             Feed(f"feed-{k:03d}", "rss", {"url": server.url(k % HOSTS, f"/feed/{k}.xml")})
             for k in range(FEEDS)
@@ -255,15 +255,20 @@ async def _serial(
 # --------------------------------------------------------------------------- the server
 
 
-class _Server:
-    """The loopback server in a child process (``--serve``): ports, URLs, statistics."""
+class FeedServer:
+    """The loopback feed server in a child process (``--serve``): ports, URLs, statistics.
 
-    def __init__(self, hosts: int, latency: float, document: Path) -> None:
-        self._args = [str(hosts), str(latency), str(document)]
+    Also serves ``bench_service`` (the ``idle`` benchmark's feeds) and, with
+    ``faults``, ``bench_soak``: small generated feeds with scripted faults
+    (:func:`fault_reply`) instead of ``document``.
+    """
+
+    def __init__(self, hosts: int, latency: float, document: Path, faults: bool = False) -> None:
+        self._args = [str(hosts), str(latency), str(document), "faults" if faults else "plain"]
         self._proc: subprocess.Popen[str] | None = None
         self.ports: list[int] = []
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> FeedServer:
         self._proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--serve", *self._args],
             stdin=subprocess.PIPE,
@@ -309,9 +314,57 @@ class _Server:
         return stats
 
 
-def _serve(hosts: int, latency: float, document: Path) -> None:
-    """Serve ``document`` after ``latency`` s on ``hosts`` ports until stdin says quit."""
-    body = document.read_bytes()
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+
+
+def fault_reply(
+    path: str, hit: int, authority: str
+) -> tuple[int, list[tuple[str, str]], bytes, float]:
+    """The soak's reply to the ``hit``-th request (from 0) of ``/feed/<k>.xml``.
+
+    ``(status, headers, body, delay seconds)``: a small RSS document of 5
+    items whose newest changes every 10th request (new items, so versions and
+    commits), with a fault by feed class ``k % 10``: 0, a 503 every 3rd
+    request; 1, a 429 with ``Retry-After: 1`` every 4th; 2, a truncated
+    document (a parse error) every 5th; 3, a reply 0.5 s late every 7th; the
+    others none. Item links point back at this server (``authority``, the
+    request's ``Host``), never elsewhere: the harvester checks the link of
+    an item that left its feed, and such a page (``/item/...``) is a 200.
+    """
+    if path.startswith("/item/"):
+        return 200, [("Content-Type", "text/html")], b"<html><body>still here</body></html>", 0.0
+    try:
+        k = int(path.rsplit("/", 1)[-1].split(".")[0])
+    except ValueError:
+        return 404, [], b"", 0.0
+    kind = k % 10
+    if kind == 0 and hit % 3 == 2:
+        return 503, [], b"unavailable", 0.0
+    if kind == 1 and hit % 4 == 3:
+        return 429, [("Retry-After", "1")], b"slow down", 0.0
+    first = hit // 10
+    items = "".join(
+        f"<item><guid>urn:soak:{k}:{i}</guid><title>Feed {k} item {i}</title>"
+        f"<link>http://{authority}/item/{k}/{i}</link><description>Text {i}</description></item>"
+        for i in range(first, first + 5)
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>soak</title>'
+        f"<link>http://{authority}/</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+    if kind == 2 and hit % 5 == 4:
+        body = body[: len(body) // 2]
+    delay = 0.5 if kind == 3 and hit % 7 == 6 else 0.0
+    return 200, [("Content-Type", RSS_TYPE)], body, delay
+
+
+def _serve(hosts: int, latency: float, document: Path, faults: bool = False) -> None:
+    """Serve ``document`` after ``latency`` s on ``hosts`` ports until stdin says quit.
+
+    With ``faults``, serve :func:`fault_reply` instead (after its own delay).
+    """
+    body = b"" if faults else document.read_bytes()
+    hits: dict[str, int] = defaultdict(int)
     lock = threading.Lock()
     arrivals: dict[int, list[float]] = defaultdict(list)
     active: dict[int, int] = defaultdict(int)
@@ -330,13 +383,22 @@ def _serve(hosts: int, latency: float, document: Path) -> None:
                 arrivals[port].append(time.monotonic())
                 active[port] += 1
                 peak[port] = max(peak[port], active[port])
+            status, headers, content = 200, [("Content-Type", RSS_TYPE)], body
+            delay = latency
+            if faults:
+                with lock:
+                    hit = hits[self.path]
+                    hits[self.path] += 1
+                authority = f"127.0.0.1:{self.server.server_address[1]}"
+                status, headers, content, delay = fault_reply(self.path, hit, authority)
             try:
-                time.sleep(latency)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(content)
                 self.wfile.flush()
             finally:
                 with lock:
@@ -379,5 +441,5 @@ def _most_in(times: list[float], window: float) -> int:
     return most
 
 
-if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "--serve":
-    _serve(int(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4]))
+if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "--serve":
+    _serve(int(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4]), sys.argv[5] == "faults")

@@ -7,13 +7,14 @@ Usage::
 Each benchmark runs in its own subprocess (this script with ``--child NAME``),
 so its peak RSS is its own; the child writes its figures as JSON and the
 runner prints one table at the end and writes every figure to
-``<out>/results.json``. ``proofs``, ``verify`` and ``pymerkle`` use the N-leaf
-vault ``<out>/vault`` that ``commit`` builds; run alone, they reuse it when it
-holds exactly N benchmark items and build it first otherwise. The vault is
-removed at the end unless ``--keep`` is given. ``harvest`` and ``import``
-need no vault (and ignore ``--items``): they work on the shared corpora;
-``writer`` builds its own small vaults; ``supervisor`` needs none (its fault
-scenarios are simulated).
+``<out>/results.json``. ``proofs``, ``verify``, ``pymerkle`` and ``recovery``
+use the N-leaf vault ``<out>/vault`` that ``commit`` builds; run alone, they
+reuse it when it holds exactly N benchmark items and build it first
+otherwise. The vault is removed at the end unless ``--keep`` is given.
+``harvest`` and ``import`` need no vault (and ignore ``--items``): they work
+on the shared corpora; ``writer``, ``scheduler``, ``idle`` and ``soak`` build
+their own small vaults; ``supervisor`` needs none (its fault scenarios are
+simulated).
 
 The exit status is 0 when every benchmark ran (whether or not its targets were
 met: the table says PASS or MISS), 1 when one failed to run.
@@ -43,8 +44,12 @@ BENCHMARKS = (
     "writer",
     "supervisor",
     "search",
+    "scheduler",
+    "idle",
+    "recovery",
+    "soak",
 )
-NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle"})
+NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle", "recovery"})
 HERE = Path(__file__).resolve().parent
 
 
@@ -93,9 +98,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
         description=(
-            "Vault benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer, "
-            "supervisor, search "
-            "(benchmarks/README.md)."
+            "Benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer, supervisor, "
+            "search, scheduler, idle, recovery, soak (benchmarks/README.md)."
         ),
     )
     parser.add_argument(
@@ -284,6 +288,18 @@ def _child(args: argparse.Namespace) -> int:
         import bench_search
 
         result = bench_search.run(out, args.items)
+    elif name == "scheduler":  # needs no N-leaf vault
+        import bench_scheduler
+
+        result = bench_scheduler.run(out)
+    elif name == "soak":  # needs no N-leaf vault
+        import bench_soak
+
+        result = bench_soak.run(out)
+    elif name == "idle":  # needs no N-leaf vault
+        import bench_service
+
+        result = bench_service.run_idle(out)
     else:
         workload.ensure_vault(out, args.items)
         if name == "proofs":
@@ -294,6 +310,10 @@ def _child(args: argparse.Namespace) -> int:
             import bench_verify
 
             result = bench_verify.run(vault, out, args.items)
+        elif name == "recovery":
+            import bench_service
+
+            result = bench_service.run_recovery(vault, out, args.items)
         else:
             import bench_pymerkle
 

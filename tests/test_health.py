@@ -175,9 +175,8 @@ def test_days_until_full_projected_from_the_vaults_growth(vault: Path, tmp_path:
 # ---------------------------------------------------------------------------- SQLite
 
 
-def test_quick_check_names_a_damaged_database(vault: Path, tmp_path: Path) -> None:
-    with open_vault(vault, write=True) as v:
-        v.commit(sample_records(300))
+def _garble_blob_db(vault: Path) -> None:
+    """Flip bytes in pages 3-5 of the blob database (its b-tree pages; the header kept)."""
     db = vault / "blobs" / "blobs.sqlite"
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -188,6 +187,12 @@ def test_quick_check_names_a_damaged_database(vault: Path, tmp_path: Path) -> No
     for offset in range(3 * page, 6 * page, 97):  # garble b-tree pages, keep the header
         data[offset] ^= 0xFF
     db.write_bytes(bytes(data))
+
+
+def test_quick_check_names_a_damaged_database(vault: Path, tmp_path: Path) -> None:
+    with open_vault(vault, write=True) as v:
+        v.commit(sample_records(300))
+    _garble_blob_db(vault)
     report = run_checks(vault, config=PLENTY, quick=True)
     result = report.check("quick_check")
     assert result is not None
@@ -241,16 +246,7 @@ def test_the_rotating_check_names_a_damaged_blob_database(
 ) -> None:
     with open_vault(vault, write=True) as v:
         v.commit(sample_records(300))
-    db = vault / "blobs" / "blobs.sqlite"
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    page = conn.execute("PRAGMA page_size").fetchone()[0]
-    conn.close()
-    data = bytearray(db.read_bytes())
-    assert len(data) > 8 * page
-    for offset in range(3 * page, 6 * page, 97):  # garble b-tree pages, keep the header
-        data[offset] ^= 0xFF
-    db.write_bytes(bytes(data))
+    _garble_blob_db(vault)
     monkeypatch.setattr(health, "QUICK_CHECK_FULL_BYTES", 0)
     # the whole pass is due (a period since it began): the slice covers the garbled pages
     with open_vault(vault, write=True) as v:

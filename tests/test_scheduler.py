@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from echo_archive.harvest.state import HarvestState
+from echo_archive.service import scheduler as scheduler_module
 from echo_archive.service.schedule import (
     JITTER_FRACTION,
     MAX_BACKOFF,
@@ -115,8 +116,23 @@ def test_schedule_store_round_trip_and_readers(vault_path: Path) -> None:
             stretch=2.5,
         )
         store.put(row)
+        more = [FeedSchedule(f"b{i}", T0 + i) for i in range(3)]
+        store.put_many(more)  # one transaction
     with Vault.open(vault_path, readonly=True) as r:
-        assert ScheduleStore(r.catalog).all() == {"a": row}
+        assert ScheduleStore(r.catalog).all() == {"a": row} | {m.feed: m for m in more}
+
+
+def test_the_scheduler_remembers_a_bounded_number_of_finished_runs(
+    vault_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service runs for months: ``completed`` keeps the last runs only."""
+    monkeypatch.setattr(scheduler_module, "COMPLETED_KEPT", 5)
+    clock = ManualClock(T0)
+    log: list[tuple[str, float]] = []
+    sched = simulate(vault_path, [feed("hourly", HOUR)], clock, T0 + DAY, log)
+    assert len(log) > 5  # more runs than it keeps
+    assert len(sched.completed) == 5
+    assert [t for _, t, _ in sched.completed] == [t for _, t in log[-5:]]
 
 
 def test_a_vault_without_the_table_reads_no_schedules(vault_path: Path) -> None:

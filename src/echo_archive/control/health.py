@@ -32,8 +32,9 @@ would fix it, if one does. The checks, by name:
     of them), so the whole database is read within ``verify_period`` and
     usually far sooner. What only a whole ``quick_check`` finds (the free
     list, pages no b-tree uses) is checked by every full pass
-    (``echoctl health`` without ``--quick``), which keeps the whole
-    ``quick_check`` of every database.
+    (``echoctl health`` without ``--quick``, the service's every
+    ``[service] verify_every``), which keeps the whole ``quick_check`` of
+    every database.
 ``incremental_verify`` (not with ``quick``)
     Every entry logged since the last run is verified
     (:func:`~echo_archive.vault.verify.verify_entries`: schema, leaf hash,

@@ -281,24 +281,47 @@ class ScheduleStore:
 
     def put(self, schedule: FeedSchedule, now: float | None = None) -> None:
         """Store ``schedule`` (insert or replace; its own transaction)."""
+        self.put_many([schedule], now, what=f"storing the schedule of feed {schedule.feed}")
+
+    def put_many(
+        self,
+        schedules: Iterable[FeedSchedule],
+        now: float | None = None,
+        *,
+        what: str = "storing schedules",
+    ) -> None:
+        """Store every row of ``schedules`` (insert or replace) in one transaction.
+
+        Args:
+            schedules: the rows.
+            now: POSIX seconds for ``updated_at`` (default: the clock).
+            what: what the transaction does, for error messages.
+
+        Raises:
+            StorageError: the transaction failed (nothing of it is stored).
+        """
         stamp = format_timestamp(int((time.time() if now is None else now) * 1e9))
-        with self._catalog.transaction(f"storing the schedule of feed {schedule.feed}"):
-            self._catalog.execute(
+        rows = (
+            (
+                s.feed,
+                s.next_epoch,
+                s.last_start,
+                s.last_end,
+                s.last_outcome,
+                s.failures,
+                s.runs,
+                int(s.paused),
+                s.stretch,
+                stamp,
+            )
+            for s in schedules
+        )
+        with self._catalog.transaction(what):
+            self._catalog.executemany(
                 "INSERT OR REPLACE INTO schedules(feed, next_epoch, last_start, last_end, "
                 "last_outcome, failures, runs, paused, stretch, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    schedule.feed,
-                    schedule.next_epoch,
-                    schedule.last_start,
-                    schedule.last_end,
-                    schedule.last_outcome,
-                    schedule.failures,
-                    schedule.runs,
-                    int(schedule.paused),
-                    schedule.stretch,
-                    stamp,
-                ),
+                rows,
             )
 
     def start(self, feed: str, start: float, current: FeedSchedule) -> FeedSchedule:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -140,6 +141,10 @@ RunFeed = Callable[[Feed, float], Awaitable[RunResult]]
 """Runs one feed once with a timeout (seconds) and says how it ended."""
 
 
+COMPLETED_KEPT = 10_000
+"""How many finished runs :attr:`Scheduler.completed` remembers (the oldest are dropped)."""
+
+
 @dataclass(slots=True)
 class SchedulerOptions:
     """How the scheduler runs feeds (``[service]`` of ``echo.toml``).
@@ -199,8 +204,11 @@ class Scheduler:
         """Looks at the schedules so far (the loop is alive while it grows)."""
         self.last_tick: float | None = None
         """POSIX seconds of the last look at the schedules."""
-        self.completed: list[tuple[str, float, str]] = []
-        """``(feed, start, outcome)`` of the runs this scheduler finished, in order."""
+        self.completed: deque[tuple[str, float, str]] = deque(maxlen=COMPLETED_KEPT)
+        """``(feed, start, outcome)`` of the last :data:`COMPLETED_KEPT` runs finished, in order.
+
+        Bounded: a service runs for months (the soak benchmark watches its memory).
+        """
         self._loaded = False
         self._pending_feeds = list(feeds)
 
