@@ -5,9 +5,9 @@
 #   docker build -t echo-archive .
 #   docker run -d --name echo -v echo-vault:/var/lib/echo echo-archive
 #
-# ECHO listens on the container's loopback (127.0.0.1:8383): until the HTTP API's
-# authentication exists (issue 11), `echoctl serve` refuses any other address, so
-# publishing the port (-p) reaches nothing. The HEALTHCHECK runs inside the
+# ECHO listens on the container's loopback (127.0.0.1:8383): until the vault has an
+# API key or a user (issue 11's authentication), `echoctl serve` refuses any other
+# address, so publishing the port (-p) reaches nothing. The HEALTHCHECK runs inside the
 # container, where loopback works; deploy/compose.yaml puts Prometheus in the same
 # network namespace to scrape /metrics.
 FROM python:3.11-slim
