@@ -21,12 +21,20 @@ from tests.test_service import in_process, make_vault, wait_for
 
 pytestmark = pytest.mark.slow
 
+ALERTS = "\n[alerts]\ngroup_wait = 0\nevaluation_interval = 0.3\n"
+
 
 def _key(vault: Path, name: str, role: str) -> str:
     done = run_echoctl("--vault", str(vault), "keys", "create", name, "--role", role, "--json")
     assert done.returncode == 0, done.stderr
     key: str = json.loads(done.stdout)["key"]
     return key
+
+
+def _frozen() -> ManualClock:
+    clock = ManualClock(time.time())
+    clock.stop_at = clock.now
+    return clock
 
 
 def test_no_key_no_public_address_then_keys_close_every_route_but_healthz(
@@ -39,9 +47,7 @@ def test_no_key_no_public_address_then_keys_close_every_route_but_healthz(
     viewer = _key(vault, "reader", "viewer")
     wildcard = "0.0.0.0"  # noqa: S104 - the point: a non-loopback address, allowed with keys
     assert parse_listen(f"{wildcard}:8383", public_ok=True) == (wildcard, 8383)
-    clock = ManualClock(time.time())
-    clock.stop_at = clock.now
-    with in_process(vault, clock, listen="0.0.0.0:0") as service:
+    with in_process(vault, _frozen(), listen=f"{wildcard}:0") as service:
         assert service.public
         port = (service.url or "").rsplit(":", 1)[1]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
@@ -50,10 +56,8 @@ def test_no_key_no_public_address_then_keys_close_every_route_but_healthz(
                 bare = client.get(route)
                 assert bare.status_code == 401, (route, bare.text)
                 assert bare.headers["WWW-Authenticate"].startswith("Bearer")
-                assert client.get(route, headers={"X-API-Key": "echo_bogus"}).status_code in (
-                    400,
-                    401,
-                )
+                bogus = client.get(route, headers={"X-API-Key": "echo_bogus"})
+                assert bogus.status_code in (400, 401)
             ok = {"Authorization": f"Bearer {analyst}"}
             wait_for(lambda: client.get("/readyz", headers=ok).status_code == 200, what="ready")
             assert client.get("/status", headers=ok).json()["running"] is True
@@ -65,3 +69,32 @@ def test_no_key_no_public_address_then_keys_close_every_route_but_healthz(
             done = run_echoctl("--vault", str(vault), "keys", "revoke", "monitor")
             assert done.returncode == 0, done.stderr
             assert client.get("/status", headers=ok).status_code == 401
+
+
+def test_a_break_glass_elevation_is_exported_and_alerted(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path, "", ALERTS)
+    ok = {"Authorization": f"Bearer {_key(vault, 'monitor', 'analyst')}"}
+    _key(vault, "root", "admin")
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=10) as client,
+    ):
+        assert "echo_breakglass_active 0.0" in client.get("/metrics", headers=ok).text
+        glass = run_echoctl(
+            "--vault",
+            str(vault),
+            "breakglass",
+            "--for",
+            "key:root",
+            "--reason",
+            "restore a bad deploy",
+        )
+        assert glass.returncode == 0, glass.stderr
+        assert "echo_breakglass_active 1.0" in client.get("/metrics", headers=ok).text
+        wait_for(
+            lambda: any(
+                a["rule"] == "EchoBreakGlassActive"
+                for a in client.get("/status", headers=ok).json()["alerts"]
+            ),
+            what="the EchoBreakGlassActive alert",
+        )

@@ -595,6 +595,7 @@ ALERT_RULE_NAMES: Final = (
     "EchoFeedSilent",
     "EchoBreakerOpen",
     "EchoClockBackwards",
+    "EchoBreakGlassActive",
     "EchoCheckCritical",
 )
 """The default alert rules' names, the keys ``[alerts.rules.<name>]`` accepts (the rules

@@ -14,13 +14,16 @@ EchoFeedStale               ``echo_feed_stale > 0``                        0    
 EchoFeedSilent              ``echo_feed_silent > 0``                       0     warning
 EchoBreakerOpen             ``echo_breaker_state{state="open"} > 0``       5m    warning
 EchoClockBackwards          ``echo_clock_backwards > 0``                   0     critical
+EchoBreakGlassActive        ``echo_breakglass_active > 0``                 0     critical
 EchoCheckCritical           ``echo_check_severity >= 2``                   5m    critical
 =========================== ============================================== ===== ==========
 
 ``EchoTamperingDetected`` is the verify failure: a mismatch verification
 found (a changed blob, entry, node or checkpoint) is evidence of tampering,
 so it fires from the first one and stays firing while the counter is above
-zero (silence it while you investigate). ``EchoClockBackwards`` keeps firing
+zero (silence it while you investigate). ``EchoBreakGlassActive`` fires while
+an admin holds an emergency elevation (``echoctl breakglass``: every use is
+audited and raises this alert). ``EchoClockBackwards`` keeps firing
 for an hour after the clock is right again (``keep_firing_for``), so a jump
 back is seen; ``EchoFeedFailureRateHigh`` keeps firing for 5 minutes
 (against flapping).
@@ -183,6 +186,16 @@ DEFAULT_RULES: Final[tuple[Rule, ...]] = (
         summary="The system clock went backwards",
         description="The clock is behind the newest checkpoint's time: new checkpoints "
         "would claim earlier times. Check NTP.",
+    ),
+    _rule(
+        "EchoBreakGlassActive",
+        "echo_breakglass_active",
+        Op.GT,
+        0,
+        severity="critical",
+        summary="An emergency (break-glass) elevation is in force",
+        description="{{ $value }} admin elevation(s) taken with `echoctl breakglass` are in "
+        "force; each was audited with its reason (`echoctl audit`).",
     ),
     _rule(
         "EchoCheckCritical",

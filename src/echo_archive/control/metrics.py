@@ -145,6 +145,11 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     ),
     MetricSpec("echo_event_loop_lag_seconds", "gauge", "Last measured event-loop lag, seconds."),
     MetricSpec(
+        "echo_breakglass_active",
+        "gauge",
+        "Emergency (break-glass) elevations in force now (echoctl breakglass).",
+    ),
+    MetricSpec(
         "echo_events_total", "counter", "Events published on the service's bus, by kind.", ("kind",)
     ),
     MetricSpec(

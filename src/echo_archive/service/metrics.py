@@ -78,6 +78,7 @@ class StateSource:
             before a time the service already saw (``echo_clock_backwards``).
         verify_failures: mismatches verification has found since the start
             (``echo_verify_failures_total``).
+        breakglass: emergency elevations in force (``echo_breakglass_active``).
         supervisor: the supervisor's latest samples
             (:meth:`~echo_archive.control.supervisor.CycleReport.samples`:
             :data:`SUPERVISOR_METRICS`); none until it has run a cycle.
@@ -99,6 +100,7 @@ class StateSource:
     clock_backwards: Callable[[], bool] = bool
     verify_failures: Callable[[], int] = int
     supervisor: Callable[[], Iterable[Sample]] = tuple
+    breakglass: Callable[[], int] = int
 
 
 def _gauge(name: str, value: float | None = None) -> GaugeMetricFamily:
@@ -169,6 +171,7 @@ class _StateCollector(Collector):
         yield checks
         yield _gauge("echo_clock_backwards", 1.0 if state.clock_backwards() else 0.0)
         yield _counter("echo_verify_failures_total", state.verify_failures())
+        yield _gauge("echo_breakglass_active", state.breakglass())
         families = {name: _gauge(name) for name in SUPERVISOR_METRICS}
         for sample in state.supervisor():
             gauge = families.get(sample.name)

@@ -73,6 +73,7 @@ import structlog
 import uvicorn
 
 from echo_archive import __version__
+from echo_archive.api.breakglass import active_elevations
 from echo_archive.api.router import auth_configured
 from echo_archive.config import EchoConfig, load_config
 from echo_archive.control.alertrules import engine_from_config
@@ -533,6 +534,7 @@ class Service:
             clock_backwards=lambda: self.clock_backwards,
             verify_failures=lambda: self.verify_failures,
             supervisor=self._supervisor_samples,
+            breakglass=self._breakglass_active,
         )
         tcp = _Server(
             uvicorn.Config(
@@ -821,6 +823,13 @@ class Service:
         for finding in report.findings:
             log.info("service.supervisor_finding", **finding.to_json())
         return report
+
+    def _breakglass_active(self) -> int:
+        """Emergency elevations in force now (0 when the API's tables are not there)."""
+        try:
+            return len(active_elevations(self.reader, time.time()))
+        except (EchoError, sqlite3.Error):
+            return 0
 
     def _supervisor_samples(self) -> list[Sample]:
         report = self.supervisor.last if self.supervisor is not None else None

@@ -594,9 +594,14 @@ class SQLiteCatalog:
         """Return the first row of a query, or None (see :meth:`Catalog.query_one`)."""
         try:
             cur = self._conn.execute(sql, params)
-            row = cur.fetchone()
-            if row is not None and sql.lstrip()[:6].upper() != "SELECT":
-                cur.fetchall()  # a RETURNING statement completes only when drained
+            try:
+                row = cur.fetchone()
+                if row is not None and sql.lstrip()[:6].upper() != "SELECT":
+                    cur.fetchall()  # a RETURNING statement completes only when drained
+            finally:
+                # A SELECT stepped once but not to its end holds its read snapshot
+                # until reset: close now, or this connection goes on seeing the past.
+                cur.close()
             return None if row is None else tuple(row)
         except sqlite3.Error as exc:
             raise self._fail(f"query failed ({_head(sql)})", exc) from exc
