@@ -8,6 +8,7 @@ httpx and its metrics parsed with prometheus-client's own parser.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -146,7 +147,8 @@ def on_loop(service: Service, fn: Callable[[], Any]) -> Any:
     assert service.loop is not None
 
     async def call() -> Any:
-        return fn()
+        result = fn()
+        return await result if inspect.isawaitable(result) else result
 
     return asyncio.run_coroutine_threadsafe(call(), service.loop).result(30)
 

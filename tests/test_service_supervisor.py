@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from echo_archive.service.runner import Service
 from echo_archive.service.scheduler import ManualClock
+from tests.conftest import run_echoctl
 from tests.httpfaults import FaultServer, LoggedRequest, Reply
 from tests.test_service import feed_table, in_process, make_vault, on_loop, rss, wait_for
 
@@ -81,10 +82,19 @@ def test_a_host_failing_a_third_of_requests_lowers_the_score_and_is_planned_for(
             assert ("lower_host_rate", bad_host) in kinds, kinds
             good_host = good.url("/").split("//", 1)[1].rstrip("/")
             assert not any(t == good_host for _k, t in kinds)
+            # lower_host_rate is low risk: the manager executed it at once, on the record
+            acted = {(iv["kind"], iv["target"]): iv for iv in service.open_interventions}
+            lowered = acted[("lower_host_rate", bad_host)]
+            assert lowered["state"] == "executed"
+            assert lowered["entries"]  # its log entries
+            listed = run_echoctl("--vault", str(vault), "interventions", "list", "--json")
+            assert listed.returncode == 0, listed.stderr
+            assert "lower_host_rate" in listed.stdout
             assert 0.0 <= last.score < 1.0
             assert last.stability.components["error"] < 1.0
             with httpx.Client(base_url=service.url or "", timeout=10) as client:
                 doc = client.get("/status").json()
+                assert any(iv["kind"] == "lower_host_rate" for iv in doc["interventions"])
                 assert doc["stability"]["score"] == pytest.approx(last.score)
                 assert doc["stability"]["band"] in {"stable", "degraded", "unstable"}
                 families = {

@@ -87,7 +87,14 @@ from echo_archive.control.health import (
     disk_pressure,
     run_checks,
 )
+from echo_archive.control.interventions import (
+    Intervention,
+    InterventionError,
+    InterventionManager,
+    InterventionOptions,
+)
 from echo_archive.control.observe import Observer, ProcessSampler, Pulls, disk_pull
+from echo_archive.control.stability import StabilityWeights
 from echo_archive.control.supervisor import CycleReport, Supervisor, SupervisorOptions
 from echo_archive.errors import ConfigError, EchoError, RequestError
 from echo_archive.events import EventBus
@@ -95,6 +102,7 @@ from echo_archive.harvest.cycle import HarvestRun
 from echo_archive.harvest.engine import Fetcher, host_key
 from echo_archive.harvest.state import HarvestState
 from echo_archive.redaction import redact_text
+from echo_archive.service.actuator import ServiceActuator
 from echo_archive.service.http import build_app
 from echo_archive.service.metrics import ServiceMetrics, StateSource
 from echo_archive.service.scheduler import Clock, RunResult, Scheduler, SchedulerOptions
@@ -261,6 +269,9 @@ class Service:
         self.alert_engine: AlertEngine | None = None
         self.supervisor: Supervisor | None = None
         self.observer: Observer | None = None
+        self.interventions: InterventionManager | None = None
+        self.open_interventions: list[dict[str, Any]] = []
+        self._last_signals: dict[str, float] = {}
         self._feed_hosts: dict[str, str] = {}
         self.firing: list[dict[str, Any]] = []
         self._deliveries: set[asyncio.Future[Any]] = set()
@@ -307,7 +318,10 @@ class Service:
         and firing alerts, as ``echoctl alerts list --json`` shows them),
         ``stability`` (the supervisor's latest cycle: ``at``, ``score`` in
         [0, 1], ``band``, ``components``, ``collapse_risk``, ``drifts``,
-        ``findings``; None before its first cycle) and ``interventions``.
+        ``findings``; None before its first cycle) and ``interventions``
+        (those not ended: planned, deferred, pending approval, approved,
+        executed and awaiting assessment, as ``echoctl interventions list
+        --json`` shows them).
         """
         sched = self.scheduler
         running = set(sched.running)
@@ -335,7 +349,7 @@ class Service:
             "writer_queue_depth": self.writer.queue_depth,
             "clock_backwards": self.clock_backwards,
             "alerts": list(self.firing),
-            "interventions": [],
+            "interventions": list(self.open_interventions),
             "stability": self._stability(),
         }
 
@@ -409,6 +423,8 @@ class Service:
             return message
         self.alert_engine = engine
         self.config = config
+        if self.interventions is not None:
+            self.interventions.options = InterventionOptions.from_config(config.supervisor)
         self.config_error = None
         self.config_loaded_at = time.time()
         feeds = self._enabled(config)
@@ -502,7 +518,19 @@ class Service:
         self._wall_seen = self.scheduler.clock.time()
         self.alert_engine = await asyncio.to_thread(self._alert_engine, self.config)
         self._feed_hosts = _feed_hosts(self._enabled(self.config))
-        self.supervisor = Supervisor(SupervisorOptions(), bus=self.bus)
+        self.supervisor = Supervisor(_supervisor_options(self.config), bus=self.bus)
+        self.interventions = InterventionManager(
+            self.writer,
+            ServiceActuator(self.writer, self.scheduler, self.fetcher),
+            InterventionOptions.from_config(self.config.supervisor),
+            clock=self.scheduler.clock.time,
+            bus=self.bus,
+        )
+        self.interventions.on_closed = self._intervention_ended
+        try:  # a lowered host rate lives in the fetch engine: put it back after a restart
+            await self.interventions.reapply()
+        except Exception as exc:  # never stops the start
+            log.error("service.interventions_reapply_failed", error=repr(exc))
         self.observer = Observer(
             self.bus,
             self.fetcher.host_stats,
@@ -804,25 +832,64 @@ class Service:
         """Run a supervisor cycle every ``[supervisor] cycle`` seconds (see the module).
 
         A cycle that fails is logged and the next one runs as usual: the
-        supervisor never stops the service.
+        supervisor never stops the service. ``[supervisor] enabled = false``
+        observes and plans nothing.
         """
-        assert self.supervisor is not None
         while True:
-            await asyncio.sleep(self.supervisor.options.cycle)
+            await asyncio.sleep(self.config.supervisor.cycle)
+            if not self.config.supervisor.enabled:
+                continue
             try:
-                self.supervise_once()
+                await self.supervise_once()
             except Exception as exc:  # never stops the service
                 log.error("service.supervisor_failed", error=repr(exc))
 
-    def supervise_once(self) -> CycleReport:
-        """One supervisor cycle now: observe, score, detect, plan; returns its report."""
+    async def supervise_once(self) -> CycleReport:
+        """One supervisor cycle now; returns its report.
+
+        Observe, score, detect and plan (:meth:`Supervisor.cycle`); hand each
+        proposal to the intervention manager (low-risk kinds within the
+        hourly budget execute, high-risk ones wait for approval); execute
+        what ``echoctl interventions`` approved or asked to roll back
+        (``run_pending``); measure the effect of the executed ones whose
+        ``assess_after`` has passed against this cycle's signals, rolling
+        back those that made things worse (``assess``).
+        """
         assert self.supervisor is not None
         assert self.observer is not None
-        observation = self.observer.observe(self.scheduler.clock.time())
+        assert self.interventions is not None
+        now = self.scheduler.clock.time()
+        observation = self.observer.observe(now)
         report = self.supervisor.cycle(observation)
+        self._last_signals = observation.signals()
         for finding in report.findings:
             log.info("service.supervisor_finding", **finding.to_json())
+        for proposal in report.proposals:
+            try:
+                await self.interventions.propose(proposal)
+            except InterventionError as exc:  # refused by its validation: said, not fatal
+                log.warning(
+                    "service.intervention_refused",
+                    intervention=proposal.kind,
+                    target=proposal.target,
+                    error=str(exc),
+                )
+                self.supervisor.ended(proposal.kind, proposal.target)
+        await self.interventions.run_pending()
+        await self.interventions.assess(now, self._last_signals.get)
+        await self._refresh_interventions()
         return report
+
+    async def _refresh_interventions(self) -> None:
+        """Keep the interventions not ended for ``/status``."""
+        assert self.interventions is not None
+        rows = await self.interventions.list()
+        self.open_interventions = [iv.to_json() for iv in rows if iv.state in _OPEN_STATES]
+
+    def _intervention_ended(self, iv: Intervention) -> None:
+        """The manager's ``on_closed``: the supervisor may propose ``(kind, target)`` again."""
+        if self.supervisor is not None:
+            self.supervisor.ended(iv.kind, iv.target)
 
     def _breakglass_active(self) -> int:
         """Emergency elevations in force now (0 when the API's tables are not there)."""
@@ -927,6 +994,34 @@ class Service:
                 (self.path / SERVICE_FILE).unlink()
             with contextlib.suppress(OSError):
                 (self.path / CONTROL_SOCKET).unlink()
+
+
+_OPEN_STATES: Final = frozenset(
+    {
+        "planned",
+        "deferred",
+        "pending_approval",
+        "approved",
+        "executed",
+        "rollback_requested",
+    }
+)
+"""Intervention states that have not ended (shown by ``/status``)."""
+
+
+def _supervisor_options(config: EchoConfig) -> SupervisorOptions:
+    """``[supervisor]``'s keys where :class:`SupervisorOptions` has them (the rest: defaults)."""
+    section = config.supervisor
+    w = section.weights
+    return SupervisorOptions(
+        enabled=section.enabled,
+        cycle=section.cycle,
+        weights=StabilityWeights(
+            resource=w.resource, error=w.error, performance=w.performance, dependency=w.dependency
+        ),
+        horizon=section.horizon,
+        assess_after=section.assess_after,
+    )
 
 
 def _feed_hosts(feeds: Sequence[Feed]) -> dict[str, str]:
