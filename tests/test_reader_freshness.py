@@ -1,21 +1,19 @@
-"""A read-only Vault sees what other processes commit (a known bug recorded, strict xfail).
+"""A read-only Vault sees every commit other processes make, with a writer open beside it.
 
-Found 2026-12-08 while wiring the API into the service: with the vault's
-writer (``VaultWriter``) open in the same process, a read-only ``Vault``
-opened after it sees the first commit another process makes, and then no
-more: a fresh connection sees them. In the service this means, for
-example, that a key revoked by ``echoctl keys revoke`` can stay valid until
-the service restarts. Not yet understood: plain ``sqlite3`` connections with
-the same URIs do not show it. When it is fixed, this test passes and the
-strict xfail turns it red: remove the mark then.
+A regression test (found 2026-12-08): ``check_format`` read the catalog's
+header with a plain ``open()``/``close()``, and a close of any descriptor
+of a file drops every POSIX lock the process holds on it (fcntl(2)), among
+them those of the process's live SQLite connections. A read-only Vault
+opened beside the vault's writer then saw one more commit of another
+process and no more (in ``echoctl serve``: a key revoked by ``echoctl keys
+revoke`` stayed valid). ``check_format`` no longer opens a file its own
+process holds through SQLite.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-
-import pytest
 
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
@@ -26,7 +24,6 @@ def _count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM api_keys").fetchone()[0])
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, see the module docstring")
 def test_a_reader_beside_a_writer_sees_every_commit_of_other_processes(tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     assert run_echoctl("init", str(vault)).returncode == 0

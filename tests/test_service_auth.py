@@ -98,3 +98,19 @@ def test_a_break_glass_elevation_is_exported_and_alerted(tmp_path: Path) -> None
             ),
             what="the EchoBreakGlassActive alert",
         )
+
+
+def test_a_revocation_after_another_processs_commit_takes_effect(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path, "")
+    key = _key(vault, "monitor", "analyst")
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=10) as client,
+    ):
+        ok = {"Authorization": f"Bearer {key}"}
+        assert client.get("/status", headers=ok).status_code == 200
+        for name in ("other", "third"):  # other processes commit (their audit entries)
+            _key(vault, name, "viewer")
+        done = run_echoctl("--vault", str(vault), "keys", "revoke", "monitor")
+        assert done.returncode == 0, done.stderr
+        assert client.get("/status", headers=ok).status_code == 401

@@ -56,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -271,6 +272,44 @@ def create_schema(path: Path, origin: str) -> None:
         raise StorageError(f"cannot create catalog {path}: {exc}") from exc
 
 
+_HELD: dict[tuple[int, int], int] = {}
+"""``(st_dev, st_ino)`` -> how many :class:`SQLiteCatalog` connections this process holds open."""
+
+_HELD_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _held_in_process(path: Path) -> bool:
+    """Whether a :class:`SQLiteCatalog` of this process has the file at ``path`` open."""
+    key = _file_key(path)
+    with _HELD_LOCK:
+        return key is not None and _HELD.get(key, 0) > 0
+
+
+def _check_header(path: Path, header: bytes) -> None:
+    """Refuse an empty file, a non-SQLite file and a foreign SQLite database by its header."""
+    if not header:
+        raise VaultFormatError(f"{path} is a 0-byte file, not an ECHO catalog; nothing was changed")
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise VaultFormatError(
+            f"{path} is not an SQLite database (it starts with {header[:16]!r}), so not an "
+            "ECHO catalog; nothing was changed"
+        )
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id not in (0, APPLICATION_ID):
+        raise VaultFormatError(
+            f"{path} is a foreign SQLite database (application_id {app_id:#010x}, an ECHO "
+            f"catalog has {APPLICATION_ID:#010x}); nothing was changed"
+        )
+
+
 def check_format(path: Path) -> tuple[int, str]:
     """Say which ECHO catalog format ``path`` holds, refusing anything else.
 
@@ -294,25 +333,22 @@ def check_format(path: Path) -> tuple[int, str]:
 
     """
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
+        if _held_in_process(path):
+            # SQLite holds this file open in this process: closing a descriptor of our
+            # own would drop every POSIX lock the process holds on it (fcntl(2): locks
+            # are per process and file, released at any close), and with them what
+            # the live connections' WAL reads rely on. It was checked when first
+            # opened; the PRAGMA checks below check it again through SQLite.
+            header = None
+        else:
+            with open(path, "rb") as fh:
+                header = fh.read(100)
     except FileNotFoundError:
         raise VaultNotFoundError(f"no catalog at {path}") from None
     except OSError as exc:
         raise StorageError(f"cannot read catalog {path}: {exc}") from exc
-    if not header:
-        raise VaultFormatError(f"{path} is a 0-byte file, not an ECHO catalog; nothing was changed")
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise VaultFormatError(
-            f"{path} is not an SQLite database (it starts with {header[:16]!r}), so not an "
-            "ECHO catalog; nothing was changed"
-        )
-    app_id = int.from_bytes(header[68:72], "big")
-    if app_id not in (0, APPLICATION_ID):
-        raise VaultFormatError(
-            f"{path} is a foreign SQLite database (application_id {app_id:#010x}, an ECHO "
-            f"catalog has {APPLICATION_ID:#010x}); nothing was changed"
-        )
+    if header is not None:
+        _check_header(path, header)
     # With no write-ahead log the main file is the whole database: read it as immutable,
     # so SQLite creates no -shm/-wal beside a file that may not be ours.
     try:
@@ -528,6 +564,7 @@ class SQLiteCatalog:
         self._where = where
         self._readonly = readonly
         self._depth = 0  # 1 inside a transaction or snapshot
+        self._held: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool) -> SQLiteCatalog:
@@ -537,7 +574,13 @@ class SQLiteCatalog:
             VaultNotFoundError: the file does not exist.
             StorageError: SQLite cannot open it.
         """
-        return cls(connect(path, readonly=readonly), str(path), readonly=readonly)
+        catalog = cls(connect(path, readonly=readonly), str(path), readonly=readonly)
+        key = _file_key(path)
+        if key is not None:  # check_format must not open and close a file of its own on it
+            with _HELD_LOCK:
+                _HELD[key] = _HELD.get(key, 0) + 1
+            catalog._held = key
+        return catalog
 
     @classmethod
     def memory(cls, name: str = "scratch catalog") -> SQLiteCatalog:
@@ -660,6 +703,14 @@ class SQLiteCatalog:
     def close(self) -> None:
         """Close the connection (safe to call twice)."""
         self._conn.close()
+        key, self._held = self._held, None
+        if key is not None:
+            with _HELD_LOCK:
+                left = _HELD.get(key, 0) - 1
+                if left > 0:
+                    _HELD[key] = left
+                else:
+                    _HELD.pop(key, None)
 
 
 def _head(sql: str) -> str:
