@@ -407,14 +407,7 @@ class Service:
         self._config_mtime = self._mtime()
         try:
             config = await asyncio.to_thread(load_config, self.path / CONFIG_FILE)
-        except ConfigError as exc:
-            message = redact_text(str(exc))
-            self.config_error = message
-            log.error("service.config_rejected", error=message)
-            self.bus.emit("config_rejected", error=message)
-            return message
-        try:
-            engine = self._alert_engine(config)
+            engine = self._alert_engine(config)  # a channel that cannot be built rejects it too
         except ConfigError as exc:
             message = redact_text(str(exc))
             self.config_error = message
