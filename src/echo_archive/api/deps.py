@@ -20,12 +20,14 @@ revocation holds at the next request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Protocol, runtime_checkable
 
 from fastapi import HTTPException, Request
 
@@ -33,8 +35,15 @@ from echo_archive.api.keys import KEY_PREFIX, KeyStore
 from echo_archive.api.roles import ANONYMOUS, Permission, Principal, authorize
 from echo_archive.api.tables import present
 from echo_archive.api.users import TokenIssuer
-from echo_archive.config import ApiSection
-from echo_archive.errors import AuthenticationError, PermissionDenied
+from echo_archive.config import ApiSection, EchoConfig
+from echo_archive.control.interventions import InterventionManager
+from echo_archive.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDenied,
+    RequestError,
+)
+from echo_archive.events import EventBus
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
 
@@ -43,9 +52,11 @@ __all__ = [
     "REALM",
     "ApiContext",
     "Auth",
+    "ServiceView",
     "check",
     "denied",
     "elevation_until",
+    "request_error",
     "request_id",
 ]
 
@@ -59,6 +70,40 @@ _PRINTABLE = re.compile(r"[\x21-\x7e]+")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+@runtime_checkable
+class ServiceView(Protocol):
+    """What the API's routes may see of the running service (``echoctl serve``).
+
+    The service (a layer above) satisfies it; the API never imports it. Tests
+    may pass any object of this shape.
+
+    Attributes:
+        path: the vault directory.
+        config: the ``echo.toml`` in force (replaced on a reload).
+        bus: the service's event bus (the live stream and jobs subscribe).
+        loop: the event loop the service runs on, once it runs.
+        interventions: the supervisor's intervention manager, or None.
+    """
+
+    path: Path
+    config: EchoConfig
+    bus: EventBus
+    loop: asyncio.AbstractEventLoop | None
+    interventions: InterventionManager | None
+
+    def status(self) -> dict[str, Any]:
+        """The JSON summary of ``GET /status`` (``echoctl status --json``)."""
+        ...
+
+    def harvest_now(self, feed: str) -> bool:
+        """Queue ``feed`` ahead of the due ones; False when it is not scheduled."""
+        ...
+
+    async def reload(self) -> str | None:
+        """Re-read ``echo.toml`` (as SIGHUP); the error of a rejected file, or None."""
+        ...
+
+
 @dataclass
 class ApiContext:
     """What the API's routes share: the vault to read, its writer, ``[api]``, the clock.
@@ -68,12 +113,14 @@ class ApiContext:
         writer: the vault's single writer (every write is a job on it).
         config: ``[api]`` of ``echo.toml``.
         clock: POSIX seconds.
+        service: the running service, or None (an API over a bare vault, in tests).
     """
 
     reader: Vault
     writer: Vault | VaultWriter
     config: ApiSection = field(default_factory=ApiSection)
     clock: Callable[[], float] = time.time
+    service: ServiceView | None = None
     _keys: KeyStore | None = field(default=None, init=False, repr=False)
     _tokens: TokenIssuer | None = field(default=None, init=False, repr=False)
 
@@ -129,6 +176,17 @@ def denied(exc: PermissionDenied) -> HTTPException:
             "feed": exc.feed,
         },
     )
+
+
+def request_error(exc: RequestError | NotFoundError) -> HTTPException:
+    """The HTTP error of a library service's error (the API's one error shape).
+
+    404 ``{"code": "not_found", "message"}`` for a
+    :class:`~echo_archive.errors.NotFoundError`, else 400 ``{"code": "request", "message"}``.
+    """
+    status = 404 if isinstance(exc, NotFoundError) else 400
+    code = "not_found" if status == 404 else "request"
+    return HTTPException(status_code=status, detail={"code": code, "message": str(exc)})
 
 
 def request_id(request: Request) -> str:

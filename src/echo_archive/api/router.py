@@ -36,14 +36,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from echo_archive.api.audit import audit_meta, record
 from echo_archive.api.breakglass import start as start_breakglass
-from echo_archive.api.deps import ApiContext, Auth, denied, request_id
+from echo_archive.api.deps import ApiContext, Auth, denied, request_error, request_id
 from echo_archive.api.keys import create_key, list_keys, revoke_key
 from echo_archive.api.roles import Principal, parse_role
 from echo_archive.api.tables import on_writer, present
@@ -153,12 +153,6 @@ def auth_configured(vault: Vault) -> bool:
     return key is not None or user is not None
 
 
-def _request_error(exc: RequestError | NotFoundError) -> HTTPException:
-    status = 404 if isinstance(exc, NotFoundError) else 400
-    code = "not_found" if status == 404 else "request"
-    return HTTPException(status_code=status, detail={"code": code, "message": str(exc)})
-
-
 def build_router(ctx: ApiContext) -> APIRouter:
     """The router of ``/v1/whoami``, ``/v1/keys``, ``/v1/breakglass`` and ``/v1/token``."""
     auth = Auth(ctx)
@@ -196,7 +190,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         try:
             role = parse_role(body.role)
         except ValueError as exc:
-            raise _request_error(RequestError(str(exc))) from None
+            raise request_error(RequestError(str(exc))) from None
         try:
             expires = None if body.expires is None else parse_expiry(body.expires, now)
             key, rec = await run_in_threadpool(
@@ -212,7 +206,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 request_id=request_id(request),
             )
         except RequestError as exc:
-            raise _request_error(exc) from None
+            raise request_error(exc) from None
         response.headers["Cache-Control"] = "no-store"
         return {"key": key, "record": rec.to_json(now)}
 
@@ -234,7 +228,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 request_id=request_id(request),
             )
         except NotFoundError as exc:
-            raise _request_error(exc) from None
+            raise request_error(exc) from None
         return rec.to_json(now)
 
     @router.post("/breakglass", status_code=201, summary="Take a break-glass elevation.")
@@ -257,7 +251,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         except PermissionDenied as exc:
             raise denied(exc) from None
         except RequestError as exc:
-            raise _request_error(exc) from None
+            raise request_error(exc) from None
         return found.to_json()
 
     @router.post("/token", summary="OAuth 2.0 password grant: a short-lived access token.")

@@ -18,10 +18,10 @@ only the vault's owner can use it) serves the same routes plus
 ``echoctl harvest --now FEED``) and ``POST /control/reload`` (re-read
 ``echo.toml``, as SIGHUP does); the socket's mode is its authentication.
 
-On ``listen``, the API's routes (:func:`echo_archive.api.router.build_router`:
-``/v1/whoami``, ``/v1/keys``, ``/v1/token``, ``/v1/breakglass``) are
-mounted, and once authentication is configured (an API key or a user
-exists, or the service is bound to a non-loopback address, which is refused
+On ``listen``, the API's routes (:func:`echo_archive.api.routes.mount`:
+``/v1/...`` and the tlog-tiles read paths) are mounted, and once
+authentication is configured (an API key or a user exists, or the service
+is bound to a non-loopback address, which is refused
 until then) ``/readyz``, ``/metrics`` and ``/status`` need a credential
 whose role holds ``operations:read`` (401 without one, 403 without the
 permission); ``/healthz`` never does.
@@ -36,7 +36,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from echo_archive.api.deps import ApiContext, Auth
-from echo_archive.api.router import build_router
+from echo_archive.api.routes import mount
 from echo_archive.service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -62,8 +62,10 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
     if not control:
         # wall-clock time: keys, tokens and elevations expire in real time (the
         # scheduler's clock is injectable for tests of days of schedule)
-        ctx = ApiContext(service.reader, service.writer, service.config.api, time.time)
-        app.include_router(build_router(ctx))
+        ctx = ApiContext(
+            service.reader, service.writer, service.config.api, time.time, service=service
+        )
+        mount(app, ctx)
         operations = Auth(ctx).require("operations:read")
 
         async def operations_read(request: Request) -> None:
@@ -116,7 +118,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
         )
         async def harvest_now(feed: str) -> JSONResponse:
             """202 ``{"feed", "queued": true}``, or 404 when the feed is not scheduled."""
-            if not service.scheduler.harvest_now(feed):
+            if not service.harvest_now(feed):
                 return JSONResponse(
                     {"error": f"feed {feed!r} is not scheduled (disabled or unknown)"},
                     status_code=404,

@@ -395,6 +395,13 @@ class Service:
             return True  # cannot tell: closed
 
     # ------------------------------------------------------------------ control
+    def harvest_now(self, feed: str) -> bool:
+        """Run ``feed`` next, ahead of the due ones; False when it is not scheduled.
+
+        See :meth:`Scheduler.harvest_now <echo_archive.service.scheduler.Scheduler.harvest_now>`.
+        """
+        return self.scheduler.harvest_now(feed)
+
     def request_stop(self) -> None:
         """Stop gracefully (SIGTERM); called twice, cut runs in flight short at once."""
         self._signals += 1
