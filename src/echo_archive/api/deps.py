@@ -24,7 +24,7 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
@@ -52,6 +52,7 @@ __all__ = [
     "REALM",
     "ApiContext",
     "Auth",
+    "Requirement",
     "ServiceView",
     "check",
     "denied",
@@ -283,9 +284,7 @@ class Auth:
         request.scope["echo.principal"] = found
         return found
 
-    def require(
-        self, permission: Permission | str, *, public: str | None = None
-    ) -> Callable[[Request], Awaitable[Principal]]:
+    def require(self, permission: Permission | str, *, public: str | None = None) -> Requirement:
         """A dependency: the principal when it holds ``permission``, else 401/403.
 
         Args:
@@ -294,20 +293,41 @@ class Auth:
                 when ``[api] public`` names it, no credential is needed (a
                 request that sends one is still checked).
 
+        Returns:
+            a :class:`Requirement` (a FastAPI dependency that names its
+            permission, so the OpenAPI document and the tests can list
+            every route's permission).
+
         Raises:
             ValueError: ``permission`` is not a known permission.
         """
         perm = Permission.parse(permission) if isinstance(permission, str) else permission
-        open_to_all = public is not None and public in self.ctx.config.public
+        return Requirement(self, perm, public)
 
-        async def dependency(request: Request) -> Principal:
-            if open_to_all and self._credential(request) is None:
-                return ANONYMOUS
-            found = await self.principal(request)
-            check(found, perm, now=self.ctx.clock())
-            return found
 
-        return dependency
+class Requirement:
+    """The dependency :meth:`Auth.require` gives: authenticate, then authorize one permission.
+
+    Attributes:
+        permission: the permission a route needs.
+        public: the ``[api] public`` route group that opens it, or None.
+        open_to_all: True when ``[api] public`` names ``public`` (no credential needed).
+    """
+
+    def __init__(self, auth: Auth, permission: Permission, public: str | None) -> None:
+        self.auth = auth
+        self.permission = permission
+        self.public = public
+        self.open_to_all = public is not None and public in auth.ctx.config.public
+
+    async def __call__(self, request: Request) -> Principal:
+        """The principal of ``request`` when it holds the permission (else 401/403)."""
+        auth = self.auth
+        if self.open_to_all and auth._credential(request) is None:
+            return ANONYMOUS
+        found = await auth.principal(request)
+        check(found, self.permission, now=auth.ctx.clock())
+        return found
 
 
 def check(principal: Principal, permission: Permission, feed: str | None = None, **kw: Any) -> None:

@@ -23,11 +23,13 @@ specification fixes at the log's root.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
-from echo_archive.api.deps import ApiContext, Auth
+from echo_archive.api.deps import ApiContext, Auth, Requirement
 from echo_archive.api.router import build_router
 from echo_archive.api.routes import (
     captures,
@@ -40,7 +42,7 @@ from echo_archive.api.routes import (
     verification,
 )
 
-__all__ = ["BUILDERS", "mount"]
+__all__ = ["BUILDERS", "SECURITY_SCHEMES", "mount", "route_requirement"]
 
 BUILDERS: Final[tuple[Callable[[ApiContext, Auth], APIRouter], ...]] = (
     items.build,
@@ -55,9 +57,96 @@ BUILDERS: Final[tuple[Callable[[ApiContext, Auth], APIRouter], ...]] = (
 """Every route module's router builder, in the order their routes are matched."""
 
 
+SECURITY_SCHEMES: Final[dict[str, dict[str, str]]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`echoctl keys create`) or an access token (`POST /v1/token`).",
+    },
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+"""The OpenAPI 3.1 security schemes (§4.8.27) every credentialed route accepts."""
+
+
+def _requirements(dependant: Dependant) -> list[Requirement | str]:
+    """The :class:`Requirement` dependencies of a route (``"any"`` for a bare principal)."""
+    found: list[Requirement | str] = []
+    for dep in dependant.dependencies:
+        call = dep.call
+        if isinstance(call, Requirement):
+            found.append(call)
+        elif getattr(call, "__func__", None) is Auth.principal:
+            found.append("any")
+        found.extend(_requirements(dep))
+    return found
+
+
+def route_requirement(route: APIRoute) -> tuple[str | None, str | None]:
+    """``(permission, public group)`` a route declares through its dependencies.
+
+    ``permission`` is ``"kind:action"``, ``"any"`` (any valid credential), or
+    None when the route has no :meth:`Auth.require` dependency (it then
+    authorizes in its body, or is open: ``/healthz``).
+    """
+    reqs = _requirements(route.dependant)
+    for req in reqs:
+        if isinstance(req, Requirement):
+            return str(req.permission), req.public
+    return ("any", None) if reqs else (None, None)
+
+
+def _annotate(router: APIRouter) -> APIRouter:
+    """Name each route's permission and security requirement in its OpenAPI operation.
+
+    ``x-echo-permission``, ``x-echo-public``, and ``security`` (OpenAPI 3.1
+    §4.8.30; an empty requirement ``{}`` makes the credential optional on a
+    public route group that ``[api] public`` opens).
+    """
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        permission, public = route_requirement(route)
+        if permission is None:
+            continue
+        extra: dict[str, Any] = dict(route.openapi_extra or {})
+        extra["x-echo-permission"] = permission
+        security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+        if public is not None:
+            extra["x-echo-public"] = public
+            if any(
+                isinstance(r, Requirement) and r.open_to_all for r in _requirements(route.dependant)
+            ):
+                security.append({})
+        extra.setdefault("security", security)
+        route.openapi_extra = extra
+    return router
+
+
+def _security_schemes(app: FastAPI) -> None:
+    """Add :data:`SECURITY_SCHEMES` to ``app``'s OpenAPI components."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+                SECURITY_SCHEMES
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def mount(app: FastAPI, ctx: ApiContext) -> None:
-    """Include every API route of ``ctx`` in ``app`` (the auth routes first)."""
-    app.include_router(build_router(ctx))
+    """Include every API route of ``ctx`` in ``app`` (the auth routes first).
+
+    Each operation of the OpenAPI document then names the permission it
+    needs (``x-echo-permission``: ``kind:action``, or ``any`` for any valid
+    credential) and, on a public route group, ``x-echo-public``.
+    """
+    app.include_router(_annotate(build_router(ctx)))
     auth = Auth(ctx)
     for builder in BUILDERS:
-        app.include_router(builder(ctx, auth))
+        app.include_router(_annotate(builder(ctx, auth)))
+    _security_schemes(app)
