@@ -59,6 +59,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
         redoc_url=None,
     )
     guard: list[Any] = []
+    guarded: dict[str, Any] | None = None
     if not control:
         # wall-clock time: keys, tokens and elevations expire in real time (the
         # scheduler's clock is injectable for tests of days of schedule)
@@ -73,6 +74,10 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
                 await operations(request)
 
         guard = [Depends(operations_read)]
+        guarded = {
+            "x-echo-permission": "operations:read",
+            "security": [{"bearer": []}, {"apiKey": []}],
+        }
 
     @app.get("/healthz", summary="Liveness: the process answers.")
     async def healthz() -> dict[str, str]:
@@ -82,6 +87,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
     @app.get(
         "/readyz",
         dependencies=guard,
+        openapi_extra=guarded,
         summary="Readiness: vault open, writer and scheduler running.",
         responses={503: {"description": "not ready; `reasons` says why"}},
     )
@@ -94,6 +100,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
     @app.get(
         "/metrics",
         dependencies=guard,
+        openapi_extra=guarded,
         summary="Prometheus metrics (text exposition format 0.0.4).",
         response_class=Response,
     )
@@ -102,7 +109,10 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get(
-        "/status", summary="What the service is doing and last did (JSON).", dependencies=guard
+        "/status",
+        summary="What the service is doing and last did (JSON).",
+        dependencies=guard,
+        openapi_extra=guarded,
     )
     async def status() -> dict[str, Any]:
         """See :meth:`Service.status <echo_archive.service.runner.Service.status>`."""
