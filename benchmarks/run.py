@@ -48,6 +48,7 @@ BENCHMARKS = (
     "idle",
     "recovery",
     "soak",
+    "api",
 )
 NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle", "recovery"})
 HERE = Path(__file__).resolve().parent
@@ -99,7 +100,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="benchmarks/run.py",
         description=(
             "Benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer, supervisor, "
-            "search, scheduler, idle, recovery, soak (benchmarks/README.md)."
+            "search, scheduler, idle, recovery, soak, api (benchmarks/README.md)."
         ),
     )
     parser.add_argument(
@@ -108,6 +109,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=1_000_000,
         metavar="N",
         help="items in the benchmark vault (default: 1,000,000)",
+    )
+    parser.add_argument(
+        "--api-items",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="items in the api benchmark's vault (default: 100,000; it builds its own)",
     )
     parser.add_argument(
         "--out",
@@ -168,6 +176,8 @@ def _spawn(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "--result-file",
         str(result_file),
     ]
+    if args.api_items is not None:
+        cmd += ["--api-items", str(args.api_items)]
     print(f"\n== {name}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, check=False)
@@ -296,6 +306,10 @@ def _child(args: argparse.Namespace) -> int:
         import bench_soak
 
         result = bench_soak.run(out)
+    elif name == "api":  # its own vault of items (--api-items)
+        import bench_api
+
+        result = bench_api.run(out, args.api_items)
     elif name == "idle":  # needs no N-leaf vault
         import bench_service
 
