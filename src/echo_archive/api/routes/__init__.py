@@ -17,7 +17,8 @@ specification fixes at the log's root.
 - :mod:`~echo_archive.api.routes.operations`: status, health, alerts,
   silences, interventions, audit, users;
 - :mod:`~echo_archive.api.routes.corrections`: annotations and retractions;
-- :mod:`~echo_archive.api.routes.stream`: the live stream (SSE, WebSocket).
+- :mod:`~echo_archive.api.routes.stream`: the live stream (SSE, WebSocket);
+- :mod:`~echo_archive.api.routes.docs`: the documentation page (Swagger UI, no CDN).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from echo_archive.api.router import build_router
 from echo_archive.api.routes import (
     captures,
     corrections,
+    docs,
     feeds,
     items,
     operations,
@@ -53,6 +55,7 @@ BUILDERS: Final[tuple[Callable[[ApiContext, Auth], APIRouter], ...]] = (
     operations.build,
     corrections.build,
     stream.build,
+    docs.build,
 )
 """Every route module's router builder, in the order their routes are matched."""
 
