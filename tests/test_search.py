@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from echo_archive.errors import CursorError, QueryError, StorageError
+from echo_archive.errors import CursorError, QueryError, RequestError, StorageError
 from echo_archive.harvest.importer import import_files
 from echo_archive.index import search as search_index
 from echo_archive.index.items import list_items
@@ -281,6 +281,35 @@ def test_pages_never_repeat_or_skip_under_bm25_ties(
     assert len(set(_ids(walked))) == n
     keys = [(h.score, h.first_index) for h in walked]
     assert keys == sorted(keys)
+
+
+def test_a_common_word_is_ranked_over_its_newest_matches_and_the_walk_stays_in_them(
+    tmp_path: Path,
+) -> None:
+    with Vault.create(tmp_path / "v") as v:
+        # ferry in every item, twice in the oldest: the best bm25 matches are the oldest
+        commit_items(
+            v, "a", [(f"n{i}", "ferry ferry boat" if i < 5 else "ferry boat") for i in range(30)]
+        )
+        every = list(search(v, "ferry", limit=1000, window=0).entries)
+        assert len(every) == 30
+        assert {h.native_id for h in every[:5]} == {f"n{i}" for i in range(5)}
+        newest = sorted(h.first_index for h in every)[-10:]
+        page = search(v, "ferry", limit=4, window=10)
+        assert page.ranked_from == newest[0]
+        walked = list(page.entries)
+        while page.next is not None:
+            page = search(v, "ferry", limit=4, window=10, cursor=page.next)
+            walked.extend(page.entries)
+        assert sorted(h.first_index for h in walked) == newest
+        keys = [(h.score, h.first_index) for h in walked]
+        assert keys == sorted(keys)
+        # fewer matches than the window: every match is ranked
+        few = search(v, "boat", limit=1000, window=100)
+        assert few.ranked_from == 0
+        assert len(few.entries) == 30
+        with pytest.raises(RequestError, match="window"):
+            search(v, "ferry", window=-1)
 
 
 def test_a_cursor_only_continues_its_own_query(tmp_path: Path) -> None:

@@ -115,6 +115,7 @@ def search(
                 "entries": [h.to_json() for h in page.entries],
                 "next": page.next,
                 "total": page.total,
+                "ranked_from": page.ranked_from,
             }
         )
         return

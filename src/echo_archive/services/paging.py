@@ -72,11 +72,15 @@ class Page(Generic[T]):
         next: the cursor of the next page, or None when this is the last.
         total: how many entries match the filters in all, when it was asked
             for (it costs a count over the whole index), else None.
+        ranked_from: a ranked listing (full-text search) that ranks only its
+            newest matches: the smallest key it ranks (0: every match); None
+            for other listings.
     """
 
     entries: Sequence[T]
     next: str | None
     total: int | None = None
+    ranked_from: int | None = None
 
 
 def check_limit(limit: int) -> int:
@@ -122,7 +126,7 @@ def encode_cursor(key: int, query: str) -> str:
     return _encode(key, query)
 
 
-def encode_rank_cursor(rank: float, tiebreak: int, query: str) -> str:
+def encode_rank_cursor(rank: float, tiebreak: int, query: str, floor: int = 0) -> str:
     """The cursor of the page after an entry of a ranked listing (full-text search).
 
     A ranked listing is ordered by ``(rank, tiebreak)``: a score, ties broken
@@ -133,11 +137,13 @@ def encode_rank_cursor(rank: float, tiebreak: int, query: str) -> str:
         rank: the last entry's score (a finite float; JSON keeps it exactly).
         tiebreak: its unique integer key.
         query: the listing's :func:`fingerprint`.
+        floor: the smallest tiebreak the listing ranks (0: all); kept so that
+            every page of a walk ranks the same window.
 
     Returns:
         The token, as :func:`encode_cursor`'s.
     """
-    return _encode([rank, tiebreak], query)
+    return _encode([rank, tiebreak, floor], query)
 
 
 def _encode(key: object, query: str) -> str:
@@ -174,10 +180,13 @@ def _entry_index(key: object) -> str | None:
 
 
 def _ranked(key: object) -> str | None:
-    """Why ``key`` is not a ranked listing's position ``[finite number, integer >= 0]``, or None."""
+    """Why ``key`` is not a ranked position ``[finite number, int >= 0, int >= 0]``, or None."""
     if (
         isinstance(key, list)
-        and len(key) == 2
+        and len(key) == 3
+        and isinstance(key[2], int)
+        and not isinstance(key[2], bool)
+        and key[2] >= 0
         and isinstance(key[0], int | float)
         and not isinstance(key[0], bool)
         and math.isfinite(key[0])
@@ -189,16 +198,16 @@ def _ranked(key: object) -> str | None:
     return "its position is not a ranked position"
 
 
-def decode_rank_cursor(token: str, query: str) -> tuple[float, int]:
-    """The ``(rank, tiebreak)`` held by a cursor from :func:`encode_rank_cursor`.
+def decode_rank_cursor(token: str, query: str) -> tuple[float, int, int]:
+    """The ``(rank, tiebreak, floor)`` held by a cursor from :func:`encode_rank_cursor`.
 
     Raises:
         CursorError: as :func:`decode_cursor`, or the key is not a finite
-            number and a non-negative integer.
+            number and two non-negative integers.
     """
     key = _decode(token, query, _ranked)
     assert isinstance(key, list)
-    return float(key[0]), int(key[1])
+    return float(key[0]), int(key[1]), int(key[2])
 
 
 def _shown(token: str) -> str:

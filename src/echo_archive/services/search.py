@@ -34,6 +34,14 @@ fts5.html section 5.1.1), best first; ties by the item's first log index,
 oldest first. The ``score`` returned is bm25's value (negative; more negative
 is better), kept as given so a cursor can hold it exactly.
 
+Common words: bm25 scores every match, about 2.5 µs each (a word in every
+one of 10^6 items: 2.5 s a page). So when more than ``window`` items (default
+:data:`RANK_WINDOW`) match, the ranking is over the ``window`` newest of them
+(by first log index: FTS5 walks its doclists in rowid order and skips the
+rest, ``rowid >= floor``), and the page says so (``ranked_over`` in the API);
+``window=0`` ranks every match. The floor is fixed by the first page and kept
+in the cursor, so a walk ranks one window throughout.
+
 Pages: keyset pagination over ``(score, first_index)``, a total order even
 under bm25 ties, with an opaque cursor
 (:func:`echo_archive.services.paging.encode_rank_cursor`) bound to the query
@@ -78,6 +86,7 @@ from echo_archive.vault.vault import Vault
 __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_TERMS",
+    "RANK_WINDOW",
     "SEARCH_STATES",
     "SearchHit",
     "SearchPage",
@@ -98,6 +107,9 @@ SEARCH_STATES: Final = (*STATE_CODES, "any")
 _OPEN: Final = "\x02"
 _CLOSE: Final = "\x03"
 _SNIPPET_TOKENS: Final = 24
+RANK_WINDOW: Final = 2_000
+"""Matches bm25 ranks at most by default: the newest (module docstring, "Common words")."""
+
 _BM25: Final = "bm25(search_fts, " + ", ".join(repr(w) for w in WEIGHTS) + ")"
 
 
@@ -311,6 +323,7 @@ def search(
     limit: int = 50,
     cursor: str | None = None,
     total: bool = False,
+    window: int | None = None,
 ) -> SearchPage:
     """One page of the items matching ``q``, best bm25 match first (module docstring).
 
@@ -327,6 +340,8 @@ def search(
         limit: hits per page, 1 to :data:`~echo_archive.services.paging.MAX_LIMIT`.
         cursor: the ``next`` of the previous page (same query and filters).
         total: also count every match (scores every match: slower on common words).
+        window: rank at most this many of the newest matches (module
+            docstring); None: :data:`RANK_WINDOW`; 0: every match.
 
     Returns:
         The page (``entries`` are :class:`SearchHit`); empty when the vault
@@ -334,11 +349,14 @@ def search(
 
     Raises:
         QueryError: ``q`` cannot be used (:func:`parse_query`).
-        RequestError: a bad ``state``, ``limit`` or time.
+        RequestError: a bad ``state``, ``limit``, ``window`` or time.
         CursorError: the cursor is malformed or was issued for another query.
         StorageError: the catalog cannot be read.
     """
     limit = check_limit(limit)
+    span = RANK_WINDOW if window is None else window
+    if isinstance(span, bool) or not isinstance(span, int) or span < 0:
+        raise RequestError(f"window {window!r}: expected an integer >= 0 (0: rank every match)")
     match = parse_query(q)
     wanted = "active" if state is None else state
     if wanted not in SEARCH_STATES:
@@ -358,7 +376,7 @@ def search(
     after = None if cursor is None else decode_rank_cursor(cursor, tag)
     catalog = vault.catalog
     if "search_fts" not in catalog.tables():
-        return Page(entries=[], next=None, total=0 if total else None)
+        return Page(entries=[], next=None, total=0 if total else None, ranked_from=0)
     filters, values = item_filters(
         source, feed, None, low, high, None if wanted == "any" else wanted
     )
@@ -367,9 +385,27 @@ def search(
     base = "FROM search_fts JOIN items i ON i.first_idx = search_fts.rowid WHERE " + " AND ".join(
         where
     )
+    floor = 0
+    try:
+        if after is not None:
+            floor = after[2]
+        elif span:
+            edge = catalog.query_one(
+                f"SELECT search_fts.rowid {base} ORDER BY search_fts.rowid DESC LIMIT 1 OFFSET ?",
+                [*args, span],
+            )
+            # more than span matches: rank the span newest (rowid above the (span+1)-th)
+            floor = 0 if edge is None else int(edge[0]) + 1
+    except StorageError as exc:
+        if "fts5" in str(exc.__cause__ or exc):
+            raise QueryError(f"query {q[:40]!r}: the index refused it ({exc.__cause__})") from exc
+        raise
     page_where, page_args = "", list(args)
+    if floor:
+        page_where = " AND search_fts.rowid >= ?"
+        page_args.append(floor)
     if after is not None:
-        page_where = " AND (score > ? OR (score = ? AND search_fts.rowid > ?))"
+        page_where += " AND (score > ? OR (score = ? AND search_fts.rowid > ?))"
         page_args += [after[0], after[0], after[1]]
     sql = (
         f"SELECT search_fts.rowid, {_BM25} AS score, i.source, i.feed, i.native_id, "
@@ -412,8 +448,8 @@ def search(
         )
     token = None
     if more and hits:
-        token = encode_rank_cursor(hits[-1].score, hits[-1].first_index, tag)
-    return Page(entries=hits, next=token, total=count)
+        token = encode_rank_cursor(hits[-1].score, hits[-1].first_index, tag, floor)
+    return Page(entries=hits, next=token, total=count, ranked_from=floor)
 
 
 def _shown(
