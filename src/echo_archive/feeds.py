@@ -55,7 +55,15 @@ from echo_archive.config import (
 from echo_archive.errors import ConfigError, StorageError
 from echo_archive.sources.registry import check_feed as check_source_feed
 
-__all__ = ["add_feed", "check_feed", "list_feeds", "make_feed", "remove_feed", "set_enabled"]
+__all__ = [
+    "add_feed",
+    "check_feed",
+    "list_feeds",
+    "make_feed",
+    "remove_feed",
+    "replace_feed",
+    "set_enabled",
+]
 
 
 def make_feed(
@@ -235,6 +243,78 @@ def set_enabled(config_path: Path, name: str, enabled: bool) -> bool:
 
     def expect(config: EchoConfig) -> bool:
         return any(f.name == name and f.enabled is enabled for f in config.all_feeds())
+
+    _edit(path, change, expect)
+    return bool(changed)
+
+
+def replace_feed(config_path: Path, feed: FeedConfig) -> bool:
+    """Make the feed named ``feed.name`` into ``feed`` (interval, enabled, allow_private, params).
+
+    The feed keeps its place among the ``[[feeds]]`` tables and its source
+    (a feed never changes source: remove it and add another). Only the keys
+    that differ are rewritten, so comments elsewhere in the file (and beside
+    the unchanged keys of its table) stay; the ``params`` table is replaced
+    as a whole when it differs. Checked as :func:`add_feed` checks a new feed
+    (its source's ``plan()``), and the edited file must read back with this
+    feed exactly, else nothing is written.
+
+    Args:
+        config_path: the vault's ``echo.toml``.
+        feed: the feed as it must become (a validated :class:`FeedConfig`).
+
+    Returns:
+        True when the file changed; False when the feed was already so (not rewritten).
+
+    Raises:
+        SourceError: the source rejects the params (names the parameter); nothing written.
+        ConfigError: no feed has that name, its source differs, or the file
+            is missing or invalid; nothing written.
+        StorageError: the new file cannot be written (the old one stays).
+
+    """
+    check_feed(feed)
+    path = Path(config_path)
+    changed: list[bool] = []
+
+    def change(doc: TOMLDocument) -> None:
+        feeds, index = _find(doc, feed.name, path)
+        table = feeds[index]
+        if table.get("source") != feed.source:
+            raise ConfigError(
+                f"{path}: feed {feed.name!r} is a {table.get('source')!r} feed; its source "
+                "cannot change (remove it and add a new feed)"
+            )
+        wanted: dict[str, Any] = {"interval": feed.interval, "enabled": feed.enabled}
+        for key, value in wanted.items():
+            if table.get(key) != value:
+                table[key] = value
+                changed.append(True)
+        if bool(table.get("allow_private", False)) != feed.allow_private:
+            if feed.allow_private:
+                table["allow_private"] = True
+            else:
+                del table["allow_private"]
+            changed.append(True)
+        current = table.get("params")
+        current_plain = current.unwrap() if isinstance(current, Table | InlineTable) else {}
+        if current_plain != feed.params:
+            if "params" in table:
+                del table["params"]
+            if feed.params:
+                if isinstance(table, InlineTable):
+                    inline = tomlkit.inline_table()
+                    inline.update(feed.params)
+                    table["params"] = inline
+                else:
+                    params = tomlkit.table()
+                    for key, value in feed.params.items():
+                        params.add(key, value)
+                    table.add("params", params)
+            changed.append(True)
+
+    def expect(config: EchoConfig) -> bool:
+        return [f for f in config.all_feeds() if f.name == feed.name] == [feed]
 
     _edit(path, change, expect)
     return bool(changed)

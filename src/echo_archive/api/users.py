@@ -55,6 +55,7 @@ __all__ = [
     "list_users",
     "remove_user",
     "set_password",
+    "set_role",
     "token_secret",
 ]
 
@@ -251,6 +252,79 @@ def set_password(
             raise NotFoundError(f"no user named {name!r} (see `echoctl users list`)")
 
     on_writer(writer, job)
+
+
+def set_role(
+    writer: Vault | VaultWriter,
+    name: str,
+    role: Role,
+    *,
+    now: float,
+    actor: str,
+    group: str | None = None,
+    groups: Mapping[str, object] | None = None,
+    request_id: str | None = None,
+) -> UserRecord:
+    """Set a user's role and feed group, with its ``audit`` entry (``user.role``).
+
+    Takes effect at the user's next request: a token is checked against the
+    user's row each time (:meth:`TokenIssuer.verify_token`), so a lowered
+    role holds at once. Nothing is written when both are already so.
+
+    Args:
+        writer: the vault's writer.
+        name: the user.
+        role: the new role.
+        now: POSIX seconds (``updated_at``).
+        actor: who (``key:<name>``, ``user:<name>``, ``cli:<login>``).
+        group: the feed group the role is scoped to, or None (unscoped).
+        groups: ``[api.groups]`` (the group must be one of them).
+        request_id: the HTTP request's id, or None.
+
+    Returns:
+        The user as it is now.
+
+    Raises:
+        NotFoundError: no such user.
+        RequestError: a bad or unknown group.
+        StorageError, VaultLockedError: the catalog or the log cannot be written.
+    """
+    check_group(group, groups)
+
+    def job(vault: Vault) -> UserRecord:
+        row = vault.catalog.query_one(
+            "SELECT role, grp, created_at, updated_at FROM api_users WHERE name = ?", (name,)
+        )
+        if row is None:
+            raise NotFoundError(f"no user named {name!r} (see `echoctl users list`)")
+        old_role, old_group = str(row[0]), row[1]
+        if old_role == role.label and old_group == group:
+            return UserRecord(name, role, group, float(row[2]), float(row[3]))
+        audited_change(
+            vault,
+            f"setting the role of {name}",
+            "UPDATE api_users SET role = ?, grp = ?, updated_at = ? WHERE name = ?",
+            (role.label, group, now, name),
+            audit_meta(
+                actor,
+                "user.role",
+                target=f"user:{name}",
+                request_id=request_id,
+                details={
+                    "role": role.label,
+                    "group": group,
+                    "old_role": old_role,
+                    "old_group": old_group,
+                },
+            ),
+            undo=(
+                "UPDATE api_users SET role = ?, grp = ?, updated_at = ? WHERE name = ?",
+                (old_role, old_group, float(row[3]), name),
+            ),
+        )
+        return UserRecord(name, role, group, float(row[2]), now)
+
+    return on_writer(writer, job)
 
 
 def _principal(row: tuple[Any, ...], groups: Mapping[str, list[str]]) -> Principal:

@@ -15,25 +15,39 @@ the real values; the harvester reads them from it
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from echo_archive import feeds as _feeds
 from echo_archive.config import FeedConfig, InvalidFeed, load_config
-from echo_archive.errors import ConfigError, RequestError, VaultNotFoundError
+from echo_archive.errors import (
+    ConfigError,
+    NotFoundError,
+    RequestError,
+    SourceError,
+    VaultNotFoundError,
+)
+from echo_archive.harvest.addresses import IPAddress, refusal
 from echo_archive.redaction import redact_json, redact_text
-from echo_archive.sources.registry import check_feed
+from echo_archive.sources.registry import CREDENTIAL_PLACEHOLDER, check_feed, get_source
 from echo_archive.vault.vault import CONFIG_FILE
 
 __all__ = [
     "FeedChange",
     "FeedView",
     "add_feed",
+    "change_feed",
+    "check_feed_addresses",
     "check_feed_params",
     "config_file",
+    "get_feed",
     "list_feeds",
+    "merge_patch",
     "remove_feed",
     "set_feed_enabled",
 ]
@@ -165,6 +179,7 @@ def add_feed(
     interval: int | None = None,
     params: Mapping[str, Any] | None = None,
     allow_private: bool = False,
+    check_addresses: bool = False,
 ) -> FeedView:
     """Add a feed, checked by its source as the harvester will use it.
 
@@ -178,6 +193,9 @@ def add_feed(
         allow_private: let the feed connect to private addresses (loopback,
             RFC 1918, link-local...), which the SSRF guard refuses by default
             (:mod:`echo_archive.harvest.addresses`): for a local feed.
+        check_addresses: also refuse, before writing, a feed whose requests
+            name a private address (:func:`check_feed_addresses`; the HTTP API
+            sets it: a feed added by a client is untrusted input).
 
     Returns:
         The feed as written, redacted for display.
@@ -187,6 +205,8 @@ def add_feed(
         RequestError: the name, source or interval is invalid.
         SourceError: a parameter is unknown (the message lists the known
             ones) or its value is refused (names the parameter).
+        RequestError: with ``check_addresses``, a request of the feed names a
+            private address (the message names the rule).
         ConfigError: the name is taken, or ``echo.toml`` is invalid.
         StorageError: the file cannot be written (the old one stays).
     """
@@ -198,6 +218,8 @@ def add_feed(
     except ConfigError as exc:
         raise RequestError(str(exc)) from exc
     _feeds.check_feed(feed)
+    if check_addresses:
+        check_feed_addresses(feed, vault_wide=load_config(config).harvest.allow_private)
     _feeds.add_feed(config, feed)
     return FeedView.of(feed, len(load_config(config).all_feeds()) - 1)
 
@@ -245,3 +267,178 @@ def set_feed_enabled(vault_dir: Path, name: str, enabled: bool) -> FeedChange:
     """
     changed = _feeds.set_enabled(config_file(vault_dir), name, enabled)
     return FeedChange(name, enabled, changed)
+
+
+def get_feed(vault_dir: Path, name: str) -> FeedView:
+    """The feed called ``name`` (a valid feed or an invalid table of that name), redacted.
+
+    Raises:
+        VaultNotFoundError: no vault at ``vault_dir``.
+        NotFoundError: no ``[[feeds]]`` table has that name.
+        ConfigError: ``echo.toml`` is invalid outside the feed tables.
+    """
+    for view in list_feeds(vault_dir):
+        if view.name == name:
+            return view
+    raise NotFoundError(f"no feed named {name!r} (see `echoctl feeds list`)")
+
+
+MAX_PATCH_DEPTH = 8
+"""How deeply nested a params merge patch may be (a hostile body cannot recurse for ever)."""
+
+
+def merge_patch(
+    target: Mapping[str, Any], patch: Mapping[str, Any], depth: int = 0
+) -> dict[str, Any]:
+    """``target`` with the JSON merge patch ``patch`` applied (RFC 7396 §2).
+
+    A key whose patch value is null is removed; an object is merged into an
+    object recursively; any other value replaces. Neither argument is changed.
+
+    Raises:
+        RequestError: the patch nests deeper than :data:`MAX_PATCH_DEPTH`.
+    """
+    if depth > MAX_PATCH_DEPTH:
+        raise RequestError(f"params: a merge patch nests deeper than {MAX_PATCH_DEPTH} levels")
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping):
+            base = out.get(key)
+            out[key] = merge_patch(base if isinstance(base, Mapping) else {}, value, depth + 1)
+        else:
+            out[key] = value
+    return out
+
+
+def change_feed(
+    vault_dir: Path,
+    name: str,
+    *,
+    interval: int | None = None,
+    params_patch: Mapping[str, Any] | None = None,
+    allow_private: bool | None = None,
+    enabled: bool | None = None,
+    check_addresses: bool = False,
+) -> tuple[FeedView, bool]:
+    """Change a feed's interval, parameters, ``allow_private`` or ``enabled`` (None: keep it).
+
+    ``params_patch`` is a JSON merge patch (RFC 7396) over the feed's real
+    parameters (``{"url": "https://..."}`` changes the URL alone; a null
+    removes a key), so a client never has to send back a credential it was
+    only shown redacted. The result is checked as a new feed is (the source's
+    ``plan()``; with ``check_addresses``, :func:`check_feed_addresses`), and
+    written by :func:`echo_archive.feeds.replace_feed` (atomic, comments kept).
+
+    Returns:
+        ``(view, changed)``: the feed as it is now, redacted; whether the file changed.
+
+    Raises:
+        VaultNotFoundError: no vault at ``vault_dir``.
+        NotFoundError: no valid feed has that name.
+        RequestError: an invalid interval or parameter value; a private
+            address (with ``check_addresses``).
+        SourceError: the source refuses the parameters (names the parameter).
+        ConfigError: ``echo.toml`` is invalid or the edit does not read back.
+        StorageError: the file cannot be written (the old one stays).
+    """
+    config = config_file(vault_dir)
+    loaded = load_config(config)
+    positions = [i for i, f in enumerate(loaded.all_feeds()) if f.name == name]
+    current = next((f for f in loaded.feeds if f.name == name), None)
+    if current is None:
+        if positions:
+            raise ConfigError(
+                f"feed {name!r} is not a valid feed table (fix it in echo.toml, or remove it)"
+            )
+        raise NotFoundError(f"no feed named {name!r} (see `echoctl feeds list`)")
+    params = dict(current.params)
+    if params_patch is not None:
+        params = merge_patch(params, params_patch)
+    try:
+        feed = _feeds.make_feed(
+            name,
+            current.source,
+            interval=current.interval if interval is None else interval,
+            enabled=current.enabled if enabled is None else enabled,
+            params=params,
+            allow_private=current.allow_private if allow_private is None else allow_private,
+        )
+    except ConfigError as exc:
+        raise RequestError(str(exc)) from exc
+    _feeds.check_feed(feed)
+    if check_addresses:
+        check_feed_addresses(feed, vault_wide=loaded.harvest.allow_private)
+    changed = _feeds.replace_feed(config, feed)
+    return FeedView.of(feed, positions[0]), changed
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The IP address a URL host names literally, or None for a name to be resolved.
+
+    Besides the usual forms (``127.0.0.1``, ``[::1]``), the legacy IPv4
+    forms ``inet_aton(3)`` accepts and a resolver treats as addresses without
+    asking DNS (``2130706433``, ``0x7f.1``, ``127.1``) are read as the
+    address they denote, so they are judged by the same rule.
+    """
+    bare = host.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    if bare and all(c in "0123456789abcdefxABCDEFX." for c in bare) and bare[0].isdigit():
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+def check_feed_addresses(feed: FeedConfig, *, vault_wide: bool = False) -> None:
+    """Refuse a feed whose requests go to a private address, unless it (or the vault) allows it.
+
+    The harvester's SSRF rule (:func:`echo_archive.harvest.addresses.refusal`:
+    loopback, RFC 1918, link-local, CGNAT, multicast, unspecified, reserved
+    blocks, IPv4 embedded in IPv6 included) applied before the feed is
+    written, to the host of every request its source plans: a host that is
+    an IP literal is judged by it; ``localhost`` and names under
+    ``.localhost`` are loopback (RFC 6761 §6.3). Other names are not resolved
+    here: the live transport judges the address each one resolves to at
+    every connection and redirect (:mod:`echo_archive.harvest.network`),
+    which a name re-pointed after this check cannot escape.
+
+    Args:
+        feed: the feed (its params already checked by its source).
+        vault_wide: ``[harvest] allow_private`` of the vault (lifts the rule for every feed).
+
+    Raises:
+        RequestError: a request's host is a private address; the message names
+            the host, the kind of address and its RFC, and the setting that
+            allows it (``allow_private``).
+    """
+    if vault_wide or feed.allow_private:
+        return
+    source = get_source(feed.source)
+    plain = feed.to_feed()
+    try:
+        requests = source.plan(plain)
+    except SourceError:
+        names = source.credential_env(plain)
+        placeholders = dict.fromkeys(names, CREDENTIAL_PLACEHOLDER)
+        requests = source.plan(source.with_credentials(plain, placeholders))
+    for request in requests:
+        host = (urlsplit(request.url).hostname or "").lower().rstrip(".")
+        why: str | None
+        if host == "localhost" or host.endswith(".localhost"):
+            why = "a loopback name (RFC 6761 §6.3)"
+        else:
+            address = _literal_address(host)
+            why = None if address is None else refusal(address)
+        if why is not None:
+            raise RequestError(
+                f"feed {feed.name!r}: {redact_text(request.url)} names {host}, {why}; private "
+                "addresses are refused by default (SSRF guard, as the harvester's); a feed "
+                "that must reach one sets allow_private (which needs feeds:admin through "
+                "the API), or the vault sets [harvest] allow_private = true"
+            )
