@@ -371,9 +371,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         summary="One intervention: dry run, reason, decisions, effect, log entries.",
         responses={**_AUTH_ERRORS, 404: {"description": "no such intervention"}},
     )
-    async def intervention(
-        iv_id: str, _: Annotated[Principal, Depends(op_read)]
-    ) -> dict[str, Any]:
+    async def intervention(iv_id: str, _: Annotated[Principal, Depends(op_read)]) -> dict[str, Any]:
         """The intervention (as an entry of ``GET /v1/interventions``)."""
         try:
             iv = await run_in_threadpool(get_intervention, ctx.reader, iv_id[:128])
