@@ -376,7 +376,7 @@ def test_supervisor_defaults_and_a_full_table(tmp_path: Path) -> None:
     assert (section.enabled, section.cycle, section.interventions_per_hour) == (True, 60.0, 6)
     assert section.auto == [k for k, r in INTERVENTION_RISKS.items() if r == "low"]
     assert section.weights == SupervisorWeights(
-        resource=0.25, error=0.25, performance=0.25, dependency=0.25
+        resource=0.25, error=0.35, performance=0.2, dependency=0.2
     )
     text = HEAD + (
         "[supervisor]\nenabled = false\ncycle = 30\ninterventions_per_hour = 2\n"

@@ -106,3 +106,42 @@ def test_a_host_failing_a_third_of_requests_lowers_the_score_and_is_planned_for(
                 s.labels["component"] for s in families["echo_stability_component"].samples
             }
             assert components == {"resource", "error", "performance", "dependency"}
+
+
+def test_one_set_of_default_weights_and_a_reload_gives_the_supervisor_new_ones(
+    tmp_path: Path,
+) -> None:
+    from echo_archive.config import SupervisorWeights
+    from echo_archive.control.stability import StabilityWeights
+
+    config = SupervisorWeights()
+    value = StabilityWeights()
+    assert (value.resource, value.error, value.performance, value.dependency) == (
+        config.resource,
+        config.error,
+        config.performance,
+        config.dependency,
+    )
+    vault = make_vault(tmp_path, "")
+    clock = ManualClock(time.time())
+    clock.stop_at = clock.now
+    with in_process(vault, clock) as service:
+        assert service.supervisor is not None
+        assert service.supervisor.options.weights == value
+        assert service.supervisor.options.horizon == 3600
+        with (vault / "echo.toml").open("a", encoding="utf-8") as fh:
+            fh.write(
+                "\n[supervisor]\nhorizon = 600\n[supervisor.weights]\n"
+                "resource = 0.1\nerror = 0.7\nperformance = 0.1\ndependency = 0.1\n"
+            )
+        assert on_loop(service, service.reload) is None
+        options = service.supervisor.options
+        assert options.horizon == 600
+        assert options.weights == StabilityWeights(0.1, 0.7, 0.1, 0.1)
+        # a file whose weights do not sum to 1 is rejected; the supervisor keeps its weights
+        text = (vault / "echo.toml").read_text(encoding="utf-8")
+        (vault / "echo.toml").write_text(text.replace("error = 0.7", "error = 0.9"), "utf-8")
+        error = on_loop(service, service.reload)
+        assert error is not None
+        assert "sum to 1" in error
+        assert service.supervisor.options.weights == StabilityWeights(0.1, 0.7, 0.1, 0.1)

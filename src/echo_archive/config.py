@@ -816,7 +816,9 @@ class SupervisorWeights(_Strict):
 
     The supervisor's own value type is
     :class:`echo_archive.control.stability.StabilityWeights` (the service
-    builds it from this table).
+    builds it from this table); its defaults are this table's, so there is
+    one set of defaults: 0.25, 0.35, 0.2, 0.2 (errors weigh most, as the
+    design's failure-rate alert is its first rule).
 
     The stability score is ``resource × w_r + error × w_e + performance × w_p
     + dependency × w_d`` (each component in [0, 1]); the weights are >= 0
@@ -833,9 +835,9 @@ class SupervisorWeights(_Strict):
     """
 
     resource: float = Field(default=0.25, ge=0, le=1)
-    error: float = Field(default=0.25, ge=0, le=1)
-    performance: float = Field(default=0.25, ge=0, le=1)
-    dependency: float = Field(default=0.25, ge=0, le=1)
+    error: float = Field(default=0.35, ge=0, le=1)
+    performance: float = Field(default=0.2, ge=0, le=1)
+    dependency: float = Field(default=0.2, ge=0, le=1)
 
     @model_validator(mode="after")
     def _sum_one(self) -> SupervisorWeights:

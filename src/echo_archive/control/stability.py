@@ -62,6 +62,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from echo_archive.config import SupervisorWeights
 from echo_archive.control.observe import Observation
 
 __all__ = [
@@ -97,6 +98,10 @@ def ramp(x: float | None, ok: float, bad: float) -> float:
     return 1.0 - clamp((x - ok) / (bad - ok))
 
 
+_DEFAULTS: Final = SupervisorWeights()
+"""The one set of default weights: ``[supervisor.weights]``'s."""
+
+
 @dataclass(frozen=True, slots=True)
 class StabilityWeights:
     """The weights of the components (``[supervisor] weights``); >= 0, not all 0.
@@ -105,10 +110,10 @@ class StabilityWeights:
         ValueError: a negative weight, or every weight 0.
     """
 
-    resource: float = 0.25
-    error: float = 0.35
-    performance: float = 0.2
-    dependency: float = 0.2
+    resource: float = _DEFAULTS.resource
+    error: float = _DEFAULTS.error
+    performance: float = _DEFAULTS.performance
+    dependency: float = _DEFAULTS.dependency
 
     def __post_init__(self) -> None:
         values = [self.resource, self.error, self.performance, self.dependency]

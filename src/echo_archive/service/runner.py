@@ -425,6 +425,8 @@ class Service:
         self.config = config
         if self.interventions is not None:
             self.interventions.options = InterventionOptions.from_config(config.supervisor)
+        if self.supervisor is not None:  # weights, horizon, assess_after: read at each cycle
+            self.supervisor.options = _supervisor_options(config)
         self.config_error = None
         self.config_loaded_at = time.time()
         feeds = self._enabled(config)
