@@ -189,6 +189,22 @@ def test_private_addresses_are_refused_naming_the_rule_unless_allowed(ctx: ApiCo
     assert to_private.status_code == 400
     assert "RFC 1918" in to_private.json()["detail"]["message"]
     assert 'url = "https://example.org/feed.xml"' in config.read_text()  # the URL unchanged
+    # the feed an admin let reach private addresses: an editor cannot repoint it
+    metadata = {"params": {"url": "http://169.254.169.254/latest/meta-data/"}}
+    repoint, admin_repoint, guard_on, editor_repoint = call(
+        ctx,
+        ("PATCH", "/v1/feeds/lan", as_(k["editor"], json=metadata)),
+        ("PATCH", "/v1/feeds/lan", as_(k["admin"], json={"params": {"url": "http://10.9.9.9/"}})),
+        ("PATCH", "/v1/feeds/lan", as_(k["editor"], json={"allow_private": False})),
+        ("PATCH", "/v1/feeds/lan", as_(k["editor"], json=metadata)),
+    )
+    assert repoint.status_code == 403
+    assert repoint.json()["detail"]["missing"] == "feeds:admin"
+    assert admin_repoint.status_code == 200, admin_repoint.text
+    assert guard_on.status_code == 400  # the guard back on refuses its private URL
+    assert "RFC 1918" in guard_on.json()["detail"]["message"]
+    assert editor_repoint.status_code == 403
+    assert "169.254.169.254" not in config.read_text()
 
 
 def test_hostile_names_and_bodies_are_clear_400s_and_change_nothing(ctx: ApiContext) -> None:

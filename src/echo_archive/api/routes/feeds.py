@@ -34,7 +34,9 @@ enables, disables and harvests feeds (``feeds:write``); removing a feed
 needs ``feeds:admin`` (an admin's): it ends the feed's collection and drops
 its configuration, where disabling is the reversible way. Turning on
 ``allow_private`` (lifting the SSRF guard for a feed, so the harvester may
-reach this machine and its network) also needs ``feeds:admin``. A role
+reach this machine and its network) also needs ``feeds:admin``, and so does
+changing the parameters of a feed that has it (repointing a feed the SSRF
+guard no longer covers); an editor may turn it off. A role
 scoped to a feed group holds these only for the group's feeds (a feed is in
 a group by its name in ``[api.groups]``).
 
@@ -379,6 +381,14 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         _feed_name(name)
         if body.allow_private:
             needs_private(principal, name)
+        elif body.params is not None and body.allow_private is None:
+            # a feed an admin let reach private addresses: repointing it is an admin's call
+            try:
+                current = await run_in_threadpool(feed_service.get_feed, vault_dir(), name)
+            except (NotFoundError, ConfigError) as exc:
+                raise _service_error(exc) from None
+            if current.allow_private:
+                needs_private(principal, name)
         try:
             view, changed = await run_in_threadpool(
                 lambda: feed_service.change_feed(
