@@ -25,6 +25,8 @@ from echo_archive.api.keys import create_key
 from echo_archive.api.roles import Role
 from echo_archive.api.routes import mount
 from echo_archive.config import ApiSection
+from echo_archive.control.alerts import Alert, AlertState, fingerprint
+from echo_archive.control.alertstore import VaultAlertStore
 from echo_archive.control.interventions import Proposal
 from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
@@ -138,6 +140,47 @@ def test_silences_are_added_listed_expired_and_audited(ctx: ApiContext) -> None:
     trail = [(e.action, e.target, e.request_id) for e in list_audit(ctx.reader)]
     assert ("silence.add", f"silence:{silence['id']}", "req-silence") in trail
     assert ("silence.expire", f"silence:{silence['id']}", "req-silence") in trail
+
+
+def _alert(rule: str, state: str, now: float, **labels: str) -> Alert:
+    shown = {"alertname": rule, "severity": "warning", **labels}
+    return Alert(
+        rule=rule,
+        labels=shown,
+        annotations={"summary": f"{rule} on {labels}"},
+        state=state,  # type: ignore[arg-type]
+        active_at=now - 600,
+        fired_at=now - 300 if state == "firing" else None,
+        last_true_at=now,
+        resolved_at=None,
+        value=1.0,
+        fingerprint=fingerprint(shown),
+    )
+
+
+def test_alerts_pending_and_firing_with_the_silences_muting_them(ctx: ApiContext) -> None:
+    k = keys(ctx.writer)
+    now = time.time()
+    found = [
+        _alert("EchoFeedStale", "pending", now, feed="hn-top"),
+        _alert("EchoFeedStale", "firing", now, feed="bbc-world"),
+        _alert("EchoBreakerOpen", "resolved", now, host="example.org"),
+    ]
+    assert isinstance(ctx.writer, VaultWriter)
+    VaultAlertStore(ctx.writer, lambda: now).save_state(
+        AlertState(alerts={a.fingerprint: a for a in found})
+    )
+    mute = {"matchers": ["feed=bbc-world"], "comment": "the BBC is down for maintenance"}
+    (silence,) = call(ctx, ("POST", "/v1/silences", as_(k["editor"], json=mute)))
+    assert silence.status_code == 201, silence.text
+    (alerts,) = call(ctx, ("GET", "/v1/alerts", as_(k["analyst"])))
+    doc = alerts.json()
+    assert doc["total"] == 2  # resolved ones are not shown
+    firing, pending = doc["entries"]
+    assert (firing["state"], firing["labels"]["feed"]) == ("firing", "bbc-world")
+    assert firing["silenced_by"] == [silence.json()["id"]]
+    assert (pending["state"], pending["labels"]["feed"]) == ("pending", "hn-top")
+    assert pending["silenced_by"] == []
 
 
 def test_alerts_and_interventions_read_without_a_service_decisions_need_one(
