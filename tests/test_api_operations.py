@@ -301,11 +301,12 @@ def test_users_are_added_changed_removed_and_the_password_never_comes_back(
     login = {"grant_type": "password", "username": "alice", "password": PASSWORD}
     token_answer, *_ = call(ctx, ("POST", "/v1/token", {"data": login}))
     token = {"Authorization": f"Bearer {token_answer.json()['access_token']}"}
-    demoted, scoped, unknown_group, missing, whoami = call(
+    demoted, scoped, unknown_group, still, missing, whoami = call(
         ctx,
         ("PATCH", "/v1/users/alice", as_(admin, json={"role": "viewer"}, headers=rid)),
         ("PATCH", "/v1/users/alice", as_(admin, json={"group": "newsroom"}, headers=rid)),
-        ("PATCH", "/v1/users/alice", as_(admin, json={"group": "nowhere"})),
+        ("PATCH", "/v1/users/alice", as_(admin, json={"group": "nowhere", "password": "x" * 12})),
+        ("POST", "/v1/token", {"data": login}),
         ("PATCH", "/v1/users/nobody", as_(admin, json={"role": "viewer"})),
         ("GET", "/v1/whoami", {"headers": token}),
     )
@@ -313,6 +314,7 @@ def test_users_are_added_changed_removed_and_the_password_never_comes_back(
     assert scoped.json()["group"] == "newsroom"
     assert scoped.json()["role"] == "viewer"
     assert unknown_group.status_code == 400
+    assert still.status_code == 200  # the refused change set no password either
     assert missing.status_code == 404
     assert whoami.json()["role"] == "viewer"  # the token holds the role as it is now
     assert whoami.json()["feeds"] == ["bbc-world"]

@@ -66,6 +66,7 @@ from starlette.concurrency import run_in_threadpool
 
 from echo_archive.api.audit import AuditEntry, audit_meta, list_audit, record
 from echo_archive.api.deps import ApiContext, Auth, request_error, request_id
+from echo_archive.api.keys import check_group
 from echo_archive.api.roles import Principal, parse_role
 from echo_archive.api.routes.feeds import BadRequestRoute
 from echo_archive.api.tables import on_writer
@@ -566,6 +567,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             raise request_error(RequestError(str(exc))) from None
         group = user.group if body.group is None else (body.group or None)
         try:
+            check_group(group, ctx.config.groups)  # before any change: all or nothing
             if body.password is not None:
                 secret = body.password.get_secret_value()
                 await run_in_threadpool(
