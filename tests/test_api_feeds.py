@@ -446,3 +446,49 @@ def test_a_harvest_job_against_the_real_service_goes_queued_running_succeeded(
             assert "not scheduled" in refused.json()["detail"]["message"]
             actions = [e.action for e in list_audit(service.reader) if e.action.startswith("feed.")]
             assert actions == ["feed.harvest", "feed.add", "feed.disable"]
+
+
+SMTP_ENV = "ECHO_TEST_API_SMTP_PASSWORD"
+
+EMAIL = f"""
+[alerts.email]
+host = "127.0.0.1"
+port = 2525
+from = "echo@example.org"
+to = ["ops@example.org"]
+username = "echo"
+password_env = "{SMTP_ENV}"
+"""
+
+
+@pytest.mark.slow
+def test_a_change_the_service_rejects_is_reported_and_the_file_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = quick_vault(tmp_path, EMAIL)
+    with VaultWriter.open(vault) as writer:
+        editor = create_key(writer, "ed", Role.EDITOR, now=time.time(), actor="cli:t")[0]
+    monkeypatch.setenv(SMTP_ENV, "not-a-real-password")
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=30) as client,
+    ):
+        ed = {"X-API-Key": editor}
+        monkeypatch.delenv(SMTP_ENV)  # the next reload cannot build the email channel
+        added = client.post("/v1/feeds", headers=ed, json=rss_feed("blog"))
+        assert added.status_code == 201, added.text
+        reload = added.json()["reload"]
+        assert reload["applied"] is False
+        assert SMTP_ENV in reload["error"]
+        assert "not-a-real-password" not in added.text
+        status = client.get("/v1/status", headers=ed).json()
+        assert SMTP_ENV in status["config"]["error"]
+        assert "blog" not in {f["feed"] for f in status["feeds"]}  # the old configuration holds
+        listed = client.get("/v1/feeds/blog", headers=ed)
+        assert listed.json()["error"] is None  # the file is valid, with the feed
+        monkeypatch.setenv(SMTP_ENV, "not-a-real-password")
+        changed = client.patch("/v1/feeds/blog", headers=ed, json={"interval": 7200})
+        assert changed.json()["reload"] == {"applied": True, "error": None}
+        status = client.get("/v1/status", headers=ed).json()
+        assert status["config"]["error"] is None
+        assert "blog" in {f["feed"] for f in status["feeds"]}
