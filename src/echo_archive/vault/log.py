@@ -28,7 +28,7 @@ from echo_archive.errors import LogError
 from echo_archive.vault.catalog import as_bytes
 from echo_archive.vault.merkle import HASH_SIZE, CompactRange
 
-__all__ = ["TILE_WIDTH", "PendingAppend", "TileReader", "TileWriter", "iter_level"]
+__all__ = ["TILE_WIDTH", "PendingAppend", "TileReader", "TileWriter", "iter_level", "read_tile"]
 
 TILE_WIDTH = 256
 _TILE_BYTES = TILE_WIDTH * HASH_SIZE
@@ -112,6 +112,25 @@ def iter_level(conn: sqlite3.Connection, level: int, first: int = 0) -> Iterator
         data = as_bytes(hashes)
         for k in range(max(0, first - base), len(data) // HASH_SIZE):
             yield base + k, data[k * HASH_SIZE : (k + 1) * HASH_SIZE]
+
+
+def read_tile(conn: sqlite3.Connection, level: int, index: int) -> bytes:
+    """The stored hashes of tile ``index`` at ``level``, read uncached (empty bytes if absent).
+
+    For serving tiles (the C2SP tlog-tiles read paths): one row, no shared
+    cache touched, so concurrent readers need no lock. A full tile is
+    :data:`TILE_WIDTH` 32-byte hashes; the right-edge tile of a level holds
+    fewer, and only grows.
+
+    Args:
+        conn: a catalog connection.
+        level: the tree level (0: leaf hashes).
+        index: the tile index at that level (node hashes ``index*256 ..``).
+    """
+    row = conn.execute(
+        "SELECT hashes FROM tiles WHERE level = ? AND idx = ?", (level, index)
+    ).fetchone()
+    return as_bytes(row[0]) if row else b""
 
 
 @dataclass(frozen=True, slots=True)

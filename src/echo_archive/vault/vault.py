@@ -91,9 +91,10 @@ from echo_archive.vault.derived import (
 from echo_archive.vault.derived import rebuild as rebuild_index
 from echo_archive.vault.entry import Entry, format_timestamp, parse_entry
 from echo_archive.vault.lock import DEFAULT_WAIT, WriterLock
-from echo_archive.vault.log import TileReader, TileWriter, iter_level
+from echo_archive.vault.log import TILE_WIDTH, TileReader, TileWriter, iter_level, read_tile
 from echo_archive.vault.merkle import (
     EMPTY_ROOT,
+    HASH_SIZE,
     CompactRange,
     consistency_proof,
     inclusion_proof,
@@ -903,6 +904,30 @@ class Vault:
         """Return the tree sizes of every stored checkpoint, ascending."""
         return [r[0] for r in self._conn.execute("SELECT size FROM checkpoints ORDER BY size")]
 
+    def checkpoint_count(self) -> int:
+        """Return how many checkpoints are stored (one per signed tree size)."""
+        row = self._conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+        return int(row[0])
+
+    def checkpoints_after(self, after: int, limit: int) -> list[SignedCheckpoint]:
+        """Return up to ``limit`` stored checkpoints of tree size above ``after``, ascending.
+
+        A keyset read (the size is the key): a deep page costs what the first
+        does. Each note is verified against the verifier key as it is read.
+
+        Args:
+            after: the size to start after (-1: from the first).
+            limit: the most checkpoints to return (at least 1).
+
+        Raises:
+            NoteError: a stored checkpoint does not verify.
+        """
+        rows = self._conn.execute(
+            "SELECT note, signed_at FROM checkpoints WHERE size > ? ORDER BY size LIMIT ?",
+            (after, max(1, limit)),
+        ).fetchall()
+        return [self._open_note(note, signed_at) for note, signed_at in rows]
+
     def _open_note(self, note: str, signed_at: str) -> SignedCheckpoint:
         cp = open_checkpoint(note, self.verifier, self.origin)
         return SignedCheckpoint(cp, note, signed_at)
@@ -1221,6 +1246,24 @@ class Vault:
             raise LogError(f"entries {first}..{end - 1}: {len(found)} of them are stored")
         return found
 
+    def entry_bytes(self, first: int, end: int) -> list[bytes]:
+        """Return the stored bytes of entries ``first .. end-1``, in order, unparsed.
+
+        These are exactly the bytes each leaf hash is computed over
+        (``SHA-256(0x00 || entry)``, RFC 9162 §2.1.1): the RFC 8785 canonical
+        JSON written at append. For serving entry bundles (C2SP tlog-tiles).
+
+        Raises:
+            LogError: an index of the range has no entry.
+        """
+        rows = self._conn.execute(
+            "SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (first, end),
+        ).fetchall()
+        if len(rows) != max(0, end - first):
+            raise LogError(f"entries {first}..{end - 1}: {len(rows)} of them are stored")
+        return [catalog.as_bytes(raw) for _, raw in rows]
+
     def iter_entries(self, first: int = 0, end: int | None = None) -> Iterator[tuple[int, Entry]]:
         """Yield ``(index, entry)`` for the stored entries ``first .. end-1`` (default: all).
 
@@ -1254,6 +1297,37 @@ class Vault:
             first: start at this node index (default: the first).
         """
         return iter_level(self._conn, level, first)
+
+    def tile_hashes(self, level: int, index: int, width: int) -> bytes:
+        """Return the first ``width`` node hashes of stored tile ``index`` at ``level``.
+
+        Tile ``index`` of level ``level`` holds the hashes of nodes
+        ``index*256 .. index*256+255`` of that level (:mod:`.log`); a node of
+        level ``L`` is the root of the perfect subtree over ``2^L`` leaves, so
+        the tiles of level ``8*l`` are the C2SP tlog-tiles tiles of level ``l``.
+
+        Args:
+            level: the tree level (0: leaf hashes).
+            index: the tile index.
+            width: how many hashes, 1 to 256.
+
+        Returns:
+            ``width * 32`` bytes.
+
+        Raises:
+            LogError: ``width`` is out of range, or the tile holds fewer hashes
+                (beyond the tree, or damaged tiles).
+        """
+        if not 1 <= width <= TILE_WIDTH:
+            raise LogError(f"tile width {width}: must be 1 to {TILE_WIDTH}")
+        data = read_tile(self._conn, level, index)
+        need = width * HASH_SIZE
+        if len(data) < need:
+            raise LogError(
+                f"tile (level {level}, index {index}) holds {len(data) // HASH_SIZE} "
+                f"hashes, not {width}"
+            )
+        return data[:need]
 
     def right_edge(self, size: int) -> CompactRange:
         """The compact range (right-edge peaks) of the stored tree of ``size`` entries.
