@@ -373,7 +373,12 @@ def fill(path: Path, n: int, batch: int = 2000) -> None:
 
 
 def vkey_of(path: Path) -> str:
-    """The vault's verifier key as ``echoctl checkpoint --json`` exports it."""
+    """The vault's verifier key: the public ``verifier.vkey`` that ``echoctl init`` writes."""
+    return (path / "verifier.vkey").read_text(encoding="utf-8").strip()
+
+
+def exported_vkey(path: Path) -> str:
+    """The vault's verifier key as ``echoctl checkpoint --json`` exports it (a subprocess)."""
     done = run_echoctl("--vault", str(path), "checkpoint", "--json")
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["vkey"])
@@ -624,7 +629,8 @@ def test_the_real_service_serves_the_tiles_on_its_listen_address(tmp_path: Path)
         fh.write('\n[api]\npublic = ["checkpoint", "tiles"]\n')
     size = 256 * 2 + 99
     fill(vault, size)
-    vkey = vkey_of(vault)
+    vkey = exported_vkey(vault)
+    assert vkey == vkey_of(vault)
     with in_process(vault, ManualClock(time.time())) as service:
         assert service.url
         with httpx.Client(base_url=service.url, timeout=30) as http:

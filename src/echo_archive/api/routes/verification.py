@@ -129,6 +129,13 @@ def _one(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
+def _required(value: int | None, name: str) -> int:
+    """``value``, or RequestError naming ``name`` when the parameter was not given."""
+    if value is None:
+        raise RequestError(f"{name}: required (a non-negative decimal integer)")
+    return value
+
+
 def _checkpoint_at(vault: Vault, size: int) -> SignedCheckpoint | None:
     """The checkpoint signed at exactly ``size``, or None."""
     try:
@@ -328,16 +335,15 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     async def proof_inclusion(
         request: Request,
         _: Annotated[Principal, Depends(read_proofs)],
-        index: Annotated[str, Query(description="The entry index (0-based).")],
+        index: Annotated[str | None, Query(description="The entry index (0-based).")] = None,
         size: Annotated[
             str | None, Query(description="The tree size (default: the latest checkpoint's).")
         ] = None,
     ) -> dict[str, Any]:
         """``{"index", "size", "leaf_hash", "root_hash", "proof", "checkpoint", "tlog_proof"}``."""
         try:
-            i = parse_count(_one(request, "index"), "index")
+            i = _required(parse_count(_one(request, "index"), "index"), "index")
             n = parse_count(_one(request, "size"), "size", minimum=1)
-            assert i is not None
             return await run_in_threadpool(inclusion_json, ctx.reader, i, n)
         except RequestError as exc:
             raise request_error(exc) from None
@@ -350,7 +356,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     async def proof_consistency(
         request: Request,
         _: Annotated[Principal, Depends(read_proofs)],
-        old: Annotated[str, Query(description="The earlier tree size (at least 1).")],
+        old: Annotated[str | None, Query(description="The earlier tree size (at least 1).")] = None,
         new: Annotated[
             str | None,
             Query(description="The later tree size (default: the latest checkpoint's)."),
@@ -358,9 +364,8 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     ) -> dict[str, Any]:
         """``{"old_size", "new_size", "old_root", "new_root", "proof", "old_checkpoint", ...}``."""
         try:
-            o = parse_count(_one(request, "old"), "old", minimum=1)
+            o = _required(parse_count(_one(request, "old"), "old", minimum=1), "old")
             n = parse_count(_one(request, "new"), "new", minimum=1)
-            assert o is not None
             return await run_in_threadpool(consistency_json, ctx.reader, o, n)
         except RequestError as exc:
             raise request_error(exc) from None
