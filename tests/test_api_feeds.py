@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from echo_archive import faults
 from echo_archive.api.audit import list_audit
 from echo_archive.api.deps import ApiContext
 from echo_archive.api.jobs import Job, JobStore
@@ -301,6 +302,42 @@ def test_credentials_stay_in_the_file_and_a_params_merge_patch_keeps_them(
         assert "s3cret-pw" not in answer.text
     assert "s3cret-pw" in (ctx.reader.path / "echo.toml").read_text()  # the harvester's copy
     assert all("s3cret-pw" not in str(e.to_json()) for e in list_audit(ctx.reader))
+
+
+def test_a_change_whose_audit_entry_cannot_be_committed_is_taken_back(ctx: ApiContext) -> None:
+    k = keys(ctx)
+    config = ctx.reader.path / "echo.toml"
+    before = config.read_bytes()
+
+    async def run(method: str, url: str, **kw: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app_of(ctx), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://echo.test") as client:
+            return await client.request(method, url, **kw)
+
+    faults.arm("catalog.commit", "ENOSPC")  # the next log commit fails: the audit entry's
+    failed = asyncio.run(run("POST", "/v1/feeds", **as_(k["editor"], json=rss_feed("blog"))))
+    faults.disarm()
+    assert failed.status_code == 500
+    assert config.read_bytes() == before  # the feed was taken back out
+    assert not [e for e in list_audit(ctx.reader) if e.action.startswith("feed.")]
+    (added,) = call(ctx, ("POST", "/v1/feeds", as_(k["editor"], json=rss_feed("blog"))))
+    assert added.status_code == 201, added.text
+    with_feed = config.read_bytes()
+    faults.arm("catalog.commit", "ENOSPC")
+    failed = asyncio.run(run("POST", "/v1/feeds/blog/disable", **as_(k["editor"])))
+    faults.disarm()
+    assert failed.status_code == 500
+    assert config.read_bytes() == with_feed  # still enabled
+    # past the catalog's commit, the entry is in the log (its unsealed tail): the change stands
+    faults.arm("checkpoint.sign", "ENOSPC")
+    failed = asyncio.run(run("POST", "/v1/feeds/blog/disable", **as_(k["editor"])))
+    faults.disarm()
+    assert failed.status_code == 500
+    assert config.read_bytes() != with_feed  # disabled, as its entry says
+    assert [e.action for e in list_audit(ctx.reader) if e.action.startswith("feed.")] == [
+        "feed.add",
+        "feed.disable",
+    ]
 
 
 def test_harvest_without_a_service_is_503_and_unknown_jobs_404(ctx: ApiContext) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "make_feed",
     "remove_feed",
     "replace_feed",
+    "restore_if",
     "set_enabled",
 ]
 
@@ -318,6 +319,29 @@ def replace_feed(config_path: Path, feed: FeedConfig) -> bool:
 
     _edit(path, change, expect)
     return bool(changed)
+
+
+def restore_if(config_path: Path, expected: bytes, previous: bytes) -> bool:
+    """Put ``previous`` back in ``echo.toml`` if it still holds ``expected`` (compare and swap).
+
+    Takes an edit back when what must follow it failed (the HTTP API's
+    audit entry): under the editing lock, atomically, and only when nobody
+    edited the file since (else nothing is written and False is returned).
+
+    Raises:
+        StorageError: the file cannot be read or written (the old one stays).
+    """
+    path = Path(config_path)
+    target = Path(os.path.realpath(path))
+    with _locked(target.parent, path):
+        try:
+            current = target.read_bytes()
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from exc
+        if current != expected:
+            return False
+        _write_atomic(target, previous, path)
+        return True
 
 
 # ---------------------------------------------------------------------------- editing

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from echo_archive import feeds as _feeds
@@ -30,6 +30,7 @@ from echo_archive.errors import (
     NotFoundError,
     RequestError,
     SourceError,
+    StorageError,
     VaultNotFoundError,
 )
 from echo_archive.harvest.addresses import IPAddress, refusal
@@ -50,6 +51,7 @@ __all__ = [
     "merge_patch",
     "remove_feed",
     "set_feed_enabled",
+    "undoable",
 ]
 
 
@@ -442,3 +444,37 @@ def check_feed_addresses(feed: FeedConfig, *, vault_wide: bool = False) -> None:
                 "that must reach one sets allow_private (which needs feeds:admin through "
                 "the API), or the vault sets [harvest] allow_private = true"
             )
+
+
+T = TypeVar("T")
+
+
+def undoable(vault_dir: Path, edit: Callable[[], T]) -> tuple[T, Callable[[], bool]]:
+    """Run ``edit`` (one of this module's changes); return its result and a function that undoes it.
+
+    The undo puts the file's previous bytes back if nobody edited it since
+    (:func:`echo_archive.feeds.restore_if`), and says whether it did. For a
+    caller whose next step must hold for the edit to stand (the HTTP API
+    commits an ``audit`` entry for every change, and takes the change back
+    when that commit fails: no change without its entry).
+
+    Raises:
+        What ``edit`` raises; VaultNotFoundError without a vault; StorageError
+        when the file cannot be read.
+    """
+    config = config_file(vault_dir)
+    before = _read(config)
+    result = edit()
+    after = _read(config)
+
+    def undo() -> bool:
+        return after != before and _feeds.restore_if(config, after, before)
+
+    return result, undo
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc

@@ -46,7 +46,11 @@ the harvester's SSRF rule (:func:`~echo_archive.services.feeds.check_feed_addres
 unless it sets ``allow_private`` or the vault sets ``[harvest]
 allow_private``: 400 naming the host, the kind of address and its RFC.
 
-Every change is an ``audit`` entry (``feed.add``, ``feed.change``,
+Every change is an ``audit`` entry, committed after the file changed; when
+that commit fails before the entry is in the log, the change is taken back
+(the file's previous bytes, if nobody edited it since) and the request
+fails (500): no change stands without its entry, and no entry without its
+change (``feed.add``, ``feed.change``,
 ``feed.enable``, ``feed.disable``, ``feed.remove``, ``feed.harvest``; target
 ``feed:<name>``; the request id; parameter *names*, never their values).
 With a service running, a change is applied at once by its reload (as
@@ -64,7 +68,7 @@ the name is taken, or the feed's table is invalid in ``echo.toml``).
 
 import re
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -94,10 +98,13 @@ from echo_archive.errors import (
     RequestError,
     SourceError,
 )
+from echo_archive.schemas import AuditMeta
 from echo_archive.services import feeds as feed_service
-from echo_archive.services.feeds import FeedView
+from echo_archive.vault.vault import Vault
 
-__all__ = ["BadRequestRoute", "FeedPatch", "FeedRequirement", "NewFeed", "build"]
+__all__ = ["BadRequestRoute", "FeedPatch", "FeedRequirement", "NewFeed", "build", "logged"]
+
+T = TypeVar("T")
 
 _NAME: Final = re.compile(FEED_NAME_PATTERN)
 _JOB_ID: Final = re.compile(r"[0-9a-f]{32}")
@@ -253,6 +260,24 @@ def _actor(principal: Principal) -> str:
     return f"{principal.kind}:{principal.name}"
 
 
+def logged(reader: Vault, meta: AuditMeta, recent: int = 50) -> bool:
+    """Whether the log holds ``meta`` among its ``recent`` newest ``audit`` entries.
+
+    What a failed commit left behind: an entry past the catalog's commit
+    stays (in the unsealed tail, sealed at the next commit or repair); one
+    before it is cleanly absent. Matched on actor, action, target and request id.
+    """
+    rows = reader.catalog.query(
+        "SELECT idx FROM entries WHERE type = 'audit' ORDER BY idx DESC LIMIT ?", (recent,)
+    )
+    want = (meta.actor, meta.action, meta.target, meta.request_id)
+    for (idx,) in list(rows):
+        found = reader.entry(int(idx)).meta
+        if (found["actor"], found["action"], found["target"], found["request_id"]) == want:
+            return True
+    return False
+
+
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of the feeds and jobs routes over ``ctx`` (authorization through ``auth``)."""
     router = APIRouter(prefix="/v1", tags=["feeds"], route_class=BadRequestRoute)
@@ -266,13 +291,19 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     def vault_dir() -> Any:
         return ctx.service.path if ctx.service is not None else ctx.reader.path
 
+    async def edit(change: Callable[[], T]) -> tuple[T, Callable[[], bool]]:
+        """Run a feeds service change in a thread; its result and its undo."""
+        return await run_in_threadpool(feed_service.undoable, vault_dir(), change)
+
     async def audit(
         request: Request,
         principal: Principal,
         action: str,
         name: str,
         details: dict[str, Any] | None = None,
+        undo: Callable[[], bool] | None = None,
     ) -> None:
+        """Commit the change's audit entry; when that fails, take the change back (``undo``)."""
         meta = audit_meta(
             _actor(principal),
             action,
@@ -280,7 +311,14 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             request_id=request_id(request),
             details=details,
         )
-        await run_in_threadpool(on_writer, ctx.writer, lambda v: record(v, meta))
+        try:
+            await run_in_threadpool(on_writer, ctx.writer, lambda v: record(v, meta))
+        except BaseException:
+            # a commit that failed after its catalog transaction left the entry in the
+            # log's unsealed tail (sealed later: invariant 2): then the change stands
+            if undo is not None and not await run_in_threadpool(logged, ctx.reader, meta):
+                await run_in_threadpool(undo)  # no change stands without its entry
+            raise
 
     async def reload() -> dict[str, Any] | None:
         if ctx.service is None:
@@ -339,7 +377,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         if body.allow_private:
             needs_private(principal, name)
         try:
-            view: FeedView = await run_in_threadpool(
+            view, undo = await edit(
                 lambda: feed_service.add_feed(
                     vault_dir(),
                     name,
@@ -352,18 +390,13 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             )
         except (NotFoundError, RequestError, SourceError, ConfigError) as exc:
             raise _service_error(exc) from None
-        await audit(
-            request,
-            principal,
-            "feed.add",
-            name,
-            {
-                "source": view.source,
-                "interval": view.interval,
-                "allow_private": view.allow_private,
-                "params": sorted(body.params),
-            },
-        )
+        details = {
+            "source": view.source,
+            "interval": view.interval,
+            "allow_private": view.allow_private,
+            "params": sorted(body.params),
+        }
+        await audit(request, principal, "feed.add", name, details, undo)
         return {"feed": view.to_json(), "changed": True, "reload": await reload()}
 
     @router.patch(
@@ -390,7 +423,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             if current.allow_private:
                 needs_private(principal, name)
         try:
-            view, changed = await run_in_threadpool(
+            (view, changed), undo = await edit(
                 lambda: feed_service.change_feed(
                     vault_dir(),
                     name,
@@ -409,7 +442,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         details: dict[str, Any] = {"fields": fields}
         if body.params is not None:
             details["params"] = sorted(body.params)
-        await audit(request, principal, "feed.change", name, details)
+        await audit(request, principal, "feed.change", name, details, undo)
         return {"feed": view.to_json(), "changed": True, "reload": await reload()}
 
     async def set_enabled(
@@ -417,8 +450,8 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     ) -> dict[str, Any]:
         _feed_name(name)
         try:
-            change = await run_in_threadpool(
-                feed_service.set_feed_enabled, vault_dir(), name, enabled
+            change, undo = await edit(
+                lambda: feed_service.set_feed_enabled(vault_dir(), name, enabled)
             )
             view = await run_in_threadpool(feed_service.get_feed, vault_dir(), name)
         except ConfigError as exc:
@@ -430,7 +463,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         if not change.changed:
             return {"feed": view.to_json(), "changed": False, "reload": None}
         action = "feed.enable" if enabled else "feed.disable"
-        await audit(request, principal, action, name)
+        await audit(request, principal, action, name, undo=undo)
         return {"feed": view.to_json(), "changed": True, "reload": await reload()}
 
     @router.post(
@@ -467,10 +500,10 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         _feed_name(name)
         try:
             await run_in_threadpool(feed_service.get_feed, vault_dir(), name)
-            view = await run_in_threadpool(feed_service.remove_feed, vault_dir(), name)
+            view, undo = await edit(lambda: feed_service.remove_feed(vault_dir(), name))
         except (NotFoundError, ConfigError) as exc:
             raise _service_error(exc) from None
-        await audit(request, principal, "feed.remove", name)
+        await audit(request, principal, "feed.remove", name, undo=undo)
         return {
             "removed": name,
             "feed": None if view is None else view.to_json(),
