@@ -53,7 +53,7 @@ from echo_archive.api.deps import ApiContext
 from echo_archive.api.keys import create_key
 from echo_archive.api.roles import Role
 from echo_archive.api.routes import mount
-from echo_archive.api.routes.tiles import format_index, parse_tile_path
+from echo_archive.api.routes.tiles import accepts_gzip, format_index, parse_tile_path
 from echo_archive.config import ApiSection
 from echo_archive.errors import RequestError
 from echo_archive.service.scheduler import ManualClock
@@ -419,6 +419,19 @@ def test_path_encoding_is_the_specs_and_round_trips() -> None:
                 assert parsed.path() == text
 
 
+def test_accept_encoding_is_read_as_rfc_9110_says() -> None:
+    assert accepts_gzip("gzip, deflate")
+    assert accepts_gzip("br;q=1.0, gzip;q=0.8")
+    assert accepts_gzip("*")
+    assert accepts_gzip("X-GZIP")
+    assert not accepts_gzip("")
+    assert not accepts_gzip("identity")
+    assert not accepts_gzip("gzip;q=0")
+    assert not accepts_gzip("*, gzip;q=0")
+    assert not accepts_gzip("gzip;q=zero")
+    assert not accepts_gzip("br, deflate")
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -508,6 +521,14 @@ def test_echos_log_read_by_the_same_client_over_uvicorn(vault_path: Path) -> Non
         assert full.headers["content-type"] == "application/octet-stream"
         assert full.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert bundle.headers["cache-control"] == "public, max-age=31536000, immutable"
+        # bundles are gzipped for a client that takes it (httpx sends gzip, deflate)
+        assert bundle.headers["content-encoding"] == "gzip"
+        assert bundle.headers["vary"] == "Accept-Encoding"
+        plain = http.get("/tile/entries/000", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == bundle.content
+        assert len(parse_bundle(plain.content)) == 256
+        assert int(bundle.headers["content-length"]) < len(plain.content) / 2
         assert partial.headers["cache-control"] == "public, max-age=60"
         assert note.headers["content-type"] == "text/plain; charset=utf-8"
         assert note.headers["cache-control"] == "public, max-age=5"

@@ -19,7 +19,10 @@ through these, as it reads a Tessera or Sunlight log:
   entry's bytes (tlog-tiles, "Log entries"). The bytes are the entry as
   stored: its RFC 8785 canonical JSON, exactly what the leaf hash
   ``SHA-256(0x00 || entry)`` (RFC 9162 §2.1.1) is computed over, so each
-  hashes to the matching hash of the level-0 tile. Route group ``tiles``.
+  hashes to the matching hash of the level-0 tile. Bundles are sent
+  ``Content-Encoding: gzip`` to a client whose ``Accept-Encoding`` takes it
+  (they "SHOULD be compressed at the HTTP layer"; ``Vary: Accept-Encoding``).
+  Route group ``tiles``.
 
 **Paths** (tlog-tiles, "Merkle Tree"): ``<L>`` is decimal 0 to 63 without
 leading zeros; ``<N>`` is zero-padded 3-digit path elements, every one but
@@ -56,12 +59,13 @@ affected, and the entry is read at ``GET /v1/entries/{index}``.
 # No ``from __future__ import annotations``: FastAPI reads the routes' ``Annotated``
 # dependencies at runtime.
 
+import gzip
 import re
 import struct
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from echo_archive.api.deps import ApiContext, Auth, request_error
@@ -78,6 +82,7 @@ __all__ = [
     "TILE_HEIGHT",
     "EntryTooLarge",
     "TilePath",
+    "accepts_gzip",
     "build",
     "entry_bundle",
     "format_index",
@@ -317,6 +322,29 @@ def entry_bundle(vault: Vault, tile: TilePath) -> bytes:
     return bytes(out)
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when an ``Accept-Encoding`` value (RFC 9110 §12.5.3) accepts ``gzip``.
+
+    ``gzip`` (or ``x-gzip``, §8.4.1.3) or ``*`` with a non-zero ``q``; an
+    explicit ``gzip;q=0`` refuses it. A malformed weight counts as refusal.
+    """
+    star = False
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.strip().partition(";")
+        q = 1.0
+        name, _, value = params.strip().partition("=")
+        if name.strip() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                q = 0.0
+        if coding.strip() in ("gzip", "x-gzip"):
+            return q > 0
+        if coding.strip() == "*":
+            star = q > 0
+    return star
+
+
 def _cache(open_to_all: bool, directive: str) -> str:
     """The ``Cache-Control`` value: ``public`` only on a route group open to all."""
     return f"{'public' if open_to_all else 'private'}, {directive}"
@@ -363,7 +391,9 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             501: {"description": "the bundle holds an entry over 65,535 bytes"},
         },
     )
-    async def tile(path: str, _: Annotated[Principal, Depends(read_tiles)]) -> Response:
+    async def tile(
+        request: Request, path: str, _: Annotated[Principal, Depends(read_tiles)]
+    ) -> Response:
         """``<L>/<N>[.p/<W>]``: W (or 256) hashes; ``entries/<N>[.p/<W>]``: the entries."""
         try:
             found = parse_tile_path(path)
@@ -382,8 +412,12 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
                 },
             ) from None
         directive = IMMUTABLE if found.width is None else PARTIAL
-        return Response(
-            data, media_type=OCTETS, headers={"Cache-Control": _cache(tiles_open, directive)}
-        )
+        headers = {"Cache-Control": _cache(tiles_open, directive)}
+        if found.level is None:
+            headers["Vary"] = "Accept-Encoding"
+            if accepts_gzip(request.headers.get("accept-encoding", "")):
+                data = gzip.compress(data, compresslevel=6, mtime=0)
+                headers["Content-Encoding"] = "gzip"
+        return Response(data, media_type=OCTETS, headers=headers)
 
     return router
