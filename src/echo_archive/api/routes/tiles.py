@@ -84,6 +84,7 @@ __all__ = [
     "TilePath",
     "accepts_gzip",
     "build",
+    "checkpoint_response",
     "entry_bundle",
     "format_index",
     "parse_tile_path",
@@ -350,6 +351,28 @@ def _cache(open_to_all: bool, directive: str) -> str:
     return f"{'public' if open_to_all else 'private'}, {directive}"
 
 
+async def checkpoint_response(vault: Vault, open_to_all: bool) -> Response:
+    """The latest checkpoint as served at ``/checkpoint`` and ``/v1/checkpoint``.
+
+    The C2SP tlog-checkpoint signed note verbatim, ``text/plain;
+    charset=utf-8``, ``Cache-Control`` :data:`CHECKPOINT` (tlog-tiles,
+    "Checkpoints": mutable, no caching beyond a few seconds), ``public`` when
+    ``open_to_all`` (its route group is open) else ``private``.
+
+    Raises:
+        HTTPException: 404 when the vault stores no checkpoint.
+    """
+    try:
+        signed = await run_in_threadpool(latest_checkpoint, vault)
+    except LogError as exc:
+        raise request_error(NotFoundError(str(exc))) from None
+    return Response(
+        signed.note.encode("utf-8"),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": _cache(open_to_all, CHECKPOINT)},
+    )
+
+
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of ``/checkpoint``, ``/tile/<L>/<N>[.p/<W>]`` and ``/tile/entries/<N>[.p/<W>]``.
 
@@ -370,15 +393,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     )
     async def checkpoint(_: Annotated[Principal, Depends(read_checkpoint)]) -> Response:
         """The note verbatim: origin, tree size, base64 root hash, blank line, signature line."""
-        try:
-            signed = await run_in_threadpool(latest_checkpoint, ctx.reader)
-        except LogError as exc:
-            raise request_error(NotFoundError(str(exc))) from None
-        return Response(
-            signed.note.encode("utf-8"),
-            media_type="text/plain; charset=utf-8",
-            headers={"Cache-Control": _cache(checkpoint_open, CHECKPOINT)},
-        )
+        return await checkpoint_response(ctx.reader, checkpoint_open)
 
     @router.get(
         "/tile/{path:path}",

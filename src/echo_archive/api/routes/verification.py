@@ -4,7 +4,8 @@ Every answer here is checkable offline with the log's verifier key (DESIGN.md
 invariant 6), by ``echoctl verify-proof`` or any RFC 9162 / C2SP client:
 
 * ``GET /v1/checkpoint``: the latest checkpoint, the C2SP tlog-checkpoint
-  signed note verbatim, ``text/plain; charset=utf-8``. Route group
+  signed note verbatim, ``text/plain; charset=utf-8``, ``Cache-Control:
+  max-age=5`` (:func:`~echo_archive.api.routes.tiles.checkpoint_response`). Route group
   ``checkpoint``; ``proofs:read``.
 * ``GET /v1/checkpoints?cursor=&limit=``: every checkpoint the vault keeps
   (one per signed tree size), by size ascending, keyset-paged:
@@ -54,6 +55,7 @@ from starlette.concurrency import run_in_threadpool
 
 from echo_archive.api.deps import ApiContext, Auth, denied, request_error
 from echo_archive.api.roles import Permission, Principal, authorize
+from echo_archive.api.routes.tiles import checkpoint_response
 from echo_archive.errors import LogError, NotFoundError, PermissionDenied, RequestError
 from echo_archive.services.paging import (
     MAX_LIMIT,
@@ -288,7 +290,6 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     read_checkpoint = auth.require("proofs:read", public="checkpoint")
     read_proofs = auth.require("proofs:read", public="proofs")
     read_items = auth.require("items:read")
-    cache = f"{'public' if read_checkpoint.open_to_all else 'private'}, max-age=5"
 
     @router.get(
         "/checkpoint",
@@ -298,15 +299,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     )
     async def checkpoint(_: Annotated[Principal, Depends(read_checkpoint)]) -> Response:
         """The note verbatim: origin, tree size, base64 root hash, blank line, signature line."""
-        try:
-            signed = await run_in_threadpool(latest_checkpoint, ctx.reader)
-        except LogError as exc:
-            raise request_error(NotFoundError(str(exc))) from None
-        return Response(
-            signed.note.encode("utf-8"),
-            media_type="text/plain; charset=utf-8",
-            headers={"Cache-Control": cache},
-        )
+        return await checkpoint_response(ctx.reader, read_checkpoint.open_to_all)
 
     @router.get("/checkpoints", summary="Every checkpoint kept, by tree size (keyset pages).")
     async def checkpoints(
