@@ -2,14 +2,16 @@
 
 Answers are verified by code that shares nothing with ``echo_archive``'s
 Merkle code (the independent client of ``tests/test_api_tiles.py``, and the
-RFC 9162 §2.1.4.2 consistency check below), and offline by the real
-``echoctl verify-proof`` in a subprocess, on a real vault behind the real
-routes (``httpx.ASGITransport``).
+RFC 9162 §2.1.4.2 consistency check below), by the tlog-tiles client
+reading the same log's tiles, and offline by the real ``echoctl
+verify-proof`` in a subprocess, on a real vault behind the real routes
+(``httpx.ASGITransport``, or uvicorn on loopback).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -30,12 +33,15 @@ from echo_archive.vault.writer import VaultWriter
 from tests.conftest import run_echoctl, sample_records
 from tests.test_api_tiles import (
     PUBLIC,
+    TileClient,
     asgi_get,
     exported_vkey,
+    http_getter,
     leaf_hash,
     mth,
     node_hash,
     open_checkpoint,
+    uvicorn_server,
     verify_inclusion,
     vkey_of,
 )
@@ -374,3 +380,45 @@ def test_public_groups_and_the_evidence_scope(filled: Path) -> None:
             assert r.status_code == 200, (r.url, r.text)
         (evidence,) = asgi_get(app, "/v1/evidence/1")
         assert evidence.status_code == 401  # it holds item content: never public
+
+
+def parse_tlog_proof(text: str) -> tuple[int, list[bytes], str]:
+    """c2sp.org/tlog-proof@v1: header, ``index N``, one base64 hash a line, empty line, note."""
+    head, _, note = text.partition("\n\n")
+    lines = head.split("\n")
+    assert lines[0] == "c2sp.org/tlog-proof@v1"
+    assert lines[1].startswith("index ")
+    return int(lines[1][len("index ") :]), [b64(h) for h in lines[2:]], note
+
+
+def test_evidence_and_proofs_checked_by_the_tlog_tiles_client(filled: Path) -> None:
+    vkey = vkey_of(filled)
+    with (
+        api(filled, PUBLIC) as (app, ctx),
+        uvicorn_server(app) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        viewer = create_key(ctx.writer, "v", Role.VIEWER, now=time.time(), actor="cli:t")[0]
+        tiles = TileClient(http_getter(http), vkey)
+        cp = tiles.checkpoint()
+        for index in (0, 5, 701, 702):
+            r = http.get(f"/v1/evidence/{index}", headers={"X-API-Key": viewer})
+            assert r.status_code == 200, r.text
+            bundle = json.loads(r.content)
+            at, path, note = parse_tlog_proof(bundle["tlog_proof"])
+            signed = open_checkpoint(note, vkey)
+            entry = bundle["entry"].encode()
+            assert at == index
+            assert signed.size == cp.size  # the latest checkpoint, as /checkpoint serves it
+            assert signed.root == cp.root == tiles.root(cp.size)
+            assert verify_inclusion(leaf_hash(entry), index, signed.size, path, signed.root)
+            assert path == tiles.inclusion_path(cp.size, index)
+            assert tiles.entries(cp.size)[index] == entry
+            for ref in json.loads(entry)["blobs"].values():
+                content = b64(bundle["blobs"][ref["digest"]])
+                assert "sha256:" + hashlib.sha256(content).hexdigest() == ref["digest"]
+                assert len(content) == ref["size"]
+        # the proofs of /v1/proofs are the tiles' too, at an older checkpoint's size
+        doc = http.get("/v1/proofs/inclusion", params={"index": 42, "size": 300}).json()
+        assert [b64(h) for h in doc["proof"]] == tiles.inclusion_path(300, 42)
+        assert b64(doc["root_hash"]) == tiles.root(300)
