@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from echo_archive import faults
 from echo_archive.api.audit import list_audit
 from echo_archive.api.deps import ApiContext
 from echo_archive.api.keys import create_key
@@ -101,7 +102,7 @@ def test_silences_are_added_listed_expired_and_audited(ctx: ApiContext) -> None:
     k = keys(ctx.writer)
     body = {"matchers": ['alertname="EchoFeedStale"', "feed=~bbc-.*"], "comment": "maintenance"}
     rid = {"X-Request-ID": "req-silence"}
-    analyst_add, added, bad_matcher, mutes_all, no_comment, bad_duration, too_many = call(
+    analyst_add, added, bad_matcher, mutes_all, no_comment, bad_duration, too_many, long = call(
         ctx,
         ("POST", "/v1/silences", as_(k["analyst"], json=body)),
         ("POST", "/v1/silences", as_(k["editor"], json={**body, "duration": "30m"}, headers=rid)),
@@ -110,6 +111,7 @@ def test_silences_are_added_listed_expired_and_audited(ctx: ApiContext) -> None:
         ("POST", "/v1/silences", as_(k["editor"], json={**body, "comment": " "})),
         ("POST", "/v1/silences", as_(k["editor"], json={**body, "duration": "soon"})),
         ("POST", "/v1/silences", as_(k["editor"], json={**body, "matchers": ["a=b"] * 21})),
+        ("POST", "/v1/silences", as_(k["editor"], json={**body, "matchers": ["a=" + "b" * 501]})),
     )
     assert analyst_add.status_code == 403
     assert analyst_add.json()["detail"]["missing"] == "operations:write"
@@ -118,7 +120,7 @@ def test_silences_are_added_listed_expired_and_audited(ctx: ApiContext) -> None:
     assert silence["createdBy"] == "key:k-editor"
     assert silence["endsAt"] - silence["startsAt"] == pytest.approx(1800)
     assert silence["matchers_text"] == ['alertname="EchoFeedStale"', 'feed=~"bbc-.*"']
-    for refused in (bad_matcher, mutes_all, no_comment, bad_duration, too_many):
+    for refused in (bad_matcher, mutes_all, no_comment, bad_duration, too_many, long):
         assert refused.status_code == 400, refused.text
         assert refused.json()["detail"]["code"] == "request"
     assert "empty" in mutes_all.json()["detail"]["message"]
@@ -140,6 +142,31 @@ def test_silences_are_added_listed_expired_and_audited(ctx: ApiContext) -> None:
     trail = [(e.action, e.target, e.request_id) for e in list_audit(ctx.reader)]
     assert ("silence.add", f"silence:{silence['id']}", "req-silence") in trail
     assert ("silence.expire", f"silence:{silence['id']}", "req-silence") in trail
+
+
+def test_a_silence_whose_audit_entry_cannot_be_committed_mutes_nothing(ctx: ApiContext) -> None:
+    k = keys(ctx.writer)
+
+    async def run() -> httpx.Response:
+        app = FastAPI()
+        mount(app, ctx)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://echo.test") as client:
+            body = {"matchers": ["alertname=EchoFeedStale"], "comment": "maintenance"}
+            return await client.post("/v1/silences", json=body, headers={"X-API-Key": k["editor"]})
+
+    faults.arm("catalog.commit", "ENOSPC")  # the audit entry's commit fails
+    failed = asyncio.run(run())
+    faults.disarm()
+    assert failed.status_code == 500
+    active, every = call(
+        ctx,
+        ("GET", "/v1/silences", as_(k["analyst"])),
+        ("GET", "/v1/silences?all=true", as_(k["analyst"])),
+    )
+    assert active.json()["total"] == 0  # expired again: it mutes nothing
+    assert [s["status"]["state"] for s in every.json()["entries"]] == ["expired"]
+    assert not [e for e in list_audit(ctx.reader) if e.action.startswith("silence.")]
 
 
 def _alert(rule: str, state: str, now: float, **labels: str) -> Alert:

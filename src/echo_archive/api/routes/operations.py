@@ -47,17 +47,21 @@ as an approval); the audit trail ``audit:read``; users ``users:read`` and
 ``users:admin`` (admins). A principal scoped to a feed group holds none of
 these (they are archive-wide).
 
-Every write is an ``audit`` entry with the request id (``silence.add``,
+Every write is an ``audit`` entry with the request id; a silence whose
+entry cannot be committed (before it reaches the log) is expired again, and
+the request fails (``silence.add``,
 ``silence.expire``, ``intervention.approve``, ``intervention.reject``,
 ``intervention.rollback``; users' changes are audited by
 :mod:`echo_archive.api.users` itself: ``user.add``, ``user.remove``,
-``user.passwd``, ``user.role``).
+``user.passwd``, ``user.role``). An intervention's steps are also its own
+``intervention`` entries, naming the principal as the one who decided.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' ``Annotated``
 # dependencies at runtime, and they name objects local to build.
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
@@ -68,7 +72,7 @@ from echo_archive.api.audit import AuditEntry, audit_meta, list_audit, record
 from echo_archive.api.deps import ApiContext, Auth, request_error, request_id
 from echo_archive.api.keys import check_group
 from echo_archive.api.roles import Principal, parse_role
-from echo_archive.api.routes.feeds import BadRequestRoute
+from echo_archive.api.routes.feeds import BadRequestRoute, logged
 from echo_archive.api.tables import on_writer
 from echo_archive.api.users import (
     MAX_PASSWORD,
@@ -110,6 +114,9 @@ __all__ = ["NewSilence", "NewUser", "Reason", "UserPatch", "build"]
 MAX_MATCHERS: Final = 20
 """Matchers one silence may hold at most."""
 
+MAX_MATCHER: Final = 500
+"""Characters one matcher may hold at most."""
+
 _AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: {"description": "no valid credential"},
     403: {"description": "the principal lacks the permission (or is scoped to a feed group)"},
@@ -127,7 +134,7 @@ class NewSilence(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    matchers: list[str] = Field(
+    matchers: list[Annotated[str, Field(max_length=MAX_MATCHER)]] = Field(
         max_length=MAX_MATCHERS,
         description='Label matchers (Alertmanager\'s): NAME=VALUE, NAME!=VALUE, NAME=~"RE", '
         "NAME!~RE; an alert must match all; one at least must not match an empty label.",
@@ -221,7 +228,9 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         action: str,
         target: str,
         details: dict[str, Any] | None = None,
+        undo: Callable[[], object] | None = None,
     ) -> int:
+        """Commit the write's audit entry; if it fails before reaching the log, ``undo`` it."""
         meta = audit_meta(
             _actor(principal),
             action,
@@ -229,7 +238,12 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             request_id=request_id(request),
             details=details,
         )
-        index: int = await run_in_threadpool(on_writer, ctx.writer, lambda v: record(v, meta))
+        try:
+            index: int = await run_in_threadpool(on_writer, ctx.writer, lambda v: record(v, meta))
+        except BaseException:
+            if undo is not None and not await run_in_threadpool(logged, ctx.reader, meta):
+                await run_in_threadpool(undo)  # no write stands without its entry
+            raise
         return index
 
     # ------------------------------------------------------------------ status, health
@@ -324,6 +338,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             "silence.add",
             f"silence:{silence.id}",
             {"matchers": [str(m) for m in silence.matchers], "ends_at": silence.ends_at},
+            undo=lambda: expire_silence(ctx.writer, silence.id, ctx.clock()),
         )
         return silence_json(silence, now)
 
