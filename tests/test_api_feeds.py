@@ -418,12 +418,22 @@ def test_a_harvest_job_against_the_real_service_goes_queued_running_succeeded(
             "/guardian.rss",
             Reply(200, headers=[("Content-Type", "application/rss+xml")], body=body),
         )
-        vault = quick_vault(tmp_path, feed_table("guardian", server.url("/guardian.rss"), 86400))
+        feeds = feed_table("guardian", server.url("/guardian.rss"), 86400)
+        vault = quick_vault(tmp_path, feeds + '\n[api.groups]\nnewsroom = ["bbc-world"]\n')
         now = time.time()
         with VaultWriter.open(vault) as writer:
             editor = create_key(writer, "ed", Role.EDITOR, now=now, actor="cli:t")[0]
             admin = create_key(writer, "root", Role.ADMIN, now=now, actor="cli:t")[0]
             viewer = create_key(writer, "view", Role.VIEWER, now=now, actor="cli:t")[0]
+            scoped = create_key(
+                writer,
+                "scoped",
+                Role.EDITOR,
+                now=now,
+                actor="cli:t",
+                group="newsroom",
+                groups=GROUPS,
+            )[0]
         with (
             in_process(vault, _frozen()) as service,
             httpx.Client(base_url=service.url or "", timeout=30) as client,
@@ -452,6 +462,9 @@ def test_a_harvest_job_against_the_real_service_goes_queued_running_succeeded(
                 seen.add(doc["state"])
                 return doc if doc["state"] in ("succeeded", "failed") else None
 
+            outside = {"X-API-Key": scoped}  # its group does not hold guardian
+            assert client.get(started.headers["Location"], headers=outside).status_code == 403
+            assert client.post("/v1/feeds/guardian/harvest", headers=outside).status_code == 403
             done = wait_for(finished, what="the job's end")
             assert done["state"] == "succeeded", done
             assert done["started"] is not None
