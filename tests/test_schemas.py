@@ -21,6 +21,7 @@ from echo_archive.pipeline.batch import capture_meta, item_blob
 from echo_archive.pipeline.versioning import content_json
 from echo_archive.schemas import (
     SAFE_INT,
+    AnnotationMeta,
     AuditMeta,
     EntryMeta,
     FileCapture,
@@ -29,8 +30,10 @@ from echo_archive.schemas import (
     ItemBlob,
     ItemMeta,
     ItemMetaV2,
+    ReinstatementMeta,
     RemovedItemMeta,
     RepairMeta,
+    RetractionMeta,
     TombstoneMeta,
     VersionMeta,
     VersionMetaV2,
@@ -164,6 +167,42 @@ VALID: dict[type[EntryMeta], st.SearchStrategy[dict[str, Any]]] = {
         }
     ),
 }
+# an editor's one-line reason and multi-line text: printable, no control characters (but LF, tab)
+_line = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30
+).filter(
+    lambda t: (
+        t.strip() and not set(t) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    )
+)
+_body = st.lists(_line, min_size=1, max_size=3).map("\n\t".join)
+
+
+def _correction(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "kind": st.just(kind),
+            "source": _name,
+            "feed": _name,
+            "native_id": _name,
+            "entry": _index,
+            "content_digest": _digest,
+            "previous": st.none() | _index,
+            "reason": _line,
+            "text": st.none() | _body,
+            "actor": st.sampled_from(["key:", "user:", "cli:"]).flatmap(
+                lambda p: _line.map(lambda n: p + n)
+            ),
+            "request_id": st.none() | st.from_regex(r"\A[A-Za-z0-9._-]{1,64}\Z"),
+            "at": _ts,
+        }
+    )
+
+
+VALID[AnnotationMeta] = _correction("annotation")
+VALID[RetractionMeta] = _correction("retraction")
+VALID[ReinstatementMeta] = _correction("reinstatement")
+
 ROLES = {
     "capture": {"body"},
     "item": {"item"},
@@ -172,6 +211,7 @@ ROLES = {
     "repair": set(),
     "audit": set(),
     "intervention": set(),
+    "correction": set(),
 }
 
 
@@ -503,6 +543,9 @@ def test_every_schema_echo_writes_today_is_plain_json() -> None:
             "VersionMeta",
             "VersionMetaV2",
             "WithdrawnMeta",
+            "AnnotationMeta",
+            "RetractionMeta",
+            "ReinstatementMeta",
         ),
         True,
     ) | {

@@ -382,8 +382,16 @@ def test_history_from_any_entry_of_the_item(items_vault: Path) -> None:
         assert gone.history[0].meta["reason"] == "gone at the source"
         assert gone.latest["title"] == "t2"
         data = json.loads(json.dumps(gone.to_json()))
-        assert set(data) == {"state", "history", "observations", "captures"}
+        assert set(data) == {
+            "state",
+            "retracted",
+            "history",
+            "observations",
+            "captures",
+            "corrections",
+        }
         assert data["state"] == "tombstoned"
+        assert (data["retracted"], data["corrections"]) == (False, [])
 
 
 def test_history_errors(items_vault: Path) -> None:

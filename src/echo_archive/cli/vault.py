@@ -301,7 +301,7 @@ def rebuild(
         str | None,
         typer.Argument(
             help="The derived index to rebuild: leaves, items, item_contents, captures, "
-            "observations or search (default: all)."
+            "observations, search or corrections (default: all)."
         ),
     ] = None,
     vault: VaultOpt = None,

@@ -16,6 +16,7 @@ index (``rebuild NAME``)  what it answers                                  rebui
                                                                            (re-parsed)
 ``search``                full-text search (FTS5) over each item's         entries, item
                           current title, text, author and URL              blobs
+``corrections``           the ``correction`` entries of each item          entries
 ========================  ===============================================  ==============
 
 This package sits above the vault and below the sources and the pipeline
@@ -28,6 +29,7 @@ layer passes in (:data:`~echo_archive.index.observations.Reparse`;
 from __future__ import annotations
 
 from echo_archive.index.captures import CaptureIndex
+from echo_archive.index.corrections import CorrectionIndex
 from echo_archive.index.items import ItemContentIndex, ItemIndex
 from echo_archive.index.leaves import LeafIndex, index_of_leaf
 from echo_archive.index.observations import ObservationIndex, Reparse
@@ -38,6 +40,7 @@ from echo_archive.vault.vault import Vault
 __all__ = [
     "INDEX_NAMES",
     "CaptureIndex",
+    "CorrectionIndex",
     "ItemContentIndex",
     "ItemIndex",
     "LeafIndex",
@@ -48,7 +51,15 @@ __all__ = [
     "standard_indexes",
 ]
 
-INDEX_NAMES = ("leaves", "items", "item_contents", "captures", "observations", "search")
+INDEX_NAMES = (
+    "leaves",
+    "items",
+    "item_contents",
+    "captures",
+    "observations",
+    "search",
+    "corrections",
+)
 """The names of the standard derived indexes, in the order they are applied."""
 
 
@@ -66,6 +77,7 @@ def standard_indexes(reparse: Reparse | None = None) -> list[DerivedIndex]:
         CaptureIndex(),
         ObservationIndex(reparse),
         SearchIndex(),
+        CorrectionIndex(),
     ]
 
 

@@ -26,6 +26,10 @@ from echo_archive.schemas.base import (
     validate_meta,
 )
 from echo_archive.schemas.entries import (
+    CORRECTION_KINDS,
+    MAX_CORRECTION_TEXT,
+    MAX_REASON,
+    AnnotationMeta,
     AuditMeta,
     FileCapture,
     HttpCapture,
@@ -33,8 +37,10 @@ from echo_archive.schemas.entries import (
     ItemBlob,
     ItemMeta,
     ItemMetaV2,
+    ReinstatementMeta,
     RemovedItemMeta,
     RepairMeta,
+    RetractionMeta,
     TombstoneMeta,
     VersionMeta,
     VersionMetaV2,
@@ -42,8 +48,12 @@ from echo_archive.schemas.entries import (
 )
 
 __all__ = [
+    "CORRECTION_KINDS",
+    "MAX_CORRECTION_TEXT",
+    "MAX_REASON",
     "SAFE_INT",
     "TIMESTAMP_PATTERN",
+    "AnnotationMeta",
     "AuditMeta",
     "BlobDocument",
     "EntryMeta",
@@ -53,8 +63,10 @@ __all__ = [
     "ItemBlob",
     "ItemMeta",
     "ItemMetaV2",
+    "ReinstatementMeta",
     "RemovedItemMeta",
     "RepairMeta",
+    "RetractionMeta",
     "TombstoneMeta",
     "VersionMeta",
     "VersionMetaV2",

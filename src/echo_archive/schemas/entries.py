@@ -12,15 +12,17 @@ then regenerate the reference page (``python -m echo_archive.schemas``).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from echo_archive.schemas.base import (
     BlobDocument,
     Count,
     Digest,
+    Doc,
     EntryMeta,
     HeaderName,
     Index,
@@ -32,6 +34,10 @@ from echo_archive.schemas.base import (
 )
 
 __all__ = [
+    "CORRECTION_KINDS",
+    "MAX_CORRECTION_TEXT",
+    "MAX_REASON",
+    "AnnotationMeta",
     "AuditMeta",
     "FileCapture",
     "HttpCapture",
@@ -39,12 +45,15 @@ __all__ = [
     "ItemBlob",
     "ItemMeta",
     "ItemMetaV2",
+    "ReinstatementMeta",
     "RemovedItemMeta",
     "RepairMeta",
+    "RetractionMeta",
     "TombstoneMeta",
     "VersionMeta",
     "VersionMetaV2",
     "WithdrawnMeta",
+    "text_problem",
 ]
 
 
@@ -417,3 +426,173 @@ class InterventionMeta(EntryMeta):
     ok: bool = Field(description="The step completed without error.")
     error: str | None = Field(description="Why it failed, or null.")
     at: Timestamp = Field(description="When the step was taken.")
+
+
+MAX_REASON: Final = 1000
+"""Characters a correction's ``reason`` may hold at most (one line)."""
+
+MAX_CORRECTION_TEXT: Final = 10_000
+"""Characters a correction's ``text`` (an annotation's body) may hold at most."""
+
+CORRECTION_KINDS: Final = ("annotation", "retraction", "reinstatement")
+"""The kinds of a ``correction`` entry, one schema class each."""
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""The bidirectional embedding, override and isolate controls (Unicode UAX #9 §2.1-2.4):
+text that reorders what a reader sees ("Trojan Source", CVE-2021-42574)."""
+
+
+def text_problem(value: str, multiline: bool) -> str | None:
+    """Why an editor's text is refused, or None: a control or reordering character, or blank.
+
+    The rule of a correction's ``reason`` (one line) and ``text``
+    (``multiline``). Refused anywhere: Unicode general category ``Cc`` (C0, DEL, C1) except,
+    when ``multiline``, line feed and tab; the line and paragraph separators
+    (U+2028, U+2029); the bidi controls of :data:`_BIDI_CONTROLS`.
+    """
+    if not value.strip():
+        return "is empty or only white space"
+    for position, char in enumerate(value):
+        if multiline and char in "\n\t":
+            continue
+        if (
+            unicodedata.category(char) in ("Cc", "Zl", "Zp")
+            or char in _BIDI_CONTROLS
+            or (not multiline and char == "\t")
+        ):
+            return f"holds the control character U+{ord(char):04X} at position {position}"
+    return None
+
+
+def _one_line(value: str) -> str:
+    problem = text_problem(value, multiline=False)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _body(value: str) -> str:
+    problem = text_problem(value, multiline=True)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Reason = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_REASON),
+    AfterValidator(_one_line),
+    Doc(f"one line of text, 1 to {MAX_REASON} characters, no control characters"),
+]
+"""A correction's reason: one line, 1 to :data:`MAX_REASON` characters, no control,
+separator or bidi control character, not blank."""
+
+CorrectionText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_CORRECTION_TEXT),
+    AfterValidator(_body),
+    Doc(f"text, 1 to {MAX_CORRECTION_TEXT} characters, no control characters but LF and tab"),
+]
+"""An annotation's body: 1 to :data:`MAX_CORRECTION_TEXT` characters; line feeds and
+tabs allowed, no other control, separator or bidi control character, not blank."""
+
+Actor = Annotated[
+    str,
+    StringConstraints(min_length=5, max_length=200, pattern=r"^(key|user|cli):."),
+    AfterValidator(_one_line),
+    Doc("actor (key:NAME, user:NAME or cli:LOGIN)"),
+]
+"""Who made a correction: ``key:<name>``, ``user:<name>`` or ``cli:<login>``."""
+
+RequestId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$"),
+    Doc("request id ([A-Za-z0-9._-], 1 to 64)"),
+]
+"""An HTTP request's id, as :func:`echo_archive.api.deps.request_id` keeps or makes it."""
+
+
+class _CorrectionFields(EntryMeta):
+    """The fields of every ``correction`` entry (one class per kind below)."""
+
+    entry_type: ClassVar[str] = "correction"
+    blob_roles: ClassVar[Mapping[str, type[BlobDocument] | None]] = {}
+
+    source: Name = Field(description="The corrected item's source kind.")
+    feed: Name = Field(description="The corrected item's feed.")
+    native_id: Name = Field(description="The corrected item's id at the source.")
+    entry: Index = Field(
+        description="Log index of the item's current entry (item, version or tombstone) "
+        "when the correction was made: the version the editor saw."
+    )
+    content_digest: Digest = Field(description="That entry's ``content_digest``.")
+    previous: Index | None = Field(
+        description="Log index of the item's latest correction when this one was written, "
+        "or null for its first (the item's corrections, in log order)."
+    )
+    reason: Reason = Field(description="Why, in the editor's words (required).")
+    text: CorrectionText | None = Field(
+        description="An annotation's body, or a retraction's or reinstatement's notice; or null."
+    )
+    actor: Actor = Field(
+        description="Who: ``key:<name>``, ``user:<name>`` (the HTTP API's principal) or "
+        "``cli:<login>`` (``echoctl corrections add``)."
+    )
+    request_id: RequestId | None = Field(
+        description="The HTTP request's id, or null (command line)."
+    )
+    at: Timestamp = Field(description="When the editor made it (the writer's request time).")
+
+
+@register
+class AnnotationMeta(_CorrectionFields):
+    """An editor's note on an item, with a reason; no blob. The item is unchanged.
+
+    DESIGN.md invariants 1 and 10: a correction is a new entry that names
+    the item (``source``, ``feed``, ``native_id``) and the entry the editor
+    saw; nothing of the item is rewritten. Written by
+    :func:`echo_archive.services.corrections.correct_item` through the
+    vault's writer. An annotation is allowed in every state of the item,
+    retracted included, any number of times. A correction is its own audit
+    record (issue 11, "retroactive correction with full audit"): it carries
+    the actor, the reason, the request id and the time, in the same Merkle
+    log, so no ``audit`` entry is written beside it.
+    """
+
+    kind_value: ClassVar[str | None] = "annotation"
+
+    kind: Literal["annotation"] = Field(default="annotation", description="``annotation``.")
+
+
+@register
+class RetractionMeta(_CorrectionFields):
+    """An editor retracts an item, with a reason: the archive no longer stands behind it; no blob.
+
+    The item's entries stay in the log and provable (invariant 1): its
+    history shows it ``retracted`` from this entry on. Refused (by
+    :func:`echo_archive.services.corrections.correct_item`, under the
+    writer lock) when the item is already retracted: the latest of its
+    retractions and reinstatements is a retraction. Readers derive the
+    state the same way, from the latest of them in log order, so a log
+    written by another tool that broke the rule still reads one way.
+    """
+
+    kind_value: ClassVar[str | None] = "retraction"
+
+    kind: Literal["retraction"] = Field(default="retraction", description="``retraction``.")
+
+
+@register
+class ReinstatementMeta(_CorrectionFields):
+    """An editor withdraws an item's retraction, with a reason; no blob.
+
+    The retraction stays in the log (a correction is never rewritten
+    either): the item is no longer ``retracted`` from this entry on.
+    Refused when the item is not retracted.
+    """
+
+    kind_value: ClassVar[str | None] = "reinstatement"
+
+    kind: Literal["reinstatement"] = Field(
+        default="reinstatement", description="``reinstatement``."
+    )

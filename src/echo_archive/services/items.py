@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from echo_archive.errors import LogError, NotFoundError, RequestError
 from echo_archive.index.captures import capture_rows
@@ -45,6 +45,9 @@ from echo_archive.services.paging import (
 )
 from echo_archive.vault.entry import Entry
 from echo_archive.vault.vault import Vault
+
+if TYPE_CHECKING:
+    from echo_archive.services.corrections import Correction
 
 __all__ = [
     "ITEM_ENTRY_TYPES",
@@ -198,12 +201,15 @@ class ItemHistory:
             ``capture_idx``, ``counters``).
         captures: the captures it was parsed from or seen in, ascending
             (``index, feed, url, status, fetched_at, error``).
+        corrections: its ``correction`` entries (annotations, retractions,
+            reinstatements), oldest first (:mod:`echo_archive.services.corrections`).
     """
 
     key: ItemKey
     history: Sequence[HistoryEntry]
     observations: Sequence[Mapping[str, Any]]
     captures: Sequence[Mapping[str, Any]]
+    corrections: Sequence[Correction] = ()
 
     @property
     def latest(self) -> Mapping[str, Any]:
@@ -221,13 +227,24 @@ class ItemHistory:
         latest = self.history[0]
         return entry_state(latest.type, latest.meta)
 
+    @property
+    def retracted(self) -> bool:
+        """True when an editor retracted the item (its entries are unchanged).
+
+        Its latest retraction or reinstatement (log order) is a retraction.
+        """
+        marks = [c.kind for c in self.corrections if c.kind in ("retraction", "reinstatement")]
+        return bool(marks) and marks[-1] == "retraction"
+
     def to_json(self) -> dict[str, Any]:
-        """``{"state": ..., "history": [...], "observations": [...], "captures": [...]}``."""
+        """``{"state", "retracted", "history", "observations", "captures", "corrections"}``."""
         return {
             "state": self.state,
+            "retracted": self.retracted,
             "history": [h.to_json() for h in self.history],
             "observations": [dict(o) for o in self.observations],
             "captures": [dict(c) for c in self.captures],
+            "corrections": [c.to_json() for c in self.corrections],
         }
 
 
@@ -449,4 +466,13 @@ def item_history(vault: Vault, ref: str | int | ItemKey) -> ItemHistory:
     seen_in = {int(o["capture_idx"]) for o in observations}
     seen_in.update(h.capture_index for h in history if h.capture_index is not None)
     captures = capture_rows(vault.catalog, seen_in)
-    return ItemHistory(key=key, history=history, observations=observations, captures=captures)
+    # imported here: services.corrections imports this module
+    from echo_archive.services.corrections import corrections_of_key
+
+    return ItemHistory(
+        key=key,
+        history=history,
+        observations=observations,
+        captures=captures,
+        corrections=corrections_of_key(vault, key),
+    )
