@@ -19,7 +19,8 @@ module per command group:
 - :mod:`echo_archive.cli.alerts`: ``alerts rules|list``, ``silence add|list|expire``;
 - :mod:`echo_archive.cli.auth`: ``keys create|list|revoke``, ``users
   add|list|remove|passwd``, ``audit``, ``breakglass``;
-- :mod:`echo_archive.cli.interventions`: ``interventions list|show|approve|reject|rollback``.
+- :mod:`echo_archive.cli.interventions`: ``interventions list|show|approve|reject|rollback``;
+- :mod:`echo_archive.cli.corrections`: ``corrections add|list``.
 
 Every command takes ``--vault PATH`` (default ``echoctl --vault``, else
 ``$ECHO_VAULT``, else ``./vault``) and most take ``--json`` for
@@ -56,6 +57,7 @@ from echo_archive.cli import service as _service
 from echo_archive.cli import vault as _vault
 from echo_archive.cli.alerts import alerts_app, silence_app
 from echo_archive.cli.common import VaultOpt, error_json, fail, out
+from echo_archive.cli.corrections import corrections_app
 from echo_archive.cli.feeds import feeds_app
 from echo_archive.cli.interventions import interventions_app
 from echo_archive.redaction import redact_event
@@ -167,6 +169,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 _auth.register(app)
 app.add_typer(interventions_app, name="interventions")
+app.add_typer(corrections_app, name="corrections")
 
 
 class _StderrLogger:

@@ -232,6 +232,8 @@ def _print_item(item: ItemHistory) -> None:
         reason = history[0].meta.get("reason", "")
         what = _STATE_SHOWN.get(item.state, item.state)
         out.print(f"  [red]{what}[/] at entry {history[0].index}: {safe(str(reason))}")
+    if item.retracted:
+        out.print("  [red]retracted by an editor[/] (see its corrections below)")
     out.print(f"\nhistory ({len(history)} entr{'y' if len(history) == 1 else 'ies'}, newest first)")
     for h in history:
         capture = h.capture_index
@@ -246,6 +248,13 @@ def _print_item(item: ItemHistory) -> None:
             flag = f"  [yellow]{safe(str(c['error']))}[/]" if c["error"] else ""
             out.print(
                 f"  entry {c['index']}  {c['fetched_at']}  {c['status']}  {safe(c['url'])}{flag}"
+            )
+    if item.corrections:
+        out.print(f"\ncorrections ({len(item.corrections)}, oldest first)")
+        for fix in item.corrections:
+            out.print(
+                f"  entry {fix.index}  {fix.kind:<13} {fix.at}  "
+                f"{safe(fix.actor)}: {safe(fix.reason)}"
             )
     if observations:
         last = observations[-1]
