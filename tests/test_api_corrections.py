@@ -335,6 +335,9 @@ def test_the_routes_are_documented_in_openapi(ctx: ApiContext) -> None:
     paths = r.json()["paths"]
     add = paths["/v1/items/{ref}/corrections"]["post"]
     assert add["summary"]
+    assert add["x-echo-permission"] == "corrections:write"
+    assert paths["/v1/items/{ref}/corrections"]["get"]["x-echo-permission"] == "corrections:read"
+    assert paths["/v1/corrections"]["get"]["x-echo-permission"] == "corrections:read"
     assert {"201", "400", "401", "403", "404", "409", "413", "415"} <= set(add["responses"])
     body = add["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["kind", "reason"]

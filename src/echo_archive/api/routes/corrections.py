@@ -33,7 +33,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from echo_archive.api.deps import ApiContext, Auth, check, denied, request_error, request_id
+from echo_archive.api.deps import (
+    ApiContext,
+    Auth,
+    Requirement,
+    check,
+    denied,
+    request_error,
+    request_id,
+)
 from echo_archive.api.roles import Permission, Principal, listing_feeds
 from echo_archive.errors import (
     CursorError,
@@ -55,13 +63,42 @@ from echo_archive.services.corrections import (
 )
 from echo_archive.services.paging import MAX_LIMIT
 
-__all__ = ["MAX_BODY", "CorrectionOut", "CorrectionPage", "NewCorrection", "build"]
+__all__ = [
+    "MAX_BODY",
+    "CorrectionOut",
+    "CorrectionPage",
+    "NewCorrection",
+    "RoleRequirement",
+    "build",
+]
 
 MAX_BODY: Final = 256 * 1024
 """Bytes a correction's JSON body may hold at most (a 10,000-character text, escaped, fits)."""
 
 _READ = Permission("corrections", "read")
 _WRITE = Permission("corrections", "write")
+
+
+class RoleRequirement(Requirement):
+    """A :class:`~echo_archive.api.deps.Requirement` that checks the role only, not the feed scope.
+
+    A write to one item names its feed only once the item is found, and
+    :meth:`Auth.require <echo_archive.api.deps.Auth.require>` refuses a
+    scoped principal's write that names no feed (the rule of
+    :func:`~echo_archive.api.roles.authorize`). This dependency answers 401
+    without a valid credential and 403 when the role lacks the permission
+    (before the body is read); the route then checks the item's feed with
+    :func:`~echo_archive.api.deps.check`. Being a ``Requirement``, the
+    OpenAPI document names its permission like any other route's.
+    """
+
+    async def __call__(self, request: Request) -> Principal:
+        """The principal of ``request`` when its role holds the permission (else 401/403)."""
+        found = await self.auth.principal(request)
+        now = self.auth.ctx.clock()
+        if self.permission not in found.permissions(now):
+            check(found, self.permission, now=now)  # raises the 403 naming it
+        return found
 
 
 class NewCorrection(BaseModel):
@@ -208,6 +245,7 @@ def _limit(text: str | None) -> int:
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of this module's routes over ``ctx`` (authorization through ``auth``)."""
     router = APIRouter(prefix="/v1", tags=["corrections"])
+    write = RoleRequirement(auth, _WRITE, None)
 
     @router.post(
         "/items/{ref:path}/corrections",
@@ -225,18 +263,15 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     async def add(
         request: Request,
         ref: str,
-        principal: Annotated[Principal, Depends(auth.principal)],
+        principal: Annotated[Principal, Depends(write)],
     ) -> dict[str, Any]:
         """Commit a ``correction`` entry through the vault's writer; 201 with it.
 
         The role is checked before the body is read (403 naming
-        ``corrections:write``); the feed scope once the item is known (a
-        write names its feed: ``auth.require`` alone refuses every scoped
-        write). Sequence rules, limits and errors:
+        ``corrections:write``, :class:`RoleRequirement`), the feed scope once
+        the item is known. Sequence rules, limits and errors:
         :mod:`echo_archive.services.corrections`.
         """
-        if _WRITE not in principal.permissions(ctx.clock()):
-            check(principal, _WRITE, now=ctx.clock())  # raises the 403 naming it
         doc = await _read_body(request)
         kind, reason, text = doc["kind"], doc["reason"], doc.get("text")
         try:
