@@ -244,6 +244,8 @@ def test_unknown_items_and_bad_references(items: Path) -> None:
             _correct(v, "rss:world:zz", "annotation")
         with pytest.raises(NotFoundError, match=r"^no item at entry 9999"):
             _correct(v, "9999", "annotation")
+        with pytest.raises(NotFoundError, match="beyond any log"):
+            _correct(v, "9" * 40, "annotation")
         with pytest.raises(NotFoundError, match="entry 0 is a capture, not an item"):
             _correct(v, "0", "annotation")
         with pytest.raises(RequestError, match="expected an entry index or SOURCE:FEED:NATIVE_ID"):

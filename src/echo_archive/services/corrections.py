@@ -41,6 +41,7 @@ from echo_archive.schemas import (
     CORRECTION_KINDS,
     MAX_CORRECTION_TEXT,
     MAX_REASON,
+    SAFE_INT,
     AnnotationMeta,
     EntryMeta,
     ReinstatementMeta,
@@ -220,6 +221,8 @@ def item_key_of(vault: Vault, ref: str | int | ItemKey) -> ItemKey:
         if known(vault.catalog, target.source, target.feed, target.native_id) is None:
             raise NotFoundError(f"no item {target}")
         return target
+    if not 0 <= target <= SAFE_INT:
+        raise NotFoundError(f"no item at entry {target}: beyond any log")
     try:
         entry = vault.entry(target)
     except LogError as exc:
