@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from echo_archive.service.runner import SERVICE_FILE, Service
 from echo_archive.service.scheduler import ManualClock
+from echo_archive.services.feeds import list_feeds, remove_feed
 from tests.conftest import run_echoctl
 from tests.httpfaults import FaultServer, LoggedRequest, Reply
 
@@ -56,8 +57,9 @@ def feed_table(name: str, url: str, interval: int = 60) -> str:
 def make_vault(tmp_path: Path, feeds: str, service: str = "") -> Path:
     vault = tmp_path / "vault"
     assert run_echoctl("init", str(vault)).returncode == 0
-    for name in json.loads(run_echoctl("--vault", str(vault), "feeds", "list", "--json").stdout):
-        run_echoctl("--vault", str(vault), "feeds", "remove", name["name"])
+    for feed in list_feeds(vault):  # the starter feeds, through the library (one process)
+        remove_feed(vault, feed.name)
+    assert list_feeds(vault) == []
     with (vault / "echo.toml").open("a", encoding="utf-8") as fh:
         fh.write(service + feeds)
     return vault
