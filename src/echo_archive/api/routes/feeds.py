@@ -102,7 +102,15 @@ from echo_archive.schemas import AuditMeta
 from echo_archive.services import feeds as feed_service
 from echo_archive.vault.vault import Vault
 
-__all__ = ["BadRequestRoute", "FeedPatch", "FeedRequirement", "NewFeed", "build", "logged"]
+__all__ = [
+    "CLIENT_ERROR",
+    "BadRequestRoute",
+    "FeedPatch",
+    "FeedRequirement",
+    "NewFeed",
+    "build",
+    "logged",
+]
 
 T = TypeVar("T")
 
@@ -113,7 +121,13 @@ FEEDS_READ: Final = Permission("feeds", "read")
 FEEDS_WRITE: Final = Permission("feeds", "write")
 FEEDS_ADMIN: Final = Permission("feeds", "admin")
 
+CLIENT_ERROR: Final[dict[int | str, dict[str, Any]]] = {
+    "4XX": {"description": 'any client error: `{"detail": {"code", "message"}}` (never 422)'}
+}
+"""The OpenAPI response of every client error of these routes (FastAPI's 422 is a 400 here)."""
+
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    **CLIENT_ERROR,
     400: {"description": "a bad name, body, source, parameter or address (`message` names it)"},
     401: {"description": "no valid credential"},
     403: {"description": "the principal lacks the permission, or its scope the feed"},

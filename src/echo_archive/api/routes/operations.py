@@ -72,7 +72,7 @@ from echo_archive.api.audit import AuditEntry, audit_meta, list_audit, record
 from echo_archive.api.deps import ApiContext, Auth, request_error, request_id
 from echo_archive.api.keys import check_group
 from echo_archive.api.roles import Principal, parse_role
-from echo_archive.api.routes.feeds import BadRequestRoute, logged
+from echo_archive.api.routes.feeds import CLIENT_ERROR, BadRequestRoute, logged
 from echo_archive.api.tables import on_writer
 from echo_archive.api.users import (
     MAX_PASSWORD,
@@ -118,6 +118,7 @@ MAX_MATCHER: Final = 500
 """Characters one matcher may hold at most."""
 
 _AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    **CLIENT_ERROR,
     401: {"description": "no valid credential"},
     403: {"description": "the principal lacks the permission (or is scoped to a feed group)"},
 }
