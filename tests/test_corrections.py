@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import rfc8785
@@ -388,3 +389,39 @@ def test_cli_round_trip(items: Path) -> None:
     doc = json.loads(shown.stdout)
     assert doc["retracted"] is True
     assert [c["index"] for c in doc["corrections"]] == [made["index"]]
+
+
+@pytest.mark.parametrize("order", ["newest", "oldest"])
+def test_pages_walk_across_indexed_and_unindexed_corrections(
+    items: Path, order: Literal["newest", "oldest"]
+) -> None:
+    """Pages mix the index's rows and corrections a writer without the index appended."""
+    with Vault.open(items) as v:
+        ensure_indexes(v)
+        indexed = [_correct(v, "rss:world:a1", "annotation", f"indexed {i}") for i in range(3)]
+    with Vault.open(items) as v:  # no derived indexes attached: these are the index's tail
+        tail = [_correct(v, "rss:tech:b1", "annotation", f"tail {i}") for i in range(2)]
+        tail.append(_correct(v, "rss:world:a2", "retraction", "tail retraction"))
+    everything = indexed + tail
+    expected = everything[::-1] if order == "newest" else everything
+    with Vault.open(items, readonly=True) as v:
+        assert v.catalog.query_one("SELECT count(*) FROM corrections") == (3,)  # not the tail
+        for limit in (1, 2, 4, 10):
+            seen: list[int] = []
+            cursor = None
+            while True:
+                page = list_corrections(v, order=order, limit=limit, cursor=cursor)
+                assert page.total == 6
+                seen += [c.index for c in page.entries]
+                if page.next is None:
+                    break
+                cursor = page.next
+            assert seen == expected, limit
+        world = list_corrections(v, feed="world", order=order)
+        assert world.total == 4
+        assert [c.index for c in world.entries] == [
+            i for i in expected if i in indexed or i == tail[-1]
+        ]
+        retractions = list_corrections(v, kind="retraction")
+        assert [c.index for c in retractions.entries] == [tail[-1]]
+        assert retractions.total == 1

@@ -11,7 +11,9 @@ metadata (``echoctl rebuild corrections``).
 Readers do not trust it alone to be current:
 :func:`correction_indexes` also reads the entries a writer that did not
 attach the index appended after its ``derived_state`` (a range of the log
-by index, not a scan), so no correction is ever hidden.
+by index, not a scan), so no correction is ever hidden; a listing pages the
+index's rows in SQL (:func:`indexed_page`, :func:`indexed_count`) and adds
+those (:func:`unindexed`), which all follow the indexed ones.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from echo_archive.vault.catalog import Catalog, Row
 from echo_archive.vault.derived import LogView, applied_size
 from echo_archive.vault.entry import Entry
 
-__all__ = ["CorrectionIndex", "correction_indexes"]
+__all__ = [
+    "CorrectionIndex",
+    "correction_indexes",
+    "indexed_count",
+    "indexed_page",
+    "unindexed",
+]
 
 _CHUNK = 500
 _COLUMNS = "idx, source, feed, native_id, kind"
@@ -135,3 +143,83 @@ def correction_indexes(
     )
     found.update(int(r[0]) for r in tail)
     return sorted(found)
+
+
+def _applied(catalog: Catalog) -> int | None:
+    """How many entries the index has applied, or None when it cannot be read (not built)."""
+    return applied_size(catalog, NAME) if NAME in catalog.tables() else None
+
+
+def _where(kind: str | None, feeds: Iterable[str] | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if kind is not None:
+        clauses.append("kind = ?")
+        params.append(kind)
+    if feeds is not None:
+        names = sorted(set(feeds))
+        clauses.append(f"feed IN ({','.join('?' * len(names))})")
+        params.extend(names)
+    return " AND ".join(clauses) or "1", params
+
+
+def indexed_page(
+    catalog: Catalog,
+    *,
+    kind: str | None = None,
+    feeds: Iterable[str] | None = None,
+    after: int | None = None,
+    newest: bool = True,
+    limit: int,
+) -> list[int]:
+    """One keyset page of the indexed corrections' log indexes (SQL, not a walk of the log).
+
+    Args:
+        catalog: the vault's catalog.
+        kind: only this kind, or None.
+        feeds: only items of these feeds, or None.
+        after: continue after this log index (below it when ``newest``), or None.
+        newest: descending log index (else ascending).
+        limit: at most this many.
+
+    Returns:
+        Log indexes in the page's order; none when the index is not built
+        (:func:`unindexed` then gives every correction).
+    """
+    if _applied(catalog) is None:
+        return []
+    where, params = _where(kind, feeds)
+    if after is not None:
+        where += " AND idx < ?" if newest else " AND idx > ?"
+        params.append(after)
+    order = "DESC" if newest else "ASC"
+    rows = catalog.query(
+        f"SELECT idx FROM corrections WHERE {where} ORDER BY idx {order} LIMIT ?",  # noqa: S608 - only "?" marks and constant words are formatted in
+        [*params, limit],
+    )
+    return [int(r[0]) for r in rows]
+
+
+def indexed_count(
+    catalog: Catalog, *, kind: str | None = None, feeds: Iterable[str] | None = None
+) -> int:
+    """How many indexed corrections match (0 when the index is not built)."""
+    if _applied(catalog) is None:
+        return 0
+    where, params = _where(kind, feeds)
+    row = catalog.query_one(f"SELECT count(*) FROM corrections WHERE {where}", params)  # noqa: S608 - only "?" marks and constant words are formatted in
+    return 0 if row is None else int(row[0])
+
+
+def unindexed(catalog: Catalog) -> list[int]:
+    """The log indexes of ``correction`` entries the index does not hold yet, ascending.
+
+    Those a writer that did not attach the index appended after its
+    ``derived_state`` (every one when the index is not built): a range of
+    the log by index. Each is greater than every indexed one.
+    """
+    rows = catalog.query(
+        "SELECT idx FROM entries WHERE idx >= ? AND type = 'correction' ORDER BY idx",
+        (_applied(catalog) or 0,),
+    )
+    return [int(r[0]) for r in rows]

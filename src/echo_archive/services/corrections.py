@@ -30,12 +30,17 @@ own audit record (actor, reason, request id, time, in the same log).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from echo_archive.errors import EchoError, LogError, NotFoundError, RequestError
-from echo_archive.index.corrections import correction_indexes
+from echo_archive.index.corrections import (
+    correction_indexes,
+    indexed_count,
+    indexed_page,
+    unindexed,
+)
 from echo_archive.index.items import known
 from echo_archive.schemas import (
     CORRECTION_KINDS,
@@ -403,19 +408,31 @@ def list_corrections(
     wanted = None if scope is None else set(scope)
     if feed is not None:
         wanted = {feed} if wanted is None else wanted & {feed}
-    indexes = correction_indexes(vault.catalog, feeds=wanted)
-    matches = [
+    newest = order == "newest"
+    catalog = vault.catalog
+    # the corrections the index does not hold yet (normally none) all follow the indexed ones
+    matching_tail = [
         c
-        for c in (_read(vault, i) for i in indexes)
+        for c in (_read(vault, i) for i in unindexed(catalog))
         if c is not None
         and (kind is None or c.kind == kind)
         and (wanted is None or c.feed in wanted)
     ]
-    if order == "newest":
-        matches.reverse()
-    rest: Sequence[Correction] = matches
-    if after is not None:
-        rest = [c for c in matches if (c.index < after if order == "newest" else c.index > after)]
-    page = list(rest[:limit])
-    token = encode_cursor(page[-1].index, tag) if len(rest) > limit and page else None
-    return Page(entries=page, next=token, total=len(matches))
+    tail = [
+        c
+        for c in matching_tail
+        if after is None or (c.index < after if newest else c.index > after)
+    ]
+    want = limit + 1  # one more than a page: is there a next?
+    found: list[Correction] = list(reversed(tail))[:want] if newest else []
+    if len(found) < want:
+        ids = indexed_page(
+            catalog, kind=kind, feeds=wanted, after=after, newest=newest, limit=want - len(found)
+        )
+        found += [c for c in (_read(vault, i) for i in ids) if c is not None]
+    if not newest and len(found) < want:
+        found += tail[: want - len(found)]
+    page = found[:limit]
+    token = encode_cursor(page[-1].index, tag) if len(found) > limit and page else None
+    total = indexed_count(catalog, kind=kind, feeds=wanted) + len(matching_tail)
+    return Page(entries=page, next=token, total=total)
