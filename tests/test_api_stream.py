@@ -1,0 +1,370 @@
+"""The live stream (``GET /v1/stream``, SSE) and its WebSocket twin (``GET /v1/ws``).
+
+Against the real service on loopback (uvicorn, in this process: ``in_process``),
+with keys made by ``echoctl keys create`` and items committed through the
+service's own writer (the real harvest commit path, ``tests/itemdata.py``).
+SSE is parsed by httpx-sse's decoder, with the WHATWG rule it leaves to the
+caller applied (§9.2.6: an event whose data buffer is empty is not
+dispatched, though its ``id:`` still sets the last event ID); the
+WebSocket is read with the ``websockets`` client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from httpx_sse import EventSource
+from websockets.asyncio.client import connect
+
+from echo_archive.api.routes.stream import ENTRY_KINDS, LogFrames, _Stream
+from echo_archive.events import EventBus
+from echo_archive.service.runner import ENTRY_EVENTS, Service
+from echo_archive.service.scheduler import ManualClock
+from echo_archive.vault.vault import Vault
+from tests.conftest import run_echoctl
+from tests.itemdata import commit_items
+from tests.test_service import in_process, make_vault, wait_for
+
+GROUPS = '\n[api.groups]\nnewsroom = ["alpha"]\n'
+
+
+def _key(vault: Path, name: str, role: str, group: str | None = None) -> str:
+    args = ["--vault", str(vault), "keys", "create", name, "--role", role, "--json"]
+    if group is not None:
+        args += ["--group", group]
+    done = run_echoctl(*args)
+    assert done.returncode == 0, done.stderr
+    key: str = json.loads(done.stdout)["key"]
+    return key
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, str]]]:
+    """One vault for the module's service tests (``echoctl`` is slow to start), and its keys.
+
+    Each test commits to feeds of its own, so none sees another's entries
+    where it counts them.
+    """
+    vault = make_vault(tmp_path_factory.mktemp("stream"), "", GROUPS)
+    keys = {
+        "viewer": _key(vault, "reader", "viewer"),
+        "scoped": _key(vault, "newsdesk", "viewer", group="newsroom"),
+        "analyst": _key(vault, "monitor", "analyst"),
+    }
+    return vault, {name: {"X-API-Key": key} for name, key in keys.items()}
+
+
+def _frozen() -> ManualClock:
+    clock = ManualClock(time.time())
+    clock.stop_at = clock.now
+    return clock
+
+
+def _commit(service: Service, feed: str, ids: range, prefix: str = "n") -> None:
+    """One capture of ``feed`` with an item per id, through the service's writer."""
+    items = [(f"{prefix}{i}", f"Title {i}") for i in ids]
+    service.writer.submit(commit_items, feed, items).result(60)
+
+
+def _subscribers(service: Service) -> int:
+    # the bus has no public count; its list is what a leaked stream would stay in
+    return len(service.bus._subscribers)
+
+
+class Sse:
+    """An SSE reader over an httpx streaming response, following §9.2.6 for dispatch."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        self.last_id = ""
+        self.retry: int | None = None
+        self._events = EventSource(response).iter_sse()
+
+    def __iter__(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """``(event name, last event ID, data)`` of each dispatched event."""
+        for sse in self._events:
+            self.last_id = sse.id
+            if sse.retry is not None:
+                self.retry = sse.retry
+            if not sse.data:
+                continue  # "If the data buffer is an empty string ... return" (no event)
+            yield sse.event or "message", sse.id, json.loads(sse.data)
+
+    def take(self, n: int, kinds: tuple[str, ...] = tuple(ENTRY_KINDS.values())) -> list[Any]:
+        out = []
+        for event, ident, data in self:
+            if event in kinds:
+                assert ident == str(data["index"])
+                out.append(data)
+                if len(out) == n:
+                    break
+        return out
+
+
+def _native_ids(events: list[dict[str, Any]]) -> list[str]:
+    return [e["native_id"] for e in events]
+
+
+def _assert_in_order(events: list[dict[str, Any]]) -> None:
+    indexes = [e["index"] for e in events]
+    assert indexes == sorted(set(indexes)), "out of order or duplicated"
+
+
+def test_the_service_publishes_the_entry_kinds_the_stream_names() -> None:
+    assert dict(ENTRY_EVENTS) == dict(ENTRY_KINDS)
+
+
+@pytest.mark.slow
+def test_sse_resume_after_a_gap_of_1000_entries_loses_and_repeats_nothing(
+    served: tuple[Path, dict[str, dict[str, str]]],
+) -> None:
+    vault, keys = served
+    auth = {"Authorization": f"Bearer {keys['viewer']['X-API-Key']}"}
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=60) as client,
+    ):
+        baseline = _subscribers(service)
+        _commit(service, "gamma", range(3), prefix="before")
+        with client.stream("GET", "/v1/stream", headers=auth) as response:
+            assert response.headers["cache-control"] == "no-cache"
+            sse = Sse(response)
+            event, ready_id, ready = next(iter(sse))
+            assert event == "ready"
+            assert sse.retry == 3000
+            assert ready["log_size"] == int(ready_id) + 1  # starts after what was there
+            assert set(ready["kinds"]) == set(ENTRY_KINDS.values())  # a viewer: no alerts
+            assert _subscribers(service) == baseline + 1
+            _commit(service, "gamma", range(5), prefix="live")
+            first = sse.take(5)
+            assert _native_ids(first) == [f"live{i}" for i in range(5)]
+            assert first[0]["kind"] == "item_archived"
+            assert first[0]["title"] == "Title 0"
+            assert first[0]["url"] == "https://example.org/live0"
+            assert first[0]["ref"] == "rss:gamma:live0"
+            assert first[0]["state"] == "active"
+            last = sse.last_id
+        # the client left: its subscription is released
+        wait_for(lambda: _subscribers(service) == baseline, what="the subscription released")
+        for batch in range(10):  # 1,000 entries (and 10 captures) committed during the gap
+            _commit(service, "gamma", range(batch * 100, batch * 100 + 100))
+        headers = {**auth, "Last-Event-ID": last}
+        with client.stream("GET", "/v1/stream", headers=headers) as response:
+            sse = Sse(response)
+            event, ident, ready = next(iter(sse))
+            assert (event, ident, ready["cursor"]) == ("ready", last, int(last))
+            resumed = sse.take(1000)
+            assert _native_ids(resumed) == [f"n{i}" for i in range(1000)]
+            _assert_in_order(resumed)
+            assert resumed[0]["index"] > int(last)
+            _commit(service, "gamma", range(3), prefix="after")
+            live = sse.take(3)
+            assert _native_ids(live) == ["after0", "after1", "after2"]
+            assert live[0]["index"] > resumed[-1]["index"]
+        wait_for(lambda: _subscribers(service) == baseline, what="the subscription released")
+        # the query parameter resumes too (for clients that cannot set headers)
+        with client.stream(
+            "GET",
+            "/v1/stream",
+            params={"last_event_id": last, "kinds": "item_archived"},
+            headers=auth,
+        ) as response:
+            sse = Sse(response)
+            again = sse.take(1003)
+            assert _native_ids(again) == _native_ids(resumed) + _native_ids(live)
+        wait_for(lambda: _subscribers(service) == baseline, what="the subscription released")
+
+
+@pytest.mark.slow
+def test_websocket_twin_resumes_by_query_and_by_hello(
+    served: tuple[Path, dict[str, dict[str, str]]],
+) -> None:
+    vault, keys = served
+    auth = keys["viewer"]
+    with in_process(vault, _frozen()) as service:
+        baseline = _subscribers(service)
+        base = (service.url or "").replace("http://", "ws://") + "/v1/ws"
+
+        async def read(ws: Any, n: int) -> list[dict[str, Any]]:
+            out = []
+            while len(out) < n:
+                message = json.loads(await ws.recv())
+                if message["event"] in ENTRY_KINDS.values():
+                    assert message["id"] == message["data"]["index"]
+                    out.append(message["data"])
+            return out
+
+        async def session() -> None:
+            loop = asyncio.get_running_loop()
+            async with connect(base, additional_headers=auth) as ws:
+                ready = json.loads(await ws.recv())
+                assert ready["event"] == "ready"
+                await loop.run_in_executor(None, _commit, service, "delta", range(4), "live")
+                first = await read(ws, 4)
+                assert _native_ids(first) == [f"live{i}" for i in range(4)]
+                last = first[-1]["index"]
+            await loop.run_in_executor(
+                None, wait_for, lambda: _subscribers(service) == baseline, 30.0, "released"
+            )
+            for batch in range(10):
+                await loop.run_in_executor(
+                    None, _commit, service, "delta", range(batch * 100, batch * 100 + 100)
+                )
+            async with connect(f"{base}?last_event_id={last}", additional_headers=auth) as ws:
+                ready = json.loads(await ws.recv())
+                assert (ready["event"], ready["id"]) == ("ready", last)
+                resumed = await read(ws, 1000)
+                assert _native_ids(resumed) == [f"n{i}" for i in range(1000)]
+                _assert_in_order(resumed)
+                await loop.run_in_executor(None, _commit, service, "delta", range(2), "after")
+                live = await read(ws, 2)
+                assert _native_ids(live) == ["after0", "after1"]
+            async with connect(f"{base}?hello=true", additional_headers=auth) as ws:
+                await ws.send(json.dumps({"last_event_id": last}))
+                ready = json.loads(await ws.recv())
+                assert (ready["event"], ready["id"]) == ("ready", last)
+                assert _native_ids(await read(ws, 1002)) == _native_ids(resumed + live)
+            await loop.run_in_executor(
+                None, wait_for, lambda: _subscribers(service) == baseline, 30.0, "released"
+            )
+
+        asyncio.run(session())
+
+
+@pytest.mark.slow
+def test_scope_permissions_and_hostile_parameters(
+    served: tuple[Path, dict[str, dict[str, str]]],
+) -> None:
+    vault, keys = served
+    viewer, scoped, analyst = keys["viewer"], keys["scoped"], keys["analyst"]
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=60) as client,
+    ):
+        baseline = _subscribers(service)
+        # no credentials: 401 (and 1008 on the WebSocket)
+        bare = client.get("/v1/stream")
+        assert bare.status_code == 401
+        assert bare.headers["WWW-Authenticate"].startswith("Bearer")
+        assert client.get("/v1/stream", headers={"X-API-Key": "echo_bogus"}).status_code in (
+            400,
+            401,
+        )
+        bad = {
+            "kinds=item_archived,nonsense": "nonsense",
+            "kinds=": "kinds",
+            "last_event_id=abc": "last_event_id",
+            "last_event_id=99999999999999999999999999": "last_event_id",
+            "last_event_id=007": "last_event_id",
+            "last_event_id=-2": "last_event_id",
+            "last_event_id=1000000": "beyond the log",
+            "feed=../etc": "feed",
+        }
+        for query, named in bad.items():
+            got = client.get(f"/v1/stream?{query}", headers=viewer)
+            assert got.status_code == 400, (query, got.text)
+            assert named in got.json()["detail"]["message"], (query, got.text)
+        got = client.get("/v1/stream", headers={**viewer, "Last-Event-ID": "\x01junk"})
+        assert got.status_code == 400
+        assert "Last-Event-ID" in got.json()["detail"]["message"]
+        # alerts need operations:read; a scoped key may not leave its feeds
+        assert client.get("/v1/stream?kinds=alert_fired", headers=viewer).status_code == 403
+        assert client.get("/v1/stream?feed=beta", headers=scoped).status_code == 403
+        assert client.get("/v1/stream?kinds=alert_fired", headers=scoped).status_code == 403
+        with client.stream("GET", "/v1/stream", headers=analyst) as response:
+            _, _, ready = next(iter(Sse(response)))
+            assert "alert_fired" in ready["kinds"]  # an analyst holds operations:read
+        wait_for(lambda: _subscribers(service) == baseline, what="released")
+        # the scoped key sees only its group's feeds; the unscoped one sees both
+        with (
+            client.stream("GET", "/v1/stream", headers=scoped) as mine,
+            client.stream("GET", "/v1/stream?feed=beta", headers=viewer) as theirs,
+        ):
+            own, other = Sse(mine), Sse(theirs)
+            assert next(iter(own))[2]["feeds"] == ["alpha"]
+            assert next(iter(other))[2]["feeds"] == ["beta"]
+            _commit(service, "beta", range(3), prefix="b")
+            _commit(service, "alpha", range(2), prefix="a")
+            _commit(service, "beta", range(3, 5), prefix="b")
+            seen = own.take(2)
+            assert _native_ids(seen) == ["a0", "a1"]
+            assert {e["feed"] for e in seen} == {"alpha"}
+            assert _native_ids(other.take(5)) == ["b0", "b1", "b2", "b3", "b4"]
+        wait_for(lambda: _subscribers(service) == baseline, what="released")
+        # a resumed scoped stream replays only its feeds' entries, from the log
+        with client.stream(
+            "GET", "/v1/stream", params={"last_event_id": "-1"}, headers=scoped
+        ) as response:
+            assert _native_ids(Sse(response).take(2)) == ["a0", "a1"]
+        wait_for(lambda: _subscribers(service) == baseline, what="released")
+
+        base = (service.url or "").replace("http://", "ws://") + "/v1/ws"
+
+        async def refused(url: str, headers: dict[str, str]) -> int | None:
+            async with connect(url, additional_headers=headers) as ws:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd is not None
+                return closed.value.rcvd.code
+
+        assert asyncio.run(refused(base, {})) == 1008
+        assert asyncio.run(refused(base, {"X-API-Key": "echo_bogus"})) in (1008, 4400)
+        assert asyncio.run(refused(f"{base}?kinds=alert_fired", viewer)) == 1008
+        assert asyncio.run(refused(f"{base}?kinds=bogus", viewer)) == 4400
+        assert asyncio.run(refused(f"{base}?feed=beta", scoped)) == 1008
+        wait_for(lambda: _subscribers(service) == baseline, what="released")
+
+
+def test_a_slow_consumer_whose_queue_drops_still_gets_every_entry_from_the_log(
+    vault_path: Path,
+) -> None:
+    writer = Vault.open(vault_path)
+    for batch in range(6):
+        commit_items(
+            writer, "alpha", [(f"n{i}", f"t{i}") for i in range(batch * 10, batch * 10 + 10)]
+        )
+    indexes = [i for i, e in writer.iter_entries() if e.type == "item"]
+    reader = Vault.open(vault_path, readonly=True)
+
+    async def run() -> list[Any]:
+        bus = EventBus()
+        sub, unsubscribe = bus.queue(asyncio.get_running_loop(), 4)
+
+        async def valid() -> bool:
+            return True
+
+        stream = _Stream(
+            LogFrames(reader), sub, unsubscribe, frozenset({"item_archived"}), None, -1, -1, valid
+        )
+        for index in indexes:  # 60 events into a queue of 4: 56 dropped
+            bus.emit("item_archived", index)
+        await asyncio.sleep(0)  # let the loop deliver them
+        assert sub.dropped == len(indexes) - 4
+        got: list[Any] = []
+        while len([m for m in got if m.event == "item_archived"]) < len(indexes):
+            batch = await stream.next()
+            assert batch is not None
+            got.extend(batch)
+        stream.close()
+        assert not bus._subscribers
+        return got
+
+    try:
+        got = asyncio.run(run())
+    finally:
+        reader.close()
+        writer.close()
+    items = [m for m in got if m.event == "item_archived"]
+    assert [m.id for m in items] == indexes
+    assert [json.loads(m.data)["native_id"] for m in items] == [f"n{i}" for i in range(60)]
+    overflow = [json.loads(m.data) for m in got if m.event == "overflow"]
+    assert overflow == [{"dropped": len(indexes) - 4}]
