@@ -31,7 +31,7 @@ from echo_archive.service.scheduler import ManualClock
 from echo_archive.vault.vault import Vault
 from tests.conftest import run_echoctl
 from tests.itemdata import commit_items
-from tests.test_service import in_process, make_vault, wait_for
+from tests.test_service import in_process, make_vault, on_loop, wait_for
 
 GROUPS = '\n[api.groups]\nnewsroom = ["alpha"]\n'
 
@@ -158,7 +158,10 @@ def test_sse_resume_after_a_gap_of_1000_entries_loses_and_repeats_nothing(
         for batch in range(10):  # 1,000 entries (and 10 captures) committed during the gap
             _commit(service, "gamma", range(batch * 100, batch * 100 + 100))
         headers = {**auth, "Last-Event-ID": last}
-        with client.stream("GET", "/v1/stream", headers=headers) as response:
+        # the header wins over the URL's parameter (an EventSource keeps its first URL)
+        with client.stream(
+            "GET", "/v1/stream", params={"last_event_id": "-1"}, headers=headers
+        ) as response:
             sse = Sse(response)
             event, ident, ready = next(iter(sse))
             assert (event, ident, ready["cursor"]) == ("ready", last, int(last))
@@ -281,8 +284,20 @@ def test_scope_permissions_and_hostile_parameters(
         assert client.get("/v1/stream?feed=beta", headers=scoped).status_code == 403
         assert client.get("/v1/stream?kinds=alert_fired", headers=scoped).status_code == 403
         with client.stream("GET", "/v1/stream", headers=analyst) as response:
-            _, _, ready = next(iter(Sse(response)))
+            sse = Sse(response)
+            events = iter(sse)
+            _, ready_id, ready = next(events)
             assert "alert_fired" in ready["kinds"]  # an analyst holds operations:read
+            on_loop(
+                service, lambda: service.bus.emit("alert_fired", name="EchoTest", state="firing")
+            )
+            event, ident, data = next(events)
+            assert (event, data["kind"], data["data"]["name"]) == (
+                "alert_fired",
+                "alert_fired",
+                "EchoTest",
+            )
+            assert ident == ready_id  # no id: the last event ID still names a log index
         wait_for(lambda: _subscribers(service) == baseline, what="released")
         # the scoped key sees only its group's feeds; the unscoped one sees both
         with (
@@ -368,3 +383,38 @@ def test_a_slow_consumer_whose_queue_drops_still_gets_every_entry_from_the_log(
     assert [json.loads(m.data)["native_id"] for m in items] == [f"n{i}" for i in range(60)]
     overflow = [json.loads(m.data) for m in got if m.event == "overflow"]
     assert overflow == [{"dropped": len(indexes) - 4}]
+
+
+def test_a_keepalive_carries_the_cursor_and_a_lapsed_credential_ends_the_stream(
+    vault_path: Path,
+) -> None:
+    writer = Vault.open(vault_path)
+    commit_items(writer, "alpha", [("n0", "t0")])
+    reader = Vault.open(vault_path, readonly=True)
+    valid = [True]
+
+    async def run() -> tuple[list[Any] | None, list[Any] | None]:
+        bus = EventBus()
+        sub, unsubscribe = bus.queue(asyncio.get_running_loop(), 4)
+
+        async def recheck() -> bool:
+            return valid[0]
+
+        size = reader.latest_checkpoint().size
+        stream = _Stream(
+            LogFrames(reader), sub, unsubscribe, frozenset({"version"}), None, -1, -1, recheck
+        )
+        stream.keepalive = 0.05
+        first = await stream.next()  # nothing to send: a keep-alive, at the log's end
+        valid[0] = False
+        second = await stream.next()
+        stream.close()
+        assert [(m.event, m.id) for m in first or []] == [("keepalive", size - 1)]
+        return first, second
+
+    try:
+        _, second = asyncio.run(run())
+    finally:
+        reader.close()
+        writer.close()
+    assert second is None
