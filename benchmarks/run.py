@@ -49,6 +49,7 @@ BENCHMARKS = (
     "recovery",
     "soak",
     "api",
+    "stream",
 )
 NEEDS_VAULT = frozenset({"proofs", "verify", "pymerkle", "recovery"})
 HERE = Path(__file__).resolve().parent
@@ -100,7 +101,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="benchmarks/run.py",
         description=(
             "Benchmarks: commit, proofs, verify, pymerkle, harvest, import, writer, supervisor, "
-            "search, scheduler, idle, recovery, soak, api (benchmarks/README.md)."
+            "search, scheduler, idle, recovery, soak, api, stream (benchmarks/README.md)."
         ),
     )
     parser.add_argument(
@@ -310,6 +311,10 @@ def _child(args: argparse.Namespace) -> int:
         import bench_api
 
         result = bench_api.run(out, args.api_items)
+    elif name == "stream":  # its own small vault and a loopback feed
+        import bench_stream
+
+        result = bench_stream.run(out)
     elif name == "idle":  # needs no N-leaf vault
         import bench_service
 

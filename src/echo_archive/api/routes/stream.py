@@ -732,6 +732,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         "/stream",
         summary="The live stream: new items, versions, tombstones, alerts, interventions (SSE).",
         response_class=EventStreamResponse,
+        status_code=200,
         responses={
             200: {
                 "description": (
