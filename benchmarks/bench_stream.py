@@ -163,7 +163,7 @@ def run(out: Path) -> Result:
     with (vault / "echo.toml").open("a", encoding="utf-8") as fh:
         fh.write(feed_table(FEED, url, 86_400))
         if "rate_limit" in ApiSection.model_fields:
-            fh.write("\n[api]\nrate_limit = 100000000\n")
+            fh.write("\n[api]\nrate_limit = 10000000\n")
     with VaultWriter.open(vault) as writer:
         key = create_key(
             writer, f"bench-{time.time_ns()}", Role.ANALYST, now=time.time(), actor="cli:bench"

@@ -48,9 +48,11 @@ streams), in index order, skipping what was already sent. So nothing is lost
 and nothing is sent twice, and the events of one entry are the same live and
 replayed.
 
-A slow consumer: the bus queue of a stream is bounded (:data:`QUEUE_SIZE`)
-and drops its oldest events when the consumer falls behind
-(:class:`~echo_archive.events.Subscription`). A drop never loses an entry:
+A slow consumer: the streams share one bus subscription (one hand-off from
+the publisher's thread per event, however many streams), which fans each
+event out to every stream's own queue on the event loop; that queue is
+bounded (:data:`QUEUE_SIZE`) and drops its oldest events when the consumer
+falls behind (as :class:`~echo_archive.events.Subscription` does). A drop never loses an entry:
 on a drop, and at each keep-alive, the stream reads the log's size and
 replays from the log every entry past its cursor (entries committed by
 another process, which publish no bus event, arrive the same way). Dropped
@@ -58,7 +60,7 @@ operations events are lost (they are not in the log); the stream then sends
 an ``overflow`` event (no id) ``{"dropped": n}``.
 
 A disconnect (``http.disconnect``, a WebSocket close) ends the stream and
-releases its subscription at once.
+releases its queue at once (and the shared bus subscription with the last stream).
 """
 
 # No ``from __future__ import annotations``: FastAPI evaluates the routes' ``Annotated``
@@ -70,7 +72,8 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from functools import cached_property
+from typing import Annotated, Any, Final, Protocol
 
 import anyio
 import structlog
@@ -79,7 +82,7 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from echo_archive.api.deps import ApiContext, Auth, denied, request_error
+from echo_archive.api.deps import ApiContext, Auth, ServiceView, denied, request_error
 from echo_archive.api.roles import Permission, Principal, authorize, listing_feeds
 from echo_archive.config import FEED_NAME_PATTERN
 from echo_archive.errors import EchoError, PermissionDenied, RequestError
@@ -137,6 +140,9 @@ RETRY_MS: Final = 3000
 QUEUE_SIZE: Final = 1024
 """Bus events a stream holds before the oldest are dropped (entries then come from the log)."""
 
+HUB_QUEUE_SIZE: Final = 65536
+"""Bus events the streams' shared subscription holds (it only fans out: it keeps up)."""
+
 CACHE_SIZE: Final = 8192
 """Entries whose stream messages are kept in memory, shared by every stream (the newest)."""
 
@@ -166,9 +172,12 @@ _ITEMS_READ: Final = Permission("items", "read")
 _OPERATIONS_READ: Final = Permission("operations", "read")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StreamMessage:
     """One event of the stream, encoded once and sent to every stream that shows it.
+
+    Its encodings (:attr:`sse`, :attr:`ws`) are made on first use and kept:
+    an entry's message is shared by every stream (:class:`LogFrames`).
 
     Attributes:
         event: the event name (one of :data:`STREAM_KINDS`, or ``ready``,
@@ -183,6 +192,7 @@ class StreamMessage:
     data: str
     feed: str | None = None
 
+    @cached_property
     def sse(self) -> bytes:
         """The SSE block: ``event:``, ``id:`` (when there is one), ``data:``, a blank line."""
         head = f"event: {self.event}\n"
@@ -190,6 +200,7 @@ class StreamMessage:
             head += f"id: {self.id}\n"
         return f"{head}data: {self.data}\n\n".encode()
 
+    @cached_property
     def ws(self) -> str:
         """The WebSocket text message ``{"event", "id", "data"}``."""
         ident = "null" if self.id is None else str(self.id)
@@ -398,6 +409,66 @@ class LogFrames:
         return out
 
 
+class _Source(Protocol):
+    """What a stream reads its bus events from (a :class:`_Queue`, or a bus Subscription)."""
+
+    dropped: int
+
+    async def get(self) -> Event: ...
+
+    def get_nowait(self) -> Event | None: ...
+
+
+class _Queue:
+    """One stream's bounded queue, fed on the event loop by :class:`_Hub` (drops its oldest).
+
+    The same contract as :class:`~echo_archive.events.Subscription`, without
+    a cross-thread hand-off per stream: the hub's one subscription crosses
+    from the publisher's thread once per event, then fans out here.
+
+    Args:
+        maxsize: events kept (the oldest dropped and counted in ``dropped``).
+        kinds: only these kinds.
+    """
+
+    def __init__(self, maxsize: int, kinds: frozenset[str]) -> None:
+        self._events: deque[Event] = deque(maxlen=maxsize)
+        self._ready = asyncio.Event()
+        self.kinds = kinds
+        self.dropped = 0
+
+    def push(self, event: Event) -> None:
+        """Queue ``event`` when its kind is shown (on the loop's thread)."""
+        if event.kind not in self.kinds:
+            return
+        if len(self._events) == self._events.maxlen:
+            self.dropped += 1
+        self._events.append(event)
+        self._ready.set()
+
+    def lost(self, count: int) -> None:
+        """Count ``count`` events the hub's own subscription dropped, and wake the stream."""
+        self.dropped += count
+        self._ready.set()
+
+    async def get(self) -> Event:
+        """The next event (waits for one, or for a :meth:`lost`)."""
+        while not self._events:
+            self._ready.clear()
+            await self._ready.wait()
+            if not self._events:
+                raise _Lost
+        return self._events.popleft()
+
+    def get_nowait(self) -> Event | None:
+        """The next event, or None."""
+        return self._events.popleft() if self._events else None
+
+
+class _Lost(Exception):
+    """Raised by :meth:`_Queue.get` when it was woken by a drop, not an event."""
+
+
 @dataclass
 class _Stream:
     """One client's stream: its subscription, filters, cursor and what is left to send.
@@ -414,7 +485,7 @@ class _Stream:
     """
 
     frames: LogFrames
-    sub: Subscription
+    sub: _Source
     unsubscribe: Callable[[], None]
     kinds: frozenset[str]
     feeds: frozenset[str] | None
@@ -493,6 +564,8 @@ class _Stream:
             try:
                 async with asyncio.timeout(self.keepalive):
                     event = await self.sub.get()
+            except _Lost:
+                continue  # the hub's subscription dropped: catch up from the log
             except TimeoutError:
                 if not await self.recheck():
                     return None
@@ -512,6 +585,48 @@ class _Hub:
         self.ctx = ctx
         self.frames = LogFrames(ctx.reader)
         self.open = 0
+        self._queues: set[_Queue] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def _attach(self, service: ServiceView, queue: _Queue) -> Callable[[], None]:
+        """Feed ``queue`` from the bus; subscribes the hub while any stream is open.
+
+        The hub holds one bus subscription (one hand-off from the publisher's
+        thread per event, whatever the number of streams), made with the
+        first stream and released with the last.
+        """
+        self._queues.add(queue)
+        if self._unsubscribe is None:
+            assert service.loop is not None
+            sub, self._unsubscribe = service.bus.queue(service.loop, HUB_QUEUE_SIZE, STREAM_KINDS)
+            self._pump = service.loop.create_task(self._run(sub))
+
+        def detach() -> None:
+            self._queues.discard(queue)
+            if not self._queues and self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+                if self._pump is not None:
+                    self._pump.cancel()
+                    self._pump = None
+
+        return detach
+
+    async def _run(self, sub: Subscription) -> None:
+        """Hand each bus event to every open stream's queue (the hub's pump task)."""
+        seen = 0
+        while True:
+            event = await sub.get()
+            if sub.dropped != seen:
+                lost, seen = sub.dropped - seen, sub.dropped
+                for queue in list(self._queues):
+                    queue.lost(lost)
+            pending: Event | None = event
+            while pending is not None:
+                for queue in list(self._queues):
+                    queue.push(pending)
+                pending = sub.get_nowait()
 
     def start(
         self,
@@ -537,7 +652,8 @@ class _Hub:
                 status_code=503,
                 detail={"code": "unavailable", "message": "the live stream needs echoctl serve"},
             )
-        sub, unsubscribe = service.bus.queue(service.loop, QUEUE_SIZE, kinds)
+        sub = _Queue(QUEUE_SIZE, kinds)
+        unsubscribe = self._attach(service, sub)
         try:
             size = self.frames.acknowledged()
             cursor = size - 1 if resume is None else parse_last_event_id(resume[0], resume[1], size)
@@ -615,7 +731,7 @@ class EventStreamResponse(Response):
                 continue
             if message.id is not None:
                 stream.id_sent = message.id
-            parts.append(message.sse())
+            parts.append(message.sse)
         return b"".join(parts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -893,17 +1009,17 @@ async def _run_ws(websocket: WebSocket, stream: _Stream, ready: StreamMessage) -
 
         group.start_soon(watch)
         try:
-            await websocket.send_text(ready.ws())
+            await websocket.send_text(ready.ws)
             while True:
                 batch = await stream.next()
                 if batch is None:
                     await websocket.send_text(
-                        StreamMessage("closed", None, _json({"reason": "credentials"})).ws()
+                        StreamMessage("closed", None, _json({"reason": "credentials"})).ws
                     )
                     await _close(websocket, WS_POLICY, "credentials no longer valid")
                     break
                 for message in batch:
-                    await websocket.send_text(message.ws())
+                    await websocket.send_text(message.ws)
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client left mid-send
         finally:
