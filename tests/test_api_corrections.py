@@ -270,15 +270,20 @@ def test_hostile_input_is_a_clear_error_and_writes_nothing(ctx: ApiContext) -> N
         (post(k, "99999", {"kind": "annotation", "reason": "r"}), 404, "no item at entry"),
         (post(k, "not-a-ref", {"kind": "annotation", "reason": "r"}), 400, "SOURCE:FEED"),
         (get(k, "/v1/items/rss:world:nope/corrections"), 404, "no item"),
+        (get(k, f"/v1/items/rss:world:{'n' * 5000}/corrections"), 400, "at most 4096"),
         (get(k, "/v1/corrections?limit=0"), 400, "limit 0"),
         (get(k, "/v1/corrections?limit=abc"), 400, "limit 'abc'"),
         (get(k, "/v1/corrections?order=sideways"), 400, "order"),
         (get(k, "/v1/corrections?kind=delete"), 400, "kind 'delete'"),
+        (get(k, "/v1/corrections?kind=" + "k" * 5000), 400, "kind 'kkk"),
+        (get(k, "/v1/corrections?order=" + "o" * 5000), 400, "order 'ooo"),
+        (get(k, "/v1/corrections?cursor=" + "c" * 5000), 400, "cursor 'ccc"),
         (get(k, "/v1/corrections?cursor=garbage"), 400, "cursor"),
     ]
     responses = call(ctx, *(request for request, _, _ in cases))
     for (request, status, words), r in zip(cases, responses, strict=True):
         assert r.status_code == status, (request[1], r.text)
+        assert len(r.json()["detail"]["message"]) < 300  # hostile input is not echoed whole
         assert words in r.json()["detail"]["message"], (request[1], r.text)
         assert r.json()["detail"]["code"]
     ctx.writer.flush()

@@ -70,6 +70,7 @@ __all__ = [
     "CORRECTION_KINDS",
     "MAX_CORRECTION_TEXT",
     "MAX_REASON",
+    "MAX_REF",
     "Correction",
     "CorrectionRefused",
     "check_correction",
@@ -82,6 +83,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+MAX_REF: Final = 4096
+"""Characters an item reference may hold at most (hostile input is not looked up or echoed)."""
 
 _SCHEMAS: Final[dict[str, type[EntryMeta]]] = {
     "annotation": AnnotationMeta,
@@ -217,10 +221,12 @@ def item_key_of(vault: Vault, ref: str | int | ItemKey) -> ItemKey:
             (:func:`~echo_archive.services.items.parse_item_ref`).
 
     Raises:
-        RequestError: ``ref`` is text in neither form.
+        RequestError: ``ref`` is text in neither form, or longer than :data:`MAX_REF`.
         NotFoundError: no item has that key, the index is beyond the log, or
             its entry is not an item, version or tombstone.
     """
+    if isinstance(ref, str) and len(ref) > MAX_REF:
+        raise RequestError(f"reference of {len(ref)} characters: at most {MAX_REF}")
     target = parse_item_ref(ref) if isinstance(ref, str) else ref
     if isinstance(target, ItemKey):
         if known(vault.catalog, target.source, target.feed, target.native_id) is None:
@@ -399,7 +405,7 @@ def list_corrections(
     """
     limit = check_limit(limit)
     if kind is not None and kind not in CORRECTION_KINDS:
-        raise RequestError(f"kind {kind!r}: expected one of {', '.join(CORRECTION_KINDS)}")
+        raise RequestError(f"kind {kind[:40]!r}: expected one of {', '.join(CORRECTION_KINDS)}")
     if order not in ("newest", "oldest"):
         raise RequestError(f"order {order!r}: expected newest or oldest")
     scope = None if feeds is None else sorted(set(feeds))

@@ -333,19 +333,15 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         principal: Annotated[Principal, Depends(auth.require(_READ))],
         kind: Annotated[
             str | None,
-            Query(max_length=32, description=f"Only this kind: {', '.join(CORRECTION_KINDS)}."),
+            Query(description=f"Only this kind: {', '.join(CORRECTION_KINDS)}."),
         ] = None,
-        feed: Annotated[
-            str | None, Query(max_length=256, description="Only this feed's items.")
-        ] = None,
-        order: Annotated[
-            str, Query(max_length=16, description="``newest`` (default) or ``oldest``.")
-        ] = "newest",
+        feed: Annotated[str | None, Query(description="Only this feed's items.")] = None,
+        order: Annotated[str, Query(description="``newest`` (default) or ``oldest``.")] = "newest",
         limit: Annotated[
-            str | None, Query(max_length=16, description=f"Entries per page, 1 to {MAX_LIMIT}.")
+            str | None, Query(description=f"Entries per page, 1 to {MAX_LIMIT}.")
         ] = None,
         cursor: Annotated[
-            str | None, Query(max_length=512, description="The ``next`` of the previous page.")
+            str | None, Query(description="The ``next`` of the previous page.")
         ] = None,
     ) -> dict[str, Any]:
         """``{"total", "entries", "next"}``; a scoped principal sees its group's feeds only."""
