@@ -13,6 +13,13 @@
   **403** naming what was missing. Given a route group of ``[api] public``
   (``checkpoint``, ``tiles``, ``proofs``), a request without credentials is
   let through as the anonymous principal.
+* Without a header credential, the session cookie
+  (:data:`~echo_archive.api.session.SESSION_COOKIE`, set by ``POST
+  /v1/session``) is read as an access token; with an unsafe method (POST,
+  PUT, PATCH, DELETE: RFC 9110 §9.2.1) such a request must also send
+  ``X-CSRF-Token`` matching the session (:mod:`echo_archive.api.session`,
+  the OWASP CSRF Prevention Cheat Sheet's signed double-submit cookie), else
+  **403** ``{"code": "csrf"}``. A header credential needs no CSRF token.
 
 Nothing is cached: each request reads its key's or user's row, so a
 revocation holds at the next request.
@@ -30,11 +37,19 @@ from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 from fastapi import HTTPException, Request
+from starlette.types import Scope
 
 from echo_archive.api.keys import KEY_PREFIX, KeyStore
 from echo_archive.api.roles import ANONYMOUS, Permission, Principal, authorize
+from echo_archive.api.session import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    csrf_key,
+    csrf_matches,
+    session_credential,
+)
 from echo_archive.api.tables import present
-from echo_archive.api.users import TokenIssuer
+from echo_archive.api.users import TokenIssuer, token_secret
 from echo_archive.config import ApiSection, EchoConfig
 from echo_archive.control.interventions import InterventionManager
 from echo_archive.errors import (
@@ -59,6 +74,7 @@ __all__ = [
     "elevation_until",
     "request_error",
     "request_id",
+    "scope_request_id",
 ]
 
 MAX_CREDENTIAL: Final = 4096
@@ -124,6 +140,7 @@ class ApiContext:
     service: ServiceView | None = None
     _keys: KeyStore | None = field(default=None, init=False, repr=False)
     _tokens: TokenIssuer | None = field(default=None, init=False, repr=False)
+    _csrf: bytes | None = field(default=None, init=False, repr=False)
 
     @property
     def keys(self) -> KeyStore:
@@ -144,6 +161,17 @@ class ApiContext:
                 self.reader, self.reader.origin, self.config.groups, self.clock
             )
         return self._tokens
+
+    @property
+    def csrf_key(self) -> bytes:
+        """The session CSRF HMAC key (:func:`~echo_archive.api.session.csrf_key`; made once).
+
+        Raises:
+            StorageError: the token secret cannot be read or made.
+        """
+        if self._csrf is None:
+            self._csrf = csrf_key(token_secret(self.reader.path))
+        return self._csrf
 
 
 def _challenge(error: str | None = None, description: str | None = None) -> str:
@@ -192,12 +220,25 @@ def request_error(exc: RequestError | NotFoundError) -> HTTPException:
 
 def request_id(request: Request) -> str:
     """The request's id: a well-formed ``X-Request-ID`` it sent, else a new random one."""
-    found = request.scope.get("echo.request_id")
+    return scope_request_id(request.scope)
+
+
+def scope_request_id(scope: Scope) -> str:
+    """:func:`request_id` of an ASGI scope (the edge middleware's; kept in ``scope``).
+
+    A sent ``X-Request-ID`` is kept when it is 1 to 64 of ``A-Z a-z 0-9 . _ -``
+    (anything else could forge log lines); else 16 random hex digits.
+    """
+    found = scope.get("echo.request_id")
     if isinstance(found, str):
         return found
-    sent = request.headers.get("x-request-id", "")
+    sent = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            sent = bytes(value).decode("latin-1")
+            break
     rid = sent if _REQUEST_ID.fullmatch(sent) else secrets.token_hex(8)
-    request.scope["echo.request_id"] = rid
+    scope["echo.request_id"] = rid
     return rid
 
 
@@ -272,9 +313,15 @@ class Auth:
         """The authenticated principal of ``request`` (FastAPI dependency).
 
         Raises:
-            HTTPException: 401 without a valid credential, 400 for a malformed one.
+            HTTPException: 401 without a valid credential, 400 for a malformed
+                one, 403 for a session-cookie request with an unsafe method and
+                no matching ``X-CSRF-Token``.
         """
         credential = self._credential(request)
+        by_cookie = False
+        if credential is None:
+            credential = session_credential(request)
+            by_cookie = credential is not None
         if credential is None:
             raise _unauthorized("credentials required", None)
         try:
@@ -282,6 +329,17 @@ class Auth:
         except AuthenticationError as exc:
             raise _unauthorized(str(exc)) from None
         request.scope["echo.principal"] = found
+        if by_cookie and request.method.upper() not in SAFE_METHODS:
+            sent = request.headers.getlist(CSRF_HEADER)
+            if len(sent) != 1 or not csrf_matches(self.ctx.csrf_key, credential, sent[0]):
+                raise HTTPException(
+                    status_code=403,
+                    detail={
+                        "code": "csrf",
+                        "message": f"a session-cookie request with {request.method} needs the "
+                        f"{CSRF_HEADER} header of the session (POST /v1/session gave it)",
+                    },
+                )
         return found
 
     def require(self, permission: Permission | str, *, public: str | None = None) -> Requirement:

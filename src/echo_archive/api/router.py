@@ -23,6 +23,13 @@
   Every :data:`FAILURE_BURST`-th failed login of a name within
   :data:`FAILURE_WINDOW` seconds is an ``audit`` entry
   (``login.failure_burst``; never the password tried).
+* ``POST /v1/session``: the dashboard's login (form ``username``,
+  ``password``) -> ``{"user", "csrf_token", "expires_in"}`` and the session
+  cookies (:mod:`echo_archive.api.session`: the access token ``HttpOnly;
+  SameSite=Strict; Path=/``, ``Secure`` over TLS, and the CSRF token); 401
+  for a wrong name or password (counted and audited as for ``/v1/token``),
+  403 for a cross-site login (``Sec-Fetch-Site``/``Origin``).
+* ``DELETE /v1/session``: logout, 204, both cookies cleared.
 
 Every key change is an ``audit`` entry with the request's id.
 :func:`auth_configured` tells the service whether any credential exists
@@ -46,6 +53,12 @@ from echo_archive.api.breakglass import start as start_breakglass
 from echo_archive.api.deps import ApiContext, Auth, denied, request_error, request_id
 from echo_archive.api.keys import create_key, list_keys, revoke_key
 from echo_archive.api.roles import Principal, parse_role
+from echo_archive.api.session import (
+    clear_cookies,
+    csrf_token,
+    login_origin_ok,
+    session_cookies,
+)
 from echo_archive.api.tables import on_writer, present
 from echo_archive.api.users import authenticate_password
 from echo_archive.control.silences import parse_duration
@@ -154,7 +167,7 @@ def auth_configured(vault: Vault) -> bool:
 
 
 def build_router(ctx: ApiContext) -> APIRouter:
-    """The router of ``/v1/whoami``, ``/v1/keys``, ``/v1/breakglass`` and ``/v1/token``."""
+    """The router of ``/v1/whoami``, ``/keys``, ``/breakglass``, ``/token`` and ``/session``."""
     auth = Auth(ctx)
     failures = FailureCounter()
     router = APIRouter(prefix="/v1", tags=["auth"])
@@ -254,25 +267,28 @@ def build_router(ctx: ApiContext) -> APIRouter:
             raise request_error(exc) from None
         return found.to_json()
 
-    @router.post("/token", summary="OAuth 2.0 password grant: a short-lived access token.")
-    async def token(request: Request) -> JSONResponse:
-        """RFC 6749 §4.3 / §5.1; failures are 400 ``invalid_grant`` (§5.2) and audited."""
+    async def login(request: Request) -> Principal | tuple[str, str]:
+        """The user of a password form (RFC 6749 §4.3's fields), or ``(error, description)``.
+
+        A failed login is counted; every :data:`FAILURE_BURST`-th of a name
+        within :data:`FAILURE_WINDOW` is an audit entry (``login.failure_burst``).
+        """
         raw = b""
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > MAX_FORM:
-                return _grant_error("invalid_request", f"form larger than {MAX_FORM} bytes")
+                return "invalid_request", f"form larger than {MAX_FORM} bytes"
         try:
             form = parse_qs(raw.decode("utf-8"), strict_parsing=False, max_num_fields=8)
         except (UnicodeDecodeError, ValueError):
-            return _grant_error("invalid_request", "the form is not UTF-8 urlencoded")
-        if form.get("grant_type") != ["password"]:
-            return _grant_error("unsupported_grant_type", "grant_type must be password")
+            return "invalid_request", "the form is not UTF-8 urlencoded"
+        if request.url.path.endswith("/token") and form.get("grant_type") != ["password"]:
+            return "unsupported_grant_type", "grant_type must be password"
         names, passwords = form.get("username", []), form.get("password", [])
         if len(names) != 1 or len(passwords) != 1:
-            return _grant_error("invalid_request", "one username and one password are required")
+            return "invalid_request", "one username and one password are required"
         try:
-            principal = await run_in_threadpool(
+            return await run_in_threadpool(
                 authenticate_password,
                 ctx.reader,
                 names[0],
@@ -293,7 +309,14 @@ def build_router(ctx: ApiContext) -> APIRouter:
                     details={"failures": burst},
                 )
                 await run_in_threadpool(on_writer, ctx.writer, lambda v: record(v, meta))
-            return _grant_error("invalid_grant", str(exc))
+            return "invalid_grant", str(exc)
+
+    @router.post("/token", summary="OAuth 2.0 password grant: a short-lived access token.")
+    async def token(request: Request) -> JSONResponse:
+        """RFC 6749 §4.3 / §5.1; failures are 400 ``invalid_grant`` (§5.2) and audited."""
+        principal = await login(request)
+        if isinstance(principal, tuple):
+            return _grant_error(*principal)
         ttl = ctx.config.token_ttl
         return JSONResponse(
             {
@@ -303,6 +326,53 @@ def build_router(ctx: ApiContext) -> APIRouter:
             },
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
+
+    @router.post(
+        "/session",
+        summary="Log in with a form (username, password): the session cookie and a CSRF token.",
+        responses={
+            401: {"description": "wrong name or password"},
+            403: {"description": "cross-site"},
+        },
+    )
+    async def session_start(request: Request) -> JSONResponse:
+        """``{"user", "csrf_token", "expires_in"}`` and the session cookies.
+
+        Over TLS (``request.url.scheme == "https"``) the cookies are ``Secure``.
+        """
+        if not login_origin_ok(request, ctx.config.cors_origins):
+            return JSONResponse(
+                {"detail": {"code": "forbidden", "message": "cross-site login refused"}},
+                status_code=403,
+            )
+        principal = await login(request)
+        if isinstance(principal, tuple):
+            error, description = principal
+            status = 401 if error == "invalid_grant" else 400
+            code = "unauthorized" if status == 401 else "invalid_request"
+            return JSONResponse(
+                {"detail": {"code": code, "message": description}},
+                status_code=status,
+                headers={"Cache-Control": "no-store"},
+            )
+        ttl = ctx.config.token_ttl
+        jwt = ctx.tokens.issue_token(principal, ttl)
+        csrf = csrf_token(ctx.csrf_key, jwt)
+        response = JSONResponse(
+            {"user": principal.name, "csrf_token": csrf, "expires_in": ttl},
+            headers={"Cache-Control": "no-store"},
+        )
+        for value in session_cookies(jwt, csrf, ttl, secure=request.url.scheme == "https"):
+            response.headers.append("Set-Cookie", value)
+        return response
+
+    @router.delete("/session", status_code=204, summary="Log out: clear the session cookies.")
+    async def session_end(request: Request) -> Response:
+        """204; both cookies cleared (the token itself lives until it expires)."""
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        for value in clear_cookies(secure=request.url.scheme == "https"):
+            response.headers.append("Set-Cookie", value)
+        return response
 
     return router
 
