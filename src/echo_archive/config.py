@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -769,13 +770,61 @@ class ApiSection(_Strict):
             user scoped to a group holds its role only for those feeds.
         token_ttl: seconds a JWT access token lives (default 900).
         rate_limit: requests a minute per client (default 1000, the
-            design's figure; enforced by the API's middleware, later).
+            design's figure; :mod:`echo_archive.api.ratelimit`: a client is
+            an API key, a user, or, without a credential proven good, the
+            client address), 1 to 10,000,000.
+        max_body: bytes a request body may hold (default 1 MiB, 1,048,576);
+            a larger ``Content-Length`` is 413 at once, a chunked body is
+            counted as it arrives and cut off at the limit (RFC 9110 §15.5.14).
+        cors_origins: origins (``scheme://host[:port]``, no path) whose
+            browser scripts may call the API (CORS, Fetch Standard §3.2);
+            default none: no cross-origin reads. ``*`` is refused (it would
+            open credentialed reads to every site).
+        forwarded_allow_ips: addresses of reverse proxies whose
+            ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (uvicorn's
+            ``forwarded_allow_ips``); default none: the client address is
+            the peer of the TCP connection, so no client can pick its
+            rate-limit bucket by sending the header.
     """
 
     public: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     token_ttl: int = Field(default=900, ge=1, le=86_400, strict=True)
     rate_limit: int = Field(default=1000, ge=1, le=10_000_000, strict=True)
+    max_body: int = Field(default=1_048_576, ge=1024, le=1_073_741_824, strict=True)
+    cors_origins: list[str] = Field(default_factory=list)
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError(
+                    "'*' is not accepted: list each origin allowed (https://dash.example.org)"
+                )
+            if not re.fullmatch(
+                r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?",
+                origin,
+            ):
+                raise ValueError(
+                    f"origin {origin!r}: expected scheme://host[:port] with http or https "
+                    "and no path or trailing slash (RFC 6454 §6.2)"
+                )
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"forwarded_allow_ips: {text!r} is not an IP address or network "
+                    "(127.0.0.1, 10.0.0.0/8, ::1)"
+                ) from None
+        return value
 
     @field_validator("public")
     @classmethod

@@ -182,6 +182,19 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "in a target (a host, a feed, vault, process).",
         ("kind", "target"),
     ),
+    MetricSpec(
+        "echo_http_requests_total",
+        "counter",
+        "HTTP requests the API answered, by route template (/v1/items/{ref}; unmatched for "
+        "none), method and status code.",
+        ("route", "method", "status"),
+    ),
+    MetricSpec(
+        "echo_http_request_duration_seconds",
+        "histogram",
+        "Seconds from an HTTP request's arrival to its response's end, by route template.",
+        ("route",),
+    ),
 )
 """Every metric ECHO exports, in the order ``/metrics`` lists them."""
 

@@ -24,7 +24,11 @@ authentication is configured (an API key or a user exists, or the service
 is bound to a non-loopback address, which is refused
 until then) ``/readyz``, ``/metrics`` and ``/status`` need a credential
 whose role holds ``operations:read`` (401 without one, 403 without the
-permission); ``/healthz`` never does.
+permission); ``/healthz`` never does. The application on ``listen`` is
+wrapped in the API's edge middleware (:func:`echo_archive.api.middleware.install`:
+rate limit, body limit, security headers, CORS, compression, request ids,
+timing headers, access log, per-route metrics); the control socket's is not
+(its mode is its authentication, and it serves the owner's own tools).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from echo_archive.api.deps import ApiContext, Auth
+from echo_archive.api.middleware import install
 from echo_archive.api.routes import mount
 from echo_archive.service.metrics import CONTENT_TYPE
 
@@ -67,6 +72,7 @@ def build_app(service: Service, *, control: bool = False) -> FastAPI:
             service.reader, service.writer, service.config.api, time.time, service=service
         )
         mount(app, ctx)
+        install(app, ctx, observe=service.metrics.observe_request)
         operations = Auth(ctx).require("operations:read")
 
         async def operations_read(request: Request) -> None:

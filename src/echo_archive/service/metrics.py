@@ -44,6 +44,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FAILURE_WINDOW = 20
 """``echo_feed_failure_ratio`` is over this many last runs of the feed."""
 
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds (seconds) of ``echo_http_request_duration_seconds``' buckets."""
+
 BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "disabled")
 
 SUPERVISOR_METRICS = (
@@ -226,6 +229,19 @@ class ServiceMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
+        self.http_requests = Counter(
+            metric("echo_http_requests_total").base_name,
+            metric("echo_http_requests_total").help,
+            list(metric("echo_http_requests_total").labels),
+            registry=self.registry,
+        )
+        self.http_seconds = Histogram(
+            "echo_http_request_duration_seconds",
+            metric("echo_http_request_duration_seconds").help,
+            list(metric("echo_http_request_duration_seconds").labels),
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(self))
         ProcessCollector(registry=self.registry)
         if bus is not None:
@@ -257,6 +273,19 @@ class ServiceMetrics:
         """One writer job or commit took ``seconds`` (the writer's ``on_job``; writer thread)."""
         self.commit_seconds.observe(seconds)
         self.last_commit_seconds = seconds
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered (the API's edge middleware; on the event loop).
+
+        Args:
+            route: the route template (``/v1/items/{ref}``) or ``unmatched``:
+                never a raw path, so the series stay bounded by the routes.
+            method: an HTTP method (or ``other``).
+            status: the response's status code.
+            seconds: from arrival to the response's end.
+        """
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_seconds.labels(route).observe(seconds)
 
     def samples(self) -> list[Sample]:
         """Every series of :data:`~echo_archive.control.metrics.METRICS` as a scrape shows it now.
