@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -40,6 +41,22 @@ def serve(
             "port). Only loopback until the API's authentication exists.",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            metavar="PATH",
+            help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            metavar="PATH",
+            help="The PEM private key of --tls-cert (unencrypted; keep it mode 0600).",
+        ),
+    ] = None,
     vault: VaultOpt = None,
     wait: WaitOpt = DEFAULT_WAIT,
 ) -> None:
@@ -57,13 +74,17 @@ def serve(
     the file is also picked up within 2 s). SIGTERM or Ctrl-C: no new run,
     runs in flight get [service] grace seconds, everything fetched is
     archived; a second signal cuts them short. Harvesting pauses while the
-    disk is nearly full and resumes when space returns.
+    disk is nearly full and resumes when space returns. With --tls-cert and
+    --tls-key (both or neither) it serves HTTPS and the printed URL says
+    https; or put a reverse proxy in front (README, "TLS").
 
     Exit codes: 0 stopped by a signal; 1 the vault, echo.toml or the address
     failed (or a service already runs on this vault); 2 bad usage.
     """
     with errors():
-        service = Service(vault_dir(ctx, vault), listen=listen, wait=wait)
+        service = Service(
+            vault_dir(ctx, vault), listen=listen, wait=wait, tls_cert=tls_cert, tls_key=tls_key
+        )
 
         def ready(url: str) -> None:
             err.print(f"echoctl serve: listening on {url} (Ctrl-C stops)")

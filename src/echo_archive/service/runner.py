@@ -62,6 +62,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -74,6 +75,7 @@ import uvicorn
 
 from echo_archive import __version__
 from echo_archive.api.breakglass import active_elevations
+from echo_archive.api.middleware import MAX_HEADER_BYTES
 from echo_archive.api.router import auth_configured
 from echo_archive.config import EchoConfig, load_config
 from echo_archive.control.alertrules import engine_from_config
@@ -120,6 +122,7 @@ __all__ = [
     "SERVICE_FILE",
     "Service",
     "ServiceRunningError",
+    "check_tls",
     "is_loopback",
     "parse_listen",
 ]
@@ -196,6 +199,45 @@ def _auth_configured(path: Path) -> bool:
         return False
 
 
+def check_tls(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """The TLS certificate chain and private key to serve with, checked; None for plain HTTP.
+
+    Both files are PEM (what uvicorn's ``ssl_certfile``/``ssl_keyfile`` and
+    Python's :meth:`ssl.SSLContext.load_cert_chain` read). They are loaded
+    once here, so a missing, unreadable or mismatched pair is an error at
+    start, naming the file, never at the first connection. The key is never
+    printed or logged.
+
+    Args:
+        cert: ``--tls-cert``: the certificate (chain) file.
+        key: ``--tls-key``: its private key file (unencrypted).
+
+    Raises:
+        RequestError: only one of the two was given, a file cannot be read,
+            or the pair does not load (not PEM, or the key is not the
+            certificate's).
+    """
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise RequestError("--tls-cert and --tls-key go together: give both, or neither")
+    for what, path in (("--tls-cert", cert), ("--tls-key", key)):
+        try:
+            with Path(path).open("rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            raise RequestError(f"{what} {path}: cannot read it ({exc.strerror})") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except ssl.SSLError as exc:
+        raise RequestError(
+            f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate and its private key "
+            f"({exc.reason or exc.__class__.__name__})"
+        ) from None
+    return Path(cert).resolve(), Path(key).resolve()
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server without its own signal handlers: the service handles signals."""
 
@@ -230,6 +272,12 @@ class Service:
         wait: seconds the writer waits for another process's writer lock.
         clock: the scheduler's clock (tests inject one).
         env: where credentials are read from (default ``os.environ``).
+        tls_cert, tls_key: serve HTTPS with this PEM certificate (chain) and
+            private key (:func:`check_tls`); both or neither.
+
+    Raises:
+        RequestError: a bad ``listen``, or bad TLS files (:func:`check_tls`).
+        ConfigError: ``echo.toml`` is bad.
     """
 
     def __init__(
@@ -240,7 +288,11 @@ class Service:
         wait: float = DEFAULT_WAIT,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
     ) -> None:
+        self.tls = check_tls(tls_cert, tls_key)
+        """The certificate and key files when serving HTTPS, else None."""
         self.path = Path(vault_path).resolve()
         self.wait = wait
         self.env = env if env is not None else os.environ
@@ -566,15 +618,26 @@ class Service:
             supervisor=self._supervisor_samples,
             breakglass=self._breakglass_active,
         )
+        proxies = self.config.api.forwarded_allow_ips
         tcp = _Server(
             uvicorn.Config(
                 build_app(self),
                 host=self.host,
                 port=self.port,
                 log_config=None,
-                access_log=False,
+                access_log=False,  # the API's edge middleware logs each request
                 lifespan="off",
                 timeout_graceful_shutdown=5,
+                # h11: its 16 KiB bound on request line + headers is the documented one
+                http="h11",
+                h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+                # X-Forwarded-For/-Proto only from [api] forwarded_allow_ips (default none:
+                # uvicorn would otherwise trust 127.0.0.1, and any local client could pick
+                # the rate limiter's client address)
+                proxy_headers=bool(proxies),
+                forwarded_allow_ips=list(proxies) or None,
+                ssl_certfile=None if self.tls is None else str(self.tls[0]),
+                ssl_keyfile=None if self.tls is None else str(self.tls[1]),
             )
         )
         sock_path = self.path / CONTROL_SOCKET
@@ -607,7 +670,7 @@ class Service:
             os.chmod(sock_path, 0o600)
         port = tcp.servers[0].sockets[0].getsockname()[1] if tcp.servers else self.port
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if self.tls else 'http'}://{host}:{port}"
         self._write_service_file(sock_path if uds is not None else None)
         for sig, handler in (
             (signal.SIGTERM, self.request_stop),
