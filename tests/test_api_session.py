@@ -177,8 +177,15 @@ def test_forged_or_foreign_cookies_are_refused(ctx: ApiContext) -> None:
 
 
 def test_logout_clears_both_cookies(ctx: ApiContext) -> None:
-    jwt, _ = login(ctx)
-    (r,) = call(ctx, ("DELETE", "/v1/session", cookie(jwt)))
+    jwt, csrf = login(ctx)
+    anonymous, no_csrf, r = call(
+        ctx,
+        ("DELETE", "/v1/session", {}),
+        ("DELETE", "/v1/session", cookie(jwt)),
+        ("DELETE", "/v1/session", cookie(jwt, **{"X-CSRF-Token": csrf})),
+    )
+    assert anonymous.status_code == 401
+    assert no_csrf.status_code == 403
     assert r.status_code == 204
     cookies = set_cookies(r)
     for name in (SESSION_COOKIE, CSRF_COOKIE):

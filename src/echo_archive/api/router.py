@@ -29,7 +29,8 @@
   SameSite=Strict; Path=/``, ``Secure`` over TLS, and the CSRF token); 401
   for a wrong name or password (counted and audited as for ``/v1/token``),
   403 for a cross-site login (``Sec-Fetch-Site``/``Origin``).
-* ``DELETE /v1/session``: logout, 204, both cookies cleared.
+* ``DELETE /v1/session``: logout, 204, both cookies cleared (any valid
+  credential; by cookie with its ``X-CSRF-Token``).
 
 Every key change is an ``audit`` entry with the request's id.
 :func:`auth_configured` tells the service whether any credential exists
@@ -367,8 +368,16 @@ def build_router(ctx: ApiContext) -> APIRouter:
         return response
 
     @router.delete("/session", status_code=204, summary="Log out: clear the session cookies.")
-    async def session_end(request: Request) -> Response:
-        """204; both cookies cleared (the token itself lives until it expires)."""
+    async def session_end(
+        request: Request,
+        _: Annotated[Principal, Depends(auth.principal)],
+    ) -> Response:
+        """204; both cookies cleared (the token itself lives until it expires).
+
+        Needs a valid credential: the session cookie (with ``X-CSRF-Token``,
+        as any cookie write) or a header one; an expired session's cookies
+        expire with it (their ``Max-Age`` is the token's lifetime).
+        """
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
         for value in clear_cookies(secure=request.url.scheme == "https"):
             response.headers.append("Set-Cookie", value)
