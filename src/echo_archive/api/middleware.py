@@ -255,21 +255,18 @@ class RateLimitMiddleware:
                 fields,
             )
             return
-        status = 500
 
         async def send_with_fields(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                # the dependencies have run: learn (or forget) the credential now, not
+                # when a long response (a live stream) ends
+                self.keys.settle(digest, scope.get("echo.principal"), int(message["status"]))
                 headers = MutableHeaders(scope=message)
                 for name, value in fields:
                     headers[name] = value
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_fields)
-        finally:
-            self.keys.settle(digest, scope.get("echo.principal"), status)
+        await self.app(scope, receive, send_with_fields)
 
 
 class _BodyTooLarge(HTTPException):
