@@ -154,3 +154,30 @@ def test_each_role_gets_exactly_its_permissions_on_every_route(
             wrong.append(f"{method.upper()} {path} ({permission}): {status}, {role} lacks it")
     assert checked >= 5
     assert wrong == []
+
+
+def test_a_malformed_body_is_a_400_that_echoes_nothing_on_every_operation(
+    served: tuple[Service, dict[str, str]],
+) -> None:
+    service, keys = served
+    marker = "hunter2-SECRET-marker"
+    checked = 0
+    wrong: list[str] = []
+    doc = httpx.get(f"{service.url}/openapi.json", timeout=30).json()
+    assert "HTTPValidationError" not in doc.get("components", {}).get("schemas", {})
+    with httpx.Client(base_url=service.url or "", timeout=30) as client:
+        for method, path, op in operations(service):
+            assert "422" not in op.get("responses", {}), f"{method} {path} documents 422"
+            body = op.get("requestBody", {}).get("content", {})
+            if "application/json" not in body:
+                continue
+            checked += 1
+            # every field of the wrong type, and a value that must never come back
+            sent = {"name": [marker], "password": [marker], "reason": [marker], "kind": [marker]}
+            got = client.request(
+                method.upper(), fill(path), json=sent, headers={"X-API-Key": keys["admin"]}
+            )
+            if got.status_code == 422 or marker in got.text:
+                wrong.append(f"{method.upper()} {path}: {got.status_code} {got.text[:200]}")
+    assert checked >= 3
+    assert wrong == []

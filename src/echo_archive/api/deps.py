@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import Scope
 
 from echo_archive.api.keys import KEY_PREFIX, KeyStore
@@ -63,6 +65,7 @@ from echo_archive.vault.vault import Vault
 from echo_archive.vault.writer import VaultWriter
 
 __all__ = [
+    "CLIENT_ERROR",
     "MAX_CREDENTIAL",
     "REALM",
     "ApiContext",
@@ -75,6 +78,7 @@ __all__ = [
     "request_error",
     "request_id",
     "scope_request_id",
+    "validation_error",
 ]
 
 MAX_CREDENTIAL: Final = 4096
@@ -216,6 +220,44 @@ def request_error(exc: RequestError | NotFoundError) -> HTTPException:
     status = 404 if isinstance(exc, NotFoundError) else 400
     code = "not_found" if status == 404 else "request"
     return HTTPException(status_code=status, detail={"code": code, "message": str(exc)})
+
+
+CLIENT_ERROR: Final[dict[int | str, dict[str, Any]]] = {
+    "4XX": {"description": 'any client error: `{"detail": {"code", "message"}}` (never 422)'}
+}
+"""The OpenAPI response of every client error (FastAPI's 422 is a 400 here)."""
+
+
+def _where(loc: Any) -> str:
+    parts = [str(p)[:64] for p in loc if p != "body"] if isinstance(loc, list | tuple) else []
+    return ".".join(parts) or "body"
+
+
+def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """The 400 of a request that breaks a route's model: the API's one error shape, no echo.
+
+    FastAPI answers a body, query or path value that breaks its model with 422
+    and the offending ``input`` echoed back; the API answers 400 ``{"detail":
+    {"code": "request", "message", "errors": [{"loc", "msg", "type"}]}}`` and
+    never echoes a value: a password sent in a malformed body does not come
+    back (nor go to a log). The message names each field that is wrong and
+    why (pydantic's words), at most 20 of them. Installed for every route by
+    :func:`echo_archive.api.routes.mount` (an exception handler of
+    :class:`fastapi.exceptions.RequestValidationError`).
+    """
+    found = exc.errors() if isinstance(exc, RequestValidationError) else []
+    errors = [
+        {
+            "loc": [str(p)[:64] for p in e.get("loc", ())],
+            "msg": str(e.get("msg", ""))[:200],
+            "type": str(e.get("type", "")),
+        }
+        for e in found[:20]
+    ]
+    message = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "malformed request"
+    return JSONResponse(
+        {"detail": {"code": "request", "message": message, "errors": errors}}, status_code=400
+    )
 
 
 def request_id(request: Request) -> str:

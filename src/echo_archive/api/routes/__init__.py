@@ -28,9 +28,10 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from echo_archive.api.deps import ApiContext, Auth, Requirement
+from echo_archive.api.deps import ApiContext, Auth, Requirement, validation_error
 from echo_archive.api.router import build_router
 from echo_archive.api.routes import (
     captures,
@@ -132,6 +133,7 @@ def _security_schemes(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
+            _no_422(schema)
             schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
                 SECURITY_SCHEMES
             )
@@ -141,13 +143,36 @@ def _security_schemes(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _no_422(schema: dict[str, Any]) -> None:
+    """Replace FastAPI's generated 422 response of each operation by the API's 400.
+
+    The API answers a request that breaks a route's model with 400
+    (:func:`~echo_archive.api.deps.validation_error`), never 422.
+    """
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            responses = op.get("responses") if isinstance(op, dict) else None
+            if not isinstance(responses, dict) or "422" not in responses:
+                continue
+            del responses["422"]
+            responses.setdefault(
+                "400", {"description": "a malformed request (`message` names what is wrong)"}
+            )
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
 def mount(app: FastAPI, ctx: ApiContext) -> None:
     """Include every API route of ``ctx`` in ``app`` (the auth routes first).
 
-    Each operation of the OpenAPI document then names the permission it
-    needs (``x-echo-permission``: ``kind:action``, or ``any`` for any valid
-    credential) and, on a public route group, ``x-echo-public``.
+    A request that breaks a route's model is a 400 that echoes nothing
+    (:func:`~echo_archive.api.deps.validation_error`). Each operation of the
+    OpenAPI document names the permission it needs (``x-echo-permission``:
+    ``kind:action``, or ``any`` for any valid credential) and, on a public
+    route group, ``x-echo-public``.
     """
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(_annotate(build_router(ctx)))
     auth = Auth(ctx)
     for builder in BUILDERS:

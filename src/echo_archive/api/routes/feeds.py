@@ -67,18 +67,17 @@ the name is taken, or the feed's table is invalid in ``echo.toml``).
 # dependencies at runtime, and they name objects local to build.
 
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from starlette.concurrency import run_in_threadpool
 
 from echo_archive.api.audit import audit_meta, record
 from echo_archive.api.deps import (
+    CLIENT_ERROR,
     ApiContext,
     Auth,
     Requirement,
@@ -103,8 +102,6 @@ from echo_archive.services import feeds as feed_service
 from echo_archive.vault.vault import Vault
 
 __all__ = [
-    "CLIENT_ERROR",
-    "BadRequestRoute",
     "FeedPatch",
     "FeedRequirement",
     "NewFeed",
@@ -121,11 +118,6 @@ FEEDS_READ: Final = Permission("feeds", "read")
 FEEDS_WRITE: Final = Permission("feeds", "write")
 FEEDS_ADMIN: Final = Permission("feeds", "admin")
 
-CLIENT_ERROR: Final[dict[int | str, dict[str, Any]]] = {
-    "4XX": {"description": 'any client error: `{"detail": {"code", "message"}}` (never 422)'}
-}
-"""The OpenAPI response of every client error of these routes (FastAPI's 422 is a 400 here)."""
-
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     **CLIENT_ERROR,
     400: {"description": "a bad name, body, source, parameter or address (`message` names it)"},
@@ -136,47 +128,6 @@ _NOT_FOUND: Final[dict[int | str, dict[str, Any]]] = {404: {"description": "no s
 _CONFLICT: Final[dict[int | str, dict[str, Any]]] = {
     409: {"description": "the name is taken, or the feed's table in echo.toml is invalid"}
 }
-
-
-def _where(loc: Any) -> str:
-    parts = [str(p)[:64] for p in loc if p != "body"] if isinstance(loc, list | tuple) else []
-    return ".".join(parts) or "body"
-
-
-class BadRequestRoute(APIRoute):
-    """An :class:`~fastapi.routing.APIRoute` whose malformed requests are 400s that echo nothing.
-
-    FastAPI answers a body, query or path value that breaks its model with
-    422 and the offending ``input`` echoed back; these routes answer 400 in
-    the API's one error shape (``{"detail": {"code": "request", "message",
-    "errors": [{"loc", "msg", "type"}]}}``) and never echo a value: a
-    password sent in a malformed body does not come back (nor go to a log).
-    The message names each field that is wrong and why (pydantic's words).
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The route's handler, with validation errors turned into 400s."""
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [
-                    {
-                        "loc": [str(p)[:64] for p in e.get("loc", ())],
-                        "msg": str(e.get("msg", ""))[:200],
-                        "type": str(e.get("type", "")),
-                    }
-                    for e in exc.errors()[:20]
-                ]
-                message = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors)
-                return JSONResponse(
-                    {"detail": {"code": "request", "message": message, "errors": errors}},
-                    status_code=400,
-                )
-
-        return route
 
 
 class NewFeed(BaseModel):
@@ -294,7 +245,7 @@ def logged(reader: Vault, meta: AuditMeta, recent: int = 50) -> bool:
 
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of the feeds and jobs routes over ``ctx`` (authorization through ``auth``)."""
-    router = APIRouter(prefix="/v1", tags=["feeds"], route_class=BadRequestRoute)
+    router = APIRouter(prefix="/v1", tags=["feeds"])
     jobs = JobStore(ctx.clock)
     if ctx.service is not None:
         jobs.attach(ctx.service.bus)

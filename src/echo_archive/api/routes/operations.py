@@ -69,10 +69,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from echo_archive.api.audit import AuditEntry, audit_meta, list_audit, record
-from echo_archive.api.deps import ApiContext, Auth, request_error, request_id
+from echo_archive.api.deps import CLIENT_ERROR, ApiContext, Auth, request_error, request_id
 from echo_archive.api.keys import check_group
 from echo_archive.api.roles import Principal, parse_role
-from echo_archive.api.routes.feeds import CLIENT_ERROR, BadRequestRoute, logged
+from echo_archive.api.routes.feeds import logged
 from echo_archive.api.tables import on_writer
 from echo_archive.api.users import (
     MAX_PASSWORD,
@@ -214,7 +214,7 @@ def silence_json(silence: Silence, now: float) -> dict[str, Any]:
 
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of the operations, audit and users routes over ``ctx``."""
-    router = APIRouter(prefix="/v1", tags=["operations"], route_class=BadRequestRoute)
+    router = APIRouter(prefix="/v1", tags=["operations"])
     op_read = auth.require("operations:read")
     op_write = auth.require("operations:write")
     op_approve = auth.require("operations:approve")
