@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,9 +69,9 @@ def _frozen() -> ManualClock:
     return clock
 
 
-def _commit(service: Service, feed: str, ids: range, prefix: str = "n") -> None:
-    """One capture of ``feed`` with an item per id, through the service's writer."""
-    items = [(f"{prefix}{i}", f"Title {i}") for i in ids]
+def _commit(service: Service, feed: str, ids: range, prefix: str = "n", pad: int = 0) -> None:
+    """One capture of ``feed`` with an item per id (its title ``pad`` characters longer)."""
+    items = [(f"{prefix}{i}", f"Title {i}" + " x" * (pad // 2)) for i in ids]
     service.writer.submit(commit_items, feed, items).result(60)
 
 
@@ -241,6 +242,105 @@ def test_websocket_twin_resumes_by_query_and_by_hello(
             )
 
         asyncio.run(session())
+
+
+def _sse_blocks(raw: bytes) -> list[tuple[str, str, str]]:
+    """``(event, last event ID, data)`` dispatched from a ``text/event-stream`` body.
+
+    The interpretation of WHATWG HTML §9.2.6: lines end at CRLF, LF or CR; a
+    line starting with ``:`` is a comment; ``field: value`` (one leading
+    space dropped); a blank line dispatches, unless the data buffer is
+    empty; ``id`` persists across events.
+    """
+    out, last_id, event, data = [], "", "", []
+    text = raw.decode().replace("\r\n", "\n").replace("\r", "\n")
+    for line in text.split("\n"):
+        if not line:
+            if data:
+                out.append((event or "message", last_id, "\n".join(data)))
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id" and "\0" not in value:
+            last_id = value
+    return out
+
+
+def _dechunk(raw: bytes) -> bytes:
+    """The body of an HTTP/1.1 response in the chunked coding (RFC 9112 §7.1), as far as it goes."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:80]
+    assert b"transfer-encoding: chunked" in head.lower()
+    body = b""
+    while rest:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        if not sep:
+            break
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0 or len(rest) < size + 2:
+            body += rest[:size]
+            break
+        body, rest = body + rest[:size], rest[size + 2 :]
+    return body
+
+
+@pytest.mark.slow
+def test_a_client_that_stops_reading_starves_nobody_and_then_gets_every_entry(
+    served: tuple[Path, dict[str, dict[str, str]]],
+) -> None:
+    vault, keys = served
+    key = keys["viewer"]["X-API-Key"]
+    # 3,000 events of about 4 KB: 12 MB, past the kernel's socket buffers (4 MB at
+    # most here), uvicorn's 64 KiB and the stream's queue of 1,024 events
+    total = 3000
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=60) as client,
+    ):
+        baseline = _subscribers(service)
+        host, port = (service.url or "").removeprefix("http://").rsplit(":", 1)
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: back-pressure
+        slow.settimeout(60)
+        slow.connect((host, int(port)))
+        slow.sendall(
+            f"GET /v1/stream?feed=epsilon HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"X-API-Key: {key}\r\n\r\n".encode()
+        )
+        try:
+            with client.stream(
+                "GET", "/v1/stream?feed=epsilon", headers=keys["viewer"]
+            ) as response:
+                brisk = Sse(response)
+                assert next(iter(brisk))[0] == "ready"
+                for batch in range(total // 200):
+                    _commit(service, "epsilon", range(batch * 200, batch * 200 + 200), pad=4000)
+                # the reading client got everything while the other read nothing
+                assert _native_ids(brisk.take(total)) == [f"n{i}" for i in range(total)]
+            raw = b""
+            # until the last event and the end of its chunk (each chunk holds whole events)
+            while raw.count(b"event: item_archived") < total or not raw.endswith(b"\n\n\r\n"):
+                chunk = slow.recv(1 << 20)
+                assert chunk, "the stream ended early"
+                raw += chunk
+        finally:
+            slow.close()
+        events = _sse_blocks(_dechunk(raw))
+        overflow = [json.loads(d) for e, _, d in events if e == "overflow"]
+        assert overflow, "the queue never overflowed: the test did not test the fallback"
+        assert all(o["dropped"] > 0 for o in overflow)
+        items = [json.loads(d) for e, _, d in events if e == "item_archived"]
+        assert _native_ids(items) == [f"n{i}" for i in range(total)]  # none lost, none twice
+        _assert_in_order(items)
+        assert [i for e, i, _ in events if e == "item_archived"] == [str(d["index"]) for d in items]
+        wait_for(lambda: _subscribers(service) == baseline, what="released")
 
 
 @pytest.mark.slow
