@@ -21,6 +21,8 @@ import httpx
 import pytest
 import structlog
 import tomlkit
+import websockets.exceptions
+import websockets.sync.client
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client.parser import text_string_to_metric_families
@@ -512,3 +514,36 @@ def test_real_server_limits_slow_clients_and_route_metrics(tmp_path: Path) -> No
         }
         durations = families["echo_http_request_duration_seconds"].samples
         assert any(s.labels.get("route") == "/healthz" for s in durations)
+
+
+@pytest.mark.slow
+def test_x_forwarded_for_picks_no_bucket_unless_the_proxy_is_trusted(tmp_path: Path) -> None:
+    """Four anonymous requests from loopback naming four addresses: one client, unless trusted."""
+
+    def statuses(vault: Path) -> list[int]:
+        with (
+            in_process(vault, ManualClock(time.time())) as service,
+            httpx.Client(base_url=service.url or "", timeout=30) as c,
+        ):
+            found = [
+                c.get("/v1/whoami", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                for i in range(4)
+            ]
+            # a WebSocket handshake is a request too: refused with 429 once the bucket is empty
+            ws_url = (service.url or "").replace("http://", "ws://") + "/v1/ws"
+            try:
+                with websockets.sync.client.connect(ws_url, open_timeout=30):
+                    found.append(101)
+            except websockets.exceptions.InvalidStatus as exc:
+                found.append(exc.response.status_code)
+            return found
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = quiet_vault(tmp_path / "a", "\n[api]\nrate_limit = 3\n")
+    assert statuses(plain) == [401, 401, 401, 429, 429]
+    proxied = quiet_vault(
+        tmp_path / "b", '\n[api]\nrate_limit = 3\nforwarded_allow_ips = ["127.0.0.1"]\n'
+    )
+    # four addresses, four buckets; the handshake (no XFF) is 127.0.0.1's first request
+    assert statuses(proxied)[:4] == [401, 401, 401, 401]

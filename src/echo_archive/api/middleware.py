@@ -35,6 +35,7 @@
 2. :class:`RateLimitMiddleware`: ``[api] rate_limit`` requests a minute per
    client (:mod:`echo_archive.api.ratelimit`); past it **429** (RFC 6585 §4)
    with ``Retry-After`` and the draft RateLimit fields. ``/healthz`` is exempt.
+   A WebSocket handshake counts as one request (refused: 429, or close 1013).
 3. Starlette's ``CORSMiddleware`` over ``[api] cors_origins`` (none by
    default: no ``Access-Control-Allow-Origin`` for anyone, and preflights
    are refused).
@@ -238,13 +239,26 @@ class RateLimitMiddleware:
         self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Count the request; refuse it with 429, or pass it on and learn its credential."""
-        if scope["type"] != "http" or scope.get("path") in EXEMPT:
+        """Count the request; refuse it with 429, or pass it on and learn its credential.
+
+        A WebSocket handshake (``/v1/ws``) is counted too; refused, it is
+        answered 429 through the ASGI ``websocket.http.response`` extension
+        when the server offers it (uvicorn does), else closed with 1013 (Try
+        Again Later, RFC 6455 §7.4.1 registry).
+        """
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or scope.get("path") in EXEMPT:
             await self.app(scope, receive, send)
             return
         bucket, digest = self.keys.bucket(scope)
         decision = self.limiter.take(bucket)
         fields = decision.headers()
+        if kind == "websocket":
+            if decision.allowed:
+                await self.app(scope, receive, send)
+            else:
+                await _refuse_websocket(scope, receive, send, fields)
+            return
         if not decision.allowed:
             await _json(
                 send,
@@ -350,6 +364,23 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await _json(send, 413, "too_large", f"request body larger than {exc.limit} bytes")
+
+
+async def _refuse_websocket(
+    scope: Scope, receive: Receive, send: Send, fields: list[tuple[str, str]]
+) -> None:
+    """Refuse a WebSocket handshake: HTTP 429 with ``fields`` if the server can, else 1013."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = b'{"detail": {"code": "rate_limited", "message": "too many requests"}}'
+        raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in fields]
+        await send({"type": "websocket.http.response.start", "status": 429, "headers": raw})
+        await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+        return
+    await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})
 
 
 async def _json(
