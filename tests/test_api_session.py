@@ -217,3 +217,28 @@ def test_a_cross_site_login_is_refused(ctx: ApiContext) -> None:
     assert "set-cookie" not in evil.headers
     assert listed.status_code == 200
     assert own.status_code == 200
+
+
+def test_a_users_tokens_and_cookie_share_one_rate_limit_bucket(ctx: ApiContext) -> None:
+    ctx.config = ApiSection(rate_limit=4)
+    form = {"grant_type": "password", "username": "ana", "password": PASSWORD}
+    # one app (one limiter) for the whole sequence
+    app = app_of(ctx)
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.5", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://echo.test") as c:
+            t1 = (await c.post("/v1/token", data=form)).json()["access_token"]
+            t2 = (await c.post("/v1/token", data=form)).json()["access_token"]
+            codes = []
+            for token in (t1, t2):  # each proven once (counted as unproven from the address)
+                r = await c.get("/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+                codes.append(r.status_code)
+            for token in (t1, t2, t1, t2, t1):  # now one bucket, user:ana, 4 a minute
+                r = await c.get("/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+                codes.append(r.status_code)
+            r = await c.get("/v1/whoami", headers={"Cookie": f"{SESSION_COOKIE}={t1}"})
+            codes.append(r.status_code)
+            return codes
+
+    assert asyncio.run(run()) == [200, 200, 200, 200, 200, 200, 429, 429]
