@@ -25,15 +25,20 @@ import websockets
 from httpx_sse import EventSource
 from websockets.asyncio.client import connect
 
+from echo_archive.api.roles import Role
 from echo_archive.api.routes.stream import ENTRY_KINDS, LogFrames, _Stream
+from echo_archive.api.session import SESSION_COOKIE
+from echo_archive.api.users import add_user
 from echo_archive.events import EventBus
 from echo_archive.service.runner import ENTRY_EVENTS, Service
 from echo_archive.service.scheduler import ManualClock
 from echo_archive.vault.vault import Vault
+from echo_archive.vault.writer import VaultWriter
 from tests.conftest import run_echoctl
 from tests.itemdata import commit_items
 from tests.test_service import in_process, make_vault, on_loop, wait_for
 
+PASSWORD = "correct horse battery"  # noqa: S105 - a test user's password
 GROUPS = '\n[api.groups]\nnewsroom = ["alpha"]\n'
 
 
@@ -55,6 +60,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
     where it counts them.
     """
     vault = make_vault(tmp_path_factory.mktemp("stream"), "", GROUPS)
+    with VaultWriter.open(vault) as writer:
+        add_user(writer, "ana", Role.VIEWER, PASSWORD, now=time.time(), actor="cli:test")
     keys = {
         "viewer": _key(vault, "reader", "viewer"),
         "scoped": _key(vault, "newsdesk", "viewer", group="newsroom"),
@@ -518,3 +525,36 @@ def test_a_keepalive_carries_the_cursor_and_a_lapsed_credential_ends_the_stream(
         reader.close()
         writer.close()
     assert second is None
+
+
+@pytest.mark.slow
+def test_a_browser_session_streams_and_a_foreign_origin_websocket_is_refused(
+    served: tuple[Path, dict[str, dict[str, str]]],
+) -> None:
+    vault, _ = served
+    with (
+        in_process(vault, _frozen()) as service,
+        httpx.Client(base_url=service.url or "", timeout=60) as client,
+    ):
+        baseline = _subscribers(service)
+        login = client.post("/v1/session", data={"username": "ana", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        session = {"Cookie": f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}"}
+        client.cookies.clear()
+        # an EventSource sends its cookies and no header credential: a GET needs no CSRF token
+        with client.stream("GET", "/v1/stream", headers=session) as response:
+            assert next(iter(Sse(response)))[0] == "ready"
+        url = service.url or ""
+        base = url.replace("http://", "ws://") + "/v1/ws"
+
+        async def first(origin: str) -> tuple[str | None, int | None]:
+            async with connect(base, origin=origin, additional_headers=session) as ws:
+                try:
+                    return json.loads(await ws.recv())["event"], None
+                except websockets.ConnectionClosed as closed:
+                    return None, None if closed.rcvd is None else closed.rcvd.code
+
+        assert asyncio.run(first(url)) == ("ready", None)  # the service's own origin
+        # cross-site WebSocket hijacking: the cookie rides along, the Origin gives it away
+        assert asyncio.run(first("http://evil.example")) == (None, 1008)
+        wait_for(lambda: _subscribers(service) == baseline, what="released")
