@@ -315,6 +315,7 @@ def item_page(
     state: str | None = None,
     newest_first: bool = True,
     limit: int = 100,
+    feeds: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One keyset page of items, ordered by ``first_idx`` (the item's first entry).
 
@@ -335,6 +336,8 @@ def item_page(
         newest_first: descending ``first_idx`` (else ascending).
         limit: at most this many rows.
         state: only items in this state (a key of :data:`STATE_CODES`).
+        feeds: only items of one of these feeds (an API principal's feed
+            group; empty: none); None: no such limit.
 
     Returns:
         Rows with keys ``source, feed, native_id, idx, first_idx, tombstoned,
@@ -345,7 +348,7 @@ def item_page(
     """
     if "items" not in catalog.tables():
         return []
-    where, args = item_filters(source, feed, tombstoned, since, until, state)
+    where, args = item_filters(source, feed, tombstoned, since, until, state, feeds)
     if after is not None:
         where.append("first_idx < ?" if newest_first else "first_idx > ?")
         args.append(after)
@@ -377,11 +380,12 @@ def count_items(
     since: str | None = None,
     until: str | None = None,
     state: str | None = None,
+    feeds: Collection[str] | None = None,
 ) -> int:
     """How many items match the filters of :func:`item_page` (a count over the index)."""
     if "items" not in catalog.tables():
         return 0
-    where, args = item_filters(source, feed, tombstoned, since, until, state)
+    where, args = item_filters(source, feed, tombstoned, since, until, state, feeds)
     sql = "SELECT count(*) FROM items" + (  # noqa: S608 - fixed clauses with "?" marks
         " WHERE " + " AND ".join(where) if where else ""
     )
@@ -408,12 +412,14 @@ def item_filters(
     since: str | None,
     until: str | None,
     state: str | None = None,
+    feeds: Collection[str] | None = None,
 ) -> tuple[list[str], list[Any]]:
     """The ``WHERE`` clauses (``?`` marks) and arguments of the item filters of :func:`item_page`.
 
     The clauses name ``items`` columns unqualified (``source``, ``feed``,
     ``tombstoned``, ``seen_at``): usable in any query whose other tables lack
     those names (the search service joins ``items`` to its FTS5 table).
+    ``feeds`` (a set of feed names; empty matches nothing) is ``feed IN (...)``.
 
     Raises:
         KeyError: ``state`` is not a key of :data:`STATE_CODES`.
@@ -432,6 +438,10 @@ def item_filters(
         if value is not None:
             where.append(clause)
             args.append(value)
+    if feeds is not None:
+        names = sorted(feeds)
+        where.append("feed IN (" + ", ".join("?" * len(names)) + ")" if names else "0")
+        args.extend(names)
     return where, args
 
 

@@ -11,11 +11,14 @@ whole, and checked against their digest while read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Literal
 
 from echo_archive.errors import NotFoundError, RequestError
+from echo_archive.harvest.recordings.warc import write_records
+from echo_archive.harvest.reparse import exchange_of
 from echo_archive.services.entries import Capture, get_capture, open_capture_body
 from echo_archive.services.paging import (
     Page,
@@ -30,6 +33,7 @@ __all__ = [
     "KINDS",
     "CaptureQuery",
     "CaptureSummary",
+    "capture_warc",
     "list_captures",
     "open_body",
     "parse_capture_ref",
@@ -61,6 +65,9 @@ class CaptureQuery:
         order: ``"newest"`` (highest log index first) or ``"oldest"``.
         limit: entries per page, 1 to :data:`~echo_archive.services.paging.MAX_LIMIT`.
         cursor: the ``next`` of the previous page, None for the first.
+        feeds: only HTTP captures of one of these feeds (an API principal's
+            feed group; empty: none; a file capture belongs to no feed);
+            None: no such limit. Bound into the cursor like the other filters.
     """
 
     feed: str | None = None
@@ -71,6 +78,7 @@ class CaptureQuery:
     order: Literal["newest", "oldest"] = "newest"
     limit: int = 50
     cursor: str | None = None
+    feeds: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +161,9 @@ def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
     limit = check_limit(query.limit)
     if query.kind is not None and query.kind not in KINDS:
         raise RequestError(f"kind {query.kind!r}: expected one of {', '.join(KINDS)}")
+    scope = None if query.feeds is None else sorted(query.feeds)
     window = page_window(
-        {"feed": query.feed, "source": query.source, "kind": query.kind},
+        {"feed": query.feed, "source": query.source, "kind": query.kind, "feeds": scope},
         order=query.order,
         since=query.since,
         until=query.until,
@@ -180,6 +189,10 @@ def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
         if value is not None:
             where.append(clause)
             args.append(value)
+    if scope is not None:
+        marks = ", ".join("?" * len(scope))
+        where.append(f"{_META.format('feed')} IN ({marks})" if scope else "0")
+        args.extend(scope)
     sql = (
         "SELECT idx, entry FROM entries WHERE "  # noqa: S608 - constant clauses, "?" values
         + " AND ".join(where)
@@ -188,27 +201,37 @@ def list_captures(vault: Vault, query: CaptureQuery) -> Page[CaptureSummary]:
     args.append(limit + 1)
     rows = list(vault.catalog.query(sql, args))
     if not rows and after is None:
-        _check_filters_exist(vault, query.feed, query.source)
+        _check_filters_exist(vault, query.feed, query.source, scope)
     entries = [_summary(int(idx), bytes(raw)) for idx, raw in rows[:limit]]
     token = encode_cursor(entries[-1].index, tag) if len(rows) > limit and entries else None
     return Page(entries=entries, next=token)
 
 
-def _check_filters_exist(vault: Vault, feed: str | None, source: str | None) -> None:
+def _check_filters_exist(
+    vault: Vault, feed: str | None, source: str | None, scope: Sequence[str] | None = None
+) -> None:
     """Raise when ``feed`` or ``source`` names nothing any capture has (only for an empty page).
+
+    Within a ``scope`` (feed names) only captures of its feeds count and are
+    named: a scoped principal learns nothing of the others.
 
     Raises:
         NotFoundError: naming the value and listing the feeds or sources captures have.
     """
+    within, within_args = "", list(scope or ())
+    if scope is not None:
+        marks = ", ".join("?" * len(scope))
+        within = f" AND {_META.format('feed')} IN ({marks})" if scope else " AND 0"
     for name, value in (("feed", feed), ("source", source)):
         if value is None:
             continue
         column = _META.format(name)
-        sql = f"SELECT 1 FROM entries WHERE type = 'capture' AND {column} = ? LIMIT 1"  # noqa: S608 - constant column
-        if vault.catalog.query_one(sql, (value,)) is None:
+        sql = f"SELECT 1 FROM entries WHERE type = 'capture' AND {column} = ?{within} LIMIT 1"  # noqa: S608 - constant column
+        if vault.catalog.query_one(sql, (value, *within_args)) is None:
             rows = vault.catalog.query(
                 f"SELECT DISTINCT {column} FROM entries WHERE type = 'capture' "  # noqa: S608 - constant column
-                f"AND {column} IS NOT NULL ORDER BY 1"
+                f"AND {column} IS NOT NULL{within} ORDER BY 1",
+                within_args,
             )
             known = [str(r[0]) for r in rows]
             raise NotFoundError(
@@ -251,3 +274,39 @@ def open_body(vault: Vault, capture: Capture) -> BinaryIO:
         BlobNotFoundError, BlobCorruptError: the blob is missing or damaged.
     """
     return open_capture_body(vault, capture)
+
+
+def capture_warc(vault: Vault, capture: Capture) -> bytes:
+    """An HTTP capture as one WARC/1.1 ``response`` record (ISO 28500:2017 §6.3).
+
+    The record is what :func:`echo_archive.harvest.recordings.warc.write_records`
+    writes for an exchange (the one WARC writer of ECHO, warcio's): target
+    URI the final URL, ``WARC-Date`` the capture's ``fetched_at``, an
+    ``application/http;msgtype=response`` block with the status line, the
+    headers the capture kept and the body re-encoded to the
+    ``Content-Encoding`` they declare; ``WARC-Payload-Digest`` and
+    ``WARC-Block-Digest`` as warcio computes them. The body is read whole
+    (bodies are bounded by the harvester's size limit).
+
+    Args:
+        vault: the vault the capture was read from.
+        capture: an HTTP capture (:func:`resolve_capture`).
+
+    Returns:
+        The record's bytes (uncompressed WARC).
+
+    Raises:
+        NotFoundError: the capture is a file (no HTTP exchange) or has no body.
+        BlobNotFoundError, BlobCorruptError: the body blob is missing or damaged.
+    """
+    if capture.meta.get("kind") != "http":
+        raise NotFoundError(
+            f"capture {capture.index} is a file, not an HTTP exchange: it has no WARC "
+            "response record (its bytes are its body)"
+        )
+    with open_body(vault, capture) as stream:
+        body = stream.read()
+    exchange = exchange_of(vault.entry(capture.index), body)
+    out = io.BytesIO()
+    write_records([exchange], out, requests=False)
+    return out.getvalue()

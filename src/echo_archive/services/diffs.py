@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from echo_archive.services.items import ItemHistory
+from echo_archive.errors import RequestError
+from echo_archive.services.items import HistoryEntry, ItemHistory
 
-__all__ = ["TEXT_FIELDS", "VersionDiff", "version_diffs"]
+__all__ = ["TEXT_FIELDS", "VersionDiff", "diff_between", "version_diffs"]
 
 TEXT_FIELDS: Final = ("title", "url", "author", "published_at", "text", "extra")
 """The item fields compared, in the order their diffs are given."""
@@ -63,6 +64,30 @@ def _field_lines(doc: Mapping[str, Any], name: str) -> list[str]:
     return str(value).splitlines()
 
 
+def _diff(older: HistoryEntry, newer: HistoryEntry) -> VersionDiff:
+    """What changed from the content entry ``older`` to ``newer`` (a tombstone: no lines)."""
+    if newer.item is None:  # a tombstone: the content ends here
+        return VersionDiff(older.index, newer.index, newer.type)
+    old = older.item or {}
+    fields: list[str] = []
+    lines: list[str] = []
+    for name in TEXT_FIELDS:
+        before, after = _field_lines(old, name), _field_lines(newer.item, name)
+        if before == after:
+            continue
+        fields.append(name)
+        lines.extend(
+            difflib.unified_diff(
+                before,
+                after,
+                fromfile=f"entry {older.index} {name}",
+                tofile=f"entry {newer.index} {name}",
+                lineterm="",
+            )
+        )
+    return VersionDiff(older.index, newer.index, newer.type, fields, lines)
+
+
 def version_diffs(history: ItemHistory) -> list[VersionDiff]:
     """The diffs between consecutive entries of an item's history, oldest first.
 
@@ -78,26 +103,40 @@ def version_diffs(history: ItemHistory) -> list[VersionDiff]:
     previous = steps[0] if steps else None
     for entry in steps[1:]:
         assert previous is not None
-        if entry.item is None:  # a tombstone: the content ends here
-            diffs.append(VersionDiff(previous.index, entry.index, entry.type))
-            continue
-        old = previous.item or {}
-        fields: list[str] = []
-        lines: list[str] = []
-        for name in TEXT_FIELDS:
-            before, after = _field_lines(old, name), _field_lines(entry.item, name)
-            if before == after:
-                continue
-            fields.append(name)
-            lines.extend(
-                difflib.unified_diff(
-                    before,
-                    after,
-                    fromfile=f"entry {previous.index} {name}",
-                    tofile=f"entry {entry.index} {name}",
-                    lineterm="",
-                )
-            )
-        diffs.append(VersionDiff(previous.index, entry.index, entry.type, fields, lines))
-        previous = entry
+        diffs.append(_diff(previous, entry))
+        if entry.item is not None:
+            previous = entry
     return diffs
+
+
+def diff_between(history: ItemHistory, older: int, newer: int) -> VersionDiff:
+    """What changed from one entry of an item's history to another (any two, by log index).
+
+    Args:
+        history: from :func:`echo_archive.services.items.item_history`.
+        older: the log index of the entry to compare from (content: an
+            ``item`` or ``version`` entry).
+        newer: the log index of the entry to compare to (any entry of the
+            history; a tombstone gives a diff with no lines).
+
+    Returns:
+        The diff (``older`` as ``---``, ``newer`` as ``+++``, unified diff of
+        each text field that differs).
+
+    Raises:
+        RequestError: an index is not an entry of this item's history, or
+            ``older`` is a tombstone (it has no content to compare from); the
+            message lists the item's entries.
+    """
+    by_index = {h.index: h for h in history.history}
+    listed = ", ".join(f"{h.index} ({h.type})" for h in reversed(history.history))
+    for name, index in (("from", older), ("to", newer)):
+        if index not in by_index:
+            raise RequestError(
+                f"{name} {index}: not an entry of item {history.key}; its entries: {listed}"
+            )
+    if by_index[older].item is None:
+        raise RequestError(
+            f"from {older}: a tombstone has no content to compare from; its entries: {listed}"
+        )
+    return _diff(by_index[older], by_index[newer])

@@ -34,6 +34,7 @@ from echo_archive.index.items import (
     item_feeds,
     item_page,
     known,
+    known_many,
 )
 from echo_archive.index.leaves import capture_index
 from echo_archive.index.observations import observations_of
@@ -43,6 +44,7 @@ from echo_archive.services.paging import (
     encode_cursor,
     page_window,
 )
+from echo_archive.services.search import search
 from echo_archive.vault.entry import Entry
 from echo_archive.vault.vault import Vault
 
@@ -105,6 +107,13 @@ class ItemQuery:
         limit: entries per page, 1 to :data:`~echo_archive.services.paging.MAX_LIMIT`.
         cursor: the ``next`` of the previous page, None for the first page.
         total: also count every match (a count over the whole index).
+        feeds: only items of one of these feeds (an API principal's feed
+            group, :func:`echo_archive.api.roles.listing_feeds`; empty: none);
+            None: every feed. Bound into the cursor like the other filters.
+        q: a full-text query (the mini-syntax of
+            :func:`echo_archive.services.search.parse_query`): only matching
+            items, best match first (bm25; ``order`` is then not used, and
+            ``state`` None means every state).
     """
 
     source: str | None = None
@@ -116,6 +125,8 @@ class ItemQuery:
     limit: int = 50
     cursor: str | None = None
     total: bool = False
+    feeds: frozenset[str] | None = None
+    q: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,18 +286,27 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
         The page: its items, the ``next`` cursor (None on the last page), and
         ``total`` when ``query.total``.
 
+    With ``query.q`` the page is a full-text search's
+    (:func:`echo_archive.services.search.search`, its ranked keyset cursor):
+    the same summaries, best match first.
+
     Raises:
         RequestError: a bad ``state``, ``order``, ``limit`` or time (the
             message names the parameter and the expected form).
+        QueryError: ``q`` cannot be used (the message says why).
         CursorError: the cursor is malformed or was issued for other filters.
         NotFoundError: ``source`` or ``feed`` names no source or feed that
-            has items (the message names the value and lists those that do).
+            has items (the message names the value and lists those that do,
+            within ``feeds`` when given).
     """
     limit = check_limit(query.limit)
     if query.state is not None and query.state not in STATES:
         raise RequestError(f"state {query.state!r}: expected one of {', '.join(STATES)}")
+    if query.q is not None:
+        return _searched(vault, query, limit)
+    scope = None if query.feeds is None else sorted(query.feeds)
     window = page_window(
-        {"source": query.source, "feed": query.feed, "state": query.state},
+        {"source": query.source, "feed": query.feed, "state": query.state, "feeds": scope},
         order=query.order,
         since=query.since,
         until=query.until,
@@ -299,6 +319,7 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
         "state": query.state,
         "since": since,
         "until": until,
+        "feeds": query.feeds,
     }
     rows = item_page(
         vault.catalog,
@@ -308,44 +329,89 @@ def list_items(vault: Vault, query: ItemQuery) -> Page[ItemSummary]:
         limit=limit + 1,
     )
     if not rows and after is None:
-        _check_filters_exist(vault, query.source, query.feed)
+        _check_filters_exist(vault, query.source, query.feed, query.feeds)
     more = len(rows) > limit
-    rows = rows[:limit]
-    entries: list[ItemSummary] = []
-    for row in rows:
-        entry = vault.entry(int(row["idx"]))
-        doc = _item_doc(vault, entry) or {}
-        entries.append(
-            ItemSummary(
-                index=int(row["idx"]),
-                first_index=int(row["first_idx"]),
-                source=str(row["source"]),
-                feed=str(row["feed"]),
-                native_id=str(row["native_id"]),
-                type=entry.type,
-                state=str(row["state"]),
-                versions=int(row["versions"]),
-                seen_at=str(row["seen_at"]),
-                title=str(doc.get("title") or ""),
-                url=str(doc.get("url") or ""),
-            )
-        )
+    entries = [_summary(vault, row) for row in rows[:limit]]
     token = encode_cursor(entries[-1].first_index, tag) if more and entries else None
     total = count_items(vault.catalog, **selection) if query.total else None
     return Page(entries=entries, next=token, total=total)
 
 
-def _check_filters_exist(vault: Vault, source: str | None, feed: str | None) -> None:
+def _summary(vault: Vault, row: Mapping[str, Any]) -> ItemSummary:
+    """The summary of an item index row (``idx, first_idx, source, feed, native_id, state...``)."""
+    entry = vault.entry(int(row["idx"]))
+    doc = _item_doc(vault, entry) or {}
+    return ItemSummary(
+        index=int(row["idx"]),
+        first_index=int(row["first_idx"]),
+        source=str(row["source"]),
+        feed=str(row["feed"]),
+        native_id=str(row["native_id"]),
+        type=entry.type,
+        state=str(row["state"]),
+        versions=int(row["versions"]),
+        seen_at=str(row["seen_at"]),
+        title=str(doc.get("title") or ""),
+        url=str(doc.get("url") or ""),
+    )
+
+
+def _searched(vault: Vault, query: ItemQuery, limit: int) -> Page[ItemSummary]:
+    """The page of ``list_items`` for a query with ``q``: search hits as summaries."""
+    assert query.q is not None
+    page = search(
+        vault,
+        query.q,
+        source=query.source,
+        feed=query.feed,
+        state=query.state or "any",
+        since=query.since,
+        until=query.until,
+        limit=limit,
+        cursor=query.cursor,
+        total=query.total,
+        feeds=query.feeds,
+    )
+    if not page.entries and query.cursor is None:
+        _check_filters_exist(vault, query.source, query.feed, query.feeds)
+    rows = known_many(vault.catalog, [(h.source, h.feed, h.native_id) for h in page.entries])
+    entries = []
+    for hit in page.entries:
+        row = rows.get((hit.source, hit.feed, hit.native_id))
+        versions = row.versions if row is not None else 1
+        entries.append(
+            _summary(
+                vault,
+                {
+                    "idx": hit.index,
+                    "first_idx": hit.first_index,
+                    "source": hit.source,
+                    "feed": hit.feed,
+                    "native_id": hit.native_id,
+                    "state": hit.state,
+                    "versions": versions,
+                    "seen_at": hit.seen_at,
+                },
+            )
+        )
+    return Page(entries=entries, next=page.next, total=page.total, ranked_from=page.ranked_from)
+
+
+def _check_filters_exist(
+    vault: Vault, source: str | None, feed: str | None, scope: frozenset[str] | None = None
+) -> None:
     """Raise when a ``source`` or ``feed`` filter names nothing that has items.
 
-    Called only for an empty first page, so a listing that finds items pays nothing.
+    Called only for an empty first page, so a listing that finds items pays
+    nothing. Within a ``scope`` (a set of feeds) only its feeds are named: a scoped
+    principal learns nothing of the others.
 
     Raises:
         NotFoundError: naming the value and the sources or feeds that exist.
     """
     if source is None and feed is None:
         return
-    pairs = item_feeds(vault.catalog)
+    pairs = [p for p in item_feeds(vault.catalog) if scope is None or p[1] in scope]
     sources = sorted({s for s, _ in pairs})
     feeds = sorted({f for _, f in pairs})
     if source is not None and source not in sources:

@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
@@ -44,6 +44,7 @@ __all__ = [
     "encode_cursor",
     "encode_rank_cursor",
     "fingerprint",
+    "pages",
     "parse_instant",
 ]
 
@@ -81,6 +82,34 @@ class Page(Generic[T]):
     next: str | None
     total: int | None = None
     ranked_from: int | None = None
+
+
+def pages(
+    fetch: Callable[[str | None], Page[T]], first: Page[T] | None = None
+) -> Iterator[Page[T]]:
+    """Every page of a keyset listing, following ``next`` (one page in memory at a time).
+
+    What a streamed export (``/v1/items.ndjson``) walks: each page is asked
+    for only when the one before has been consumed, so memory stays that of
+    one page however long the listing is.
+
+    Args:
+        fetch: the listing's page for a cursor (None: the first page).
+        first: the first page when the caller already has it (so its errors
+            were raised before streaming began); None: ``fetch(None)``.
+
+    Yields:
+        The pages, first to last (the last has ``next`` None).
+
+    Raises:
+        Whatever ``fetch`` raises (a cursor error, a storage error...).
+    """
+    page = fetch(None) if first is None else first
+    while True:
+        yield page
+        if page.next is None or not page.entries:
+            return
+        page = fetch(page.next)
 
 
 def check_limit(limit: int) -> int:

@@ -65,7 +65,7 @@ default only ``active`` items are returned; ``state`` picks another state,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -324,6 +324,7 @@ def search(
     cursor: str | None = None,
     total: bool = False,
     window: int | None = None,
+    feeds: Collection[str] | None = None,
 ) -> SearchPage:
     """One page of the items matching ``q``, best bm25 match first (module docstring).
 
@@ -342,6 +343,8 @@ def search(
         total: also count every match (scores every match: slower on common words).
         window: rank at most this many of the newest matches (module
             docstring); None: :data:`RANK_WINDOW`; 0: every match.
+        feeds: only items of one of these feeds (an API principal's feed
+            group; empty: none); None: every feed.
 
     Returns:
         The page (``entries`` are :class:`SearchHit`); empty when the vault
@@ -371,6 +374,7 @@ def search(
             "state": wanted,
             "since": low,
             "until": high,
+            **({} if feeds is None else {"feeds": sorted(feeds)}),
         }
     )
     after = None if cursor is None else decode_rank_cursor(cursor, tag)
@@ -378,7 +382,7 @@ def search(
     if "search_fts" not in catalog.tables():
         return Page(entries=[], next=None, total=0 if total else None, ranked_from=0)
     filters, values = item_filters(
-        source, feed, None, low, high, None if wanted == "any" else wanted
+        source, feed, None, low, high, None if wanted == "any" else wanted, feeds
     )
     where = ["search_fts MATCH ?", *filters]
     args: list[Any] = [match, *values]

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import zstandard
@@ -311,15 +311,8 @@ def _wire_body(exchange: Exchange) -> bytes:
 def write_warc(exchanges: Iterable[Exchange], path: Path) -> None:
     """Write exchanges as WARC 1.1 (ISO 28500:2017) request/response record pairs.
 
-    For each exchange a ``response`` record (``Content-Type:
-    application/http;msgtype=response``, target ``final_url``) is written,
-    then its ``request`` record (``application/http;msgtype=request``, target
-    ``url``, ``WARC-Concurrent-To`` the response). ``WARC-Date`` is
-    ``fetched_at`` (else the ``Date`` header, else now). The HTTP payload is
-    re-encoded to match the recorded ``Content-Encoding`` and
-    ``Transfer-Encoding``, so the record is what a client would have received.
-    Request bodies are not kept by :class:`Exchange` and are written empty.
-    A ``.gz`` file name gives a record-gzipped ``.warc.gz``.
+    The records are :func:`write_records`'. A ``.gz`` file name gives a
+    record-gzipped ``.warc.gz``.
 
     Args:
         exchanges: the exchanges, in order.
@@ -331,37 +324,64 @@ def write_warc(exchanges: Iterable[Exchange], path: Path) -> None:
     path = Path(path)
     try:
         with path.open("wb") as fh:
-            writer = WARCWriter(fh, gzip=path.name.endswith(".gz"), warc_version="1.1")
-            for exchange in exchanges:
-                date = _export_time(exchange)  # WARC 1.1 §5.4 allows microseconds
-                response_id = StatusAndHeadersParser.make_warc_id()
-                payload = _wire_body(exchange)
-                status_line = f"{exchange.status} {_reason(exchange.status)}".rstrip()
-                response = writer.create_warc_record(
-                    exchange.final_url or exchange.url,
-                    "response",
-                    payload=io.BytesIO(payload),
-                    length=len(payload),
-                    warc_content_type="application/http;msgtype=response",
-                    warc_headers_dict={"WARC-Record-ID": response_id, "WARC-Date": date},
-                    http_headers=StatusAndHeaders(
-                        status_line, list(exchange.headers), protocol="HTTP/1.1"
-                    ),
-                )
-                writer.write_record(response)
-                parts = urlsplit(exchange.url)
-                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-                request = writer.create_warc_record(
-                    exchange.url,
-                    "request",
-                    warc_content_type="application/http;msgtype=request",
-                    warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
-                    http_headers=StatusAndHeaders(
-                        f"{exchange.method} {target} HTTP/1.1",
-                        list(exchange.request_headers),
-                        is_http_request=True,
-                    ),
-                )
-                writer.write_record(request)
+            write_records(exchanges, fh, gzip=path.name.endswith(".gz"))
     except OSError as exc:
         raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def write_records(
+    exchanges: Iterable[Exchange], fh: BinaryIO, *, gzip: bool = False, requests: bool = True
+) -> None:
+    """Write exchanges to ``fh`` as WARC 1.1 (ISO 28500:2017) records.
+
+    For each exchange a ``response`` record (``Content-Type:
+    application/http;msgtype=response``, target ``final_url``) is written,
+    then (with ``requests``) its ``request`` record
+    (``application/http;msgtype=request``, target ``url``,
+    ``WARC-Concurrent-To`` the response). ``WARC-Date`` is ``fetched_at``
+    (else the ``Date`` header, else now). The HTTP payload is re-encoded to
+    match the recorded ``Content-Encoding`` and ``Transfer-Encoding``, so
+    the record is what a client would have received. Request bodies are not
+    kept by :class:`Exchange` and are written empty.
+
+    Args:
+        exchanges: the exchanges, in order.
+        fh: a binary stream to write to.
+        gzip: compress each record (a ``.warc.gz``).
+        requests: write each exchange's ``request`` record too.
+
+    Raises:
+        OSError: ``fh`` cannot be written.
+    """
+    writer = WARCWriter(fh, gzip=gzip, warc_version="1.1")
+    for exchange in exchanges:
+        date = _export_time(exchange)  # WARC 1.1 §5.4 allows microseconds
+        response_id = StatusAndHeadersParser.make_warc_id()
+        payload = _wire_body(exchange)
+        status_line = f"{exchange.status} {_reason(exchange.status)}".rstrip()
+        response = writer.create_warc_record(
+            exchange.final_url or exchange.url,
+            "response",
+            payload=io.BytesIO(payload),
+            length=len(payload),
+            warc_content_type="application/http;msgtype=response",
+            warc_headers_dict={"WARC-Record-ID": response_id, "WARC-Date": date},
+            http_headers=StatusAndHeaders(status_line, list(exchange.headers), protocol="HTTP/1.1"),
+        )
+        writer.write_record(response)
+        if not requests:
+            continue
+        parts = urlsplit(exchange.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request = writer.create_warc_record(
+            exchange.url,
+            "request",
+            warc_content_type="application/http;msgtype=request",
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
+            http_headers=StatusAndHeaders(
+                f"{exchange.method} {target} HTTP/1.1",
+                list(exchange.request_headers),
+                is_http_request=True,
+            ),
+        )
+        writer.write_record(request)
