@@ -165,7 +165,10 @@ def _validation_message(exc: RequestValidationError) -> str:
         loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path")]
         given = error.get("input")
         shown = "" if given is None else f" (got {str(given)[:40]!r})"
-        parts.append(f"{'.'.join(loc) or 'request'}: {error.get('msg', 'invalid')}{shown}")
+        message = str(error.get("msg", "invalid"))
+        if (error.get("ctx") or {}).get("pattern") == NO_CONTROLS:
+            message = "must not hold control characters (U+0000 to U+001F, U+007F)"
+        parts.append(f"{'.'.join(loc) or 'request'}: {message}{shown}")
     return "; ".join(parts) or "invalid request"
 
 
