@@ -444,7 +444,9 @@ def parse_item_ref(ref: str) -> int | ItemKey:
         RequestError: neither form.
     """
     text = ref.strip()
-    if text.isdigit():
+    if text.isdigit() and text.isascii():
+        if len(text) > 18:  # beyond any log (SQLite integers are 64-bit)
+            raise RequestError(f"{ref[:40]!r}: not an entry index (too large)")
         return int(text)
     parts = text.split(":", 2)
     if len(parts) != 3 or not all(parts):

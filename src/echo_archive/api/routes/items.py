@@ -709,8 +709,22 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         cursor: Cursor = None,
         limit: Limit = 100,
         count: Count = True,
+        window: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=10**9,
+                description="Rank at most this many of the newest matches (0: every match); "
+                "default 2,000.",
+            ),
+        ] = None,
     ) -> dict[str, Any]:
-        """``{"total", "entries": [hit], "next", "next_url"}``, best match first.
+        """``{"total", "entries": [hit], "next", "next_url", "ranked_from"}``, best match first.
+
+        ``ranked_from``: a common word is ranked over its ``window`` newest
+        matches only (bm25 scores every match it ranks); the smallest
+        first log index ranked, 0 when every match was
+        (:mod:`echo_archive.services.search`).
 
         A hit: ``index``, ``first_index``, ``source``, ``feed``,
         ``native_id``, ``state``, ``seen_at``, ``score`` (bm25: negative,
@@ -735,6 +749,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
                     cursor=cursor,
                     total=count,
                     feeds=feeds,
+                    window=window,
                 )
             )
         except RequestError as exc:
@@ -744,6 +759,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             "entries": [h.to_json() for h in page.entries],
             "next": page.next,
             "next_url": next_url(request, page.next),
+            "ranked_from": page.ranked_from,
         }
 
     return router
