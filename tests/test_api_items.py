@@ -339,8 +339,10 @@ def test_an_item_history_by_key_and_by_index_and_its_diffs(api: Api) -> None:
         r = api.get(f"/v1/items/{missing}")
         assert r.status_code == 404, (missing, r.text)
         assert r.json()["detail"]["code"] == "not_found"
-    for bad in ("not-a-ref", "9" * 30, "\u00b2"):  # a superscript digit is no index
-        assert api.get(f"/v1/items/{bad}").status_code == 400, bad
+    for bad in ("not-a-ref", "9" * 30, "\u00b2", "rss:edits:a%0A", "a%0Ab/diff", "%00"):
+        r = api.get(f"/v1/items/{bad}")  # "\u00b2": a superscript digit is no index
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["detail"]["code"] == "request"
 
 
 # --------------------------------------------------------------------------- search

@@ -78,6 +78,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from echo_archive.api.deps import ApiContext, Auth, check, denied, request_error
 from echo_archive.api.roles import Permission, Principal, listing_feeds
@@ -102,6 +103,7 @@ __all__ = [
     "NO_CONTROLS",
     "ApiRoute",
     "ErrorBody",
+    "RefConvertor",
     "atom_feed",
     "build",
     "csv_cell",
@@ -156,6 +158,29 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     "default": {"model": ErrorBody, "description": "Any other error, in the same shape."},
 }
 """The error responses every route documents (OpenAPI)."""
+
+
+class RefConvertor(Convertor[str]):
+    """The ``{ref:itemref}`` path convertor: any text, ``/`` and line ends included.
+
+    Starlette's ``path`` convertor (``.*``) stops at a line feed, so a
+    reference holding one would match no route (a bare 404 outside the API's
+    error shape); this one takes every character, and the route's own
+    validation refuses control characters with a 400.
+    """
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        """The text as it is."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """The text as it is."""
+        return value
+
+
+register_url_convertor("itemref", RefConvertor())
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -371,6 +396,7 @@ Ref = Annotated[
     Path(
         min_length=1,
         max_length=2000,
+        pattern=NO_CONTROLS,
         description="An entry index of the item, or SOURCE:FEED:NATIVE_ID (percent-encoded).",
     ),
 ]
@@ -630,7 +656,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         return {"source": key.source, "feed": key.feed, "native_id": key.native_id}
 
     @router.get(
-        "/items/{ref:path}/diff",
+        "/items/{ref:itemref}/diff",
         summary="What changed between two entries of an item (unified diffs of its fields).",
         responses=ERRORS,
     )
@@ -670,7 +696,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         }
 
     @router.get(
-        "/items/{ref:path}",
+        "/items/{ref:itemref}",
         summary="An item's latest content and whole history.",
         responses=ERRORS,
     )
