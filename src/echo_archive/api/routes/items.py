@@ -101,6 +101,7 @@ __all__ = [
     "ERRORS",
     "ITEM_COLUMNS",
     "NO_CONTROLS",
+    "SUBRESOURCES",
     "ApiRoute",
     "ErrorBody",
     "RefConvertor",
@@ -160,16 +161,23 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 """The error responses every route documents (OpenAPI)."""
 
 
+SUBRESOURCES: Final = ("diff", "corrections")
+"""What may follow an item's ref in a path (``/v1/items/{ref}/diff``...): never part of a ref."""
+
+
 class RefConvertor(Convertor[str]):
     """The ``{ref:itemref}`` path convertor: any text, ``/`` and line ends included.
 
     Starlette's ``path`` convertor (``.*``) stops at a line feed, so a
     reference holding one would match no route (a bare 404 outside the API's
     error shape); this one takes every character, and the route's own
-    validation refuses control characters with a 400.
+    validation refuses control characters with a 400. A ref never ends in
+    ``/`` + one of :data:`SUBRESOURCES`, so ``/v1/items/{ref}`` leaves
+    ``/v1/items/{ref}/corrections`` to its own route (reach an item whose
+    native id ends so by an entry index).
     """
 
-    regex = r"[\s\S]+"
+    regex = r"[\s\S]+" + "".join(f"(?<!/{name})" for name in SUBRESOURCES)
 
     def convert(self, value: str) -> str:
         """The text as it is."""
