@@ -159,6 +159,10 @@ def test_walking_the_pages_yields_every_item_exactly_once(
     assert first["total"] == expected
     assert [e["native_id"] for e in first["entries"]] == [e["native_id"] for e in walked[:5]]
     assert api.ok("/v1/items", limit=5, count="false").json()["total"] is None
+    deep = api.ok("/v1/items", limit=5, order=order, cursor=first["next"]).json()
+    assert deep["total"] is None  # counted on the first page only, unless asked
+    counted = api.ok("/v1/items", limit=5, order=order, cursor=first["next"], count="true")
+    assert counted.json()["total"] == expected
 
 
 def test_a_tampered_cursor_is_a_400(api: Api) -> None:

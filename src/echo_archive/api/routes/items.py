@@ -15,7 +15,9 @@ group's feeds.
   ``order`` (``newest`` or ``oldest`` first archived; not with ``q``),
   ``limit`` (1 to 1000, default 100), ``cursor`` (the ``next`` of the page
   before: keyset pagination, so walking the pages yields each item once
-  while entries are appended). Each entry is
+  while entries are appended), ``count`` (``total`` is counted on the
+  first page, null on the next ones unless ``count=true``: a count costs a
+  pass over the index, a keyset page does not). Each entry is
   :class:`~echo_archive.services.items.ItemSummary` as JSON.
 * ``GET /v1/items.csv``, ``GET /v1/items.ndjson``: the whole result of the
   same filters, streamed page after page through the keyset (constant
@@ -408,7 +410,13 @@ Ref = Annotated[
         description="An entry index of the item, or SOURCE:FEED:NATIVE_ID (percent-encoded).",
     ),
 ]
-Count = Annotated[bool, Query(description="Count every match (`total`); false: `total` is null.")]
+Count = Annotated[
+    bool | None,
+    Query(
+        description="Count every match (`total`): by default on the first page only (no "
+        "`cursor`), so deep pages cost what the first does; false: `total` is null."
+    ),
+]
 
 
 def _listing_error(exc: Exception) -> HTTPException:
@@ -494,7 +502,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         order: Order = None,
         cursor: Cursor = None,
         limit: Limit = 100,
-        count: Count = True,
+        count: Count = None,
     ) -> dict[str, Any]:
         """``{"total", "entries": [ItemSummary], "next", "next_url"}``."""
         query = item_query(
@@ -508,7 +516,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             order=order,
             limit=limit,
             cursor=cursor,
-            total=count,
+            total=cursor is None if count is None else count,
         )
         page = await page_of(query)
         return {
@@ -742,7 +750,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         until: Instant = None,
         cursor: Cursor = None,
         limit: Limit = 100,
-        count: Count = True,
+        count: Count = None,
         window: Annotated[
             int | None,
             Query(
@@ -781,7 +789,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
                     until=until,
                     limit=limit,
                     cursor=cursor,
-                    total=count,
+                    total=cursor is None if count is None else count,
                     feeds=feeds,
                     window=window,
                 )
