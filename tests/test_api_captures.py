@@ -9,6 +9,7 @@ warcio's own parser.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from echo_archive.api.deps import ApiContext
+from echo_archive.api.routes.items import csv_cell
 from echo_archive.config import ApiSection
 from echo_archive.harvest.commit import commit_batch
 from echo_archive.harvest.importer import import_files
@@ -113,6 +115,19 @@ def test_the_listing_walks_every_capture_once_with_filters(api: Api, vault: Path
     assert api.get("/v1/captures", "analyst", limit=5000).status_code == 400
     token = api.ok("/v1/captures", "analyst", limit=1).json()["next"]
     assert api.get("/v1/captures", "analyst", limit=1, kind="http", cursor=token).status_code == 400
+
+
+def test_csv_and_ndjson_exports_match_the_json_listing(api: Api) -> None:
+    listing = _captures(api, limit=1000)
+    nd = api.ok("/v1/captures.ndjson", "analyst")
+    assert nd.headers["content-type"].startswith("application/x-ndjson")
+    assert [json.loads(line) for line in nd.text.splitlines()] == listing
+    rows = list(csv.DictReader(io.StringIO(api.ok("/v1/captures.csv", "analyst").text)))
+    assert rows == [{k: csv_cell(v) for k, v in c.items()} for c in listing]
+    scoped = api.ok("/v1/captures.csv", "scoped").text
+    assert {r["feed"] for r in csv.DictReader(io.StringIO(scoped))} == {"pages", "edits"}
+    assert api.get("/v1/captures.ndjson", "viewer").status_code == 403
+    assert api.get("/v1/captures.csv", "analyst", since="soon").status_code == 400
 
 
 def test_captures_need_captures_read_and_respect_the_scope(api: Api) -> None:
@@ -254,6 +269,8 @@ def test_openapi_documents_every_captures_route(api: Api) -> None:
     doc = api.get("/openapi.json", None).json()
     for path in (
         "/v1/captures",
+        "/v1/captures.csv",
+        "/v1/captures.ndjson",
         "/v1/captures/{index}",
         "/v1/captures/{index}/body",
         "/v1/captures/{index}/warc",

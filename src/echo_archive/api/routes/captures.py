@@ -9,6 +9,11 @@
   :class:`~echo_archive.services.captures.CaptureSummary` as JSON. Needs
   ``captures:read``; a scoped principal sees its group's HTTP captures only
   (a file capture belongs to no feed).
+* ``GET /v1/captures.csv``, ``GET /v1/captures.ndjson``: every capture of
+  the same filters, streamed page after page through the keyset (constant
+  memory); CSV as :func:`~echo_archive.api.routes.items.csv_lines` writes
+  it (RFC 4180, formula injection neutralized), NDJSON one JSON object a
+  line, the entries of the JSON form.
 * ``GET /v1/captures/{index}``: the capture's metadata
   (:meth:`~echo_archive.services.entries.Capture.to_json`).
 * ``GET /v1/captures/{index}/body``: the bytes as received, streamed from
@@ -43,8 +48,10 @@ capture), 401/403 (:mod:`echo_archive.api.deps`).
 # No ``from __future__ import annotations``: FastAPI reads the routes' ``Annotated``
 # dependencies at runtime, and they name ``auth``, local to build.
 
+import dataclasses
+import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Annotated, Any, BinaryIO, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -55,12 +62,14 @@ from echo_archive.api.deps import ApiContext, Auth, check, denied, request_error
 from echo_archive.api.roles import Permission, Principal, listing_feeds
 from echo_archive.api.routes.items import (
     ERRORS,
+    EXPORT_PAGE,
     ApiRoute,
     Cursor,
     Instant,
     Limit,
     Name,
     Order,
+    csv_lines,
     next_url,
 )
 from echo_archive.errors import (
@@ -72,13 +81,18 @@ from echo_archive.errors import (
 )
 from echo_archive.services.captures import (
     CaptureQuery,
+    CaptureSummary,
     capture_warc,
     list_captures,
     open_body,
 )
 from echo_archive.services.entries import Capture, EntryView, get_capture, get_entry
+from echo_archive.services.paging import Page, pages
 
-__all__ = ["BODY_HEADERS", "body_filename", "build", "entry_permission"]
+__all__ = ["BODY_HEADERS", "CAPTURE_COLUMNS", "body_filename", "build", "entry_permission"]
+
+CAPTURE_COLUMNS: Final = tuple(CaptureSummary.__slots__)
+"""The CSV columns of a captures listing, in order (the fields of ``CaptureSummary``)."""
 
 CAPTURES_READ: Final = Permission("captures", "read")
 ITEM_TYPES: Final = frozenset({"item", "version", "tombstone"})
@@ -207,11 +221,42 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         limit: Limit = 100,
     ) -> dict[str, Any]:
         """``{"total": null, "entries": [CaptureSummary], "next", "next_url"}``."""
+        query = capture_query(
+            principal,
+            feed=feed,
+            source=source,
+            kind=kind,
+            since=since,
+            until=until,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+        )
+        page = await page_of(query)
+        return {
+            "total": page.total,
+            "entries": [e.to_json() for e in page.entries],
+            "next": page.next,
+            "next_url": next_url(request, page.next),
+        }
+
+    def capture_query(
+        principal: Principal,
+        *,
+        feed: str | None,
+        source: str | None,
+        kind: str | None,
+        since: str | None,
+        until: str | None,
+        order: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> CaptureQuery:
         try:
             scope = listing_feeds(principal, CAPTURES_READ, feed, now=ctx.clock())
         except PermissionDenied as exc:
             raise denied(exc) from None
-        query = CaptureQuery(
+        return CaptureQuery(
             feed=feed,
             source=source,
             kind=kind,
@@ -222,16 +267,69 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
             cursor=cursor,
             feeds=None if principal.feeds is None else scope,
         )
+
+    async def page_of(query: CaptureQuery) -> Page[CaptureSummary]:
         try:
-            page = await run_in_threadpool(list_captures, ctx.reader, query)
+            return await run_in_threadpool(list_captures, ctx.reader, query)
         except (RequestError, NotFoundError) as exc:
             raise request_error(exc) from None
-        return {
-            "total": page.total,
-            "entries": [e.to_json() for e in page.entries],
-            "next": page.next,
-            "next_url": next_url(request, page.next),
-        }
+
+    def as_ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+        for row in rows:
+            yield json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+
+    def as_csv(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+        return csv_lines(CAPTURE_COLUMNS, rows)
+
+    def export_route(
+        render: Callable[[Iterator[dict[str, Any]]], Iterator[bytes]], media: str
+    ) -> Callable[..., Coroutine[Any, Any, StreamingResponse]]:
+        async def endpoint(
+            principal: Annotated[Principal, Depends(reader)],
+            feed: Name = None,
+            source: Name = None,
+            kind: Kind = None,
+            since: Instant = None,
+            until: Instant = None,
+            order: Order = None,
+        ) -> StreamingResponse:
+            """Every matching capture, streamed page after page (constant memory)."""
+            query = capture_query(
+                principal,
+                feed=feed,
+                source=source,
+                kind=kind,
+                since=since,
+                until=until,
+                order=order,
+                limit=EXPORT_PAGE,
+                cursor=None,
+            )
+            first = await page_of(query)  # its errors are 400s, before streaming
+
+            def fetch(token: str | None) -> Page[CaptureSummary]:
+                return list_captures(ctx.reader, dataclasses.replace(query, cursor=token))
+
+            rows = (c.to_json() for page in pages(fetch, first) for c in page.entries)
+            return StreamingResponse(
+                render(rows), media_type=media, headers={"X-Content-Type-Options": "nosniff"}
+            )
+
+        return endpoint
+
+    for suffix, media, render, what in (
+        (".csv", "text/csv; charset=utf-8; header=present", as_csv, "CSV (RFC 4180)"),
+        (".ndjson", "application/x-ndjson", as_ndjson, "NDJSON (one JSON object a line)"),
+    ):
+        router.add_api_route(
+            f"/captures{suffix}",
+            export_route(render, media),
+            methods=["GET"],
+            name=f"captures_export_{suffix[1:]}",
+            summary=f"Every capture matching the filters as {what}, streamed.",
+            responses={**ERRORS, 200: {"content": {media.split(";")[0]: {}}, "description": what}},
+            response_class=StreamingResponse,
+        )
 
     @router.get("/captures/{index}", summary="A capture's metadata.", responses=ERRORS)
     async def capture_show(
