@@ -28,7 +28,9 @@
   (should a browser render it anyway: no script, no origin, no fetch),
   ``Cross-Origin-Resource-Policy: same-origin``, and the original type
   in ``X-Echo-Content-Type`` (metadata, also in ``/v1/captures/{index}``).
-  ``ETag`` is the body's SHA-256 digest (it never changes).
+  ``ETag`` is the body's SHA-256 digest, weak (``W/"<hex>"``, RFC 9110
+  §8.8.3: the service's compression may content-code the bytes, and a
+  strong validator would have to change with the coding).
 * ``GET /v1/captures/{index}/warc``: the capture as one WARC/1.1
   ``response`` record (ISO 28500:2017, written by warcio;
   ``application/warc``, as an attachment). A file capture has none (404).
@@ -363,7 +365,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         assert capture.body is not None
         headers = _download_headers(capture, body_filename(capture))
         headers["Content-Length"] = str(capture.body.size)
-        headers["ETag"] = f'"{capture.body.digest.hex()}"'
+        headers["ETag"] = f'W/"{capture.body.digest.hex()}"'
         return StreamingResponse(
             _chunks(stream), media_type="application/octet-stream", headers=headers
         )
