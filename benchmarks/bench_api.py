@@ -235,8 +235,9 @@ def run(out: Path, items: int | None = None) -> Result:
     vault, build_s = build(out, count)
     if build_s:
         result.add("import of the vault", count / build_s, "items/s")
-    if "rate_limit" in ApiSection.model_fields:
-        with (vault / "echo.toml").open("a", encoding="utf-8") as fh:
+    toml = vault / "echo.toml"
+    if "rate_limit" in ApiSection.model_fields and "rate_limit" not in toml.read_text("utf-8"):
+        with toml.open("a", encoding="utf-8") as fh:
             fh.write("\n[api]\nrate_limit = 100000000\n")
     with VaultWriter.open(vault) as writer:
         key = create_key(
@@ -249,7 +250,7 @@ def run(out: Path, items: int | None = None) -> Result:
     serve.start()
     runs: dict[str, dict[str, Any]] = {}
     try:
-        serve.wait_ready()
+        serve.wait_ready(headers=headers)
         assert serve.url is not None
         assert serve.proc is not None
         with httpx.Client(base_url=serve.url, headers=headers, timeout=120) as client:

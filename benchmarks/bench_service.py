@@ -81,11 +81,11 @@ class Serve:
         log.close()
         self.url = None
 
-    def wait_ready(self, timeout: float = 300.0) -> float:
-        """Seconds from :meth:`start` to the first ``/readyz`` 200."""
+    def wait_ready(self, timeout: float = 300.0, headers: dict[str, str] | None = None) -> float:
+        """Seconds from :meth:`start` to the first ``/readyz`` 200 (``headers``: a credential)."""
         assert self.proc is not None
         deadline = time.perf_counter() + timeout
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=5, headers=headers) as client:
             while time.perf_counter() < deadline:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"echoctl serve exited {self.proc.returncode}; see {self.log}")
