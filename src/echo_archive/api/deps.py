@@ -67,6 +67,7 @@ from echo_archive.vault.writer import VaultWriter
 __all__ = [
     "CLIENT_ERROR",
     "MAX_CREDENTIAL",
+    "NO_CONTROLS",
     "REALM",
     "ApiContext",
     "Auth",
@@ -222,6 +223,9 @@ def request_error(exc: RequestError | NotFoundError) -> HTTPException:
     return HTTPException(status_code=status, detail={"code": code, "message": str(exc)})
 
 
+NO_CONTROLS: Final = r"^[^\x00-\x1f\x7f]*$"
+"""The ``pattern`` of a text parameter that must hold no control character (C0, DEL)."""
+
 CLIENT_ERROR: Final[dict[int | str, dict[str, Any]]] = {
     "4XX": {"description": 'any client error: `{"detail": {"code", "message"}}` (never 422)'}
 }
@@ -229,8 +233,19 @@ CLIENT_ERROR: Final[dict[int | str, dict[str, Any]]] = {
 
 
 def _where(loc: Any) -> str:
-    parts = [str(p)[:64] for p in loc if p != "body"] if isinstance(loc, list | tuple) else []
+    parts = (
+        [str(p)[:64] for p in loc if p not in ("body", "query", "path")]
+        if isinstance(loc, list | tuple)
+        else []
+    )
     return ".".join(parts) or "body"
+
+
+def _message(error: Any) -> str:
+    """Pydantic's words for one error (at most 200 characters), never the input."""
+    if (error.get("ctx") or {}).get("pattern") == NO_CONTROLS:
+        return "must not hold control characters (U+0000 to U+001F, U+007F)"
+    return str(error.get("msg", "invalid"))[:200]
 
 
 def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -249,7 +264,7 @@ def validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [
         {
             "loc": [str(p)[:64] for p in e.get("loc", ())],
-            "msg": str(e.get("msg", ""))[:200],
+            "msg": _message(e),
             "type": str(e.get("type", "")),
         }
         for e in found[:20]

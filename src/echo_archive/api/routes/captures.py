@@ -65,7 +65,6 @@ from echo_archive.api.roles import Permission, Principal, listing_feeds
 from echo_archive.api.routes.items import (
     ERRORS,
     EXPORT_PAGE,
-    ApiRoute,
     Cursor,
     Instant,
     Limit,
@@ -193,7 +192,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of the captures and entries routes (module docstring) over ``ctx``."""
-    router = APIRouter(prefix="/v1", tags=["captures"], route_class=ApiRoute)
+    router = APIRouter(prefix="/v1", tags=["captures"])
     reader = auth.require(CAPTURES_READ)
 
     async def capture_for(principal: Principal, index: int) -> Capture:

@@ -248,7 +248,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     write = RoleRequirement(auth, _WRITE, None)
 
     @router.post(
-        "/items/{ref:path}/corrections",
+        "/items/{ref:itemref}/corrections",
         status_code=201,
         summary="Annotate, retract or reinstate an item, with a reason (a new log entry).",
         response_model=Created,
@@ -300,7 +300,7 @@ def build(ctx: ApiContext, auth: Auth) -> APIRouter:
         return {"index": index, "record": made.to_json()}
 
     @router.get(
-        "/items/{ref:path}/corrections",
+        "/items/{ref:itemref}/corrections",
         summary="An item's corrections, oldest first, and whether it is retracted.",
         response_model=ItemCorrections,
         responses=_errors(400, 401, 403, 404),

@@ -58,7 +58,7 @@ Errors are the API's one shape (:func:`~echo_archive.api.deps.request_error`):
 wrong (a malformed instant, cursor or search query, a limit out of range,
 control characters), 404 ``{"code": "not_found", "message"}``, and the
 401/403 of :mod:`echo_archive.api.deps`. Query parameters that fail their
-declared constraints are 400 too (:class:`ApiRoute`), never 422.
+declared constraints are 400 too (:func:`~echo_archive.api.deps.validation_error`), never 422.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' ``Annotated``
@@ -75,14 +75,12 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from echo_archive.api.deps import ApiContext, Auth, check, denied, request_error
+from echo_archive.api.deps import NO_CONTROLS, ApiContext, Auth, check, denied, request_error
 from echo_archive.api.roles import Permission, Principal, listing_feeds
 from echo_archive.errors import LogError, NotFoundError, PermissionDenied, RequestError
 from echo_archive.services.diffs import diff_between, version_diffs
@@ -102,9 +100,7 @@ from echo_archive.services.search import MAX_QUERY_CHARS, SEARCH_STATES, search
 __all__ = [
     "ERRORS",
     "ITEM_COLUMNS",
-    "NO_CONTROLS",
     "SUBRESOURCES",
-    "ApiRoute",
     "ErrorBody",
     "RefConvertor",
     "atom_feed",
@@ -117,7 +113,6 @@ __all__ = [
 
 ITEMS_READ: Final = Permission("items", "read")
 
-NO_CONTROLS: Final = r"^[^\x00-\x1f\x7f]*$"
 """The pattern of every free-text query parameter: no C0 control character, no DEL."""
 
 EXPORT_PAGE: Final = MAX_LIMIT
@@ -191,41 +186,6 @@ class RefConvertor(Convertor[str]):
 
 
 register_url_convertor("itemref", RefConvertor())
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    """One line naming each parameter that failed its declared constraint (input cut at 40)."""
-    parts = []
-    for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path")]
-        given = error.get("input")
-        shown = "" if given is None else f" (got {str(given)[:40]!r})"
-        message = str(error.get("msg", "invalid"))
-        if (error.get("ctx") or {}).get("pattern") == NO_CONTROLS:
-            message = "must not hold control characters (U+0000 to U+001F, U+007F)"
-        parts.append(f"{'.'.join(loc) or 'request'}: {message}{shown}")
-    return "; ".join(parts) or "invalid request"
-
-
-class ApiRoute(APIRoute):
-    """A route whose parameter validation errors are the API's 400, not FastAPI's 422.
-
-    Everything from outside is checked before use and refused with a clear
-    400 naming what is wrong (the API's error shape,
-    :func:`~echo_archive.api.deps.request_error`).
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The handler, converting :class:`RequestValidationError` into a 400."""
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                raise request_error(RequestError(_validation_message(exc))) from None
-
-        return handle
 
 
 def next_url(request: Request, token: str | None) -> str | None:
@@ -429,7 +389,7 @@ def _listing_error(exc: Exception) -> HTTPException:
 
 def build(ctx: ApiContext, auth: Auth) -> APIRouter:
     """The router of the items routes (module docstring) over ``ctx``."""
-    router = APIRouter(prefix="/v1", tags=["items"], route_class=ApiRoute)
+    router = APIRouter(prefix="/v1", tags=["items"])
     reader = auth.require(ITEMS_READ)
 
     def scope(principal: Principal, feed: str | None) -> frozenset[str] | None:
