@@ -30,9 +30,10 @@ memory (psutil, sampled during the load; its maximum). Target (issue 11): p95 <
 **The peer.** datasette (PyPI), started on the same ``catalog.sqlite`` once
 the service has stopped (``--immutable``: datasette's fastest mode, no
 locking), with the same wrk run against the equivalent items query: a page
-of 100 rows of the ``items`` table halfway through, by datasette's own
-keyset token (``_next``). Target: ECHO's requests/s >= datasette's; the
-ratio is reported.
+of 100 rows of the ``items`` table halfway through, by the same keyset as
+ECHO's (``_sort=first_idx&first_idx__gt=<the middle item's>``: ``WHERE
+first_idx > ? ORDER BY first_idx LIMIT 100`` over the same index).
+Target: ECHO's requests/s >= datasette's; the ratio is reported.
 
 Run alone: ``.venv/bin/python benchmarks/run.py --only api [--api-items N]``.
 """
@@ -274,12 +275,13 @@ def run(out: Path, items: int | None = None) -> Result:
     port = _free_port()
     catalog = vault / "catalog.sqlite"
     con = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
-    try:
+    try:  # the same keyset as ECHO's listing: first_idx > the middle one, in first_idx order
         middle = con.execute(
-            "SELECT rowid FROM items ORDER BY rowid LIMIT 1 OFFSET ?", (count // 2,)
+            "SELECT first_idx FROM items ORDER BY first_idx LIMIT 1 OFFSET ?", (count // 2,)
         ).fetchone()[0]
     finally:
         con.close()
+    (out / "api-runs.json").write_text(json.dumps(runs, indent=1), encoding="utf-8")
     peer = subprocess.Popen(
         [
             datasette,
@@ -297,7 +299,7 @@ def run(out: Path, items: int | None = None) -> Result:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        page = f"{base}/catalog/items.json?_size=100&_next={middle}"
+        page = f"{base}/catalog/items.json?_size=100&_sort=first_idx&first_idx__gt={middle}"
         for _ in range(300):
             try:
                 if httpx.get(page, timeout=5).status_code == 200:
