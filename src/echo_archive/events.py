@@ -15,7 +15,7 @@ queue (:meth:`EventBus.queue`), bounded: when a slow consumer's queue is full
 its oldest events are dropped and counted (``dropped``), never the
 publisher's time.
 
-Kinds: ``items_archived``, ``version``, ``tombstone``, ``feed_run``
+Kinds: ``item_archived``, ``version``, ``tombstone``, ``feed_run``
 (started/finished), ``feed_failed``, ``feed_recovered``, ``breaker_changed``,
 ``check_result``, ``alert_fired``, ``alert_resolved``,
 ``intervention_planned``, ``intervention_executed``,

@@ -66,7 +66,9 @@ RoleOpt = Annotated[
 GroupOpt = Annotated[
     str | None,
     typer.Option(
-        "--group", metavar="GROUP", help="Scope the role to a feed group of [api.groups]."
+        "--group",
+        metavar="GROUP",
+        help="Scope the role to a feed group of \\[api.groups] in echo.toml.",
     ),
 ]
 
@@ -101,12 +103,12 @@ def keys_create(
     wait: WaitOpt = DEFAULT_WAIT,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an API key and print it, this once: only its SHA-256 is stored.
+    r"""Create an API key and print it, this once: only its SHA-256 is stored.
 
     The key (``echo_<key id>_<secret>``, 256 random bits) goes in
     ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. ``--role`` gives
     what it may do (see "Who may do what" in the README); ``--group`` scopes
-    it to the feeds of a group of ``[api.groups]``. The creation is an
+    it to the feeds of a group of ``\[api.groups]``. The creation is an
     ``audit`` entry. --json: ``{"key", "record"}`` (the record as ``keys list
     --json`` prints it).
     """

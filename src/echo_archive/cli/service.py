@@ -37,7 +37,7 @@ def serve(
         typer.Option(
             "--listen",
             metavar="HOST:PORT",
-            help="Serve HTTP here (default: [service] listen, 127.0.0.1:8383; port 0: any free "
+            help="Serve HTTP here (default: \\[service] listen, 127.0.0.1:8383; port 0: any free "
             "port). Only loopback until the API's authentication exists.",
         ),
     ] = None,
