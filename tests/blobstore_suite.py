@@ -23,6 +23,7 @@ import errno
 import hashlib
 import json
 import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -131,6 +132,33 @@ class BlobStoreSuite:
             stats = store.stats()
             assert (stats.count, stats.bytes) == (1, len(blob))
             assert stats.stored_bytes > 0
+
+    def test_one_reader_serves_many_threads_at_once(self, store_factory: StoreFactory) -> None:
+        # the HTTP API reads one read-only store from its whole thread pool: a shared
+        # zstd context decompressed garbage (the digest check raised BlobCorruptError)
+        rng = random.Random(7)
+        blobs = [json_blob(i, 4096 + rng.randrange(8192)) for i in range(64)]
+        with store_factory.create() as writer:
+            digests = writer.put_many(blobs)
+        reader = store_factory.open(readonly=True)
+        wanted = dict(zip(digests, blobs, strict=True))
+        errors: list[BaseException] = []
+
+        def read(seed: int) -> None:
+            order = random.Random(seed)
+            try:
+                for _ in range(300):
+                    digest = order.choice(digests)
+                    assert reader.get(digest) == wanted[digest]
+            except BaseException as exc:  # reported below, with the thread's seed
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
 
     def test_digest_is_sha256_in_order(self, store_factory: StoreFactory) -> None:
         blobs = [json_blob(i) for i in range(20)]

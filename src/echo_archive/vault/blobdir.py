@@ -45,6 +45,7 @@ import os
 import random
 import struct
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -169,7 +170,7 @@ class DirectoryBlobStore(_LocalStore):
                 f"(expected {FORMAT_TEXT!r})"
             )
         self._cctx = zstandard.ZstdCompressor(level=level)
-        self._dctx = zstandard.ZstdDecompressor()
+        self._threads = threading.local()  # each reading thread's decompressor (_LocalStore)
 
     @classmethod
     def create(

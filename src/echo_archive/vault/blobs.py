@@ -47,6 +47,7 @@ import io
 import os
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -458,6 +459,25 @@ class _LocalStore:
     _dir: Path
     _readonly: bool
     _large_threshold: int
+    _threads: threading.local | None = None
+
+    @property
+    def _dctx(self) -> zstandard.ZstdDecompressor:
+        """The calling thread's zstd decompressor (made at its first read).
+
+        A zstd context must never be used by two threads at once
+        (python-zstandard's documentation, "Thread and Object Reuse Safety"):
+        a shared one decompressed garbage under the HTTP API's thread pool (the
+        digest check caught it: a 500, no wrong byte served). Each reading
+        thread gets its own.
+        """
+        local = self._threads
+        if local is None:
+            local = self._threads = threading.local()
+        dctx: zstandard.ZstdDecompressor | None = getattr(local, "dctx", None)
+        if dctx is None:
+            dctx = local.dctx = zstandard.ZstdDecompressor()
+        return dctx
 
     @property
     def directory(self) -> Path:
@@ -574,11 +594,14 @@ class _LocalStore:
 class SQLiteBlobStore(_LocalStore):
     """A :class:`BlobStore` in a local directory: SQLite rows plus large-blob files.
 
-    An instance holds one SQLite connection and one zstd compressor and
-    decompressor; it is not safe to use from several threads at once. One writer
-    instance writes; any number of read-only instances (``readonly=True``, in
-    other threads or processes) read concurrently without blocking it or being
-    blocked by it.
+    An instance holds one SQLite connection (SQLite's serialized threading
+    mode), one zstd compressor (writes come from one thread: the vault's
+    writer) and one zstd decompressor per thread that reads (a zstd context
+    must never be used by two threads at once: python-zstandard's
+    documentation, "Thread and Object Reuse Safety"; the HTTP API reads one
+    reader from its whole thread pool). One writer instance writes; any
+    number of read-only instances (``readonly=True``, in other threads or
+    processes) read concurrently without blocking it or being blocked by it.
 
     Args:
         directory: the store directory (made by :meth:`create`).
@@ -621,7 +644,7 @@ class SQLiteBlobStore(_LocalStore):
         # One compressor and decompressor for all small blobs (a context is costly to
         # make). Streams (large blobs, open()) use their own, as they can interleave.
         self._cctx = zstandard.ZstdCompressor(level=level)
-        self._dctx = zstandard.ZstdDecompressor()
+        self._threads = threading.local()  # each reading thread's decompressor (_LocalStore)
 
     def _connect(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = None
