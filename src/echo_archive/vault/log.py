@@ -20,6 +20,7 @@ the entries, so hashes and entries always agree.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class TileReader:
         self._conn = conn
         self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cap = cache_tiles
+        self._lock = threading.Lock()  # the HTTP API reads one log from many threads
 
     def tile(self, level: int, index: int, need: int = 0) -> bytes:
         """Return the hashes of tile ``index`` at ``level`` (empty bytes if absent).
@@ -64,19 +66,21 @@ class TileReader:
                 prefix stays correct.
         """
         key = (level, index)
-        hit = self._cache.get(key)
-        if hit is not None and (len(hit) == _TILE_BYTES or len(hit) >= need > 0):
-            self._cache.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and (len(hit) == _TILE_BYTES or len(hit) >= need > 0):
+                self._cache.move_to_end(key)
+                return hit
         row = self._conn.execute(
             "SELECT hashes FROM tiles WHERE level = ? AND idx = ?", key
         ).fetchone()
         data = as_bytes(row[0]) if row else b""
         if data and self._cap:
-            self._cache[key] = data
-            self._cache.move_to_end(key)
-            if len(self._cache) > self._cap:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self._cache[key] = data
+                self._cache.move_to_end(key)
+                if len(self._cache) > self._cap:
+                    self._cache.popitem(last=False)
         return data
 
     def get_nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
