@@ -190,6 +190,8 @@ _ARGS: dict[tuple[str, ...], list[str] | None] = {
     ("breakers",): [],
     ("captures",): [],
     ("cat",): ["0", "--out", "{out}"],
+    ("corrections", "add"): ["1", "--kind", "annotation", "--reason", "a check"],
+    ("corrections", "list"): [],
     ("checkpoint",): [],
     ("feeds", "add"): None,
     ("feeds", "disable"): None,
